@@ -1,0 +1,127 @@
+//! `dropcheck demo`: a demo project with drops in every status, each with generated photos,
+//! so a new user sees a living dashboard. Goes through the same store operations as real
+//! traffic, so every drop's history and counters are true. Running it twice adds nothing.
+
+use crate::domain::{DropNumber, DropStatus, Phone, StepNo, Verdict};
+use crate::error::CoreResult;
+use crate::media::{demo_photo, MediaStore};
+use crate::store::{ActorRef, NewPhoto, StepVerdict, Store};
+use crate::now_ms;
+
+pub const DEMO_PROJECT: &str = "Velo Test";
+
+const CONTRACTORS: [(&str, &str); 5] = [
+    ("+27640412391", "Sipho Ndlovu"),
+    ("+27821234567", "Thandi Mokoena"),
+    ("+27719876543", "Johan van Wyk"),
+    ("+27835550199", "Aisha Patel"),
+    ("+27605551234", "Pieter Botha"),
+];
+
+#[derive(Debug, Default)]
+pub struct DemoReport {
+    pub created: usize,
+    pub skipped: usize,
+    pub photos: usize,
+}
+
+/// The plan: how many drops end in each status (64 in all).
+const PLAN: [(DropStatus, usize); 5] = [
+    (DropStatus::Collecting, 10),
+    (DropStatus::Unreviewed, 20),
+    (DropStatus::Incomplete, 12),
+    (DropStatus::Resubmitted, 8),
+    (DropStatus::Approved, 14),
+];
+
+pub async fn load(store: &Store, media: &MediaStore) -> CoreResult<DemoReport> {
+    let project = match store.project_by_name(DEMO_PROJECT).await? {
+        Some(p) => p,
+        None => store.create_project(DEMO_PROJECT, crate::domain::DEFAULT_DROP_PATTERN).await?,
+    };
+    let checklist = store.checklist(project.project_id).await?;
+    let actor = ActorRef::system("demo");
+    let mut report = DemoReport::default();
+    let mut i = 0usize;
+    for (target, count) in PLAN {
+        for _ in 0..count {
+            i += 1;
+            let number = DropNumber::parse(&format!("DR{:08}", 10_000_000 + i * 7919 % 9_000_000))?;
+            let (name_phone, name) = CONTRACTORS[i % CONTRACTORS.len()];
+            let phone = Phone::parse(name_phone)?;
+            store.upsert_contact(&phone, name).await?;
+            let (_, created) = store.create_drop(&project, &number, Some(&phone), DropStatus::Collecting, &actor).await?;
+            if !created {
+                report.skipped += 1;
+                continue;
+            }
+            report.created += 1;
+            let contractor = ActorRef::system(format!("contractor {name_phone}"));
+            // Collecting drops have only some photos so far.
+            let shots = if target == DropStatus::Collecting { 2 + i % 8 } else { checklist.len() };
+            for step in checklist.iter().take(shots) {
+                add_photo(store, media, &number, step.step_no, &step.name, 0, &contractor).await?;
+                report.photos += 1;
+            }
+            if target == DropStatus::Collecting {
+                continue;
+            }
+            store.complete(&number, &contractor).await?;
+            let reviewer = ActorRef::system("demo reviewer");
+            match target {
+                DropStatus::Approved => store.approve(&number, true, &reviewer).await?,
+                DropStatus::Incomplete | DropStatus::Resubmitted => {
+                    let bad = [(3 + i % 5) as i64, (7 + i % 4) as i64];
+                    let verdicts: Vec<StepVerdict> = checklist
+                        .iter()
+                        .map(|s| {
+                            let (verdict, reason, note) = if s.step_no == bad[0] {
+                                (Verdict::Retake, Some("blurry"), "Photo is blurred; hold the phone steady.")
+                            } else if s.step_no == bad[1] {
+                                (Verdict::Missing, Some("no_photo"), "")
+                            } else {
+                                (Verdict::Ok, None, "")
+                            };
+                            StepVerdict { step: StepNo::new(s.step_no).expect("checklist steps are valid"), verdict, reason: reason.map(String::from), note: note.into() }
+                        })
+                        .collect();
+                    store.set_verdicts(&number, &verdicts, &reviewer).await?;
+                    store.mark_incomplete(&number, &reviewer).await?;
+                    if target == DropStatus::Resubmitted {
+                        for step in bad {
+                            let name = &checklist[(step - 1) as usize].name;
+                            add_photo(store, media, &number, step, name, 1, &contractor).await?;
+                            report.photos += 1;
+                        }
+                        store.resubmit(&number, &contractor).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn add_photo(store: &Store, media: &MediaStore, number: &DropNumber, step: i64, name: &str, variant: u32, actor: &ActorRef) -> CoreResult<()> {
+    let bytes = demo_photo(number.as_str(), step, name, variant);
+    let stored = media.store_image(bytes).await?;
+    media.thumbnail(&stored.sha256).await?;
+    store
+        .add_photo(
+            number,
+            &NewPhoto {
+                step: StepNo::new(step)?,
+                sha256: stored.sha256,
+                mime_type: stored.mime_type,
+                size_bytes: stored.size_bytes,
+                width: stored.width,
+                height: stored.height,
+                provider_media_id: None,
+                received_at: now_ms(),
+            },
+            actor,
+        )
+        .await?;
+    Ok(())
+}

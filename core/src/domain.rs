@@ -1,0 +1,282 @@
+//! Domain values that cross in from outside are parsed once, here, into types that can
+//! only hold valid values (drop numbers, phone numbers, step numbers, statuses, verdicts).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::error::InputError;
+
+/// A drop number, stored upper-case. Validity against a project's pattern is checked by
+/// [`crate::store::Project::check_drop_number`]; this type only guarantees a sane token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct DropNumber(String);
+
+impl DropNumber {
+    /// Upper-cases and trims; accepts 3–32 ASCII letters and digits.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim().to_ascii_uppercase();
+        if s.len() < 3 || s.len() > 32 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(InputError::new(
+                "invalid_drop_number",
+                format!("'{}' is not a drop number (letters and digits, e.g. DR12345678)", raw.trim()),
+            ));
+        }
+        Ok(Self(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DropNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone number in E.164 form (`+27640412391`), validated with libphonenumber metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Phone(String);
+
+impl Phone {
+    /// Accepts `+27 64 041 2391`, `whatsapp:+27640412391`, `27640412391` (international digits).
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let trimmed = raw.trim();
+        let s = trimmed.strip_prefix("whatsapp:").unwrap_or(trimmed).trim();
+        let with_plus = if s.starts_with('+') { s.to_string() } else { format!("+{s}") };
+        let invalid = || {
+            InputError::new("invalid_phone", format!("'{trimmed}' is not a valid international phone number (E.164, e.g. +27640412391)"))
+        };
+        if s.is_empty() || s.len() > 32 {
+            return Err(invalid());
+        }
+        let parsed = phonenumber::parse(None, &with_plus).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(invalid());
+        }
+        Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// For values already validated on the way in (read back from storage).
+    pub(crate) fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A checklist step number, 1-based, at most 50 steps per checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StepNo(i64);
+
+impl StepNo {
+    pub const MAX: i64 = 50;
+    pub fn new(n: i64) -> Result<Self, InputError> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(InputError::new("invalid_step", format!("step {n} is out of range (1–{})", Self::MAX)))
+        }
+    }
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let n: i64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| InputError::new("invalid_step", format!("'{}' is not a step number", raw.trim())))?;
+        Self::new(n)
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident, $code:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(raw: &str) -> Result<Self, InputError> {
+                match raw.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(InputError::new($code, format!(
+                        "'{}' is not one of: {}", other, [$($text),+].join(", ")))),
+                }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+string_enum!(
+    /// The drop lifecycle of SPEC §1.1; transitions live in [`crate::lifecycle`].
+    DropStatus, "invalid_status" {
+        Collecting = "collecting",
+        Unreviewed = "unreviewed",
+        Incomplete = "incomplete",
+        Resubmitted = "resubmitted",
+        Approved = "approved",
+    }
+);
+
+string_enum!(
+    /// A reviewer's verdict on one step.
+    Verdict, "invalid_verdict" {
+        Pending = "pending",
+        Ok = "ok",
+        Missing = "missing",
+        Retake = "retake",
+        Rework = "rework",
+    }
+);
+
+string_enum!(
+    Role, "invalid_role" {
+        Admin = "admin",
+        Reviewer = "reviewer",
+    }
+);
+
+impl Verdict {
+    /// Verdicts that send the step back to the contractor.
+    pub fn is_rejection(self) -> bool {
+        matches!(self, Verdict::Missing | Verdict::Retake | Verdict::Rework)
+    }
+    /// What the contractor reads in the feedback message.
+    pub fn feedback_label(self) -> &'static str {
+        match self {
+            Verdict::Missing => "photo missing",
+            Verdict::Retake => "photo unusable, please retake",
+            Verdict::Rework => "work must be fixed on site",
+            Verdict::Ok => "accepted",
+            Verdict::Pending => "not reviewed",
+        }
+    }
+}
+
+impl DropStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            DropStatus::Collecting => "Collecting",
+            DropStatus::Unreviewed => "Unreviewed",
+            DropStatus::Incomplete => "Incomplete",
+            DropStatus::Resubmitted => "Resubmitted",
+            DropStatus::Approved => "Approved",
+        }
+    }
+}
+
+/// An e-mail address for sign-in: trimmed, lower-cased, one `@` with text on both sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim().to_lowercase();
+        let ok = s.len() <= 254
+            && s.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+            && !s.chars().any(|c| c.is_whitespace())
+            && s.matches('@').count() == 1;
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(InputError::new("invalid_email", format!("'{}' is not an e-mail address", raw.trim())))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The default 12-step checklist of SPEC §1.
+pub const DEFAULT_CHECKLIST: [(&str, &str); 12] = [
+    ("Property frontage with house number", "The front of the property with the house number readable."),
+    ("Pole / drop cable origin", "The pole or chamber where the drop cable starts."),
+    ("Cable entry outside", "Where the cable enters the building, outside."),
+    ("Cable entry inside", "Where the cable comes through, inside."),
+    ("Fibre termination box mounted", "The FTB mounted on the wall, cover off."),
+    ("Patch lead routing", "The patch lead from FTB to ONT, neatly routed."),
+    ("Power meter reading", "The optical power meter showing the reading."),
+    ("ONT installed, lights on", "The ONT mounted with its status lights on."),
+    ("ONT serial label", "The ONT's serial number label, readable."),
+    ("Router / Wi-Fi installed", "The router installed and powered."),
+    ("Speed test result", "A speed test result on a device connected to the router."),
+    ("Customer sign-off", "The signed customer acceptance form."),
+];
+
+/// The default drop number pattern: `DR` + 8 digits.
+pub const DEFAULT_DROP_PATTERN: &str = "^DR[0-9]{8}$";
+
+/// The coded reasons a reviewer picks from (editable in the reason library).
+pub const DEFAULT_REASONS: [(&str, &str); 7] = [
+    ("no_photo", "No photo received"),
+    ("blurry", "Blurred or out of focus"),
+    ("dark", "Too dark"),
+    ("wrong_subject", "Does not show what the step asks for"),
+    ("unreadable", "Label or reading not readable"),
+    ("poor_workmanship", "Workmanship not to standard"),
+    ("other", "Other (see note)"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_numbers_are_upper_cased_and_checked() {
+        assert_eq!(DropNumber::parse(" dr12345678 ").unwrap().as_str(), "DR12345678");
+        assert_eq!(DropNumber::parse("DR 1").unwrap_err().code, "invalid_drop_number");
+        assert_eq!(DropNumber::parse("../etc").unwrap_err().code, "invalid_drop_number");
+        assert_eq!(DropNumber::parse("").unwrap_err().code, "invalid_drop_number");
+    }
+
+    #[test]
+    fn phones_normalise_to_e164() {
+        assert_eq!(Phone::parse("whatsapp:+27640412391").unwrap().as_str(), "+27640412391");
+        assert_eq!(Phone::parse("+27 64 041 2391").unwrap().as_str(), "+27640412391");
+        assert_eq!(Phone::parse("27640412391").unwrap().as_str(), "+27640412391");
+        assert_eq!(Phone::parse("+1 415 555 2671").unwrap().as_str(), "+14155552671");
+        for bad in ["", "hello", "+12", "+999999999999999999", "0640412391"] {
+            assert_eq!(Phone::parse(bad).unwrap_err().code, "invalid_phone", "{bad}");
+        }
+    }
+
+    #[test]
+    fn steps_are_bounded() {
+        assert_eq!(StepNo::parse("3").unwrap().get(), 3);
+        assert!(StepNo::parse("0").is_err());
+        assert!(StepNo::parse("51").is_err());
+        assert!(StepNo::parse("x").is_err());
+    }
+
+    #[test]
+    fn enums_round_trip_and_reject_unknowns() {
+        for s in DropStatus::ALL {
+            assert_eq!(DropStatus::parse(s.as_str()).unwrap(), *s);
+        }
+        assert_eq!(Verdict::parse("RETAKE").unwrap(), Verdict::Retake);
+        assert_eq!(Verdict::parse("bad").unwrap_err().code, "invalid_verdict");
+        assert!(Verdict::Missing.is_rejection() && !Verdict::Ok.is_rejection());
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(Email::parse(" Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        for bad in ["", "ann", "ann@", "@x.com", "a b@x.com", "a@@x.com", "a@x"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Content-addressed media under the data directory: `media/ab/<sha256>` for originals and
+//! `thumbs/ab/<sha256>.jpg` for dashboard thumbnails, generated once and cached. Only a
+//! 64-character lower-case hex digest ever becomes part of a path.
+
+use image::{ImageFormat, ImageReader, Rgb, RgbImage};
+use sha2::{Digest, Sha256};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use crate::error::{CoreError, CoreResult, InputError};
+
+/// The longest side of a thumbnail, in pixels.
+pub const THUMB_MAX: u32 = 320;
+
+#[derive(Debug, Clone)]
+pub struct MediaStore {
+    root: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMedia {
+    pub sha256: String,
+    pub mime_type: String,
+    pub size_bytes: i64,
+    pub width: i64,
+    pub height: i64,
+}
+
+fn checked_sha(sha: &str) -> Result<&str, InputError> {
+    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(sha)
+    } else {
+        Err(InputError::new("invalid_media_id", "not a media digest"))
+    }
+}
+
+impl MediaStore {
+    pub fn new(data_dir: &Path) -> Self {
+        Self { root: data_dir.to_path_buf() }
+    }
+
+    pub fn original_path(&self, sha: &str) -> Result<PathBuf, InputError> {
+        let sha = checked_sha(sha)?;
+        Ok(self.root.join("media").join(&sha[..2]).join(sha))
+    }
+
+    fn thumb_path(&self, sha: &str) -> Result<PathBuf, InputError> {
+        let sha = checked_sha(sha)?;
+        Ok(self.root.join("thumbs").join(&sha[..2]).join(format!("{sha}.jpg")))
+    }
+
+    /// Stores an image (JPEG or PNG), returning its digest and measurements. Idempotent:
+    /// the same bytes land in the same file once.
+    pub async fn store_image(&self, bytes: Vec<u8>) -> CoreResult<StoredMedia> {
+        let root = self.clone();
+        tokio::task::spawn_blocking(move || root.store_image_blocking(&bytes))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+    }
+
+    fn store_image_blocking(&self, bytes: &[u8]) -> CoreResult<StoredMedia> {
+        let reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mime_type = match reader.format() {
+            Some(ImageFormat::Jpeg) => "image/jpeg",
+            Some(ImageFormat::Png) => "image/png",
+            _ => return Err(InputError::new("unsupported_media", "only JPEG and PNG photos are accepted").into()),
+        };
+        let (w, h) = reader
+            .into_dimensions()
+            .map_err(|e| InputError::new("invalid_image", format!("the image could not be read: {e}")))?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let path = self.original_path(&sha256)?;
+        if !path.exists() {
+            write_atomically(&path, bytes)?;
+        }
+        Ok(StoredMedia { sha256, mime_type: mime_type.into(), size_bytes: bytes.len() as i64, width: w as i64, height: h as i64 })
+    }
+
+    /// The thumbnail's path, generating it on first use.
+    pub async fn thumbnail(&self, sha: &str) -> CoreResult<PathBuf> {
+        let thumb = self.thumb_path(sha)?;
+        if thumb.exists() {
+            return Ok(thumb);
+        }
+        let original = self.original_path(sha)?;
+        tokio::task::spawn_blocking(move || -> CoreResult<PathBuf> {
+            let img = ImageReader::open(&original)
+                .map_err(|_| CoreError::not_found("media_not_found", "the original photo"))?
+                .with_guessed_format()
+                .map_err(|e| CoreError::Internal(e.to_string()))?
+                .decode()
+                .map_err(|e| CoreError::Internal(format!("decoding {}: {e}", original.display())))?;
+            let small = img.thumbnail(THUMB_MAX, THUMB_MAX).to_rgb8();
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 70)
+                .encode_image(&small)
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            write_atomically(&thumb, &out)?;
+            Ok(thumb)
+        })
+        .await
+        .map_err(|e| CoreError::Internal(e.to_string()))?
+    }
+}
+
+/// Write to a temporary sibling, fsync, then rename: a crash never leaves a torn file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> CoreResult<()> {
+    use std::io::Write;
+    let dir = path.parent().ok_or_else(|| CoreError::Internal("media path has no parent".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::Internal(format!("creating {}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| CoreError::Internal(format!("writing {}: {e}", tmp.display())))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| CoreError::Internal(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(())
+}
+
+/// A generated stand-in photo for the demo: a coloured frame with the drop number, step
+/// number and step name drawn in (8x8 bitmap glyphs, scaled).
+pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32) -> Vec<u8> {
+    let (w, h) = (640u32, 480u32);
+    let hue = ((step_no as u32 * 29 + variant * 97) % 360) as f32;
+    let (bg, fg) = (hsl(hue, 0.45, 0.55), hsl(hue, 0.6, 0.18));
+    let mut img = RgbImage::from_pixel(w, h, bg);
+    // Soft diagonal shading so the JPEG looks like a photo, not a flat card.
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        let shade = ((x + y) % 97) as i32 / 12 - 4 + (((x as f32 / 37.0).sin() * 6.0) as i32);
+        for c in px.0.iter_mut() {
+            *c = (*c as i32 + shade).clamp(0, 255) as u8;
+        }
+    }
+    for t in 0..14 {
+        for x in 0..w {
+            img.put_pixel(x, t, fg);
+            img.put_pixel(x, h - 1 - t, fg);
+        }
+        for y in 0..h {
+            img.put_pixel(t, y, fg);
+            img.put_pixel(w - 1 - t, y, fg);
+        }
+    }
+    draw_text(&mut img, 40, 50, 6, &format!("STEP {step_no}"), fg);
+    let mut y = 140;
+    for line in wrap(&step_name.to_uppercase(), 24) {
+        draw_text(&mut img, 40, y, 3, &line, fg);
+        y += 34;
+    }
+    draw_text(&mut img, 40, h - 90, 5, drop_number, Rgb([255, 255, 255]));
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode_image(&img)
+        .expect("encoding an in-memory RGB image cannot fail");
+    out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("lines starts non-empty");
+        if !last.is_empty() && last.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+fn draw_text(img: &mut RgbImage, x0: u32, y0: u32, scale: u32, text: &str, color: Rgb<u8>) {
+    use font8x8::UnicodeFonts;
+    for (i, ch) in text.chars().enumerate() {
+        let glyph = font8x8::BASIC_FONTS.get(ch).unwrap_or([0; 8]);
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits & (1 << col) != 0 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let x = x0 + (i as u32 * 8 + col) * scale + dx;
+                            let y = y0 + row as u32 * scale + dy;
+                            if x < img.width() && y < img.height() {
+                                img.put_pixel(x, y, color);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn hsl(h: f32, s: f32, l: f32) -> Rgb<u8> {
+    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
+    let m = l - c / 2.0;
+    let (r, g, b) = match h as u32 {
+        0..=59 => (c, x, 0.0),
+        60..=119 => (x, c, 0.0),
+        120..=179 => (0.0, c, x),
+        180..=239 => (0.0, x, c),
+        240..=299 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    Rgb([((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn images_are_stored_by_digest_with_cached_thumbnails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MediaStore::new(dir.path());
+        let jpeg = demo_photo("DR12345678", 3, "Cable entry outside", 0);
+        let a = store.store_image(jpeg.clone()).await.unwrap();
+        let b = store.store_image(jpeg).await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!((a.width, a.height, a.mime_type.as_str()), (640, 480, "image/jpeg"));
+        let thumb = store.thumbnail(&a.sha256).await.unwrap();
+        let (tw, th) = image::image_dimensions(&thumb).unwrap();
+        assert_eq!((tw, th), (THUMB_MAX, 240));
+        assert!(std::fs::metadata(&thumb).unwrap().len() < 40_000);
+    }
+
+    #[tokio::test]
+    async fn non_images_and_path_tricks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MediaStore::new(dir.path());
+        let err = store.store_image(b"%PDF-1.4 not an image".to_vec()).await.unwrap_err();
+        assert_eq!(err.code(), "unsupported_media");
+        assert!(store.original_path("../../etc/passwd").is_err());
+        assert!(store.original_path(&"A".repeat(64)).is_err());
+        assert!(store.thumbnail(&"0".repeat(64)).await.is_err());
+    }
+}

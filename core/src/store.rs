@@ -1,0 +1,1163 @@
+//! Storage: one [`Store`] over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Every query is written once in portable SQL (`$1` placeholders work on both) and run on
+//! whichever pool is configured through the [`on_db!`] macro, which expands the same body
+//! for each backend. Where the dialects differ the body branches explicitly. Timestamps are
+//! unix milliseconds generated in Rust, so no SQL depends on a dialect's clock functions.
+//! The storage contract tests in `tests/storage.rs` run every operation on both backends.
+
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::FromRow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::domain::{DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_REASONS};
+use crate::error::{CoreError, CoreResult, InputError};
+use crate::lifecycle::{self, Action, Actor};
+use crate::{now_ms, templates};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is active.
+macro_rules! on_db {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Binds a list of dynamic arguments (for queries assembled from filters).
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::I(i) => q.bind(*i),
+                Arg::S(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// Appends a history entry for a drop inside the current transaction.
+macro_rules! history {
+    ($tx:expr, $drop_id:expr, $actor:expr, $kind:expr, $detail:expr) => {
+        sqlx::query("insert into drop_event (drop_id, at, actor, kind, detail) values ($1, $2, $3, $4, $5)")
+            .bind($drop_id)
+            .bind(now_ms())
+            .bind($actor)
+            .bind($kind)
+            .bind($detail)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
+/// Moves a drop to a new status and keeps the badge counters in step, inside a transaction.
+macro_rules! set_status {
+    ($tx:expr, $drop_id:expr, $from:expr, $to:expr, $ts_col:literal, $now:expr) => {{
+        let sql = concat!(
+            "update drop_job set status = $1, activity_at = $2, ",
+            $ts_col,
+            " = $2 where drop_id = $3 and status = $4"
+        );
+        let done = sqlx::query(sql)
+            .bind($to.as_str())
+            .bind($now)
+            .bind($drop_id)
+            .bind($from.as_str())
+            .execute(&mut *$tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(CoreError::conflict("concurrent_change", "The drop changed while you were working on it; reload and try again."));
+        }
+        sqlx::query("update drop_status_count set n = n - 1 where status = $1").bind($from.as_str()).execute(&mut *$tx).await?;
+        sqlx::query("update drop_status_count set n = n + 1 where status = $1").bind($to.as_str()).execute(&mut *$tx).await?;
+    }};
+}
+
+enum Arg {
+    I(i64),
+    S(String),
+}
+
+/// Who did something, as recorded in history: a user's e-mail, an API key's name, a contractor.
+#[derive(Debug, Clone)]
+pub struct ActorRef {
+    pub label: String,
+    pub kind: Actor,
+    pub user_id: Option<i64>,
+}
+
+impl ActorRef {
+    pub fn user(user: &User) -> Self {
+        Self { label: user.email.clone(), kind: Actor::User(user.role()), user_id: Some(user.user_id) }
+    }
+    pub fn system(label: impl Into<String>) -> Self {
+        Self { label: label.into(), kind: Actor::System, user_id: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Project {
+    pub project_id: i64,
+    pub name: String,
+    pub drop_pattern: String,
+    pub created_at: i64,
+}
+
+impl Project {
+    /// Checks a drop number against this project's pattern.
+    pub fn check_drop_number(&self, n: &DropNumber) -> Result<(), InputError> {
+        let re = regex::Regex::new(&self.drop_pattern)
+            .map_err(|_| InputError::new("invalid_pattern", format!("project {} has an invalid drop pattern", self.name)))?;
+        if re.is_match(n.as_str()) {
+            Ok(())
+        } else {
+            Err(InputError::new(
+                "invalid_drop_number",
+                format!("{} does not match the drop number pattern of project {} ({})", n, self.name, self.drop_pattern),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct ChecklistStep {
+    pub step_no: i64,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub user_id: i64,
+    pub email: String,
+    /// The argon2id PHC string. Never serialised: this type is not `Serialize`.
+    pub password_hash: String,
+    role: String,
+    pub phone: Option<String>,
+    pub created_at: i64,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        // The column has a check constraint; anything else is a corrupted row, treated as least privilege.
+        Role::parse(&self.role).unwrap_or(Role::Reviewer)
+    }
+}
+
+/// A drop as listed: enough for one row of the drops table.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct DropSummary {
+    pub drop_id: i64,
+    pub drop_number: String,
+    pub status: String,
+    pub project: String,
+    pub contractor_phone: Option<String>,
+    pub contractor_name: Option<String>,
+    pub round: i64,
+    pub created_at: i64,
+    pub activity_at: i64,
+    pub photo_steps: i64,
+    pub step_count: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DropFilter {
+    pub status: Option<DropStatus>,
+    pub project_id: Option<i64>,
+    /// Matches the contractor's phone or name (substring, case-insensitive).
+    pub contractor: Option<String>,
+    /// Matches the drop number (substring).
+    pub q: Option<String>,
+    /// Last activity at or after (unix ms).
+    pub from_ms: Option<i64>,
+    /// Last activity before (unix ms).
+    pub to_ms: Option<i64>,
+}
+
+/// A keyset position in the drops list (newest activity first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub activity_at: i64,
+    pub drop_id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.activity_at, self.drop_id)
+    }
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let bad = || InputError::new("invalid_cursor", "the cursor is not one this server handed out");
+        let (a, d) = raw.split_once('-').ok_or_else(bad)?;
+        Ok(Self { activity_at: a.parse().map_err(|_| bad())?, drop_id: d.parse().map_err(|_| bad())? })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PhotoInfo {
+    pub photo_id: i64,
+    pub step_no: i64,
+    pub sha256: String,
+    pub mime_type: String,
+    pub size_bytes: i64,
+    pub width: i64,
+    pub height: i64,
+    pub round: i64,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+struct ReviewRow {
+    step_no: i64,
+    verdict: String,
+    reason_code: Option<String>,
+    note: String,
+    reviewer: Option<String>,
+    prev_verdict: Option<String>,
+    prev_note: Option<String>,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepDetail {
+    pub number: i64,
+    pub name: String,
+    pub description: String,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    pub reason_label: Option<String>,
+    pub note: String,
+    pub reviewer: Option<String>,
+    pub reviewed_at: Option<i64>,
+    /// Set when the step reopened at the last resubmission: what it was before.
+    pub previous_verdict: Option<Verdict>,
+    pub previous_note: Option<String>,
+    /// Newest first.
+    pub photos: Vec<PhotoInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct MessageRow {
+    pub message_id: i64,
+    pub direction: String,
+    pub phone: String,
+    pub body: String,
+    pub template: Option<String>,
+    pub status: String,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
+    pub attempts: i64,
+    pub drop_number: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+struct DropRow {
+    drop_id: i64,
+    drop_number: String,
+    status: String,
+    project_id: i64,
+    project: String,
+    contractor_phone: Option<String>,
+    contractor_name: Option<String>,
+    round: i64,
+    created_at: i64,
+    activity_at: i64,
+    unreviewed_at: Option<i64>,
+    incomplete_at: Option<i64>,
+    resubmitted_at: Option<i64>,
+    approved_at: Option<i64>,
+    feedback_sent_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contractor {
+    pub phone: String,
+    pub name: String,
+}
+
+/// Everything the drop page and `GET /api/v1/drops/{number}` show.
+#[derive(Debug, Clone, Serialize)]
+pub struct DropDetail {
+    pub drop_id: i64,
+    pub drop_number: String,
+    pub status: DropStatus,
+    pub project_id: i64,
+    pub project: String,
+    pub contractor: Option<Contractor>,
+    pub round: i64,
+    pub created_at: i64,
+    pub activity_at: i64,
+    pub unreviewed_at: Option<i64>,
+    pub incomplete_at: Option<i64>,
+    pub resubmitted_at: Option<i64>,
+    pub approved_at: Option<i64>,
+    pub feedback_sent_at: Option<i64>,
+    pub steps: Vec<StepDetail>,
+    pub history: Vec<HistoryEntry>,
+    pub messages: Vec<MessageRow>,
+}
+
+impl DropDetail {
+    pub fn rejected_steps(&self) -> impl Iterator<Item = &StepDetail> {
+        self.steps.iter().filter(|s| s.verdict.is_rejection())
+    }
+    /// The feedback message "Mark incomplete" would queue now, or why it can't.
+    pub fn feedback_preview(&self, reasons: &[Reason]) -> CoreResult<String> {
+        templates::render_feedback(self, reasons)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Reason {
+    pub code: String,
+    pub label: String,
+}
+
+/// One verdict to record on a step.
+#[derive(Debug, Clone)]
+pub struct StepVerdict {
+    pub step: StepNo,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyRow {
+    pub api_key_id: i64,
+    pub name: String,
+    pub scopes: String,
+    pub revoked_at: Option<i64>,
+}
+
+/// A photo to attach to a drop, already stored in the media directory.
+#[derive(Debug, Clone)]
+pub struct NewPhoto {
+    pub step: StepNo,
+    pub sha256: String,
+    pub mime_type: String,
+    pub size_bytes: i64,
+    pub width: i64,
+    pub height: i64,
+    pub provider_media_id: Option<String>,
+    pub received_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+/// Where the database lives: an explicit URL, or the SQLite file in the data directory.
+pub fn database_url(explicit: Option<&str>, data_dir: &Path) -> String {
+    match explicit {
+        Some(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => format!("sqlite://{}", data_dir.join("dropcheck.db").display()),
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:…` or `postgres://…`); SQLite files are created on first use.
+    pub async fn connect(url: &str) -> CoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid sqlite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed webhook or outbox row survives power loss, not just a crash.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            Ok(Self { db: Db::Sqlite(pool) })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid postgres URL: {e}")))?;
+            Self::connect_postgres(opts).await
+        } else {
+            Err(InputError::new("invalid_database_url", "DATABASE_URL must start with sqlite: or postgres://").into())
+        }
+    }
+
+    pub async fn connect_postgres(opts: PgConnectOptions) -> CoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { db: Db::Postgres(pool) })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgresql",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+
+    /// Applies the migrations of this backend's dialect. A failure stops the caller.
+    pub async fn migrate(&self) -> CoreResult<()> {
+        let res = match &self.db {
+            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+        };
+        res.map_err(|e| CoreError::Internal(format!("migration failed: {e}")))?;
+        self.seed_reasons().await
+    }
+
+    pub async fn ping(&self) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("select 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    async fn seed_reasons(&self) -> CoreResult<()> {
+        on_db!(self, pool => {
+            for (i, (code, label)) in DEFAULT_REASONS.iter().enumerate() {
+                sqlx::query("insert into review_reason (code, label, position) values ($1, $2, $3) on conflict (code) do nothing")
+                    .bind(*code).bind(*label).bind(i as i64).execute(pool).await?;
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn reasons(&self) -> CoreResult<Vec<Reason>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Reason>("select code, label from review_reason order by position, code").fetch_all(pool).await?))
+    }
+
+    // ---------------------------------------------------------------- projects
+
+    /// Creates a project with the default 12-step checklist.
+    pub async fn create_project(&self, name: &str, drop_pattern: &str) -> CoreResult<Project> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(InputError::new("invalid_project_name", "a project name needs 1–100 characters").into());
+        }
+        regex::Regex::new(drop_pattern)
+            .map_err(|e| InputError::new("invalid_pattern", format!("the drop pattern is not a valid regular expression: {e}")))?;
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "insert into project (name, drop_pattern, created_at) values ($1, $2, $3) on conflict do nothing returning project_id")
+                .bind(name).bind(drop_pattern).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(id) = id else {
+                return Err(CoreError::conflict("project_exists", format!("a project named {name} already exists")));
+            };
+            for (i, (step, desc)) in DEFAULT_CHECKLIST.iter().enumerate() {
+                sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
+                    .bind(id).bind(i as i64 + 1).bind(*step).bind(*desc).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        self.project_by_name(name).await?.ok_or_else(|| CoreError::Internal("project vanished after insert".into()))
+    }
+
+    pub async fn projects(&self) -> CoreResult<Vec<Project>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Project>("select project_id, name, drop_pattern, created_at from project order by name").fetch_all(pool).await?))
+    }
+
+    pub async fn project_by_name(&self, name: &str) -> CoreResult<Option<Project>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Project>(
+            "select project_id, name, drop_pattern, created_at from project where lower(name) = lower($1)")
+            .bind(name.trim()).fetch_optional(pool).await?))
+    }
+
+    pub async fn project(&self, project_id: i64) -> CoreResult<Project> {
+        on_db!(self, pool => sqlx::query_as::<_, Project>("select project_id, name, drop_pattern, created_at from project where project_id = $1")
+            .bind(project_id).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::not_found("project_not_found", format!("project {project_id}")))
+    }
+
+    pub async fn checklist(&self, project_id: i64) -> CoreResult<Vec<ChecklistStep>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, ChecklistStep>(
+            "select step_no, name, description from checklist_step where project_id = $1 order by step_no")
+            .bind(project_id).fetch_all(pool).await?))
+    }
+
+    /// Replaces a project's checklist (steps numbered in the order given) and drop pattern.
+    pub async fn update_project(&self, project_id: i64, drop_pattern: &str, steps: &[(String, String)]) -> CoreResult<()> {
+        regex::Regex::new(drop_pattern)
+            .map_err(|e| InputError::new("invalid_pattern", format!("the drop pattern is not a valid regular expression: {e}")))?;
+        if steps.is_empty() || steps.len() as i64 > StepNo::MAX {
+            return Err(InputError::new("invalid_checklist", format!("a checklist needs 1–{} steps", StepNo::MAX)).into());
+        }
+        if let Some(i) = steps.iter().position(|(n, _)| n.trim().is_empty()) {
+            return Err(InputError::new("invalid_checklist", format!("step {} needs a name", i + 1)).into());
+        }
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("update project set drop_pattern = $1 where project_id = $2")
+                .bind(drop_pattern).bind(project_id).execute(&mut *tx).await?;
+            if n.rows_affected() == 0 {
+                return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
+            }
+            sqlx::query("delete from checklist_step where project_id = $1").bind(project_id).execute(&mut *tx).await?;
+            for (i, (name, desc)) in steps.iter().enumerate() {
+                sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
+                    .bind(project_id).bind(i as i64 + 1).bind(name.trim()).bind(desc.trim()).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- contacts
+
+    /// Finds or creates the contact for a phone number; a non-empty `name` fills an empty one.
+    pub async fn upsert_contact(&self, phone: &Phone, name: &str) -> CoreResult<i64> {
+        let now = now_ms();
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
+            "insert into contact (phone, name, created_at) values ($1, $2, $3)
+             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end
+             returning contact_id")
+            .bind(phone.as_str()).bind(name.trim()).bind(now).fetch_one(pool).await?))
+    }
+
+    // ---------------------------------------------------------------- drops
+
+    /// Creates a drop (or reports that it exists). Returns the drop and whether it was created.
+    pub async fn create_drop(
+        &self,
+        project: &Project,
+        number: &DropNumber,
+        contractor: Option<&Phone>,
+        status: DropStatus,
+        actor: &ActorRef,
+    ) -> CoreResult<(DropSummary, bool)> {
+        project.check_drop_number(number)?;
+        let contact_id = match contractor {
+            Some(p) => Some(self.upsert_contact(p, "").await?),
+            None => None,
+        };
+        let now = now_ms();
+        let unreviewed_at = (status == DropStatus::Unreviewed).then_some(now);
+        let created = on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at, unreviewed_at)
+                 values ($1, $2, $3, $4, 1, $5, $5, $6) on conflict (drop_number) do nothing returning drop_id")
+                .bind(number.as_str()).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(now).bind(unreviewed_at)
+                .fetch_optional(&mut *tx).await?;
+            if let Some(id) = id {
+                sqlx::query("update drop_status_count set n = n + 1 where status = $1").bind(status.as_str()).execute(&mut *tx).await?;
+                history!(tx, id, &actor.label, "created", format!("created as {} in project {}", status.label(), project.name));
+                tx.commit().await?;
+                true
+            } else {
+                false
+            }
+        });
+        let summary = self.drop_summary(number).await?;
+        Ok((summary, created))
+    }
+
+    pub async fn drop_summary(&self, number: &DropNumber) -> CoreResult<DropSummary> {
+        let sql = format!("{} where d.drop_number = $1", SUMMARY_SELECT);
+        on_db!(self, pool => sqlx::query_as::<_, DropSummary>(&sql).bind(number.as_str()).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))
+    }
+
+    /// A page of drops, newest activity first, after `cursor`. Returns the next cursor if more remain.
+    pub async fn list_drops(&self, filter: &DropFilter, cursor: Option<Cursor>, limit: i64) -> CoreResult<(Vec<DropSummary>, Option<Cursor>)> {
+        let limit = limit.clamp(1, 200);
+        let mut conds: Vec<String> = vec![];
+        let mut args: Vec<Arg> = vec![];
+        let p = |args: &mut Vec<Arg>, a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        if let Some(s) = filter.status {
+            let ph = p(&mut args, Arg::S(s.as_str().into()));
+            conds.push(format!("d.status = {ph}"));
+        }
+        if let Some(pid) = filter.project_id {
+            let ph = p(&mut args, Arg::I(pid));
+            conds.push(format!("d.project_id = {ph}"));
+        }
+        if let Some(c) = filter.contractor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            let ph = p(&mut args, Arg::S(format!("%{}%", escape_like(&c.to_lowercase()))));
+            conds.push(format!("(lower(c.phone) like {ph} escape '\\' or lower(c.name) like {ph} escape '\\')"));
+        }
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let ph = p(&mut args, Arg::S(format!("%{}%", escape_like(&q.to_uppercase()))));
+            conds.push(format!("d.drop_number like {ph} escape '\\'"));
+        }
+        if let Some(f) = filter.from_ms {
+            let ph = p(&mut args, Arg::I(f));
+            conds.push(format!("d.activity_at >= {ph}"));
+        }
+        if let Some(t) = filter.to_ms {
+            let ph = p(&mut args, Arg::I(t));
+            conds.push(format!("d.activity_at < {ph}"));
+        }
+        if let Some(c) = cursor {
+            let a = p(&mut args, Arg::I(c.activity_at));
+            let b = p(&mut args, Arg::I(c.drop_id));
+            conds.push(format!("(d.activity_at < {a} or (d.activity_at = {a} and d.drop_id < {b}))"));
+        }
+        let lim = p(&mut args, Arg::I(limit + 1));
+        let where_ = if conds.is_empty() { String::new() } else { format!(" where {}", conds.join(" and ")) };
+        let sql = format!("{SUMMARY_SELECT}{where_} order by d.activity_at desc, d.drop_id desc limit {lim}");
+        let mut rows = on_db!(self, pool => bind_args!(sqlx::query_as::<_, DropSummary>(&sql), &args).fetch_all(pool).await?);
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| Cursor { activity_at: r.activity_at, drop_id: r.drop_id })
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Drops per status, from the counters kept by every status change.
+    pub async fn status_counts(&self) -> CoreResult<Vec<(DropStatus, i64)>> {
+        let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as("select status, n from drop_status_count").fetch_all(pool).await?);
+        let mut out = vec![];
+        for s in DropStatus::ALL {
+            let n = rows.iter().find(|(st, _)| st == s.as_str()).map(|(_, n)| *n).unwrap_or(0);
+            out.push((*s, n));
+        }
+        Ok(out)
+    }
+
+    /// The drop waiting longest for review, other than `except`.
+    pub async fn next_for_review(&self, except: Option<&str>) -> CoreResult<Option<String>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, String>(
+            "select drop_number from drop_job where status in ('unreviewed', 'resubmitted') and drop_number <> $1
+             order by activity_at asc, drop_id asc limit 1")
+            .bind(except.unwrap_or("")).fetch_optional(pool).await?))
+    }
+
+    pub async fn drop_detail(&self, number: &DropNumber) -> CoreResult<DropDetail> {
+        let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, DropRow>(
+            "select d.drop_id, d.drop_number, d.status, d.project_id, p.name as project, c.phone as contractor_phone,
+                    c.name as contractor_name, d.round, d.created_at, d.activity_at, d.unreviewed_at, d.incomplete_at,
+                    d.resubmitted_at, d.approved_at, d.feedback_sent_at
+             from drop_job d join project p on p.project_id = d.project_id
+             left join contact c on c.contact_id = d.contractor_id
+             where d.drop_number = $1")
+            .bind(number.as_str()).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
+        let (checklist, reviews, photos, history, messages, reasons) = on_db!(self, pool => {
+            let checklist = sqlx::query_as::<_, ChecklistStep>(
+                "select step_no, name, description from checklist_step where project_id = $1 order by step_no")
+                .bind(d.project_id).fetch_all(pool).await?;
+            let reviews = sqlx::query_as::<_, ReviewRow>(
+                "select r.step_no, r.verdict, r.reason_code, r.note, u.email as reviewer, r.prev_verdict, r.prev_note, r.updated_at
+                 from step_review r left join app_user u on u.user_id = r.reviewer_id where r.drop_id = $1")
+                .bind(d.drop_id).fetch_all(pool).await?;
+            let photos = sqlx::query_as::<_, PhotoInfo>(
+                "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at
+                 from photo where drop_id = $1 order by received_at desc, photo_id desc")
+                .bind(d.drop_id).fetch_all(pool).await?;
+            let history = sqlx::query_as::<_, HistoryEntry>(
+                "select at, actor, kind, detail from drop_event where drop_id = $1 order by event_id")
+                .bind(d.drop_id).fetch_all(pool).await?;
+            let messages = sqlx::query_as::<_, MessageRow>(&format!("{MESSAGE_SELECT} where m.drop_id = $1 order by m.message_id"))
+                .bind(d.drop_id).fetch_all(pool).await?;
+            let reasons = sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(pool).await?;
+            (checklist, reviews, photos, history, messages, reasons)
+        });
+        let status = DropStatus::parse(&d.status).map_err(|e| CoreError::Internal(format!("stored status: {e}")))?;
+        let steps = checklist
+            .into_iter()
+            .map(|c| {
+                let r = reviews.iter().find(|r| r.step_no == c.step_no);
+                let verdict = r.and_then(|r| Verdict::parse(&r.verdict).ok()).unwrap_or(Verdict::Pending);
+                let reason = r.and_then(|r| r.reason_code.clone());
+                StepDetail {
+                    number: c.step_no,
+                    name: c.name,
+                    description: c.description,
+                    verdict,
+                    reason_label: reason.as_ref().and_then(|code| reasons.iter().find(|x| &x.code == code).map(|x| x.label.clone())),
+                    reason,
+                    note: r.map(|r| r.note.clone()).unwrap_or_default(),
+                    reviewer: r.and_then(|r| r.reviewer.clone()),
+                    reviewed_at: r.map(|r| r.updated_at),
+                    previous_verdict: r.and_then(|r| r.prev_verdict.as_deref()).and_then(|v| Verdict::parse(v).ok()),
+                    previous_note: r.and_then(|r| r.prev_note.clone()),
+                    photos: photos.iter().filter(|p| p.step_no == c.step_no).cloned().collect(),
+                }
+            })
+            .collect();
+        Ok(DropDetail {
+            drop_id: d.drop_id,
+            drop_number: d.drop_number,
+            status,
+            project_id: d.project_id,
+            project: d.project,
+            contractor: d.contractor_phone.map(|phone| Contractor { phone, name: d.contractor_name.unwrap_or_default() }),
+            round: d.round,
+            created_at: d.created_at,
+            activity_at: d.activity_at,
+            unreviewed_at: d.unreviewed_at,
+            incomplete_at: d.incomplete_at,
+            resubmitted_at: d.resubmitted_at,
+            approved_at: d.approved_at,
+            feedback_sent_at: d.feedback_sent_at,
+            steps,
+            history,
+            messages,
+        })
+    }
+
+    /// Attaches a photo to a step of a drop.
+    pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<i64> {
+        let detail = self.drop_detail(number).await?;
+        if !detail.steps.iter().any(|s| s.number == photo.step.get()) {
+            return Err(InputError::new("invalid_step", format!("drop {number} has no step {}", photo.step.get())).into());
+        }
+        let id = on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "insert into photo (drop_id, step_no, sha256, mime_type, size_bytes, width, height, provider_media_id, round, received_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning photo_id")
+                .bind(detail.drop_id).bind(photo.step.get()).bind(&photo.sha256).bind(&photo.mime_type).bind(photo.size_bytes)
+                .bind(photo.width).bind(photo.height).bind(&photo.provider_media_id).bind(detail.round).bind(photo.received_at)
+                .fetch_one(&mut *tx).await?;
+            sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now_ms()).bind(detail.drop_id).execute(&mut *tx).await?;
+            history!(tx, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
+    }
+
+    pub async fn photo(&self, photo_id: i64) -> CoreResult<PhotoInfo> {
+        on_db!(self, pool => sqlx::query_as::<_, PhotoInfo>(
+            "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at from photo where photo_id = $1")
+            .bind(photo_id).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::not_found("photo_not_found", format!("photo {photo_id}")))
+    }
+
+    /// Moves a photo (of this drop) to another step.
+    pub async fn move_photo(&self, number: &DropNumber, photo_id: i64, to: StepNo, actor: &ActorRef) -> CoreResult<()> {
+        let detail = self.drop_detail(number).await?;
+        if detail.status == DropStatus::Approved {
+            return Err(CoreError::conflict("drop_approved", "The drop is approved; re-open it before changing it."));
+        }
+        let from = detail
+            .steps
+            .iter()
+            .flat_map(|s| s.photos.iter())
+            .find(|p| p.photo_id == photo_id)
+            .map(|p| p.step_no)
+            .ok_or_else(|| CoreError::not_found("photo_not_found", format!("photo {photo_id} of drop {number}")))?;
+        if !detail.steps.iter().any(|s| s.number == to.get()) {
+            return Err(InputError::new("invalid_step", format!("drop {number} has no step {}", to.get())).into());
+        }
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("update photo set step_no = $1 where photo_id = $2").bind(to.get()).bind(photo_id).execute(&mut *tx).await?;
+            sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now_ms()).bind(detail.drop_id).execute(&mut *tx).await?;
+            history!(tx, detail.drop_id, &actor.label, "photo_moved", format!("photo moved from step {from} to step {}", to.get()));
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records verdicts on steps. Refused on an approved drop; accepted steps of a resubmitted
+    /// drop stay locked unless the verdict is an explicit re-open (`pending`).
+    pub async fn set_verdicts(&self, number: &DropNumber, verdicts: &[StepVerdict], actor: &ActorRef) -> CoreResult<()> {
+        if verdicts.is_empty() {
+            return Ok(());
+        }
+        let detail = self.drop_detail(number).await?;
+        if detail.status == DropStatus::Approved {
+            return Err(CoreError::conflict("drop_approved", "The drop is approved; an admin must re-open it before it can be changed."));
+        }
+        let reasons = self.reasons().await?;
+        for v in verdicts {
+            if !detail.steps.iter().any(|s| s.number == v.step.get()) {
+                return Err(InputError::new("invalid_step", format!("drop {number} has no step {}", v.step.get())).into());
+            }
+            if let Some(r) = &v.reason {
+                if !reasons.iter().any(|x| &x.code == r) {
+                    return Err(InputError::new("invalid_reason", format!("'{r}' is not a reason code")).into());
+                }
+            }
+            if v.note.len() > 2000 {
+                return Err(InputError::new("invalid_note", "a note can be at most 2000 characters").into());
+            }
+        }
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for v in verdicts {
+                let reason = if v.verdict.is_rejection() { v.reason.clone() } else { None };
+                let note = if v.verdict == Verdict::Pending { String::new() } else { v.note.trim().to_string() };
+                sqlx::query(
+                    "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7)
+                     on conflict (drop_id, step_no) do update set verdict = excluded.verdict, reason_code = excluded.reason_code,
+                        note = excluded.note, reviewer_id = excluded.reviewer_id, updated_at = excluded.updated_at")
+                    .bind(detail.drop_id).bind(v.step.get()).bind(v.verdict.as_str()).bind(&reason).bind(&note)
+                    .bind(actor.user_id).bind(now).execute(&mut *tx).await?;
+                let mut what = format!("step {} → {}", v.step.get(), v.verdict);
+                if let Some(r) = &reason { what.push_str(&format!(" ({r})")); }
+                if !note.is_empty() { what.push_str(&format!(": {note}")); }
+                history!(tx, detail.drop_id, &actor.label, "verdict", what);
+            }
+            sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now).bind(detail.drop_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// collecting → unreviewed.
+    pub async fn complete(&self, number: &DropNumber, actor: &ActorRef) -> CoreResult<DropStatus> {
+        let detail = self.drop_detail(number).await?;
+        let to = lifecycle::transition(detail.status, Action::Complete, actor.kind)?;
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            set_status!(tx, detail.drop_id, detail.status, to, "unreviewed_at", now);
+            history!(tx, detail.drop_id, &actor.label, "status", format!("{} → {}", detail.status.label(), to.label()));
+            tx.commit().await?;
+        });
+        Ok(to)
+    }
+
+    /// Marks a drop incomplete and queues the feedback message in the same transaction.
+    /// Returns the queued message text.
+    pub async fn mark_incomplete(&self, number: &DropNumber, actor: &ActorRef) -> CoreResult<String> {
+        let detail = self.drop_detail(number).await?;
+        let to = lifecycle::transition(detail.status, Action::MarkIncomplete, actor.kind)?;
+        let reasons = self.reasons().await?;
+        let body = detail.feedback_preview(&reasons)?;
+        let phone = detail
+            .contractor
+            .as_ref()
+            .map(|c| c.phone.clone())
+            .ok_or_else(|| CoreError::conflict("no_contractor", "This drop has no contractor number to send feedback to."))?;
+        let now = now_ms();
+        let steps: Vec<String> = detail.rejected_steps().map(|s| s.number.to_string()).collect();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            set_status!(tx, detail.drop_id, detail.status, to, "incomplete_at", now);
+            sqlx::query(
+                "insert into message (direction, phone, body, template, drop_id, status, attempts, next_attempt_at, created_at, updated_at)
+                 values ('out', $1, $2, 'drop_feedback', $3, 'queued', 0, $4, $4, $4)")
+                .bind(&phone).bind(&body).bind(detail.drop_id).bind(now).execute(&mut *tx).await?;
+            history!(tx, detail.drop_id, &actor.label, "status",
+                format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
+            tx.commit().await?;
+        });
+        Ok(body)
+    }
+
+    /// Approves a drop. With `accept_pending`, steps still pending become ok first ("Approve all");
+    /// steps with a rejection verdict always block approval.
+    pub async fn approve(&self, number: &DropNumber, accept_pending: bool, actor: &ActorRef) -> CoreResult<()> {
+        let detail = self.drop_detail(number).await?;
+        let to = lifecycle::transition(detail.status, Action::Approve, actor.kind)?;
+        let rejected: Vec<String> = detail.rejected_steps().map(|s| s.number.to_string()).collect();
+        if !rejected.is_empty() {
+            return Err(CoreError::conflict(
+                "steps_rejected",
+                format!("Steps {} are marked for the contractor to fix; mark the drop incomplete, or accept those steps first.", rejected.join(", ")),
+            ));
+        }
+        let pending: Vec<&StepDetail> = detail.steps.iter().filter(|s| s.verdict == Verdict::Pending).collect();
+        if !pending.is_empty() {
+            if !accept_pending {
+                let list: Vec<String> = pending.iter().map(|s| s.number.to_string()).collect();
+                return Err(CoreError::conflict("steps_pending", format!("Steps {} are not reviewed yet.", list.join(", "))));
+            }
+            let no_photo: Vec<String> = pending.iter().filter(|s| s.photos.is_empty()).map(|s| s.number.to_string()).collect();
+            if !no_photo.is_empty() {
+                return Err(CoreError::conflict(
+                    "steps_without_photo",
+                    format!("Steps {} have no photo; mark them missing, or accept them one by one.", no_photo.join(", ")),
+                ));
+            }
+        }
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for s in &pending {
+                sqlx::query(
+                    "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
+                     values ($1, $2, 'ok', null, '', $3, $4)
+                     on conflict (drop_id, step_no) do update set verdict = 'ok', reason_code = null, note = '',
+                        reviewer_id = excluded.reviewer_id, updated_at = excluded.updated_at")
+                    .bind(detail.drop_id).bind(s.number).bind(actor.user_id).bind(now).execute(&mut *tx).await?;
+            }
+            set_status!(tx, detail.drop_id, detail.status, to, "approved_at", now);
+            let what = if pending.is_empty() { format!("{} → Approved", detail.status.label()) }
+                       else { format!("{} → Approved (accepted {} pending steps)", detail.status.label(), pending.len()) };
+            history!(tx, detail.drop_id, &actor.label, "status", what);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// incomplete → resubmitted: the round goes up, steps not ok reopen (their last verdict is
+    /// kept as `previous_*` for side-by-side review), the feedback-sent time clears.
+    pub async fn resubmit(&self, number: &DropNumber, actor: &ActorRef) -> CoreResult<()> {
+        let detail = self.drop_detail(number).await?;
+        let to = lifecycle::transition(detail.status, Action::Resubmit, actor.kind)?;
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            set_status!(tx, detail.drop_id, detail.status, to, "resubmitted_at", now);
+            sqlx::query("update drop_job set round = round + 1, feedback_sent_at = null where drop_id = $1")
+                .bind(detail.drop_id).execute(&mut *tx).await?;
+            sqlx::query("update step_review set prev_verdict = null, prev_note = null where drop_id = $1")
+                .bind(detail.drop_id).execute(&mut *tx).await?;
+            sqlx::query(
+                "update step_review set prev_verdict = verdict, prev_note = note, verdict = 'pending', reason_code = null, note = '',
+                    updated_at = $1 where drop_id = $2 and verdict <> 'ok'")
+                .bind(now).bind(detail.drop_id).execute(&mut *tx).await?;
+            history!(tx, detail.drop_id, &actor.label, "status", format!("Incomplete → Resubmitted (round {})", detail.round + 1));
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- messages
+
+    pub async fn messages_for_drop(&self, drop_id: i64) -> CoreResult<Vec<MessageRow>> {
+        let sql = format!("{MESSAGE_SELECT} where m.drop_id = $1 order by m.message_id");
+        Ok(on_db!(self, pool => sqlx::query_as::<_, MessageRow>(&sql).bind(drop_id).fetch_all(pool).await?))
+    }
+
+    // ---------------------------------------------------------------- users
+
+    pub async fn user_count(&self) -> CoreResult<i64> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>("select count(*) from app_user").fetch_one(pool).await?))
+    }
+
+    pub async fn create_user(&self, email: &Email, password_hash: &str, role: Role) -> CoreResult<User> {
+        let now = now_ms();
+        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "insert into app_user (email, password_hash, role, created_at) values ($1, $2, $3, $4) on conflict (email) do nothing returning user_id")
+            .bind(email.as_str()).bind(password_hash).bind(role.as_str()).bind(now).fetch_optional(pool).await?);
+        let id = id.ok_or_else(|| CoreError::conflict("email_taken", format!("a user with e-mail {} already exists", email.as_str())))?;
+        self.user(id).await
+    }
+
+    /// Creates the first admin only while there are no users (the `/setup` page); atomic, so two
+    /// racing set-ups cannot both succeed.
+    pub async fn create_first_admin(&self, email: &Email, password_hash: &str) -> CoreResult<User> {
+        let now = now_ms();
+        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "insert into app_user (email, password_hash, role, created_at)
+             select $1, $2, 'admin', $3 where not exists (select 1 from app_user) returning user_id")
+            .bind(email.as_str()).bind(password_hash).bind(now).fetch_optional(pool).await?);
+        let id = id.ok_or_else(|| CoreError::conflict("setup_done", "Dropcheck is already set up; sign in instead."))?;
+        self.user(id).await
+    }
+
+    pub async fn user(&self, user_id: i64) -> CoreResult<User> {
+        on_db!(self, pool => sqlx::query_as::<_, User>(
+            "select user_id, email, password_hash, role, phone, created_at from app_user where user_id = $1")
+            .bind(user_id).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::not_found("user_not_found", format!("user {user_id}")))
+    }
+
+    pub async fn user_by_email(&self, email: &Email) -> CoreResult<Option<User>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, User>(
+            "select user_id, email, password_hash, role, phone, created_at from app_user where email = $1")
+            .bind(email.as_str()).fetch_optional(pool).await?))
+    }
+
+    pub async fn users(&self) -> CoreResult<Vec<User>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, User>(
+            "select user_id, email, password_hash, role, phone, created_at from app_user order by email").fetch_all(pool).await?))
+    }
+
+    /// Changes a role; refuses to leave the instance without an admin.
+    pub async fn set_role(&self, user_id: i64, role: Role) -> CoreResult<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("update app_user set role = $1 where user_id = $2").bind(role.as_str()).bind(user_id).execute(&mut *tx).await?;
+            if n.rows_affected() == 0 {
+                return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
+            }
+            let admins: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'").fetch_one(&mut *tx).await?;
+            if admins == 0 {
+                return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, user_id: i64) -> CoreResult<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("delete from app_user where user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            if n.rows_affected() == 0 {
+                return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
+            }
+            let admins: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'").fetch_one(&mut *tx).await?;
+            if admins == 0 {
+                return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- login throttling
+
+    pub async fn record_login_failure(&self, email: &str, address: &str) -> CoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("insert into login_failure (email, address, at) values ($1, $2, $3)")
+                .bind(email).bind(address).bind(now_ms()).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Failed sign-ins since `since_ms` for this account and for this address.
+    pub async fn login_failures_since(&self, email: &str, address: &str, since_ms: i64) -> CoreResult<(i64, i64)> {
+        Ok(on_db!(self, pool => {
+            let by_email: i64 = sqlx::query_scalar("select count(*) from login_failure where email = $1 and at >= $2")
+                .bind(email).bind(since_ms).fetch_one(pool).await?;
+            let by_addr: i64 = sqlx::query_scalar("select count(*) from login_failure where address = $1 and at >= $2")
+                .bind(address).bind(since_ms).fetch_one(pool).await?;
+            (by_email, by_addr)
+        }))
+    }
+
+    pub async fn clear_login_failures(&self, email: &str) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("delete from login_failure where email = $1").bind(email).execute(pool).await?; });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    pub async fn session_load(&self, id: &str, now: i64) -> CoreResult<Option<Vec<u8>>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, Vec<u8>>("select data from session where session_id = $1 and expires_at > $2")
+            .bind(id).bind(now).fetch_optional(pool).await?))
+    }
+
+    /// Inserts a session; false if the id is taken (the caller picks a new id).
+    pub async fn session_create(&self, id: &str, data: &[u8], expires_at: i64) -> CoreResult<bool> {
+        let n = on_db!(self, pool => sqlx::query("insert into session (session_id, data, expires_at) values ($1, $2, $3) on conflict (session_id) do nothing")
+            .bind(id).bind(data).bind(expires_at).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn session_save(&self, id: &str, data: &[u8], expires_at: i64) -> CoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("insert into session (session_id, data, expires_at) values ($1, $2, $3)
+                         on conflict (session_id) do update set data = excluded.data, expires_at = excluded.expires_at")
+                .bind(id).bind(data).bind(expires_at).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn session_delete(&self, id: &str) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("delete from session where session_id = $1").bind(id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Housekeeping: expired sessions and old login failures.
+    pub async fn purge_expired(&self, now: i64) -> CoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("delete from session where expires_at <= $1").bind(now).execute(pool).await?;
+            sqlx::query("delete from login_failure where at < $1").bind(now - 24 * 3600 * 1000).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- API keys
+
+    pub async fn create_api_key(&self, name: &str, prefix: &str, key_hash: &str, scopes: &str) -> CoreResult<i64> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
+            "insert into api_key (name, prefix, key_hash, scopes, created_at) values ($1, $2, $3, $4, $5) returning api_key_id")
+            .bind(name).bind(prefix).bind(key_hash).bind(scopes).bind(now_ms()).fetch_one(pool).await?))
+    }
+
+    pub async fn api_key_by_hash(&self, key_hash: &str) -> CoreResult<Option<ApiKeyRow>> {
+        let row = on_db!(self, pool => sqlx::query_as::<_, ApiKeyRow>(
+            "select api_key_id, name, scopes, revoked_at from api_key where key_hash = $1").bind(key_hash).fetch_optional(pool).await?);
+        if let Some(r) = &row {
+            on_db!(self, pool => { sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2").bind(now_ms()).bind(r.api_key_id).execute(pool).await?; });
+        }
+        Ok(row)
+    }
+
+    pub async fn revoke_api_key(&self, api_key_id: i64) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("update api_key set revoked_at = $1 where api_key_id = $2 and revoked_at is null").bind(now_ms()).bind(api_key_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- bulk seeding (benchmarks)
+
+    /// Inserts `count` drops quickly (for benchmarks): one transaction per 1 000 rows, counters kept.
+    pub async fn seed_bulk_drops(&self, project: &Project, contractor: &Phone, count: i64, start: i64) -> CoreResult<()> {
+        let contact_id = self.upsert_contact(contractor, "Bench Contractor").await?;
+        let base = now_ms() - count * 1000;
+        let mut i = 0;
+        while i < count {
+            let end = (i + 1000).min(count);
+            on_db!(self, pool => {
+                let mut tx = pool.begin().await?;
+                for k in i..end {
+                    let status = DropStatus::ALL[(k % 5) as usize];
+                    sqlx::query("insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at)
+                                 values ($1, $2, $3, $4, 1, $5, $5) on conflict (drop_number) do nothing")
+                        .bind(format!("DR{:08}", start + k)).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(base + k * 1000)
+                        .execute(&mut *tx).await?;
+                }
+                sqlx::query("delete from drop_status_count").execute(&mut *tx).await?;
+                sqlx::query("insert into drop_status_count (status, n) select status, count(*) from drop_job group by status").execute(&mut *tx).await?;
+                for s in DropStatus::ALL {
+                    sqlx::query("insert into drop_status_count (status, n) values ($1, 0) on conflict (status) do nothing").bind(s.as_str()).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            });
+            i = end;
+        }
+        Ok(())
+    }
+}
+
+const SUMMARY_SELECT: &str = "select d.drop_id, d.drop_number, d.status, p.name as project, c.phone as contractor_phone,
+        c.name as contractor_name, d.round, d.created_at, d.activity_at,
+        (select count(distinct ph.step_no) from photo ph where ph.drop_id = d.drop_id) as photo_steps,
+        (select count(*) from checklist_step cs where cs.project_id = d.project_id) as step_count
+    from drop_job d join project p on p.project_id = d.project_id
+    left join contact c on c.contact_id = d.contractor_id";
+
+const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
+        m.error_code, m.error_text, m.attempts, d.drop_number, m.created_at
+    from message m left join drop_job d on d.drop_id = m.drop_id";
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Reads a contact phone back from storage.
+pub fn stored_phone(s: String) -> Phone {
+    Phone::from_trusted(s)
+}

@@ -1,0 +1,101 @@
+//! Test support shared by this crate's and the server's tests: run a scenario against a
+//! fresh database on every backend. SQLite always (a temporary file); PostgreSQL when the
+//! server at `DROPCHECK_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/test`) is
+//! reachable, and always under `CI=true`, where an unreachable server fails the test.
+//! Each PostgreSQL run gets its own schema, dropped afterwards, so tests run in parallel
+//! and leave nothing behind.
+
+use futures_util::FutureExt;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::Connection;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::str::FromStr;
+
+use crate::store::Store;
+
+pub fn pg_admin_url() -> String {
+    std::env::var("DROPCHECK_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn pg_required() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// A fresh, migrated database of one backend, removed on [`TestDb::cleanup`].
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    pub name: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::connect(&url).await.expect("open sqlite");
+        store.migrate().await.expect("migrate sqlite");
+        TestDb { store, url, name: "sqlite", _dir: Some(dir), pg_schema: None }
+    }
+
+    /// `None` when PostgreSQL is unreachable and not required.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin = pg_admin_url();
+        let mut conn = match sqlx::PgConnection::connect(&admin).await {
+            Ok(c) => c,
+            Err(e) if !pg_required() => {
+                eprintln!("PostgreSQL at {admin} unreachable ({e}); running on SQLite only");
+                return None;
+            }
+            Err(e) => panic!("CI=true requires PostgreSQL at {admin}: {e}"),
+        };
+        let schema = format!("t_{:016x}", rand::random::<u64>());
+        sqlx::query(&format!("create schema {schema}")).execute(&mut conn).await.expect("create schema");
+        conn.close().await.ok();
+        let opts = PgConnectOptions::from_str(&admin).expect("pg url").options([("search_path", schema.as_str())]);
+        let store = Store::connect_postgres(opts).await.expect("connect pg");
+        store.migrate().await.expect("migrate pg");
+        let url = with_search_path(&admin, &schema);
+        Some(TestDb { store, url, name: "postgresql", _dir: None, pg_schema: Some(schema) })
+    }
+
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Some(schema) = self.pg_schema {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(&format!("drop schema {schema} cascade")).execute(&mut conn).await;
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+/// The admin URL with `options=-c search_path=…`, for handing to a server process.
+pub fn with_search_path(admin: &str, schema: &str) -> String {
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    format!("{admin}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Runs `scenario` on SQLite, then on PostgreSQL when available; a panic fails the test
+/// after the database is cleaned up.
+pub async fn on_each_backend<F, Fut>(scenario: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut dbs = vec![TestDb::sqlite().await];
+    if let Some(pg) = TestDb::postgres().await {
+        dbs.push(pg);
+    }
+    for db in dbs {
+        let name = db.name;
+        let outcome = AssertUnwindSafe(scenario(db.store.clone())).catch_unwind().await;
+        db.cleanup().await;
+        if let Err(panic) = outcome {
+            eprintln!("scenario failed on {name}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
