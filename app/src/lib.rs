@@ -1,1 +1,66 @@
+//! Dropcheck's dashboard: Leptos pages rendered on the server (complete without JavaScript,
+//! `SsrMode::Async`) and hydrated in the browser. Start at [`App`] for the routes; the
+//! server functions are in [`api`], the view models in [`model`].
+#![recursion_limit = "256"]
 
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    ParamSegment, SsrMode, StaticSegment,
+};
+
+pub mod api;
+#[cfg(feature = "hydrate")]
+mod keys;
+pub mod model;
+mod pages;
+mod settings;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="bg-slate-50 text-slate-900 antialiased">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/dropcheck.css"/>
+        <Title text="Dropcheck"/>
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("setup") view=pages::SetupPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("") view=pages::DropsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("drops"), ParamSegment("number")) view=pages::DropPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("projects")) view=settings::ProjectsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("users")) view=settings::UsersPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The text of a server function error, without the framework's prefix.
+pub fn err_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

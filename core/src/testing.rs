@@ -85,11 +85,15 @@ where
     F: Fn(Store) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut dbs = vec![TestDb::sqlite().await];
-    if let Some(pg) = TestDb::postgres().await {
-        dbs.push(pg);
-    }
-    for db in dbs {
+    // One backend at a time, each created just before its run, so a failure leaks nothing.
+    for backend in ["sqlite", "postgresql"] {
+        let db = match backend {
+            "sqlite" => TestDb::sqlite().await,
+            _ => match TestDb::postgres().await {
+                Some(db) => db,
+                None => continue,
+            },
+        };
         let name = db.name;
         let outcome = AssertUnwindSafe(scenario(db.store.clone())).catch_unwind().await;
         db.cleanup().await;

@@ -1,0 +1,390 @@
+//! The HTTP API (SPEC §7): the predecessors' routes with their exact shapes, and the native
+//! `/api/v1`. JSON in and out, API keys for authentication, and every error a JSON body
+//! `{"error": code, "message": text}` with a fitting status; never a 500 for bad input.
+
+use app::ssr::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use dropcheck_core::domain::{DropNumber, DropStatus, Phone, Role, StepNo, Verdict};
+use dropcheck_core::lifecycle::Actor;
+use dropcheck_core::store::{ActorRef, Cursor, DropDetail, DropFilter, DropSummary, StepVerdict};
+use dropcheck_core::{auth, CoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/db/test", get(db_test))
+        .route("/api/submit-installation", post(submit_installation))
+        .route("/api/resubmit", post(resubmit))
+        .route("/api/v1/drops", get(list_drops))
+        .route("/api/v1/drops/{number}", get(get_drop))
+        .route("/api/v1/drops/{number}/review", post(review_drop))
+        .route("/api/{*rest}", any(not_found))
+}
+
+/// An API error: the status, a stable code, and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let status = match &e {
+            CoreError::Input(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            CoreError::Conflict { .. } => StatusCode::CONFLICT,
+            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CoreError::Db(_) | CoreError::Internal(_) => {
+                tracing::error!(error = ?e, "API request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        Self { status, code: e.code(), message: e.public_message() }
+    }
+}
+
+impl From<dropcheck_core::InputError> for ApiError {
+    fn from(e: dropcheck_core::InputError) -> Self {
+        CoreError::from(e).into()
+    }
+}
+
+/// Malformed JSON is 400; well-formed JSON with missing or mistyped fields is 422.
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => Self::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send JSON with Content-Type: application/json")
+            }
+            other => Self::new(StatusCode::BAD_REQUEST, "bad_request", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_client_error() {
+            tracing::info!(status = self.status.as_u16(), code = self.code, "API request refused: {}", self.message);
+        }
+        (self.status, Json(json!({ "success": false, "error": self.code, "message": self.message }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route")
+}
+
+/// The caller, authenticated by an API key (`X-API-Key` or `Authorization: Bearer`).
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
+impl ApiCaller {
+    fn require(&self, scope: &str) -> ApiResult<()> {
+        if self.scopes.iter().any(|s| s == scope || s == "admin") {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", format!("this API key lacks the '{scope}' scope")))
+        }
+    }
+    fn actor(&self) -> ActorRef {
+        let mut a = ActorRef::system(format!("api:{}", self.name));
+        if self.scopes.iter().any(|s| s == "admin") {
+            a.kind = Actor::User(Role::Admin);
+        }
+        a
+    }
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+        let key = header("x-api-key")
+            .or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer "))))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_api_key", "send an API key in X-API-Key or Authorization: Bearer"))?;
+        if let Some(bridge) = &st.settings.bridge_api_key {
+            if auth::secret_eq(key, bridge) {
+                return Ok(ApiCaller { name: "bridge".into(), scopes: vec!["admin".into()] });
+            }
+        }
+        match st.store.api_key_by_hash(&auth::hash_api_key(key)).await.map_err(ApiError::from)? {
+            Some(k) if k.revoked_at.is_none() => Ok(ApiCaller { name: k.name, scopes: k.scopes.split_whitespace().map(String::from).collect() }),
+            Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "revoked_api_key", "this API key has been revoked")),
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "this API key is not valid")),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ health
+
+async fn health(State(st): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "success": true,
+        "status": "ok",
+        "message": "Dropcheck is running",
+        "database": st.store.backend(),
+        "uptime_seconds": st.settings.started_at.elapsed().as_secs(),
+    }))
+}
+
+async fn db_test(State(st): State<AppState>) -> Response {
+    match st.store.ping().await {
+        Ok(()) => Json(json!({ "success": true, "message": "database connection ok", "database": st.store.backend() })).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "database check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "success": false, "message": "database unreachable", "database": st.store.backend() })))
+                .into_response()
+        }
+    }
+}
+
+// ------------------------------------------------------------------ predecessor routes
+
+#[derive(Deserialize)]
+struct SubmitInstallation {
+    drop_number: String,
+    contractor_number: String,
+    project_name: String,
+}
+
+async fn submit_installation(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    body: Result<Json<SubmitInstallation>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.require("submit")?;
+    let Json(body) = body?;
+    let number = DropNumber::parse(&body.drop_number)?;
+    let phone = Phone::parse(&body.contractor_number)?;
+    let project = st
+        .store
+        .project_by_name(&body.project_name)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", format!("there is no project named '{}'", body.project_name.trim())))?;
+    let (drop, created) = st.store.create_drop(&project, &number, Some(&phone), DropStatus::Unreviewed, &caller.actor()).await?;
+    Ok(Json(json!({
+        "success": true,
+        "action": if created { "created" } else { "exists" },
+        "drop_number": drop.drop_number,
+        "message": if created { format!("Drop {} created in {}", drop.drop_number, project.name) }
+                   else { format!("Drop {} already exists ({})", drop.drop_number, drop.status) },
+    })))
+}
+
+#[derive(Deserialize)]
+struct Resubmit {
+    drop_number: String,
+}
+
+async fn resubmit(State(st): State<AppState>, caller: ApiCaller, body: Result<Json<Resubmit>, JsonRejection>) -> ApiResult<Json<Value>> {
+    caller.require("submit")?;
+    let Json(body) = body?;
+    let number = DropNumber::parse(&body.drop_number)?;
+    st.store.resubmit(&number, &caller.actor()).await?;
+    Ok(Json(json!({
+        "success": true,
+        "drop_number": number.as_str(),
+        "message": format!("Drop {number} resubmitted for review"),
+    })))
+}
+
+// ------------------------------------------------------------------ native /api/v1
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct ContractorJson {
+    phone: String,
+    name: String,
+}
+
+fn summary_json(d: DropSummary) -> Value {
+    json!({
+        "drop_number": d.drop_number,
+        "status": d.status,
+        "project": d.project,
+        "contractor": d.contractor_phone.map(|phone| ContractorJson { phone, name: d.contractor_name.unwrap_or_default() }),
+        "round": d.round,
+        "photo_steps": d.photo_steps,
+        "step_count": d.step_count,
+        "created_at": rfc3339(d.created_at),
+        "activity_at": rfc3339(d.activity_at),
+    })
+}
+
+fn detail_json(d: DropDetail) -> Value {
+    json!({
+        "drop_number": d.drop_number,
+        "status": d.status,
+        "project": d.project,
+        "contractor": d.contractor.map(|c| ContractorJson { phone: c.phone, name: c.name }),
+        "round": d.round,
+        "created_at": rfc3339(d.created_at),
+        "activity_at": rfc3339(d.activity_at),
+        "steps": d.steps.into_iter().map(|s| json!({
+            "number": s.number,
+            "name": s.name,
+            "verdict": s.verdict,
+            "reason": s.reason,
+            "note": s.note,
+            "previous_verdict": s.previous_verdict,
+            "photos": s.photos.into_iter().map(|p| json!({
+                "id": p.photo_id,
+                "sha256": p.sha256,
+                "mime_type": p.mime_type,
+                "round": p.round,
+                "received_at": rfc3339(p.received_at),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "history": d.history.into_iter().map(|h| json!({
+            "at": rfc3339(h.at),
+            "actor": h.actor,
+            "kind": h.kind,
+            "detail": h.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    project: Option<String>,
+    contractor: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_drops(State(st): State<AppState>, caller: ApiCaller, query: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    let Query(q) = query?;
+    let some = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let project_id = match some(q.project) {
+        Some(name) => Some(
+            st.store
+                .project_by_name(&name)
+                .await?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", format!("there is no project named '{name}'")))?
+                .project_id,
+        ),
+        None => None,
+    };
+    let filter = DropFilter {
+        status: some(q.status).map(|s| DropStatus::parse(&s)).transpose()?,
+        project_id,
+        contractor: some(q.contractor),
+        q: some(q.q),
+        from_ms: None,
+        to_ms: None,
+    };
+    let cursor = some(q.cursor).map(|c| Cursor::parse(&c)).transpose()?;
+    let (rows, next) = st.store.list_drops(&filter, cursor, q.limit.unwrap_or(50)).await?;
+    Ok(Json(json!({
+        "drops": rows.into_iter().map(summary_json).collect::<Vec<_>>(),
+        "next_cursor": next.map(|c| c.encode()),
+    })))
+}
+
+async fn get_drop(State(st): State<AppState>, caller: ApiCaller, Path(number): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    let number = DropNumber::parse(&number)?;
+    Ok(Json(detail_json(st.store.drop_detail(&number).await?)))
+}
+
+#[derive(Deserialize)]
+struct StepInput {
+    verdict: String,
+    reason: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReviewInput {
+    #[serde(default)]
+    steps: BTreeMap<String, StepInput>,
+    action: Option<String>,
+}
+
+/// Records verdicts and then, per `action`, marks the drop incomplete, approves it, or only
+/// saves. An action the lifecycle does not allow is 409 with the reason.
+async fn review_drop(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(number): Path<String>,
+    body: Result<Json<ReviewInput>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    let Json(body) = body?;
+    let number = DropNumber::parse(&number)?;
+    let action = body.action.as_deref().unwrap_or("save").trim().to_ascii_lowercase();
+    if !matches!(action.as_str(), "save" | "incomplete" | "approve") {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", format!("'{action}' is not one of: save, incomplete, approve")));
+    }
+    let mut verdicts = vec![];
+    for (step, s) in body.steps {
+        verdicts.push(StepVerdict {
+            step: StepNo::parse(&step)?,
+            verdict: Verdict::parse(&s.verdict)?,
+            reason: s.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty()),
+            note: s.note.unwrap_or_default(),
+        });
+    }
+    // Check the action before writing verdicts, so a refused action changes nothing.
+    let current = st.store.drop_detail(&number).await?;
+    let actor = caller.actor();
+    let wanted = match action.as_str() {
+        "incomplete" => Some(dropcheck_core::lifecycle::Action::MarkIncomplete),
+        "approve" => Some(dropcheck_core::lifecycle::Action::Approve),
+        _ => None,
+    };
+    if let Some(a) = wanted {
+        dropcheck_core::lifecycle::transition(current.status, a, actor.kind)?;
+    }
+    st.store.set_verdicts(&number, &verdicts, &actor).await?;
+    match action.as_str() {
+        "incomplete" => {
+            st.store.mark_incomplete(&number, &actor).await?;
+        }
+        "approve" => st.store.approve(&number, true, &actor).await?,
+        _ => {}
+    }
+    Ok(Json(detail_json(st.store.drop_detail(&number).await?)))
+}

@@ -1,0 +1,132 @@
+//! The Dropcheck server: bootstrap (configuration, storage, migrations), router assembly,
+//! and the CLI's commands. Browser pages and server functions come from the `app` crate;
+//! the JSON API is in [`api`], media and middleware in [`web`].
+
+pub mod api;
+pub mod config;
+pub mod sessions;
+pub mod web;
+
+use app::ssr::{AppState, Settings};
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+use dropcheck_core::media::MediaStore;
+use dropcheck_core::store::{database_url, Store};
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+pub use config::Config;
+
+/// Opens (creating if needed) the data directory and the database, and applies migrations.
+pub async fn open_store(config: &Config) -> Result<Store, String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("DROPCHECK_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
+    let url = database_url(config.database_url.as_deref(), &config.data_dir);
+    let store = Store::connect(&url)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot open {}: {e}", config::redact_url(&url)))?;
+    store.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
+    Ok(store)
+}
+
+/// The whole HTTP surface, ready to serve.
+pub fn router(state: AppState, secure_cookies: bool) -> Router {
+    let sessions = SessionManagerLayer::new(sessions::DbSessionStore { store: state.store.clone() })
+        // `__Host-` pins the cookie to this host and path, but browsers accept it only over https.
+        .with_name(if secure_cookies { "__Host-dropcheck" } else { "dropcheck_session" })
+        .with_secure(secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        // 30 minutes idle (the expiry slides on every request); 12 hours absolute, checked in app::ssr.
+        .with_always_save(true)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(30)));
+    let routes = generate_route_list(app::App);
+    let shell_opts = state.leptos_options.clone();
+    let pages = Router::new()
+        .leptos_routes(&state, routes, move || app::shell(shell_opts.clone()))
+        .merge(web::router())
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(from_fn_with_state(state.clone(), web::gate))
+        .layer(from_fn_with_state(state.clone(), web::csrf))
+        .layer(sessions);
+    Router::new()
+        .merge(api::router())
+        .merge(pages)
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens storage and binds the listener (port 0 picks a free port, for tests).
+    pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
+        let store = open_store(&config).await?;
+        let listener = TcpListener::bind(config.site_addr)
+            .await
+            .map_err(|e| format!("LEPTOS_SITE_ADDR: cannot listen on {}: {e}", config.site_addr))?;
+        let state = AppState {
+            leptos_options,
+            store,
+            media: MediaStore::new(&config.data_dir),
+            settings: Arc::new(Settings {
+                bridge_api_key: config.bridge_api_key.clone(),
+                public_url: config.public_url.clone(),
+                started_at: std::time::Instant::now(),
+            }),
+        };
+        Ok(Self { router: router(state.clone(), config.secure_cookies()), listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let store = self.state.store.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.purge_expired(dropcheck_core::now_ms()).await {
+                    tracing::warn!(error = ?e, "housekeeping failed");
+                }
+            }
+        });
+        let res = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        housekeeping.abort();
+        res
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,225 @@
+//! The browser-facing routes that are not Leptos pages (media, "next drop"), and the two
+//! middlewares every browser request passes: sign-in gating and CSRF checks.
+
+use app::ssr::{session_user, AppState};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use dropcheck_core::domain::Role;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/media/{photo_id}", get(original))
+        .route("/media/{photo_id}/thumb", get(thumbnail))
+        .route("/next", get(next_drop))
+}
+
+/// Paths anyone may reach; everything else needs a signed-in user.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/login" | "/setup" | "/health" | "/db/test" | "/favicon.svg" | "/rpc/login" | "/rpc/setup" | "/rpc/logout" | "/send")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/api/")
+        || path.starts_with("/webhooks/")
+}
+
+fn is_admin_only(path: &str) -> bool {
+    path.starts_with("/settings/") || matches!(path, "/rpc/projects_data" | "/rpc/create_project" | "/rpc/save_project" | "/rpc/users_data" | "/rpc/add_user" | "/rpc/set_user_role" | "/rpc/delete_user")
+}
+
+/// Sends visitors without a session to sign in (or to `/setup` on a fresh install), keeps
+/// reviewers out of admin pages (403), and keeps signed-in users off the sign-in page.
+pub async fn gate(State(st): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let user = match session_user(&session, &st.store).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = ?e, "session lookup failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged.").into_response();
+        }
+    };
+    if path == "/setup" || path == "/login" {
+        if user.is_some() {
+            return Redirect::to("/").into_response();
+        }
+        let users = st.store.user_count().await.unwrap_or(1);
+        return match (path.as_str(), users) {
+            ("/setup", n) if n > 0 => Redirect::to("/login").into_response(),
+            ("/login", 0) => Redirect::to("/setup").into_response(),
+            _ => next.run(req).await,
+        };
+    }
+    if is_public(&path) {
+        return next.run(req).await;
+    }
+    match user {
+        Some(u) if is_admin_only(&path) && u.role() != Role::Admin => {
+            tracing::info!(user_id = u.user_id, path = %path, "admin page refused");
+            forbidden(&path)
+        }
+        Some(_) => next.run(req).await,
+        None if req.method() == Method::GET && !path.starts_with("/rpc/") => Redirect::to("/login").into_response(),
+        None => (StatusCode::UNAUTHORIZED, "Your session has ended; sign in again.").into_response(),
+    }
+}
+
+fn forbidden(path: &str) -> Response {
+    let body = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Admins only · Dropcheck</title>
+<link rel="stylesheet" href="/pkg/dropcheck.css"></head>
+<body class="bg-slate-50 text-slate-900"><main class="mx-auto mt-24 max-w-md text-center">
+<h1 class="text-2xl font-semibold">Admins only</h1>
+<p class="mt-2 text-slate-600">{} is for admins. Ask an admin if you need a change made there.</p>
+<a href="/" class="mt-4 inline-block text-blue-700 underline">Back to the drops</a></main></body></html>"#,
+        html_escape(path)
+    );
+    (StatusCode::FORBIDDEN, Html(body)).into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// CSRF defence for cookie-authenticated requests (OWASP): a state-changing request must come
+/// from our own pages, shown by `Sec-Fetch-Site: same-origin`, or, from browsers without it,
+/// by an `Origin` (else `Referer`) of our own origin. API and webhook routes carry no cookies'
+/// authority (API keys, signatures) and are exempt.
+pub async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let exempt = path.starts_with("/api/") || path.starts_with("/webhooks/") || path == "/send";
+    if safe || exempt || same_origin(req.headers(), &st.settings.public_url) {
+        return next.run(req).await;
+    }
+    tracing::warn!(path = %path, "cross-site request refused");
+    (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
+}
+
+fn same_origin(h: &HeaderMap, public_url: &str) -> bool {
+    let get = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
+    let host = get(header::HOST).unwrap_or_default();
+    let ours = |origin: &str| {
+        origin == public_url || origin == format!("http://{host}") || origin == format!("https://{host}")
+    };
+    if let Some(origin) = get(header::ORIGIN) {
+        return ours(origin);
+    }
+    if let Some(referer) = get(header::REFERER) {
+        // scheme://host[:port] of the referer
+        let origin: String = match referer.find("://") {
+            Some(i) => {
+                let rest = &referer[i + 3..];
+                let end = rest.find('/').map(|e| i + 3 + e).unwrap_or(referer.len());
+                referer[..end].to_string()
+            }
+            None => return false,
+        };
+        return ours(&origin);
+    }
+    false
+}
+
+async fn load_photo(st: &AppState, raw: &str) -> Result<dropcheck_core::store::PhotoInfo, Response> {
+    let id: i64 = raw.parse().map_err(|_| (StatusCode::BAD_REQUEST, "not a photo id").into_response())?;
+    st.store.photo(id).await.map_err(|e| match e {
+        dropcheck_core::CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, "no such photo").into_response(),
+        e => {
+            tracing::error!(error = ?e, "photo lookup failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    })
+}
+
+async fn send_file(path: std::path::PathBuf, mime: &str) -> Response {
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, mime.to_string()),
+                // Content-addressed: the bytes behind a photo never change.
+                (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string()),
+            ],
+            Body::from(bytes),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "media file missing");
+            (StatusCode::NOT_FOUND, "the photo file is missing").into_response()
+        }
+    }
+}
+
+async fn original(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    let p = match load_photo(&st, &id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match st.media.original_path(&p.sha256) {
+        Ok(path) => send_file(path, &p.mime_type).await,
+        Err(_) => (StatusCode::NOT_FOUND, "no such photo").into_response(),
+    }
+}
+
+async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    let p = match load_photo(&st, &id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match st.media.thumbnail(&p.sha256).await {
+        Ok(path) => send_file(path, "image/jpeg").await,
+        Err(e) => {
+            tracing::warn!(error = ?e, photo_id = p.photo_id, "thumbnail unavailable");
+            (StatusCode::NOT_FOUND, "thumbnail unavailable").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    after: Option<String>,
+}
+
+/// The drop waiting longest for review (other than the one just left), or the list if none.
+async fn next_drop(State(st): State<AppState>, Query(q): Query<NextQuery>) -> Response {
+    let after = q.after.map(|a| a.trim().to_ascii_uppercase());
+    match st.store.next_for_review(after.as_deref()).await {
+        Ok(Some(n)) => Redirect::to(&format!("/drops/{n}")).into_response(),
+        Ok(None) => Redirect::to("/?status=unreviewed").into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "next drop lookup failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_requests_pass_and_cross_site_ones_do_not() {
+        let p = "http://127.0.0.1:3000";
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), p));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site"), ("origin", p)]), p));
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")]), p));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://evil.example")]), p));
+        assert!(same_origin(&headers(&[("host", "a.example"), ("referer", "http://a.example/drops/DR1")]), p));
+        assert!(!same_origin(&headers(&[("host", "a.example"), ("referer", "http://a.example.evil/x")]), p));
+        assert!(!same_origin(&headers(&[("host", "a.example")]), p));
+    }
+}
