@@ -140,10 +140,7 @@ pub async fn drops_page(
     Ok(DropsPageData {
         me: me_of(&user),
         total: counts.iter().map(|(_, n)| n).sum(),
-        counts: counts
-            .into_iter()
-            .map(|(s, n)| StatusCount { status: s.as_str().into(), label: s.label().into(), count: n })
-            .collect(),
+        counts: counts.into_iter().map(|(s, n)| StatusCount { status: s.as_str().into(), label: s.label().into(), count: n }).collect(),
         rows: rows
             .into_iter()
             .map(|r| DropRowView {
@@ -210,7 +207,18 @@ pub async fn drop_page(number: String) -> Result<DropPageData, ServerFnError> {
     let mut timeline: Vec<(i64, TimelineEntry)> = d
         .history
         .iter()
-        .map(|h| (h.at, TimelineEntry { at: fmt_time(h.at), actor: h.actor.clone(), kind: h.kind.clone(), text: h.detail.clone(), status: String::new() }))
+        .map(|h| {
+            (
+                h.at,
+                TimelineEntry {
+                    at: fmt_time(h.at),
+                    actor: h.actor.clone(),
+                    kind: h.kind.clone(),
+                    text: h.detail.clone(),
+                    status: String::new(),
+                },
+            )
+        })
         .collect();
     for m in &d.messages {
         timeline.push((
@@ -248,7 +256,13 @@ pub async fn drop_page(number: String) -> Result<DropPageData, ServerFnError> {
 
 /// Records a verdict on one step (`pending` re-opens an accepted step).
 #[server(prefix = "/rpc", endpoint = "review_step")]
-pub async fn review_step(number: String, step: String, verdict: String, reason: Option<String>, note: Option<String>) -> Result<(), ServerFnError> {
+pub async fn review_step(
+    number: String,
+    step: String,
+    verdict: String,
+    reason: Option<String>,
+    note: Option<String>,
+) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     use dropcheck_core::domain::{DropNumber, StepNo, Verdict};
     use dropcheck_core::store::StepVerdict;
@@ -320,7 +334,11 @@ pub async fn projects_data() -> Result<Vec<ProjectView>, ServerFnError> {
 pub async fn create_project(name: String, drop_pattern: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, _) = require_admin().await?;
-    let pattern = if drop_pattern.trim().is_empty() { dropcheck_core::domain::DEFAULT_DROP_PATTERN.to_string() } else { drop_pattern.trim().to_string() };
+    let pattern = if drop_pattern.trim().is_empty() {
+        dropcheck_core::domain::DEFAULT_DROP_PATTERN.to_string()
+    } else {
+        drop_pattern.trim().to_string()
+    };
     st.store.create_project(&name, &pattern).await.map_err(fail)?;
     Ok(())
 }
@@ -366,7 +384,10 @@ pub async fn users_data() -> Result<Vec<UserView>, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "add_user")]
 pub async fn add_user(email: String, role: String, password: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
-    use dropcheck_core::{auth, domain::{Email, Role}};
+    use dropcheck_core::{
+        auth,
+        domain::{Email, Role},
+    };
     let (st, admin) = require_admin().await?;
     let email = Email::parse(&email).map_err(|e| fail(e.into()))?;
     let role = Role::parse(&role).map_err(|e| fail(e.into()))?;

@@ -50,7 +50,11 @@ pub fn install(number: impl Fn() -> String + Send + Sync + 'static) {
             }
             "o" => current.and_then(step_no).and_then(|n| by_id(&format!("ok-{n}"))).map(|b| b.click()).is_some(),
             key @ ("m" | "r" | "w") => {
-                let verdict = match key { "m" => "missing", "r" => "retake", _ => "rework" };
+                let verdict = match key {
+                    "m" => "missing",
+                    "r" => "retake",
+                    _ => "rework",
+                };
                 match current.and_then(step_no) {
                     Some(n) => {
                         if let Some(d) = document().get_element_by_id(&format!("reject-{n}")) {

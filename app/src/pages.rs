@@ -46,13 +46,7 @@ where
     O: Clone + Send + Sync + 'static,
     ServerAction<I>: Copy,
 {
-    move || {
-        action
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| view! { <ErrorBox msg=err_text(&e)/> })
-    }
+    move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })
 }
 
 #[component]
@@ -185,7 +179,11 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
             if !keep.is_empty() {
                 p.push(keep.clone());
             }
-            if p.is_empty() { "/".to_string() } else { format!("/?{}", p.join("&")) }
+            if p.is_empty() {
+                "/".to_string()
+            } else {
+                format!("/?{}", p.join("&"))
+            }
         }
     };
     let next_link = d.next_cursor.clone().map(|c| {
@@ -351,7 +349,8 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
     let DropActions { review, mover, incomplete, approve } = actions;
     let step_count = d.steps.len() as i64;
     let number = d.number.clone();
-    let contractor = if d.contractor_name.is_empty() { d.contractor_phone.clone() } else { format!("{} · {}", d.contractor_name, d.contractor_phone) };
+    let contractor =
+        if d.contractor_name.is_empty() { d.contractor_phone.clone() } else { format!("{} · {}", d.contractor_name, d.contractor_phone) };
     let feedback_text = d.feedback.clone();
     view! {
         <Layout me=d.me.clone()>

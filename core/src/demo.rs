@@ -5,8 +5,8 @@
 use crate::domain::{DropNumber, DropStatus, Phone, StepNo, Verdict};
 use crate::error::CoreResult;
 use crate::media::{demo_photo, MediaStore};
-use crate::store::{ActorRef, NewPhoto, StepVerdict, Store};
 use crate::now_ms;
+use crate::store::{ActorRef, NewPhoto, StepVerdict, Store};
 
 pub const DEMO_PROJECT: &str = "Velo Test";
 
@@ -82,7 +82,12 @@ pub async fn load(store: &Store, media: &MediaStore) -> CoreResult<DemoReport> {
                             } else {
                                 (Verdict::Ok, None, "")
                             };
-                            StepVerdict { step: StepNo::new(s.step_no).expect("checklist steps are valid"), verdict, reason: reason.map(String::from), note: note.into() }
+                            StepVerdict {
+                                step: StepNo::new(s.step_no).expect("checklist steps are valid"),
+                                verdict,
+                                reason: reason.map(String::from),
+                                note: note.into(),
+                            }
                         })
                         .collect();
                     store.set_verdicts(&number, &verdicts, &reviewer).await?;
@@ -103,7 +108,15 @@ pub async fn load(store: &Store, media: &MediaStore) -> CoreResult<DemoReport> {
     Ok(report)
 }
 
-async fn add_photo(store: &Store, media: &MediaStore, number: &DropNumber, step: i64, name: &str, variant: u32, actor: &ActorRef) -> CoreResult<()> {
+async fn add_photo(
+    store: &Store,
+    media: &MediaStore,
+    number: &DropNumber,
+    step: i64,
+    name: &str,
+    variant: u32,
+    actor: &ActorRef,
+) -> CoreResult<()> {
     let bytes = demo_photo(number.as_str(), step, name, variant);
     let stored = media.store_image(bytes).await?;
     media.thumbnail(&stored.sha256).await?;

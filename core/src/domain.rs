@@ -85,10 +85,7 @@ impl StepNo {
         }
     }
     pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let n: i64 = raw
-            .trim()
-            .parse()
-            .map_err(|_| InputError::new("invalid_step", format!("'{}' is not a step number", raw.trim())))?;
+        let n: i64 = raw.trim().parse().map_err(|_| InputError::new("invalid_step", format!("'{}' is not a step number", raw.trim())))?;
         Self::new(n)
     }
     pub fn get(self) -> i64 {

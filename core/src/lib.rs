@@ -17,10 +17,7 @@ pub use error::{CoreError, CoreResult, InputError};
 
 /// Now, in unix milliseconds: the one clock every stored timestamp comes from.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// `2026-11-22 14:03` (UTC) for display.

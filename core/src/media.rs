@@ -53,23 +53,17 @@ impl MediaStore {
     /// the same bytes land in the same file once.
     pub async fn store_image(&self, bytes: Vec<u8>) -> CoreResult<StoredMedia> {
         let root = self.clone();
-        tokio::task::spawn_blocking(move || root.store_image_blocking(&bytes))
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || root.store_image_blocking(&bytes)).await.map_err(|e| CoreError::Internal(e.to_string()))?
     }
 
     fn store_image_blocking(&self, bytes: &[u8]) -> CoreResult<StoredMedia> {
-        let reader = ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| CoreError::Internal(e.to_string()))?;
         let mime_type = match reader.format() {
             Some(ImageFormat::Jpeg) => "image/jpeg",
             Some(ImageFormat::Png) => "image/png",
             _ => return Err(InputError::new("unsupported_media", "only JPEG and PNG photos are accepted").into()),
         };
-        let (w, h) = reader
-            .into_dimensions()
-            .map_err(|e| InputError::new("invalid_image", format!("the image could not be read: {e}")))?;
+        let (w, h) = reader.into_dimensions().map_err(|e| InputError::new("invalid_image", format!("the image could not be read: {e}")))?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let path = self.original_path(&sha256)?;
         if !path.exists() {

@@ -66,18 +66,8 @@ macro_rules! history {
 /// Moves a drop to a new status and keeps the badge counters in step, inside a transaction.
 macro_rules! set_status {
     ($tx:expr, $drop_id:expr, $from:expr, $to:expr, $ts_col:literal, $now:expr) => {{
-        let sql = concat!(
-            "update drop_job set status = $1, activity_at = $2, ",
-            $ts_col,
-            " = $2 where drop_id = $3 and status = $4"
-        );
-        let done = sqlx::query(sql)
-            .bind($to.as_str())
-            .bind($now)
-            .bind($drop_id)
-            .bind($from.as_str())
-            .execute(&mut *$tx)
-            .await?;
+        let sql = concat!("update drop_job set status = $1, activity_at = $2, ", $ts_col, " = $2 where drop_id = $3 and status = $4");
+        let done = sqlx::query(sql).bind($to.as_str()).bind($now).bind($drop_id).bind($from.as_str()).execute(&mut *$tx).await?;
         if done.rows_affected() != 1 {
             return Err(CoreError::conflict("concurrent_change", "The drop changed while you were working on it; reload and try again."));
         }
@@ -402,11 +392,7 @@ impl Store {
     }
 
     pub async fn connect_postgres(opts: PgConnectOptions) -> CoreResult<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
         Ok(Self { db: Db::Postgres(pool) })
     }
 
@@ -447,7 +433,9 @@ impl Store {
     }
 
     pub async fn reasons(&self) -> CoreResult<Vec<Reason>> {
-        Ok(on_db!(self, pool => sqlx::query_as::<_, Reason>("select code, label from review_reason order by position, code").fetch_all(pool).await?))
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, Reason>("select code, label from review_reason order by position, code").fetch_all(pool).await?),
+        )
     }
 
     // ---------------------------------------------------------------- projects
@@ -479,7 +467,9 @@ impl Store {
     }
 
     pub async fn projects(&self) -> CoreResult<Vec<Project>> {
-        Ok(on_db!(self, pool => sqlx::query_as::<_, Project>("select project_id, name, drop_pattern, created_at from project order by name").fetch_all(pool).await?))
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, Project>("select project_id, name, drop_pattern, created_at from project order by name").fetch_all(pool).await?),
+        )
     }
 
     pub async fn project_by_name(&self, name: &str) -> CoreResult<Option<Project>> {
@@ -584,7 +574,12 @@ impl Store {
     }
 
     /// A page of drops, newest activity first, after `cursor`. Returns the next cursor if more remain.
-    pub async fn list_drops(&self, filter: &DropFilter, cursor: Option<Cursor>, limit: i64) -> CoreResult<(Vec<DropSummary>, Option<Cursor>)> {
+    pub async fn list_drops(
+        &self,
+        filter: &DropFilter,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> CoreResult<(Vec<DropSummary>, Option<Cursor>)> {
         let limit = limit.clamp(1, 200);
         let mut conds: Vec<String> = vec![];
         let mut args: Vec<Arg> = vec![];
@@ -636,7 +631,8 @@ impl Store {
 
     /// Drops per status, from the counters kept by every status change.
     pub async fn status_counts(&self) -> CoreResult<Vec<(DropStatus, i64)>> {
-        let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as("select status, n from drop_status_count").fetch_all(pool).await?);
+        let rows: Vec<(String, i64)> =
+            on_db!(self, pool => sqlx::query_as("select status, n from drop_status_count").fetch_all(pool).await?);
         let mut out = vec![];
         for s in DropStatus::ALL {
             let n = rows.iter().find(|(st, _)| st == s.as_str()).map(|(_, n)| *n).unwrap_or(0);
@@ -662,7 +658,7 @@ impl Store {
              left join contact c on c.contact_id = d.contractor_id
              where d.drop_number = $1")
             .bind(number.as_str()).fetch_optional(pool).await?)
-            .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
+        .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
         let (checklist, reviews, photos, history, messages, reasons) = on_db!(self, pool => {
             let checklist = sqlx::query_as::<_, ChecklistStep>(
                 "select step_no, name, description from checklist_step where project_id = $1 order by step_no")
@@ -753,7 +749,7 @@ impl Store {
         on_db!(self, pool => sqlx::query_as::<_, PhotoInfo>(
             "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at from photo where photo_id = $1")
             .bind(photo_id).fetch_optional(pool).await?)
-            .ok_or_else(|| CoreError::not_found("photo_not_found", format!("photo {photo_id}")))
+        .ok_or_else(|| CoreError::not_found("photo_not_found", format!("photo {photo_id}")))
     }
 
     /// Moves a photo (of this drop) to another step.
@@ -881,7 +877,10 @@ impl Store {
         if !rejected.is_empty() {
             return Err(CoreError::conflict(
                 "steps_rejected",
-                format!("Steps {} are marked for the contractor to fix; mark the drop incomplete, or accept those steps first.", rejected.join(", ")),
+                format!(
+                    "Steps {} are marked for the contractor to fix; mark the drop incomplete, or accept those steps first.",
+                    rejected.join(", ")
+                ),
             ));
         }
         let pending: Vec<&StepDetail> = detail.steps.iter().filter(|s| s.verdict == Verdict::Pending).collect();
@@ -979,7 +978,7 @@ impl Store {
         on_db!(self, pool => sqlx::query_as::<_, User>(
             "select user_id, email, password_hash, role, phone, created_at from app_user where user_id = $1")
             .bind(user_id).fetch_optional(pool).await?)
-            .ok_or_else(|| CoreError::not_found("user_not_found", format!("user {user_id}")))
+        .ok_or_else(|| CoreError::not_found("user_not_found", format!("user {user_id}")))
     }
 
     pub async fn user_by_email(&self, email: &Email) -> CoreResult<Option<User>> {

@@ -54,10 +54,7 @@ pub fn render_feedback(drop: &DropDetail, reasons: &[Reason]) -> CoreResult<Stri
     }
     let contractor_name = drop.contractor.as_ref().map(|c| c.name.as_str()).filter(|n| !n.is_empty());
     env()
-        .render_str(
-            DROP_FEEDBACK,
-            context! { drop_number => &drop.drop_number, project => &drop.project, contractor_name, steps },
-        )
+        .render_str(DROP_FEEDBACK, context! { drop_number => &drop.drop_number, project => &drop.project, contractor_name, steps })
         .map(|s| s.trim().to_string())
         .map_err(|e| CoreError::Internal(format!("feedback template: {e}")))
 }

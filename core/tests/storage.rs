@@ -90,7 +90,10 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
         let body = store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
         assert_eq!(body, preview, "the queued text is exactly the preview");
         assert!(body.contains("Step 3 – Cable entry outside: photo missing (No photo received)"), "{body}");
-        assert!(body.contains("Step 7 – Power meter reading: photo unusable, please retake (Blurred or out of focus). Reading not visible"), "{body}");
+        assert!(
+            body.contains("Step 7 – Power meter reading: photo unusable, please retake (Blurred or out of focus). Reading not visible"),
+            "{body}"
+        );
         assert!(body.ends_with("Once uploaded, send: DR12345678 DONE"), "{body}");
         assert!(!body.contains("Step 1 "), "accepted steps are not in the feedback: {body}");
 
@@ -209,7 +212,10 @@ async fn photos_move_between_steps_and_history_records_it() {
         assert!(d.steps[1].photos.is_empty());
         assert_eq!(d.steps[4].photos[0].photo_id, id);
         assert!(d.history.iter().any(|h| h.detail == "photo moved from step 2 to step 5"));
-        assert_eq!(store.move_photo(&dn("DR00000001"), id + 99, StepNo::new(1).unwrap(), &api).await.unwrap_err().code(), "photo_not_found");
+        assert_eq!(
+            store.move_photo(&dn("DR00000001"), id + 99, StepNo::new(1).unwrap(), &api).await.unwrap_err().code(),
+            "photo_not_found"
+        );
         // Without a contractor there is nobody to send feedback to.
         store.set_verdicts(&dn("DR00000001"), &[verdict(1, Verdict::Missing, None, "")], &api).await.unwrap();
         assert_eq!(store.mark_incomplete(&dn("DR00000001"), &api).await.unwrap_err().code(), "no_contractor");

@@ -134,14 +134,18 @@ impl FromRequestParts<AppState> for ApiCaller {
             .or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer "))))
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing_api_key", "send an API key in X-API-Key or Authorization: Bearer"))?;
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "missing_api_key", "send an API key in X-API-Key or Authorization: Bearer")
+            })?;
         if let Some(bridge) = &st.settings.bridge_api_key {
             if auth::secret_eq(key, bridge) {
                 return Ok(ApiCaller { name: "bridge".into(), scopes: vec!["admin".into()] });
             }
         }
         match st.store.api_key_by_hash(&auth::hash_api_key(key)).await.map_err(ApiError::from)? {
-            Some(k) if k.revoked_at.is_none() => Ok(ApiCaller { name: k.name, scopes: k.scopes.split_whitespace().map(String::from).collect() }),
+            Some(k) if k.revoked_at.is_none() => {
+                Ok(ApiCaller { name: k.name, scopes: k.scopes.split_whitespace().map(String::from).collect() })
+            }
             Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "revoked_api_key", "this API key has been revoked")),
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "this API key is not valid")),
         }
@@ -165,7 +169,10 @@ async fn db_test(State(st): State<AppState>) -> Response {
         Ok(()) => Json(json!({ "success": true, "message": "database connection ok", "database": st.store.backend() })).into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "database check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "success": false, "message": "database unreachable", "database": st.store.backend() })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "success": false, "message": "database unreachable", "database": st.store.backend() })),
+            )
                 .into_response()
         }
     }
@@ -189,11 +196,9 @@ async fn submit_installation(
     let Json(body) = body?;
     let number = DropNumber::parse(&body.drop_number)?;
     let phone = Phone::parse(&body.contractor_number)?;
-    let project = st
-        .store
-        .project_by_name(&body.project_name)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "project_not_found", format!("there is no project named '{}'", body.project_name.trim())))?;
+    let project = st.store.project_by_name(&body.project_name).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "project_not_found", format!("there is no project named '{}'", body.project_name.trim()))
+    })?;
     let (drop, created) = st.store.create_drop(&project, &number, Some(&phone), DropStatus::Unreviewed, &caller.actor()).await?;
     Ok(Json(json!({
         "success": true,
@@ -293,7 +298,11 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list_drops(State(st): State<AppState>, caller: ApiCaller, query: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+async fn list_drops(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     let Query(q) = query?;
     let some = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -356,7 +365,11 @@ async fn review_drop(
     let number = DropNumber::parse(&number)?;
     let action = body.action.as_deref().unwrap_or("save").trim().to_ascii_lowercase();
     if !matches!(action.as_str(), "save" | "incomplete" | "approve") {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", format!("'{action}' is not one of: save, incomplete, approve")));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_action",
+            format!("'{action}' is not one of: save, incomplete, approve"),
+        ));
     }
     let mut verdicts = vec![];
     for (step, s) in body.steps {

@@ -28,9 +28,7 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("DROPCHECK_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
     let url = database_url(config.database_url.as_deref(), &config.data_dir);
-    let store = Store::connect(&url)
-        .await
-        .map_err(|e| format!("DATABASE_URL: cannot open {}: {e}", config::redact_url(&url)))?;
+    let store = Store::connect(&url).await.map_err(|e| format!("DATABASE_URL: cannot open {}: {e}", config::redact_url(&url)))?;
     store.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
     Ok(store)
 }
@@ -56,11 +54,7 @@ pub fn router(state: AppState, secure_cookies: bool) -> Router {
         .layer(from_fn_with_state(state.clone(), web::gate))
         .layer(from_fn_with_state(state.clone(), web::csrf))
         .layer(sessions);
-    Router::new()
-        .merge(api::router())
-        .merge(pages)
-        .layer(CompressionLayer::new())
-        .with_state(state)
+    Router::new().merge(api::router()).merge(pages).layer(CompressionLayer::new()).with_state(state)
 }
 
 pub struct Application {
@@ -73,6 +67,11 @@ impl Application {
     /// Opens storage and binds the listener (port 0 picks a free port, for tests).
     pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
         let store = open_store(&config).await?;
+        Self::build_with_store(config, leptos_options, store).await
+    }
+
+    /// As [`Application::build`], over an already opened and migrated store (tests).
+    pub async fn build_with_store(config: Config, leptos_options: LeptosOptions, store: Store) -> Result<Self, String> {
         let listener = TcpListener::bind(config.site_addr)
             .await
             .map_err(|e| format!("LEPTOS_SITE_ADDR: cannot listen on {}: {e}", config.site_addr))?;

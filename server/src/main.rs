@@ -113,11 +113,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = open_store(&config).await?;
             let project = match store.project_by_name("Bench").await.map_err(|e| e.to_string())? {
                 Some(p) => p,
-                None => store.create_project("Bench", "^BN[0-9]{8}$").await.map_err(|e| e.to_string())?,
+                None => store.create_project("Bench", dropcheck_core::domain::DEFAULT_DROP_PATTERN).await.map_err(|e| e.to_string())?,
             };
             let phone = Phone::parse("+27640000001").map_err(|e| e.to_string())?;
             let t = std::time::Instant::now();
-            store.seed_bulk_drops(&project, &phone, drops, 0).await.map_err(|e| e.to_string())?;
+            store.seed_bulk_drops(&project, &phone, drops, 50_000_000).await.map_err(|e| e.to_string())?;
             println!("seeded {drops} drops in {:.1} s", t.elapsed().as_secs_f64());
             Ok(())
         }

@@ -14,10 +14,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/media/{photo_id}", get(original))
-        .route("/media/{photo_id}/thumb", get(thumbnail))
-        .route("/next", get(next_drop))
+    Router::new().route("/media/{photo_id}", get(original)).route("/media/{photo_id}/thumb", get(thumbnail)).route("/next", get(next_drop))
 }
 
 /// Paths anyone may reach; everything else needs a signed-in user.
@@ -29,7 +26,17 @@ fn is_public(path: &str) -> bool {
 }
 
 fn is_admin_only(path: &str) -> bool {
-    path.starts_with("/settings/") || matches!(path, "/rpc/projects_data" | "/rpc/create_project" | "/rpc/save_project" | "/rpc/users_data" | "/rpc/add_user" | "/rpc/set_user_role" | "/rpc/delete_user")
+    path.starts_with("/settings/")
+        || matches!(
+            path,
+            "/rpc/projects_data"
+                | "/rpc/create_project"
+                | "/rpc/save_project"
+                | "/rpc/users_data"
+                | "/rpc/add_user"
+                | "/rpc/set_user_role"
+                | "/rpc/delete_user"
+        )
 }
 
 /// Sends visitors without a session to sign in (or to `/setup` on a fresh install), keeps
@@ -106,9 +113,7 @@ fn same_origin(h: &HeaderMap, public_url: &str) -> bool {
         return site == "same-origin";
     }
     let host = get(header::HOST).unwrap_or_default();
-    let ours = |origin: &str| {
-        origin == public_url || origin == format!("http://{host}") || origin == format!("https://{host}")
-    };
+    let ours = |origin: &str| origin == public_url || origin == format!("http://{host}") || origin == format!("https://{host}");
     if let Some(origin) = get(header::ORIGIN) {
         return ours(origin);
     }

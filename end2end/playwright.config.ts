@@ -1,0 +1,45 @@
+import { defineConfig, devices } from "@playwright/test";
+
+// The server under test: the release binary, a fresh data directory per run, the demo data
+// loaded first, the sandbox provider, and a bootstrap API key for the API calls.
+const port = process.env.E2E_PORT ?? "3100";
+const bin = process.env.DROPCHECK_BIN ?? "../target/release/dropcheck";
+const siteRoot = process.env.LEPTOS_SITE_ROOT ?? "../target/site";
+export const BRIDGE_KEY = "e2e-bridge-key-0123456789";
+
+export default defineConfig({
+  testDir: "./tests",
+  workers: 1,
+  fullyParallel: false,
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  reporter: [["list"]],
+  use: { baseURL: `http://127.0.0.1:${port}`, trace: "retain-on-failure" },
+  webServer: {
+    command: `sh -c 'D=$(mktemp -d) && DROPCHECK_DATA_DIR=$D ${bin} demo && DROPCHECK_DATA_DIR=$D exec ${bin} serve'`,
+    url: `http://127.0.0.1:${port}/health`,
+    reuseExistingServer: false,
+    timeout: 120_000,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: {
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: siteRoot,
+      BRIDGE_API_KEY: BRIDGE_KEY,
+      RUST_LOG: "info,sqlx=warn",
+    },
+  },
+  projects: [
+    {
+      name: "chromium",
+      use: {
+        ...devices["Desktop Chrome"],
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+          args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"],
+        },
+      },
+    },
+  ],
+});

@@ -1,0 +1,182 @@
+import { test, expect, Page } from "@playwright/test";
+import { BRIDGE_KEY } from "../playwright.config";
+
+// One story, in order: first-admin setup, the demo data, the review loop with JavaScript,
+// the same mark-incomplete flow without JavaScript, and a reviewer kept out of settings.
+test.describe.configure({ mode: "serial" });
+
+const ADMIN = { email: "admin@example.com", password: "correct horse battery" };
+const REVIEWER = { email: "reviewer@example.com", password: "reviewer password" };
+
+async function signIn(page: Page, who: { email: string; password: string }) {
+  await page.goto("/login");
+  await page.fill("#email", who.email);
+  await page.fill("#password", who.password);
+  await page.click("#sign-in");
+  await expect(page.locator("#signed-in-as")).toHaveText(who.email);
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+test("first run: /setup creates the admin and signs them in", async ({ page }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/setup$/);
+  await page.fill("#email", ADMIN.email);
+  await page.fill("#password", ADMIN.password);
+  await page.fill("#confirm", ADMIN.password);
+  await page.click("#create-admin");
+  await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
+  await expect(page.locator("h1")).toHaveText("Drops");
+  // Tailwind's CSS is served and applied.
+  await expect(page.locator("h1")).toHaveCSS("font-weight", "600");
+  await page.goto("/setup");
+  await expect(page).toHaveURL(/\/$/);
+  expect(errors).toEqual([]);
+});
+
+test("the demo data fills the dashboard and the status badges filter it", async ({ page }) => {
+  await signIn(page, ADMIN);
+  await hydrated(page);
+  await expect(page.locator("a.count-badge").first()).toContainText("64");
+  await expect(page.locator("tr.drop-row")).toHaveCount(50);
+  await expect(page.locator("#next-page")).toBeVisible();
+  await page.click('a[data-filter="unreviewed"]');
+  await expect(page).toHaveURL(/status=unreviewed/);
+  await expect(page.locator("tr.drop-row")).toHaveCount(20);
+  const statuses = await page.locator("tr.drop-row .status-badge").evaluateAll((els) => els.map((e) => e.getAttribute("data-status")));
+  expect(new Set(statuses)).toEqual(new Set(["unreviewed"]));
+  await page.click('a[data-filter="incomplete"]');
+  await expect(page.locator("tr.drop-row")).toHaveCount(12);
+});
+
+test("review loop: missing + retake, mark incomplete, API resubmit, approve all", async ({ page, request }) => {
+  await signIn(page, ADMIN);
+  await page.goto("/?status=unreviewed");
+  const number = (await page.locator("tr.drop-row").first().getAttribute("data-drop"))!;
+  await page.click(`tr.drop-row[data-drop="${number}"] a`);
+  await expect(page.locator("#drop-number")).toContainText(number);
+  await hydrated(page);
+  await expect(page.locator(".step-card")).toHaveCount(12);
+  await expect(page.locator("#step-3 img")).toHaveCount(1);
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Unreviewed");
+  // A marker on window survives only if nothing reloads the page.
+  await page.evaluate(() => ((window as any).__noReload = true));
+
+  await page.click("#reject-3 summary");
+  await page.check("#v-3-missing");
+  await page.selectOption("#reason-3", "no_photo");
+  await page.click("#save-3");
+  await expect(page.locator("#step-3")).toHaveAttribute("data-verdict", "missing");
+
+  await page.click("#reject-7 summary");
+  await page.check("#v-7-retake");
+  await page.fill("#note-7", "Meter reading is blurred");
+  await page.click("#save-7");
+  await expect(page.locator("#step-7")).toHaveAttribute("data-verdict", "retake");
+
+  await page.click("#incomplete-panel summary");
+  const preview = page.locator("#feedback-preview");
+  await expect(preview).toContainText("Step 3 – Cable entry outside: photo missing");
+  await expect(preview).toContainText("Step 7 – Power meter reading: photo unusable, please retake");
+  await expect(preview).toContainText("Meter reading is blurred");
+  await expect(preview).toContainText(`Once uploaded, send: ${number} DONE`);
+  await page.click("#confirm-incomplete");
+  const badge = page.locator("#drop-number .status-badge");
+  await expect(badge).toHaveText("Incomplete");
+  await expect(badge).toHaveAttribute("data-status", "incomplete");
+  await expect(badge).toHaveCSS("background-color", /rgb\(255, 226, 226\)|oklch\(0\.936 0\.032 17\.717\)/);
+  await expect(page.locator("#timeline")).toContainText("Once uploaded, send");
+  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+
+  const res = await request.post("/api/resubmit", { headers: { "X-API-Key": BRIDGE_KEY }, data: { drop_number: number } });
+  expect(res.status()).toBe(200);
+  expect((await res.json()).success).toBe(true);
+  await page.reload();
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Resubmitted");
+  // Reopened steps come first on a resubmitted drop.
+  await expect(page.locator(".step-card").first()).toHaveAttribute("data-step", "3");
+  await expect(page.locator("#step-3")).toContainText("Reopened — was Missing");
+
+  await hydrated(page);
+  await page.click("#approve-all");
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Approved");
+  await expect(page.locator('.step-card[data-verdict="ok"]')).toHaveCount(12);
+});
+
+test("keyboard: a approves the drop, n opens the next one waiting", async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto("/next");
+  await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
+  const first = page.url();
+  await hydrated(page);
+  await page.keyboard.press("a");
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Approved");
+  await page.keyboard.press("n");
+  await expect(page).not.toHaveURL(first);
+  await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
+  await expect(page.locator("#drop-number .status-badge")).toHaveText(/Unreviewed|Resubmitted/);
+});
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("mark steps and mark incomplete with plain form posts", async ({ page }) => {
+    await page.goto("/login");
+    await page.fill("#email", ADMIN.email);
+    await page.fill("#password", ADMIN.password);
+    await page.click("#sign-in");
+    await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
+    await page.goto("/?status=unreviewed");
+    const number = (await page.locator("tr.drop-row").first().getAttribute("data-drop"))!;
+    await page.goto(`/drops/${number}`);
+    await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
+
+    await page.click("#reject-3 summary");
+    await page.check("#v-3-missing");
+    await page.click("#save-3");
+    await expect(page.locator("#step-3")).toHaveAttribute("data-verdict", "missing");
+    await page.click("#reject-7 summary").catch(() => {});
+    await page.check("#v-7-retake");
+    await page.fill("#note-7", "Retake with the flash on");
+    await page.click("#save-7");
+    await expect(page.locator("#step-7")).toHaveAttribute("data-verdict", "retake");
+
+    await page.click("#incomplete-panel summary");
+    await expect(page.locator("#feedback-preview")).toContainText("Retake with the flash on");
+    await page.click("#confirm-incomplete");
+    await expect(page.locator("#drop-number .status-badge")).toHaveText("Incomplete");
+  });
+
+  test("a failed sign-in shows the reason", async ({ page }) => {
+    await page.goto("/login");
+    await page.fill("#email", ADMIN.email);
+    await page.fill("#password", "not the password");
+    await page.click("#sign-in");
+    await expect(page.locator(".error-box")).toContainText("Wrong e-mail or password");
+  });
+});
+
+test("a reviewer is refused the admin settings", async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto("/settings/users");
+  await hydrated(page);
+  await page.fill("#new-email", REVIEWER.email);
+  await page.selectOption("#new-role", "reviewer");
+  await page.fill("#new-password", REVIEWER.password);
+  await page.click("#add-user");
+  await expect(page.locator(`tr[data-user="${REVIEWER.email}"]`)).toContainText("reviewer");
+  await page.click("text=Sign out");
+  await expect(page).toHaveURL(/\/login$/);
+
+  await signIn(page, REVIEWER);
+  await expect(page.locator('a[href="/settings/users"]')).toHaveCount(0);
+  const res = await page.goto("/settings/users");
+  expect(res!.status()).toBe(403);
+  await expect(page.locator("h1")).toHaveText("Admins only");
+  const res2 = await page.goto("/settings/projects");
+  expect(res2!.status()).toBe(403);
+});
