@@ -15,7 +15,8 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   reporter: [["list"]],
   use: { baseURL: `http://127.0.0.1:${port}`, trace: "retain-on-failure" },
-  webServer: {
+  // E2E_NO_SERVER=1: test a server you started yourself (fresh data dir with the demo loaded).
+  webServer: process.env.E2E_NO_SERVER ? undefined : {
     command: `sh -c 'D=$(mktemp -d) && DROPCHECK_DATA_DIR=$D ${bin} demo && DROPCHECK_DATA_DIR=$D exec ${bin} serve'`,
     url: `http://127.0.0.1:${port}/health`,
     reuseExistingServer: false,

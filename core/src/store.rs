@@ -729,13 +729,15 @@ impl Store {
         if !detail.steps.iter().any(|s| s.number == photo.step.get()) {
             return Err(InputError::new("invalid_step", format!("drop {number} has no step {}", photo.step.get())).into());
         }
+        // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
+        let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
         let id = on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "insert into photo (drop_id, step_no, sha256, mime_type, size_bytes, width, height, provider_media_id, round, received_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning photo_id")
                 .bind(detail.drop_id).bind(photo.step.get()).bind(&photo.sha256).bind(&photo.mime_type).bind(photo.size_bytes)
-                .bind(photo.width).bind(photo.height).bind(&photo.provider_media_id).bind(detail.round).bind(photo.received_at)
+                .bind(photo.width).bind(photo.height).bind(&photo.provider_media_id).bind(round).bind(photo.received_at)
                 .fetch_one(&mut *tx).await?;
             sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now_ms()).bind(detail.drop_id).execute(&mut *tx).await?;
             history!(tx, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));

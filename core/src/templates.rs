@@ -13,8 +13,8 @@ pub const DROP_FEEDBACK: &str = "\
 Hi {{ contractor_name or \"there\" }}, drop {{ drop_number }} ({{ project }}) needs attention:
 {% for s in steps %}
 • Step {{ s.number }} – {{ s.name }}: {{ s.problem }}{% if s.reason %} ({{ s.reason }}){% endif %}{% if s.note %}. {{ s.note }}{% endif %}
-{%- endfor %}
 
+{% endfor %}
 Once uploaded, send: {{ drop_number }} DONE";
 
 #[derive(Serialize)]

@@ -95,6 +95,9 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
             "{body}"
         );
         assert!(body.ends_with("Once uploaded, send: DR12345678 DONE"), "{body}");
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.iter().filter(|l| l.starts_with("• Step ")).count(), 2, "one line per step: {body}");
+        assert!(lines[0].starts_with("Hi there, drop DR12345678 (Velo Test) needs attention:"), "{body}");
         assert!(!body.contains("Step 1 "), "accepted steps are not in the feedback: {body}");
 
         let detail = store.drop_detail(&dn("DR12345678")).await.unwrap();
@@ -115,7 +118,7 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
         let s3 = &detail.steps[2];
         assert_eq!((s3.verdict, s3.previous_verdict), (Verdict::Pending, Some(Verdict::Missing)));
         assert_eq!(s3.photos.len(), 2, "no photo is deleted by a resubmission");
-        assert_eq!(s3.photos[0].round, 1.max(s3.photos[0].round));
+        assert_eq!((s3.photos[0].round, s3.photos[1].round), (2, 1), "the fix belongs to round 2, the original to round 1");
         assert_eq!(detail.steps[6].previous_note.as_deref(), Some("Reading not visible"));
         assert_eq!(detail.steps[0].verdict, Verdict::Ok, "accepted steps stay accepted");
         assert_eq!(detail.steps[0].previous_verdict, None);

@@ -286,25 +286,40 @@ async fn first_run_setup_sign_in_csrf_and_admin_gating() {
                 .post(format!("{}/rpc/login", app.base))
                 .header(header::ACCEPT, "text/html")
                 .header(header::ORIGIN, app.base.clone())
+                .header(header::REFERER, format!("{}/login", app.base))
                 .form(&[("email", "bob@example.com"), ("password", "guess")])
                 .send()
                 .await
                 .unwrap();
-            assert!(location(&r).contains("Wrong"), "{}", location(&r));
+            assert_eq!(form_error(&r, &app.base), "Wrong e-mail or password.");
         }
         let r = stranger
             .post(format!("{}/rpc/login", app.base))
             .header(header::ACCEPT, "text/html")
             .header(header::ORIGIN, app.base.clone())
+            .header(header::REFERER, format!("{}/login", app.base))
             .form(&[("email", "bob@example.com"), ("password", "reviewer pass")])
             .send()
             .await
             .unwrap();
-        assert!(location(&r).contains("Too"), "locked even with the right password: {}", location(&r));
+        assert!(form_error(&r, &app.base).starts_with("Too many failed sign-ins"), "locked even with the right password");
         let r = stranger.get(format!("{}/", app.base)).send().await.unwrap();
         assert_eq!(location(&r), "/login");
     })
     .await;
+}
+
+/// The error a no-JavaScript form post carries back: a redirect to the form's page with the
+/// encoded error in `__err` (what the page then shows).
+fn form_error(r: &reqwest::Response, base: &str) -> String {
+    use base64::Engine;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = location(r);
+    assert!(loc.starts_with(&format!("{base}/login?")), "{loc}");
+    let url = reqwest::Url::parse(&loc).unwrap();
+    let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string()).unwrap_or_default();
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(err).unwrap()).unwrap();
+    text.split_once('|').map(|(_, m)| m.to_string()).unwrap_or(text)
 }
 
 fn spawn_client() -> reqwest::Client {

@@ -1,0 +1,30 @@
+// Takes the README/docs screenshots from a running server with the demo data loaded:
+//   BASE_URL=http://127.0.0.1:3100 EMAIL=… PASSWORD=… node scripts/screenshots.mjs ../docs/screenshots
+import { chromium } from "@playwright/test";
+
+const base = process.env.BASE_URL ?? "http://127.0.0.1:3100";
+const out = process.argv[2] ?? "../docs/screenshots";
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+await page.goto(`${base}/login`);
+await page.fill("#email", process.env.EMAIL);
+await page.fill("#password", process.env.PASSWORD);
+await page.click("#sign-in");
+await page.waitForSelector("#signed-in-as");
+await page.goto(`${base}/`);
+await page.screenshot({ path: `${out}/drops.png` });
+await page.goto(`${base}/?status=resubmitted`);
+const number = await page.locator("tr.drop-row").first().getAttribute("data-drop");
+await page.goto(`${base}/drops/${number}`);
+await page.waitForSelector(".step-card");
+await page.screenshot({ path: `${out}/drop.png`, fullPage: false });
+await page.screenshot({ path: `${out}/drop-full.png`, fullPage: true });
+await page.goto(`${base}/settings/projects`);
+await page.screenshot({ path: `${out}/projects.png` });
+await page.goto(`${base}/settings/users`);
+await page.screenshot({ path: `${out}/users.png` });
+await page.goto(`${base}/login`);
+await browser.close();
