@@ -8,7 +8,7 @@ DROPS=${1:-100000}
 BIN="$TARGET_DIR/release/dropcheck"
 DIR=$(mktemp -d)
 PORT=3190
-export DROPCHECK_DATA_DIR="$DIR" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" LEPTOS_SITE_ROOT="$PWD/target/site" RUST_LOG=warn
+export DROPCHECK_DATA_DIR="$DIR" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" LEPTOS_SITE_ROOT="$TARGET_DIR/site" RUST_LOG=warn
 "$BIN" demo >/dev/null
 "$BIN" bench-seed --drops "$DROPS"
 echo 'bench password 1' | "$BIN" user add --email bench@example.com --role admin >/dev/null

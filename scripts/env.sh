@@ -1,7 +1,9 @@
-# Sourced by the other scripts. Reuses a cargo target directory outside the clone when one
-# exists (so CI's fresh clones build incrementally); otherwise builds into ./target.
-if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d /var/tmp/dropcheck-target ]; then
-  export CARGO_TARGET_DIR=/var/tmp/dropcheck-target
+# Sourced by the other scripts. When a shared cargo target directory exists outside the
+# clone (/var/tmp/dropcheck-target, or $DROPCHECK_SHARED_TARGET), ./target becomes a link to
+# it, so a fresh clone (CI) builds incrementally; cargo-leptos then sees its usual paths.
+SHARED_TARGET="${DROPCHECK_SHARED_TARGET:-/var/tmp/dropcheck-target}"
+if [ ! -e target ] && [ -d "$SHARED_TARGET" ]; then
+  ln -s "$SHARED_TARGET" target
 fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+TARGET_DIR="$PWD/target"
 export CARGO_TERM_COLOR=never

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup-tools.sh
 cargo leptos build --release
-export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$PWD/target/site}"
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$TARGET_DIR/site}"
 if [ "${1:-}" = "demo" ]; then
   "$TARGET_DIR/release/dropcheck" demo
   shift

@@ -15,4 +15,4 @@ cargo leptos build --release
 
 echo "== End-to-end tests (Playwright, Chromium)"
 cd end2end
-DROPCHECK_BIN="$TARGET_DIR/release/dropcheck" LEPTOS_SITE_ROOT="$(cd .. && pwd)/target/site" npx playwright test
+DROPCHECK_BIN="$TARGET_DIR/release/dropcheck" LEPTOS_SITE_ROOT="$TARGET_DIR/site" npx playwright test

@@ -88,7 +88,7 @@ test("review loop: missing + retake, mark incomplete, API resubmit, approve all"
   const badge = page.locator("#drop-number .status-badge");
   await expect(badge).toHaveText("Incomplete");
   await expect(badge).toHaveAttribute("data-status", "incomplete");
-  await expect(badge).toHaveCSS("background-color", /rgb\(255, 226, 226\)|oklch\(0\.936 0\.032 17\.717\)/);
+  await expect(badge).toHaveClass(/bg-red-100/);
   await expect(page.locator("#timeline")).toContainText("Once uploaded, send");
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 
@@ -97,6 +97,7 @@ test("review loop: missing + retake, mark incomplete, API resubmit, approve all"
   expect((await res.json()).success).toBe(true);
   await page.reload();
   await expect(page.locator("#drop-number .status-badge")).toHaveText("Resubmitted");
+  await expect(page.locator("#drop-number .status-badge")).toHaveClass(/bg-yellow-100/);
   // Reopened steps come first on a resubmitted drop.
   await expect(page.locator(".step-card").first()).toHaveAttribute("data-step", "3");
   await expect(page.locator("#step-3")).toContainText("Reopened — was Missing");
@@ -104,6 +105,7 @@ test("review loop: missing + retake, mark incomplete, API resubmit, approve all"
   await hydrated(page);
   await page.click("#approve-all");
   await expect(page.locator("#drop-number .status-badge")).toHaveText("Approved");
+  await expect(page.locator("#drop-number .status-badge")).toHaveClass(/bg-green-100/);
   await expect(page.locator('.step-card[data-verdict="ok"]')).toHaveCount(12);
 });
 
