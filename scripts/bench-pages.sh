@@ -20,7 +20,7 @@ JAR="$DIR/cookies"
 curl -s -c "$JAR" -b "$JAR" -o /dev/null -H "Origin: http://127.0.0.1:$PORT" -H 'Accept: text/html' \
   --data 'email=bench@example.com&password=bench+password+1' "http://127.0.0.1:$PORT/rpc/login"
 COOKIE=$(awk '$6=="dropcheck_session" {print $6"="$7}' "$JAR")
-DROP=$(curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/?status=unreviewed" | grep -o 'data-drop="DR[0-9]*"' | head -1 | cut -d'"' -f2)
+DROP=$(curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/?status=unreviewed&q=DR10" | grep -o 'data-drop="DR[0-9]*"' | head -1 | cut -d'"' -f2)
 echo "== drops list (newest first, 50 rows) with $DROPS bench drops + demo data"
 wrk -t2 -c16 -d20s --latency -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/" | grep -E 'Requests/sec|50%|90%|99%|Non-2xx'
 echo "== drops list filtered by status"
@@ -32,7 +32,7 @@ total=0
 for u in "/drops/$DROP" /pkg/dropcheck.css /pkg/dropcheck.js /pkg/dropcheck.wasm; do
   n=$(curl -s -H "Cookie: $COOKIE" -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "http://127.0.0.1:$PORT$u"); echo "  $u $n"; total=$((total+n))
 done
-for id in $(curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/drops/$DROP" | grep -o '/media/[0-9]*/thumb' | sort -u); do
+for id in $(curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$PORT/drops/$DROP" | grep -o "/media/[0-9]*/thumb" | sort -u); do
   n=$(curl -s -H "Cookie: $COOKIE" -o /dev/null -w '%{size_download}' "http://127.0.0.1:$PORT$id"); total=$((total+n))
 done
 echo "  total $total"
