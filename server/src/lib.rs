@@ -42,8 +42,9 @@ pub fn router(state: AppState, secure_cookies: bool) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        // 30 minutes idle (the expiry slides on every request); 12 hours absolute, checked in app::ssr.
-        .with_always_save(true)
+        // 30 minutes idle: `web::gate` touches the session at most once a minute, which saves it
+        // with a fresh expiry (a write per request would be an fsync per page view).
+        // 12 hours absolute, checked in app::ssr.
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(30)));
     let routes = generate_route_list(app::App);
     let shell_opts = state.leptos_options.clone();

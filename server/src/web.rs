@@ -69,9 +69,25 @@ pub async fn gate(State(st): State<AppState>, session: Session, req: Request, ne
             tracing::info!(user_id = u.user_id, path = %path, "admin page refused");
             forbidden(&path)
         }
-        Some(_) => next.run(req).await,
+        Some(_) => {
+            touch(&session).await;
+            next.run(req).await
+        }
         None if req.method() == Method::GET && !path.starts_with("/rpc/") => Redirect::to("/login").into_response(),
         None => (StatusCode::UNAUTHORIZED, "Your session has ended; sign in again.").into_response(),
+    }
+}
+
+/// Slides the idle timeout: a changed session is saved with a new expiry, so changing it at
+/// most once a minute keeps an active session alive without a database write per request.
+async fn touch(session: &Session) {
+    const SEEN_AT: &str = "seen_at";
+    let now = dropcheck_core::now_ms();
+    let seen: Option<i64> = session.get(SEEN_AT).await.ok().flatten();
+    if seen.is_none_or(|s| now - s >= 60_000) {
+        if let Err(e) = session.insert(SEEN_AT, now).await {
+            tracing::warn!(error = %e, "session touch failed");
+        }
     }
 }
 
