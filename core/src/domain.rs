@@ -59,10 +59,6 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// For values already validated on the way in (read back from storage).
-    pub(crate) fn from_trusted(s: String) -> Self {
-        Self(s)
-    }
 }
 
 impl fmt::Display for Phone {

@@ -942,13 +942,6 @@ impl Store {
         Ok(())
     }
 
-    // ---------------------------------------------------------------- messages
-
-    pub async fn messages_for_drop(&self, drop_id: i64) -> CoreResult<Vec<MessageRow>> {
-        let sql = format!("{MESSAGE_SELECT} where m.drop_id = $1 order by m.message_id");
-        Ok(on_db!(self, pool => sqlx::query_as::<_, MessageRow>(&sql).bind(drop_id).fetch_all(pool).await?))
-    }
-
     // ---------------------------------------------------------------- users
 
     pub async fn user_count(&self) -> CoreResult<i64> {
@@ -1156,9 +1149,4 @@ const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body,
 
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
-/// Reads a contact phone back from storage.
-pub fn stored_phone(s: String) -> Phone {
-    Phone::from_trusted(s)
 }
