@@ -12,6 +12,7 @@ cargo test -p dropcheck-core -p dropcheck
 
 echo "== Release build (server + wasm + CSS)"
 cargo leptos build --release
+node scripts/precompress.mjs "$TARGET_DIR/site/pkg"
 
 echo "== End-to-end tests (Playwright, Chromium)"
 cd end2end

@@ -9,11 +9,15 @@ use crate::model::*;
 #[server(prefix = "/rpc", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
     use crate::ssr::*;
-    let st = state()?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    Ok(session_user(&session, &st.store)
-        .await
-        .map_err(fail)?
+    let user = match signed_in() {
+        Some(u) => Some(u),
+        None => {
+            let st = state()?;
+            let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+            session_user(&session, &st.store).await.map_err(fail)?
+        }
+    };
+    Ok(user
         .map(|u| Me { email: u.email.clone(), admin: u.role() == dropcheck_core::domain::Role::Admin }))
 }
 

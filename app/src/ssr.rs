@@ -63,9 +63,22 @@ pub fn state() -> Result<AppState, ServerFnError> {
     use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))
 }
 
+/// The user the sign-in gate (server middleware) found for this request, passed on in the
+/// request's extensions so that it is looked up once per request.
+#[derive(Clone, Debug)]
+pub struct SignedIn(pub User);
+
+/// The user the gate put on this request, if it did.
+pub fn signed_in() -> Option<User> {
+    use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<SignedIn>().map(|s| s.0.clone()))
+}
+
 /// The signed-in user, or an error that tells the browser to sign in.
 pub async fn require_user() -> Result<(AppState, User), ServerFnError> {
     let st = state()?;
+    if let Some(u) = signed_in() {
+        return Ok((st, u));
+    }
     let session: Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
     match session_user(&session, &st.store).await.map_err(fail)? {
         Some(u) => Ok((st, u)),

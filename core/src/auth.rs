@@ -76,6 +76,12 @@ pub fn new_api_key() -> (String, String) {
     (key, prefix)
 }
 
+/// `n` random bytes as hex (tokens that are never shown, e.g. the sandbox's signing key).
+pub fn random_token(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::thread_rng().gen()).collect();
+    hex::encode(bytes)
+}
+
 /// Constant-time equality for secrets.
 pub fn secret_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

@@ -4,11 +4,15 @@
 //! machine, then [`store`] for everything persisted.
 
 pub mod auth;
+pub mod conversation;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod inbox;
 pub mod lifecycle;
 pub mod media;
+pub mod outbox;
+pub mod providers;
 pub mod store;
 pub mod templates;
 pub mod testing;

@@ -34,6 +34,7 @@ macro_rules! on_db {
         }
     };
 }
+pub(crate) use on_db;
 
 /// Binds a list of dynamic arguments (for queries assembled from filters).
 macro_rules! bind_args {
@@ -48,6 +49,7 @@ macro_rules! bind_args {
         q
     }};
 }
+pub(crate) use bind_args;
 
 /// Appends a history entry for a drop inside the current transaction.
 macro_rules! history {
@@ -60,6 +62,16 @@ macro_rules! history {
             .bind($detail)
             .execute(&mut *$tx)
             .await?
+    };
+}
+
+/// Refreshes a drop's activity time and its count of steps with a photo, inside a transaction.
+macro_rules! recount_photo_steps {
+    ($tx:expr, $drop_id:expr) => {
+        sqlx::query(
+            "update drop_job set activity_at = $1,
+                photo_steps = (select count(distinct ph.step_no) from photo ph where ph.drop_id = $2) where drop_id = $2")
+            .bind(now_ms()).bind($drop_id).execute(&mut *$tx).await?
     };
 }
 
@@ -76,7 +88,7 @@ macro_rules! set_status {
     }};
 }
 
-enum Arg {
+pub(crate) enum Arg {
     I(i64),
     S(String),
 }
@@ -129,7 +141,7 @@ pub struct ChecklistStep {
     pub description: String,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Clone, FromRow)]
 pub struct User {
     pub user_id: i64,
     pub email: String,
@@ -138,6 +150,13 @@ pub struct User {
     role: String,
     pub phone: Option<String>,
     pub created_at: i64,
+}
+
+/// Debug output leaves the password hash out, so a logged user never leaks it.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User").field("user_id", &self.user_id).field("email", &self.email).field("role", &self.role).finish_non_exhaustive()
+    }
 }
 
 impl User {
@@ -357,7 +376,7 @@ pub struct NewPhoto {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
@@ -414,7 +433,8 @@ impl Store {
             Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
         };
         res.map_err(|e| CoreError::Internal(format!("migration failed: {e}")))?;
-        self.seed_reasons().await
+        self.seed_reasons().await?;
+        self.seed_templates().await
     }
 
     pub async fn ping(&self) -> CoreResult<()> {
@@ -461,6 +481,7 @@ impl Store {
                 sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
                     .bind(id).bind(i as i64 + 1).bind(*step).bind(*desc).execute(&mut *tx).await?;
             }
+            sqlx::query("update project set step_count = $1 where project_id = $2").bind(DEFAULT_CHECKLIST.len() as i64).bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         self.project_by_name(name).await?.ok_or_else(|| CoreError::Internal("project vanished after insert".into()))
@@ -512,6 +533,7 @@ impl Store {
                 sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
                     .bind(project_id).bind(i as i64 + 1).bind(name.trim()).bind(desc.trim()).execute(&mut *tx).await?;
             }
+            sqlx::query("update project set step_count = $1 where project_id = $2").bind(steps.len() as i64).bind(project_id).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -739,7 +761,7 @@ impl Store {
                 .bind(detail.drop_id).bind(photo.step.get()).bind(&photo.sha256).bind(&photo.mime_type).bind(photo.size_bytes)
                 .bind(photo.width).bind(photo.height).bind(&photo.provider_media_id).bind(round).bind(photo.received_at)
                 .fetch_one(&mut *tx).await?;
-            sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now_ms()).bind(detail.drop_id).execute(&mut *tx).await?;
+            recount_photo_steps!(tx, detail.drop_id);
             history!(tx, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));
             tx.commit().await?;
             id
@@ -773,7 +795,7 @@ impl Store {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("update photo set step_no = $1 where photo_id = $2").bind(to.get()).bind(photo_id).execute(&mut *tx).await?;
-            sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now_ms()).bind(detail.drop_id).execute(&mut *tx).await?;
+            recount_photo_steps!(tx, detail.drop_id);
             history!(tx, detail.drop_id, &actor.label, "photo_moved", format!("photo moved from step {from} to step {}", to.get()));
             tx.commit().await?;
         });
@@ -1138,12 +1160,11 @@ impl Store {
 
 const SUMMARY_SELECT: &str = "select d.drop_id, d.drop_number, d.status, p.name as project, c.phone as contractor_phone,
         c.name as contractor_name, d.round, d.created_at, d.activity_at,
-        (select count(distinct ph.step_no) from photo ph where ph.drop_id = d.drop_id) as photo_steps,
-        (select count(*) from checklist_step cs where cs.project_id = d.project_id) as step_count
+        d.photo_steps, p.step_count
     from drop_job d join project p on p.project_id = d.project_id
     left join contact c on c.contact_id = d.contractor_id";
 
-const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
+pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
         m.error_code, m.error_text, m.attempts, d.drop_number, m.created_at
     from message m left join drop_job d on d.drop_id = m.drop_id";
 

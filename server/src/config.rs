@@ -12,6 +12,76 @@ pub struct Config {
     pub public_url: String,
     pub bridge_api_key: Option<String>,
     pub site_addr: SocketAddr,
+    pub provider: ProviderConfig,
+    pub retry: RetryPolicy,
+    /// Messages per second per sender number (`DROPCHECK_SEND_RATE`).
+    pub send_rate: u32,
+    /// The largest inbound media file accepted (`DROPCHECK_MAX_MEDIA_MB`, default 16).
+    pub max_media_bytes: u64,
+}
+
+/// The active WhatsApp provider and its credentials. Secrets never reach Debug output.
+#[derive(Clone)]
+pub enum ProviderConfig {
+    /// The built-in simulator. Its inbound messages are Twilio-format requests signed with
+    /// this per-process token.
+    Sandbox { signing_token: String },
+    Twilio { account_sid: String, auth_token: String, from: String, api_base: String },
+    Meta { access_token: String, phone_number_id: String, app_secret: String, verify_token: String, api_base: String, api_version: String },
+}
+
+impl ProviderConfig {
+    pub fn kind(&self) -> dropcheck_core::providers::Provider {
+        use dropcheck_core::providers::Provider;
+        match self {
+            ProviderConfig::Sandbox { .. } => Provider::Sandbox,
+            ProviderConfig::Twilio { .. } => Provider::Twilio,
+            ProviderConfig::Meta { .. } => Provider::Meta,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProviderConfig::Sandbox { .. } => f.write_str("Sandbox"),
+            ProviderConfig::Twilio { account_sid, from, api_base, .. } => f
+                .debug_struct("Twilio")
+                .field("account_sid", account_sid)
+                .field("auth_token", &"[set]")
+                .field("from", from)
+                .field("api_base", api_base)
+                .finish(),
+            ProviderConfig::Meta { phone_number_id, api_base, api_version, .. } => f
+                .debug_struct("Meta")
+                .field("phone_number_id", phone_number_id)
+                .field("access_token", &"[set]")
+                .field("app_secret", &"[set]")
+                .field("verify_token", &"[set]")
+                .field("api_base", api_base)
+                .field("api_version", api_version)
+                .finish(),
+        }
+    }
+}
+
+/// Outbox retries: exponential backoff with full jitter (SPEC section 5).
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub base_ms: i64,
+    pub cap_ms: i64,
+    pub max_attempts: i64,
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`: uniform in [0, min(cap, base·2^attempt)],
+    /// never shorter than the provider's `Retry-After`.
+    pub fn delay_ms(&self, attempt: i64, retry_after_ms: Option<i64>) -> i64 {
+        use rand::Rng;
+        let ceiling = self.base_ms.saturating_mul(1i64 << attempt.clamp(0, 30)).min(self.cap_ms).max(1);
+        let jitter = rand::thread_rng().gen_range(0..=ceiling);
+        jitter.max(retry_after_ms.unwrap_or(0))
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -64,16 +134,75 @@ impl Config {
                 return Err("BRIDGE_API_KEY must be at least 16 characters".into());
             }
         }
-        if let Some(p) = var("DROPCHECK_PROVIDER") {
-            if p != "sandbox" {
-                return Err(format!("DROPCHECK_PROVIDER={p} is not available in this version; use sandbox (the default)"));
+        let provider = provider_from_env()?;
+        let num = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, String> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(format!("{name} must be a whole number from {min} to {max} (got {v:?})")),
+                },
             }
-        }
-        Ok(Config { data_dir, database_url, public_url: public_url.trim_end_matches('/').to_string(), bridge_api_key, site_addr })
+        };
+        let retry = RetryPolicy {
+            base_ms: num("DROPCHECK_RETRY_BASE_SECONDS", 10, 0, 86_400)? * 1000,
+            cap_ms: num("DROPCHECK_RETRY_CAP_SECONDS", 3600, 1, 7 * 86_400)? * 1000,
+            max_attempts: num("DROPCHECK_RETRY_MAX_ATTEMPTS", 5, 1, 100)?,
+        };
+        let send_rate = num("DROPCHECK_SEND_RATE", 80, 1, 10_000)? as u32;
+        let max_media_bytes = num("DROPCHECK_MAX_MEDIA_MB", 16, 1, 100)? as u64 * 1024 * 1024;
+        Ok(Config {
+            data_dir,
+            database_url,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            bridge_api_key,
+            site_addr,
+            provider,
+            retry,
+            send_rate,
+            max_media_bytes,
+        })
     }
 
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+}
+
+fn required(name: &str, provider: &str) -> Result<String, String> {
+    var(name).ok_or_else(|| format!("{name} is required when DROPCHECK_PROVIDER={provider}"))
+}
+
+fn provider_from_env() -> Result<ProviderConfig, String> {
+    let base = |name: &str, default: &str| -> Result<String, String> {
+        let v = var(name).unwrap_or_else(|| default.to_string());
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(format!("{name} must be an http:// or https:// URL (got {v:?})"));
+        }
+        Ok(v.trim_end_matches('/').to_string())
+    };
+    match var("DROPCHECK_PROVIDER").as_deref().unwrap_or("sandbox") {
+        "sandbox" => Ok(ProviderConfig::Sandbox { signing_token: dropcheck_core::auth::random_token(24) }),
+        "twilio" => {
+            let from = required("TWILIO_WHATSAPP_NUMBER", "twilio")?;
+            let number = from.strip_prefix("whatsapp:").unwrap_or(&from);
+            let number = dropcheck_core::domain::Phone::parse(number).map_err(|e| format!("TWILIO_WHATSAPP_NUMBER: {}", e.message))?;
+            Ok(ProviderConfig::Twilio {
+                account_sid: required("TWILIO_ACCOUNT_SID", "twilio")?,
+                auth_token: required("TWILIO_AUTH_TOKEN", "twilio")?,
+                from: format!("whatsapp:{}", number.as_str()),
+                api_base: base("TWILIO_API_BASE", "https://api.twilio.com")?,
+            })
+        }
+        "meta" => Ok(ProviderConfig::Meta {
+            access_token: required("META_ACCESS_TOKEN", "meta")?,
+            phone_number_id: required("META_PHONE_NUMBER_ID", "meta")?,
+            app_secret: required("META_APP_SECRET", "meta")?,
+            verify_token: required("META_VERIFY_TOKEN", "meta")?,
+            api_base: base("META_API_BASE", "https://graph.facebook.com")?,
+            api_version: var("META_API_VERSION").unwrap_or_else(|| "v21.0".into()),
+        }),
+        other => Err(format!("DROPCHECK_PROVIDER must be sandbox, twilio or meta (got {other:?})")),
     }
 }
 
@@ -91,8 +220,31 @@ mod tests {
             public_url: "http://x".into(),
             bridge_api_key: Some("key-that-is-secret".into()),
             site_addr: "127.0.0.1:1".parse().unwrap(),
+            provider: ProviderConfig::Meta {
+                access_token: "meta-token-secret".into(),
+                phone_number_id: "123".into(),
+                app_secret: "meta-app-secret".into(),
+                verify_token: "meta-verify-secret".into(),
+                api_base: "http://127.0.0.1:9".into(),
+                api_version: "v21.0".into(),
+            },
+            retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
+            send_rate: 80,
+            max_media_bytes: 1,
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("topsecret") && !shown.contains("key-that-is-secret"), "{shown}");
+        assert!(!shown.contains("meta-token-secret") && !shown.contains("meta-app-secret") && !shown.contains("meta-verify-secret"), "{shown}");
+    }
+
+    #[test]
+    fn backoff_is_jittered_capped_and_honours_retry_after() {
+        let p = RetryPolicy { base_ms: 10_000, cap_ms: 3_600_000, max_attempts: 5 };
+        for attempt in 0..40 {
+            let d = p.delay_ms(attempt, None);
+            assert!((0..=3_600_000).contains(&d));
+            assert!(d <= 10_000 * (1i64 << attempt.min(30)));
+        }
+        assert!(p.delay_ms(0, Some(30_000)) >= 30_000, "Retry-After is a floor");
     }
 }

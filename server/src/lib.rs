@@ -4,8 +4,11 @@
 
 pub mod api;
 pub mod config;
+pub mod providers;
 pub mod sessions;
 pub mod web;
+pub mod webhooks;
+pub mod workers;
 
 use app::ssr::{AppState, Settings};
 use axum::middleware::from_fn_with_state;
@@ -17,7 +20,10 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use axum::http::{header, HeaderValue};
 use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -34,7 +40,7 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
 }
 
 /// The whole HTTP surface, ready to serve.
-pub fn router(state: AppState, secure_cookies: bool) -> Router {
+pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookies: bool) -> Router {
     let sessions = SessionManagerLayer::new(sessions::DbSessionStore { store: state.store.clone() })
         // `__Host-` pins the cookie to this host and path, but browsers accept it only over https.
         .with_name(if secure_cookies { "__Host-dropcheck" } else { "dropcheck_session" })
@@ -55,13 +61,27 @@ pub fn router(state: AppState, secure_cookies: bool) -> Router {
         .layer(from_fn_with_state(state.clone(), web::gate))
         .layer(from_fn_with_state(state.clone(), web::csrf))
         .layer(sessions);
-    Router::new().merge(api::router()).merge(pages).layer(CompressionLayer::new()).with_state(state)
+    // The built wasm, JS and CSS, served with the Brotli or gzip copy that scripts/precompress.mjs
+    // made at build time when the browser accepts it. File names are not content-hashed, so
+    // browsers revalidate (Last-Modified) instead of caching blindly.
+    let pkg_dir = std::path::Path::new(&*state.leptos_options.site_root).join(&*state.leptos_options.site_pkg_dir);
+    let pkg = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .service(ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip());
+    Router::new()
+        .merge(api::router())
+        .merge(webhooks::router(messaging))
+        .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
+        .merge(pages)
+        .layer(CompressionLayer::new())
+        .with_state(state)
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    messaging: Arc<workers::Messaging>,
 }
 
 impl Application {
@@ -86,7 +106,15 @@ impl Application {
                 started_at: std::time::Instant::now(),
             }),
         };
-        Ok(Self { router: router(state.clone(), config.secure_cookies()), listener, state })
+        let messaging = Arc::new(workers::Messaging::new(
+            config.provider.clone(),
+            config.public_url.clone(),
+            config.retry,
+            config.send_rate,
+            config.max_media_bytes,
+        ));
+        tracing::info!(provider = ?config.provider, "messaging provider");
+        Ok(Self { router: router(state.clone(), messaging.clone(), config.secure_cookies()), listener, state, messaging })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -95,6 +123,10 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    pub fn messaging(&self) -> Arc<workers::Messaging> {
+        self.messaging.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -108,10 +140,14 @@ impl Application {
                 }
             }
         });
+        let workers = workers::spawn(self.state.store.clone(), self.state.media.clone(), self.messaging.clone());
         let res = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await;
         housekeeping.abort();
+        for w in workers {
+            w.abort();
+        }
         res
     }
 }

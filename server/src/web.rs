@@ -1,7 +1,7 @@
 //! The browser-facing routes that are not Leptos pages (media, "next drop"), and the two
 //! middlewares every browser request passes: sign-in gating and CSRF checks.
 
-use app::ssr::{session_user, AppState};
+use app::ssr::{session_user, AppState, SignedIn};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -41,7 +41,7 @@ fn is_admin_only(path: &str) -> bool {
 
 /// Sends visitors without a session to sign in (or to `/setup` on a fresh install), keeps
 /// reviewers out of admin pages (403), and keeps signed-in users off the sign-in page.
-pub async fn gate(State(st): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+pub async fn gate(State(st): State<AppState>, session: Session, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let user = match session_user(&session, &st.store).await {
         Ok(u) => u,
@@ -69,8 +69,10 @@ pub async fn gate(State(st): State<AppState>, session: Session, req: Request, ne
             tracing::info!(user_id = u.user_id, path = %path, "admin page refused");
             forbidden(&path)
         }
-        Some(_) => {
+        Some(u) => {
             touch(&session).await;
+            // Server functions and pages take the user from here instead of looking it up again.
+            req.extensions_mut().insert(SignedIn(u));
             next.run(req).await
         }
         None if req.method() == Method::GET && !path.starts_with("/rpc/") => Redirect::to("/login").into_response(),

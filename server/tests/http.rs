@@ -1,6 +1,7 @@
 //! The server over real HTTP: the JSON API with its error codes, sign-in, sessions, CSRF and
 //! admin gating. Every scenario runs on SQLite and on PostgreSQL (see dropcheck_core::testing).
 
+use dropcheck::config::{ProviderConfig, RetryPolicy};
 use dropcheck::{Application, Config};
 use dropcheck_core::domain::{Email, Role, DEFAULT_DROP_PATTERN};
 use dropcheck_core::store::Store;
@@ -26,6 +27,10 @@ async fn spawn(store: Store) -> TestApp {
         public_url: "http://127.0.0.1".into(),
         bridge_api_key: Some(BRIDGE.into()),
         site_addr: "127.0.0.1:0".parse().unwrap(),
+        provider: ProviderConfig::Sandbox { signing_token: "sandbox-test-token".into() },
+        retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
+        send_rate: 80,
+        max_media_bytes: 16 << 20,
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();

@@ -1,0 +1,225 @@
+//! The outbound queue (SPEC section 5): every outbound message is a `message` row written in
+//! the same transaction as the change that caused it. Senders claim due rows with a lease,
+//! send, and record the provider's id and status, or the failure and when to try again.
+//! A claim whose lease expired (the sender died) is claimable again, so nothing is lost; a
+//! message goes out twice only if the sender died between the provider accepting it and
+//! the id being recorded.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::error::{CoreError, CoreResult};
+use crate::providers::DeliveryStatus;
+use crate::store::{bind_args, on_db, Arg, Db, MessageRow, Store, MESSAGE_SELECT};
+
+/// Filters of the messages list (`/messages`, `GET /api/v1/messages`).
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Digits the phone number contains.
+    pub phone: Option<String>,
+    /// `in` or `out`.
+    pub direction: Option<String>,
+    /// A status; `failed` also matches `undelivered`.
+    pub status: Option<String>,
+    pub drop_number: Option<String>,
+    /// Created at or after (unix ms), e.g. from `days`.
+    pub since_ms: Option<i64>,
+}
+
+/// A message a sender has claimed.
+#[derive(Debug, Clone, FromRow)]
+pub struct Outbound {
+    pub message_id: i64,
+    pub phone: String,
+    pub body: String,
+    pub template: Option<String>,
+    /// Including this attempt.
+    pub attempts: i64,
+    pub opted_out: i64,
+    pub last_inbound_at: Option<i64>,
+}
+
+/// Counts of outbound messages by status, for health and the messages page.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutboxCounts {
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+}
+
+impl Store {
+    /// Claims the next due outbound message (oldest due first) with a lease. On PostgreSQL the
+    /// row is picked with `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other.
+    pub async fn claim_outbound(&self, now: i64, lease_ms: i64) -> CoreResult<Option<Outbound>> {
+        let id: Option<i64> = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
+                // SQLite has one writer at a time: the update's `status = 'queued'` guard is the claim.
+                sqlx::query_scalar(
+                    "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+                     where message_id = (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
+                                         order by next_attempt_at, message_id limit 1)
+                       and status = 'queued'
+                     returning message_id",
+                )
+                .bind(now + lease_ms)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
+                sqlx::query_scalar(
+                    "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+                     where message_id = (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
+                                         order by next_attempt_at, message_id limit 1 for update skip locked)
+                     returning message_id",
+                )
+                .bind(now + lease_ms)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        let Some(id) = id else { return Ok(None) };
+        Ok(Some(on_db!(self, pool => sqlx::query_as::<_, Outbound>(
+            "select m.message_id, m.phone, m.body, m.template, m.attempts,
+                    coalesce(c.opted_out, 0) as opted_out, c.last_inbound_at
+             from message m left join contact c on c.phone = m.phone where m.message_id = $1")
+            .bind(id).fetch_one(pool).await?)))
+    }
+
+    /// The provider accepted the message.
+    pub async fn record_sent(&self, message_id: i64, provider_id: &str, status: DeliveryStatus, now: i64) -> CoreResult<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
+                    updated_at = $3 where message_id = $4")
+                .bind(status.as_str()).bind(provider_id).bind(now).bind(message_id).execute(&mut *tx).await?;
+            // The drop's feedback is out: the drop page shows when.
+            sqlx::query(
+                "update drop_job set feedback_sent_at = $1 where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
+                .bind(now).bind(message_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A failed attempt: `retry_at` schedules another, `None` fails the message for good.
+    pub async fn record_send_failure(&self, message_id: i64, code: &str, text: &str, retry_at: Option<i64>, now: i64) -> CoreResult<()> {
+        on_db!(self, pool => { match retry_at {
+            Some(at) => sqlx::query(
+                "update message set status = 'queued', next_attempt_at = $1, lease_until = null, error_code = $2, error_text = $3, updated_at = $4
+                 where message_id = $5")
+                .bind(at).bind(code).bind(text).bind(now).bind(message_id).execute(pool).await?,
+            None => sqlx::query(
+                "update message set status = 'failed', lease_until = null, error_code = $1, error_text = $2, updated_at = $3 where message_id = $4")
+                .bind(code).bind(text).bind(now).bind(message_id).execute(pool).await?,
+        }; });
+        Ok(())
+    }
+
+    /// Queues a failed (or undelivered) outbound message again, as a fresh attempt series.
+    pub async fn resend(&self, message_id: i64, now: i64) -> CoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query(
+            "update message set status = 'queued', attempts = 0, next_attempt_at = $1, error_code = null, error_text = null,
+                provider_message_id = null, updated_at = $1
+             where message_id = $2 and direction = 'out' and status in ('failed', 'undelivered')")
+            .bind(now).bind(message_id).execute(pool).await?.rows_affected());
+        if n == 0 {
+            return Err(CoreError::conflict("not_resendable", format!("message {message_id} is not a failed outbound message")));
+        }
+        Ok(())
+    }
+
+    /// Queues a free-form outbound message (`POST /send`, the API).
+    pub async fn queue_message(&self, phone: &crate::domain::Phone, body: &str, template: Option<&str>, now: i64) -> CoreResult<i64> {
+        let body = body.trim();
+        if body.is_empty() || body.chars().count() > 1600 {
+            return Err(crate::InputError::new("invalid_message", "a message needs 1–1600 characters").into());
+        }
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
+            "insert into message (direction, phone, body, template, status, attempts, next_attempt_at, created_at, updated_at)
+             values ('out', $1, $2, $3, 'queued', 0, $4, $4, $4) returning message_id")
+            .bind(phone.as_str()).bind(body).bind(template).bind(now).fetch_one(pool).await?))
+    }
+
+    pub async fn message(&self, message_id: i64) -> CoreResult<MessageRow> {
+        on_db!(self, pool => sqlx::query_as::<_, MessageRow>(&format!("{MESSAGE_SELECT} where m.message_id = $1"))
+            .bind(message_id).fetch_optional(pool).await?)
+        .ok_or_else(|| CoreError::not_found("message_not_found", format!("message {message_id}")))
+    }
+
+    /// Message history, newest first, after `cursor` (a message id). Returns the next cursor.
+    pub async fn list_messages(&self, f: &MessageFilter, cursor: Option<i64>, limit: i64) -> CoreResult<(Vec<MessageRow>, Option<i64>)> {
+        let limit = limit.clamp(1, 200);
+        let mut conds: Vec<String> = vec![];
+        let mut args: Vec<Arg> = vec![];
+        let mut p = |a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        if let Some(phone) = f.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let digits: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
+            conds.push(format!("m.phone like {}", p(Arg::S(format!("%{digits}%")))));
+        }
+        if let Some(d) = &f.direction {
+            conds.push(format!("m.direction = {}", p(Arg::S(d.clone()))));
+        }
+        if let Some(st) = &f.status {
+            if st == "failed" {
+                conds.push("m.status in ('failed', 'undelivered')".into());
+            } else {
+                conds.push(format!("m.status = {}", p(Arg::S(st.clone()))));
+            }
+        }
+        if let Some(dnum) = &f.drop_number {
+            conds.push(format!("d.drop_number = {}", p(Arg::S(dnum.clone()))));
+        }
+        if let Some(since) = f.since_ms {
+            conds.push(format!("m.created_at >= {}", p(Arg::I(since))));
+        }
+        if let Some(c) = cursor {
+            conds.push(format!("m.message_id < {}", p(Arg::I(c))));
+        }
+        let lim = p(Arg::I(limit + 1));
+        let where_ = if conds.is_empty() { String::new() } else { format!(" where {}", conds.join(" and ")) };
+        let sql = format!("{MESSAGE_SELECT}{where_} order by m.message_id desc limit {lim}");
+        let mut rows = on_db!(self, pool => bind_args!(sqlx::query_as::<_, MessageRow>(&sql), &args).fetch_all(pool).await?);
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.message_id)
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    pub async fn outbox_counts(&self) -> CoreResult<OutboxCounts> {
+        let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(
+            "select status, count(*) from message where direction = 'out' group by status").fetch_all(pool).await?);
+        let mut c = OutboxCounts::default();
+        for (s, n) in rows {
+            match s.as_str() {
+                "queued" => c.queued += n,
+                "sending" => c.sending += n,
+                "sent" => c.sent += n,
+                "delivered" => c.delivered += n,
+                "read" => c.read += n,
+                "failed" | "undelivered" => c.failed += n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}

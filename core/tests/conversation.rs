@@ -1,0 +1,174 @@
+//! The contractor's conversation (SPEC section 2) through the inbox on both backends: the
+//! commands, context expiry, opt-out, the reply limit, the inbox's ordering and leases.
+
+use dropcheck_core::domain::{DropNumber, DEFAULT_DROP_PATTERN};
+use dropcheck_core::inbox::{EventOutcome, CONTEXT_IDLE_MS, REPLIES_PER_MINUTE};
+use dropcheck_core::media::{demo_photo, MediaStore, StoredMedia};
+use dropcheck_core::outbox::MessageFilter;
+use dropcheck_core::providers::{InboundMessage, MessageKind, Provider, WebhookEvent};
+use dropcheck_core::store::Store;
+use dropcheck_core::testing::on_each_backend;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const PHONE: &str = "+27640412391";
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn text(body: &str) -> InboundMessage {
+    InboundMessage {
+        provider_id: format!("SM{}", SEQ.fetch_add(1, Ordering::Relaxed)),
+        from: PHONE.into(),
+        profile_name: "Sipho".into(),
+        body: body.into(),
+        kind: MessageKind::Text,
+        media: vec![],
+    }
+}
+
+/// The bodies of the replies queued for the contractor, oldest first.
+async fn replies(store: &Store) -> Vec<String> {
+    let f = MessageFilter { direction: Some("out".into()), ..Default::default() };
+    let (rows, _) = store.list_messages(&f, None, 200).await.unwrap();
+    rows.into_iter().rev().map(|m| m.body).collect()
+}
+
+async fn say(store: &Store, body: &str, now: i64) -> String {
+    store.handle_message(&text(body), &[], now).await.unwrap()
+}
+
+async fn photo(media: &MediaStore, n: u32) -> StoredMedia {
+    media.store_image(demo_photo("DR12345678", n as i64, "x", n)).await.unwrap()
+}
+
+#[tokio::test]
+async fn commands_context_and_opt_out() {
+    on_each_backend(|store| async move {
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        store.create_project("Other", "^OT[0-9]{6}$").await.unwrap();
+        let t0 = dropcheck_core::now_ms();
+        let mut now = t0;
+        let mut tick = || {
+            now += 61_000; // a minute apart: the reply limit never interferes here
+            now
+        };
+
+        say(&store, "/help", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("DR12345678 DONE — submit"));
+        say(&store, "/status", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("No active drop"));
+        say(&store, "what?", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("/help"));
+
+        // A drop number the project's pattern refuses gets a clear reply, no drop.
+        say(&store, "/project Other", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("Project set to Other"));
+        say(&store, "DR12345678", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("does not match"), "{:?}", replies(&store).await.last());
+        say(&store, "/project Nope", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("Velo Test"));
+        say(&store, "/project Velo Test", tick()).await;
+        say(&store, "DR12345678", tick()).await;
+        assert!(replies(&store).await.last().unwrap().starts_with("Drop DR12345678 (Velo Test): 0 of 12"));
+        say(&store, "/status", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("Active drop DR12345678"));
+        say(&store, "/drops", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("DR12345678 — Collecting"));
+        say(&store, "/clear", tick()).await;
+        say(&store, "/status", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("No active drop"));
+
+        // The context expires after 30 idle minutes.
+        say(&store, "DR12345678", tick()).await;
+        let later = tick() + CONTEXT_IDLE_MS + 1;
+        say(&store, "/status", later).await;
+        assert!(replies(&store).await.last().unwrap().contains("No active drop"));
+
+        // STOP: confirmed, then nothing else is queued; the inbound is still stored and processed.
+        let n = replies(&store).await.len();
+        say(&store, "STOP", later + 1).await;
+        assert!(replies(&store).await.last().unwrap().contains("START to resume"));
+        let r = say(&store, "DR12345678 DONE", later + 2).await;
+        assert!(r.contains("opted out"), "{r}");
+        assert_eq!(replies(&store).await.len(), n + 1);
+        let f = MessageFilter { direction: Some("in".into()), ..Default::default() };
+        assert!(store.list_messages(&f, None, 200).await.unwrap().0.iter().any(|m| m.body == "DR12345678 DONE"));
+        say(&store, "START", later + 3).await;
+        assert!(replies(&store).await.last().unwrap().contains("Welcome back"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replies_are_limited_per_minute_and_photos_held_until_a_drop_number() {
+    on_each_backend(|store| async move {
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let now = dropcheck_core::now_ms();
+        for i in 0..15 {
+            say(&store, "hello?", now + i).await;
+        }
+        assert_eq!(replies(&store).await.len() as i64, REPLIES_PER_MINUTE, "at most 10 replies a minute");
+        let f = MessageFilter { direction: Some("in".into()), ..Default::default() };
+        assert_eq!(store.list_messages(&f, None, 200).await.unwrap().0.len(), 15, "every inbound message is kept");
+
+        // A minute later: photos before a drop number are held (one "which drop?" reply), then filed.
+        let t = now + 120_000;
+        let mut m = text("");
+        m.kind = MessageKind::Media;
+        for n in 1..=3 {
+            let p = photo(&media, n).await;
+            m.provider_id = format!("MMheld{n}");
+            store.handle_message(&m, &[Ok(p)], t + n as i64).await.unwrap();
+        }
+        let held_replies = replies(&store).await.iter().filter(|b| b.contains("Which drop")).count();
+        assert_eq!(held_replies, 1, "one reply for the burst");
+        say(&store, "DR12345678", t + 10).await;
+        let d = store.drop_detail(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+        assert_eq!(d.steps.iter().take(3).map(|s| s.photos.len()).collect::<Vec<_>>(), vec![1, 1, 1]);
+        assert!(replies(&store).await.last().unwrap().contains("3 of 12"));
+
+        // A replayed event files nothing twice.
+        let p = photo(&media, 1).await;
+        m.provider_id = "MMagain".into();
+        store.handle_message(&m, &[Ok(p)], t + 20).await.unwrap();
+        let d = store.drop_detail(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+        assert_eq!(d.steps.iter().map(|s| s.photos.len()).sum::<usize>(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_of_one_number_are_processed_in_order_with_leases() {
+    on_each_backend(|store| async move {
+        let now = dropcheck_core::now_ms();
+        let ev = |id: &str, from: &str| WebhookEvent::Message(InboundMessage { provider_id: id.into(), from: from.into(), ..text("x") });
+        let batch = vec![ev("A1", "+27640000001"), ev("A2", "+27640000001"), ev("B1", "+27640000002")];
+        let out = store.record_webhook(Provider::Twilio, "/webhooks/twilio", "x", "raw", &Ok(batch.clone()), now).await.unwrap();
+        assert_eq!((out.new_events, out.duplicates), (3, 0));
+        let again = store.record_webhook(Provider::Twilio, "/webhooks/twilio", "x", "raw", &Ok(batch), now).await.unwrap();
+        assert_eq!((again.new_events, again.duplicates), (0, 3));
+
+        let a1 = store.claim_event(now, 1000).await.unwrap().unwrap();
+        let b1 = store.claim_event(now, 1000).await.unwrap().unwrap();
+        let key = |e: &dropcheck_core::inbox::ClaimedEvent| match &e.event {
+            WebhookEvent::Message(m) => m.provider_id.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!((key(&a1), key(&b1)), ("A1".into(), "B1".into()), "A2 waits for A1");
+        assert!(store.claim_event(now, 1000).await.unwrap().is_none());
+        store.finish_event(b1.event_id, &EventOutcome::Done("ok".into()), now).await.unwrap();
+        // A1's worker dies: after the lease, A1 is claimable again, still before A2.
+        let again = store.claim_event(now + 2000, 1000).await.unwrap().unwrap();
+        assert_eq!((key(&again), again.attempts), ("A1".into(), 2));
+        store.finish_event(again.event_id, &EventOutcome::Retry { error: "media".into(), at: now + 5000 }, now + 2000).await.unwrap();
+        assert!(store.claim_event(now + 3000, 1000).await.unwrap().is_none(), "A2 waits while A1 backs off");
+        let a1 = store.claim_event(now + 5000, 1000).await.unwrap().unwrap();
+        store.finish_event(a1.event_id, &EventOutcome::Done("ok".into()), now + 5000).await.unwrap();
+        let a2 = store.claim_event(now + 5000, 1000).await.unwrap().unwrap();
+        assert_eq!(key(&a2), "A2");
+        store.finish_event(a2.event_id, &EventOutcome::Failed("bad".into()), now + 5000).await.unwrap();
+        store.requeue_event(a2.event_id, now + 6000).await.unwrap();
+        assert_eq!(key(&store.claim_event(now + 6000, 1000).await.unwrap().unwrap()), "A2", "a failed event can be reprocessed");
+    })
+    .await;
+}

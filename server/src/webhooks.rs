@@ -1,0 +1,155 @@
+//! Provider webhooks (SPEC 4.1, 4.2, 4.4): verify the signature, commit the raw request and
+//! its events, and only then answer 200. Processing happens after, from the stored events
+//! (see [`crate::workers`]).
+//!
+//! - Bad or missing signature: 403, nothing stored.
+//! - Good signature but a body we cannot parse: stored as a rejected receipt, 400.
+//! - A redelivery: stored as a receipt, its events are duplicates with no second effect.
+
+use crate::config::ProviderConfig;
+use crate::workers::Messaging;
+use app::ssr::AppState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
+use dropcheck_core::providers::{self, Provider, WebhookEvent};
+use dropcheck_core::{now_ms, InputError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Meta sends payloads up to 3 MB; Twilio's forms are small.
+const WEBHOOK_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub fn router(messaging: Arc<Messaging>) -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/twilio", post(twilio_inbound))
+        .route("/webhooks/twilio/status", post(twilio_status))
+        .route("/webhooks/meta", post(meta_event).get(meta_verify))
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .layer(Extension(messaging))
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// The empty TwiML Twilio expects from a messaging webhook (replies go out through the queue).
+fn twiml_ok() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>").into_response()
+}
+
+async fn twilio_inbound(st: State<AppState>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    twilio(st, m, uri, headers, body, providers::parse_twilio_inbound).await
+}
+
+async fn twilio_status(st: State<AppState>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    twilio(st, m, uri, headers, body, providers::parse_twilio_status).await
+}
+
+async fn twilio(
+    State(st): State<AppState>,
+    Extension(m): Extension<Arc<Messaging>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+    parse: fn(&[(String, String)]) -> Result<WebhookEvent, InputError>,
+) -> Response {
+    // The sandbox speaks Twilio's format, signed with its own token, so it takes this path too.
+    let (token, provider) = match &m.provider {
+        ProviderConfig::Twilio { auth_token, .. } => (auth_token.as_str(), Provider::Twilio),
+        ProviderConfig::Sandbox { signing_token } => (signing_token.as_str(), Provider::Sandbox),
+        ProviderConfig::Meta { .. } => return plain(StatusCode::NOT_FOUND, "Twilio webhooks are not enabled: the active provider is Meta."),
+    };
+    let Some(signature) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
+        tracing::warn!(path = %uri.path(), "Twilio webhook without a signature refused");
+        return plain(StatusCode::FORBIDDEN, "Missing X-Twilio-Signature.");
+    };
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = format!("{}{}", m.public_url, path_and_query);
+    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
+    let params = if is_json { vec![] } else { providers::parse_form(&body) };
+    if !providers::verify_twilio(token, &url, &params, Some(&body), signature) {
+        tracing::warn!(path = %uri.path(), "Twilio webhook with a bad signature refused");
+        return plain(StatusCode::FORBIDDEN, "Twilio request validation failed.");
+    }
+    let parsed = if is_json {
+        Err(InputError::new("invalid_webhook", "JSON bodies are not a Twilio messaging webhook"))
+    } else {
+        parse(&params).map(|e| vec![e])
+    };
+    store_and_answer(&st, &m, provider, uri.path(), &headers, &body, parsed, twiml_ok).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_and_answer(
+    st: &AppState,
+    m: &Messaging,
+    provider: Provider,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    parsed: Result<Vec<WebhookEvent>, InputError>,
+    ok: fn() -> Response,
+) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let text = String::from_utf8_lossy(body);
+    match st.store.record_webhook(provider, path, content_type, &text, &parsed, now_ms()).await {
+        Ok(outcome) => {
+            m.last_webhook.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+            match parsed {
+                Ok(_) => {
+                    tracing::info!(provider = provider.as_str(), receipt = outcome.receipt_id, new = outcome.new_events, duplicates = outcome.duplicates, "webhook stored");
+                    if outcome.new_events > 0 {
+                        m.wake_inbox.notify_one();
+                    }
+                    ok()
+                }
+                Err(e) => {
+                    tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e.message, "malformed webhook kept as rejected");
+                    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("Malformed webhook: {}", e.message))
+                        .into_response()
+                }
+            }
+        }
+        Err(e) => {
+            // Not committed: the provider must deliver it again.
+            tracing::error!(error = ?e, provider = provider.as_str(), "webhook could not be stored");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unable to store the event; please retry.")
+        }
+    }
+}
+
+async fn meta_event(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, headers: HeaderMap, body: Bytes) -> Response {
+    let ProviderConfig::Meta { app_secret, .. } = &m.provider else {
+        return plain(StatusCode::NOT_FOUND, "Meta webhooks are not enabled: the active provider is not Meta.");
+    };
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !providers::verify_meta(app_secret, &body, signature) {
+        tracing::warn!("Meta webhook with a missing or bad signature refused");
+        return plain(StatusCode::FORBIDDEN, "X-Hub-Signature-256 does not match.");
+    }
+    let parsed = providers::parse_meta(&body);
+    store_and_answer(&st, &m, Provider::Meta, "/webhooks/meta", &headers, &body, parsed, || plain(StatusCode::OK, "EVENT_RECEIVED")).await
+}
+
+/// Meta's subscription handshake: echo `hub.challenge` when the verify token matches.
+async fn meta_verify(Extension(m): Extension<Arc<Messaging>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let ProviderConfig::Meta { verify_token, .. } = &m.provider else {
+        return plain(StatusCode::NOT_FOUND, "Meta webhooks are not enabled: the active provider is not Meta.");
+    };
+    let mode = q.get("hub.mode").map(String::as_str);
+    let token = q.get("hub.verify_token").map(String::as_str).unwrap_or("");
+    match (mode, q.get("hub.challenge")) {
+        (Some("subscribe"), Some(challenge)) if dropcheck_core::auth::secret_eq(token, verify_token) => {
+            tracing::info!("Meta webhook subscription verified");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge.clone()).into_response()
+        }
+        _ => {
+            tracing::warn!("Meta webhook verification refused");
+            plain(StatusCode::FORBIDDEN, "Verification failed.")
+        }
+    }
+}

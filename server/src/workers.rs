@@ -1,0 +1,198 @@
+//! The background workers: the inbox processor (stored webhook events → statuses and the
+//! conversation) and the outbox sender (queued messages → the provider). Both claim work
+//! from the database with a lease, so several replicas can run them side by side and a
+//! crash loses nothing; a wake-up signal makes them react at once to new work.
+
+use crate::config::{ProviderConfig, RetryPolicy};
+use crate::providers::{self, SendFailure};
+use dropcheck_core::inbox::{ClaimedEvent, EventOutcome};
+use dropcheck_core::media::{MediaStore, StoredMedia};
+use dropcheck_core::providers::{Retry, WebhookEvent};
+use dropcheck_core::store::Store;
+use dropcheck_core::{now_ms, CoreError};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How long a claimed event or message stays leased to one worker.
+const LEASE_MS: i64 = 60_000;
+/// Idle workers look for due work at least this often (backoffs and batched acks come due).
+const POLL: Duration = Duration::from_millis(500);
+/// Media downloads and status callbacks that arrive before their message are retried this often.
+const EVENT_MAX_ATTEMPTS: i64 = 8;
+
+/// Everything the webhooks and workers share about messaging.
+pub struct Messaging {
+    pub provider: ProviderConfig,
+    pub public_url: String,
+    pub retry: RetryPolicy,
+    pub max_media_bytes: u64,
+    pub client: reqwest::Client,
+    /// Per sender number (`DROPCHECK_SEND_RATE`): governor's GCRA limiter, a well-tested
+    /// implementation of exactly this, instead of a hand-rolled token bucket.
+    pub limiter: DefaultDirectRateLimiter,
+    pub wake_inbox: Notify,
+    pub wake_outbox: Notify,
+    /// When the last webhook was stored (unix ms; 0: none since start).
+    pub last_webhook: AtomicI64,
+}
+
+impl Messaging {
+    pub fn new(provider: ProviderConfig, public_url: String, retry: RetryPolicy, send_rate: u32, max_media_bytes: u64) -> Self {
+        let rate = NonZeroU32::new(send_rate.max(1)).expect("max(1) is non-zero");
+        Self {
+            provider,
+            public_url,
+            retry,
+            max_media_bytes,
+            client: providers::http_client(),
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            wake_inbox: Notify::new(),
+            wake_outbox: Notify::new(),
+            last_webhook: AtomicI64::new(0),
+        }
+    }
+
+    pub fn status_callback_url(&self) -> String {
+        format!("{}/webhooks/twilio/status", self.public_url)
+    }
+}
+
+/// Starts both workers; they run until the returned handles are aborted.
+pub fn spawn(store: Store, media: MediaStore, m: Arc<Messaging>) -> Vec<tokio::task::JoinHandle<()>> {
+    let inbox = {
+        let (store, media, m) = (store.clone(), media.clone(), m.clone());
+        tokio::spawn(async move {
+            loop {
+                match run_inbox_once(&store, &media, &m).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = ?e, "inbox worker"),
+                }
+                let _ = tokio::time::timeout(POLL, m.wake_inbox.notified()).await;
+            }
+        })
+    };
+    let outbox = tokio::spawn(async move {
+        loop {
+            match run_outbox_once(&store, &m).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = ?e, "outbox worker"),
+            }
+            let _ = tokio::time::timeout(POLL, m.wake_outbox.notified()).await;
+        }
+    });
+    vec![inbox, outbox]
+}
+
+/// Processes one due inbound event. Returns whether there was one.
+pub async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
+    let Some(ev) = store.claim_event(now_ms(), LEASE_MS).await? else { return Ok(false) };
+    let outcome = process_event(store, media, m, &ev).await;
+    match &outcome {
+        EventOutcome::Done(r) => tracing::info!(event = ev.event_id, result = %r, "event processed"),
+        EventOutcome::Retry { error, .. } => tracing::warn!(event = ev.event_id, attempt = ev.attempts, error = %error, "event will be retried"),
+        EventOutcome::Failed(e) => tracing::error!(event = ev.event_id, error = %e, "event failed"),
+    }
+    store.finish_event(ev.event_id, &outcome, now_ms()).await?;
+    // Replies were queued: let the sender look now.
+    m.wake_outbox.notify_one();
+    Ok(true)
+}
+
+fn retry_or_fail(ev: &ClaimedEvent, m: &Messaging, error: String) -> EventOutcome {
+    if ev.attempts >= EVENT_MAX_ATTEMPTS {
+        EventOutcome::Failed(format!("{error} (gave up after {} attempts)", ev.attempts))
+    } else {
+        let base = RetryPolicy { base_ms: m.retry.base_ms.clamp(200, 10_000), cap_ms: m.retry.cap_ms, max_attempts: EVENT_MAX_ATTEMPTS };
+        EventOutcome::Retry { error, at: now_ms() + base.delay_ms(ev.attempts, None).max(100) }
+    }
+}
+
+async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &ClaimedEvent) -> EventOutcome {
+    let now = now_ms();
+    match &ev.event {
+        WebhookEvent::Status(s) => match store.apply_status(s, now).await {
+            Ok(r) => EventOutcome::Done(r),
+            // The callback can beat the send's own bookkeeping: wait for it a little.
+            Err(CoreError::NotFound { .. }) if ev.attempts < 4 => {
+                EventOutcome::Retry { error: format!("no message {} yet", s.provider_id), at: now + 250 * ev.attempts }
+            }
+            Err(CoreError::NotFound { .. }) => EventOutcome::Done(format!("no outbound message {} here; ignored", s.provider_id)),
+            Err(e) => retry_or_fail(ev, m, e.to_string()),
+        },
+        WebhookEvent::Message(msg) => {
+            let mut photos: Vec<Result<StoredMedia, String>> = Vec::with_capacity(msg.media.len());
+            for item in &msg.media {
+                match providers::fetch_media(&m.client, &m.provider, item, m.max_media_bytes).await {
+                    Ok((bytes, content_type)) => {
+                        if !content_type.starts_with("image/") {
+                            photos.push(Err(format!("{content_type} is not a photo")));
+                            continue;
+                        }
+                        match media.store_image(bytes).await {
+                            Ok(stored) => photos.push(Ok(stored)),
+                            Err(CoreError::Input(e)) => photos.push(Err(e.message)),
+                            Err(e) => return retry_or_fail(ev, m, format!("storing media: {e}")),
+                        }
+                    }
+                    Err(f) if f.retryable => return retry_or_fail(ev, m, f.message),
+                    Err(f) => photos.push(Err(f.message)),
+                }
+            }
+            match store.handle_message(msg, &photos, now).await {
+                Ok(r) => EventOutcome::Done(r),
+                Err(e) => retry_or_fail(ev, m, e.to_string()),
+            }
+        }
+    }
+}
+
+/// Sends one due outbound message. Returns whether there was one.
+pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreError> {
+    let now = now_ms();
+    let Some(msg) = store.claim_outbound(now, LEASE_MS).await? else { return Ok(false) };
+    let confirmation = matches!(msg.template.as_deref(), Some("stopped" | "started"));
+    if msg.opted_out != 0 && !confirmation {
+        store.record_send_failure(msg.message_id, "opted_out", "The contractor sent STOP; nothing is sent until they send START.", None, now).await?;
+        return Ok(true);
+    }
+    // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote.
+    // Approved provider templates for that case come with the templates settings; until then
+    // the message fails at once with the reason instead of being retried uselessly.
+    let window_open = msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
+    if !matches!(m.provider, ProviderConfig::Sandbox { .. }) && !window_open {
+        store
+            .record_send_failure(
+                msg.message_id,
+                "window_closed",
+                "Outside the 24-hour window and no approved template is configured for this message.",
+                None,
+                now,
+            )
+            .await?;
+        return Ok(true);
+    }
+    m.limiter.until_ready().await;
+    match providers::send_text(&m.client, &m.provider, &msg.phone, &msg.body, &m.status_callback_url()).await {
+        Ok(acc) => {
+            tracing::info!(message = msg.message_id, attempt = msg.attempts, "message accepted by the provider");
+            store.record_sent(msg.message_id, &acc.provider_id, acc.status, now_ms()).await?;
+        }
+        Err(SendFailure { retry, code, message, retry_after }) => {
+            let retry_at = match retry {
+                Retry::Yes if msg.attempts < m.retry.max_attempts => {
+                    Some(now_ms() + m.retry.delay_ms(msg.attempts - 1, retry_after.map(|d| d.as_millis() as i64)))
+                }
+                _ => None,
+            };
+            tracing::warn!(message = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}");
+            store.record_send_failure(msg.message_id, &code, &message, retry_at, now_ms()).await?;
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,432 @@
+//! The WhatsApp loop over real HTTP, against local mock Twilio and Meta servers on loopback
+//! ports (the adapters take `*_API_BASE`): webhook signatures, persist-before-acknowledge,
+//! redelivery, the contractor's conversation, media downloads, the outbox with its retries,
+//! and delivery statuses. Every scenario runs on SQLite and on PostgreSQL.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use dropcheck::config::{ProviderConfig, RetryPolicy};
+use dropcheck::{Application, Config};
+use dropcheck_core::domain::{DropNumber, DropStatus, StepNo, Verdict, DEFAULT_DROP_PATTERN};
+use dropcheck_core::media::demo_photo;
+use dropcheck_core::providers::{meta_signature, twilio_signature};
+use dropcheck_core::store::{ActorRef, StepVerdict, Store};
+use dropcheck_core::testing::on_each_backend;
+use leptos::prelude::LeptosOptions;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SID: &str = "AC00000000000000000000000000000001";
+const TOKEN: &str = "twilio-auth-token-for-tests";
+const CONTRACTOR: &str = "+27640412391";
+
+/// What the mock provider received and how it should answer the next sends.
+#[derive(Default)]
+struct Mock {
+    /// (to, body) of every accepted message.
+    sent: Vec<(String, String)>,
+    /// Every send attempt, accepted or not.
+    attempts: usize,
+    /// Scripted answers for the next send attempts: (status, Retry-After seconds, body).
+    script: VecDeque<(u16, Option<u64>, String)>,
+    media_requests: usize,
+    media_failures_left: usize,
+    unauthorised_media: usize,
+    base: String,
+}
+
+type MockState = Arc<Mutex<Mock>>;
+
+async fn mock_twilio_send(State(m): State<MockState>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let mut m = m.lock().unwrap();
+    m.attempts += 1;
+    let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic "));
+    if sid != format!("{SID}.json") || !authed {
+        return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
+    }
+    if let Some((status, after, body)) = m.script.pop_front() {
+        let mut res = (StatusCode::from_u16(status).unwrap(), body).into_response();
+        if let Some(a) = after {
+            res.headers_mut().insert("retry-after", a.to_string().parse().unwrap());
+        }
+        return res;
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    m.sent.push((get("To"), get("Body")));
+    let n = m.sent.len();
+    (StatusCode::CREATED, format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#)).into_response()
+}
+
+async fn mock_media(State(m): State<MockState>, Path(n): Path<u32>, headers: HeaderMap) -> Response {
+    let mut m = m.lock().unwrap();
+    m.media_requests += 1;
+    let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic ") || v.starts_with("Bearer "));
+    if !authed {
+        m.unauthorised_media += 1;
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if m.media_failures_left > 0 {
+        m.media_failures_left -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let jpeg = demo_photo("DR12345678", n as i64, "test", n);
+    ([("content-type", "image/jpeg")], jpeg).into_response()
+}
+
+async fn mock_meta_send(State(m): State<MockState>, headers: HeaderMap, body: String) -> Response {
+    let mut m = m.lock().unwrap();
+    m.attempts += 1;
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer meta-access-token") {
+        return (StatusCode::UNAUTHORIZED, r#"{"error": {"code": 190, "message": "bad token"}}"#).into_response();
+    }
+    if let Some((status, after, body)) = m.script.pop_front() {
+        let mut res = (StatusCode::from_u16(status).unwrap(), body).into_response();
+        if let Some(a) = after {
+            res.headers_mut().insert("retry-after", a.to_string().parse().unwrap());
+        }
+        return res;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    m.sent.push((v["to"].as_str().unwrap().to_string(), v["text"]["body"].as_str().unwrap().to_string()));
+    let n = m.sent.len();
+    (StatusCode::OK, format!(r#"{{"messaging_product": "whatsapp", "messages": [{{"id": "wamid.OUT{n}"}}]}}"#)).into_response()
+}
+
+/// Meta's media lookup: id → a short-lived URL (on this mock), fetched with the same token.
+async fn mock_meta_media_info(State(m): State<MockState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer meta-access-token") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let base = m.lock().unwrap().base.clone();
+    let body = serde_json::json!({"messaging_product": "whatsapp", "url": format!("{base}/media/7"), "mime_type": "image/jpeg", "id": id});
+    (StatusCode::OK, body.to_string()).into_response()
+}
+
+async fn start_mock() -> (String, MockState) {
+    let state: MockState = Arc::default();
+    let app = Router::new()
+        .route("/2010-04-01/Accounts/{sid}/Messages.json", post(mock_twilio_send))
+        .route("/media/{n}", get(mock_media))
+        .route("/v21.0/{phone_id}/messages", post(mock_meta_send))
+        .route("/v21.0/{media_id}", get(mock_meta_media_info))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    state.lock().unwrap().base = base.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, state)
+}
+
+struct App {
+    base: String,
+    public_url: String,
+    store: Store,
+    client: reqwest::Client,
+}
+
+async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
+    // As behind a proxy: providers sign for the public URL, not the address we listen on.
+    let public_url = "https://dropcheck.example".to_string();
+    let config = Config {
+        data_dir: tempfile::tempdir().unwrap().keep(),
+        database_url: None,
+        public_url: public_url.clone(),
+        bridge_api_key: None,
+        site_addr: "127.0.0.1:0".parse().unwrap(),
+        provider,
+        retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 4 },
+        send_rate: 80,
+        max_media_bytes: 16 << 20,
+    };
+    let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
+    let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped());
+    App { base, public_url, store, client: reqwest::Client::new() }
+}
+
+fn twilio_config(mock: &str) -> ProviderConfig {
+    ProviderConfig::Twilio {
+        account_sid: SID.into(),
+        auth_token: TOKEN.into(),
+        from: "whatsapp:+14155238886".into(),
+        api_base: mock.into(),
+    }
+}
+
+impl App {
+    /// Posts a Twilio-format webhook signed as Twilio signs it (over the public URL).
+    async fn twilio(&self, path: &str, fields: &[(&str, &str)], sign_with: Option<&str>) -> StatusCode {
+        let params: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut req = self.client.post(format!("{}{path}", self.base)).form(fields);
+        if let Some(token) = sign_with {
+            req = req.header("X-Twilio-Signature", twilio_signature(token, &format!("{}{path}", self.public_url), &params));
+        }
+        req.send().await.unwrap().status()
+    }
+
+    async fn text(&self, sid: &str, body: &str) {
+        let st = self.twilio("/webhooks/twilio", &[("MessageSid", sid), ("From", &format!("whatsapp:{CONTRACTOR}")), ("Body", body), ("NumMedia", "0")], Some(TOKEN)).await;
+        assert_eq!(st, StatusCode::OK, "text {body}");
+    }
+
+    async fn photo(&self, sid: &str, media_url: &str, caption: &str) {
+        let fields = [
+            ("MessageSid", sid),
+            ("From", &format!("whatsapp:{CONTRACTOR}")),
+            ("Body", caption),
+            ("NumMedia", "1"),
+            ("MediaUrl0", media_url),
+            ("MediaContentType0", "image/jpeg"),
+        ];
+        assert_eq!(self.twilio("/webhooks/twilio", &fields, Some(TOKEN)).await, StatusCode::OK);
+    }
+
+    /// Waits until every stored event is processed.
+    async fn settle(&self) {
+        for _ in 0..400 {
+            let (pending, _, _) = self.store.event_counts().await.unwrap();
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("events still pending: {:?}", self.store.recent_events(5).await.unwrap());
+    }
+}
+
+async fn wait_for<F: Fn(&Mock) -> bool>(mock: &MockState, what: &str, f: F) {
+    for _ in 0..600 {
+        if f(&mock.lock().unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let m = mock.lock().unwrap();
+    panic!("timed out waiting for {what}; sent: {:?}", m.sent);
+}
+
+fn dn(s: &str) -> DropNumber {
+    DropNumber::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn twilio_webhooks_are_verified_stored_before_200_and_deduplicated() {
+    on_each_backend(|store| async move {
+        let (mock, _m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        let fields = [("MessageSid", "SM100"), ("From", "whatsapp:+27640412391"), ("Body", "hello"), ("NumMedia", "0")];
+
+        // Missing or wrong signature: 403, nothing stored.
+        assert_eq!(app.twilio("/webhooks/twilio", &fields, None).await, StatusCode::FORBIDDEN);
+        assert_eq!(app.twilio("/webhooks/twilio", &fields, Some("not-the-token")).await, StatusCode::FORBIDDEN);
+        assert!(store.recent_receipts(10).await.unwrap().is_empty());
+
+        // Good signature: 200 with empty TwiML, stored; a redelivery is stored but has no second event.
+        assert_eq!(app.twilio("/webhooks/twilio", &fields, Some(TOKEN)).await, StatusCode::OK);
+        assert_eq!(app.twilio("/webhooks/twilio", &fields, Some(TOKEN)).await, StatusCode::OK);
+        let receipts = store.recent_receipts(10).await.unwrap();
+        assert_eq!(receipts.len(), 2);
+        assert_eq!((receipts[0].event_count, receipts[0].duplicate_count), (0, 1));
+        assert_eq!((receipts[1].event_count, receipts[1].duplicate_count), (1, 0));
+
+        // Good signature, malformed body: 400, kept as rejected for inspection.
+        let bad = [("From", "whatsapp:+27640412391"), ("Body", "no sid")];
+        assert_eq!(app.twilio("/webhooks/twilio", &bad, Some(TOKEN)).await, StatusCode::BAD_REQUEST);
+        let r = &store.recent_receipts(1).await.unwrap()[0];
+        assert_eq!(r.verdict, "rejected");
+        assert!(r.error.as_deref().unwrap().contains("MessageSid"));
+
+        app.settle().await;
+        let events = store.recent_events(10).await.unwrap();
+        assert_eq!(events.len(), 1, "one event for two deliveries");
+        assert_eq!(events[0].state, "done");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmits() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+
+        // A photo before any drop number is held, not lost; the reply asks for the drop number.
+        app.photo("MM1", &format!("{mock}/media/1"), "").await;
+        app.settle().await;
+        wait_for(&m, "the held-photo reply", |m| m.sent.iter().any(|(_, b)| b.contains("Which drop"))).await;
+
+        // The drop number opens the drop and files the held photo on step 1.
+        app.text("SM2", "DR12345678").await;
+        app.settle().await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(d.status, DropStatus::Collecting);
+        assert_eq!(d.contractor.as_ref().unwrap().phone, CONTRACTOR);
+        assert_eq!(d.steps[0].photos.len(), 1, "the held photo is filed on step 1");
+        wait_for(&m, "the checklist reply", |m| m.sent.iter().any(|(_, b)| b.contains("DR12345678") && b.contains("Next: step 2"))).await;
+
+        // DONE too early: the reply lists what is missing, the drop stays collecting.
+        app.text("SM3", "DR12345678 DONE").await;
+        app.settle().await;
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "collecting");
+        wait_for(&m, "the not-ready reply", |m| m.sent.iter().any(|(_, b)| b.contains("Still missing: 2 "))).await;
+
+        // Eleven more photos, one captioned for step 12 out of order; a burst gets one acknowledgment.
+        let before = m.lock().unwrap().sent.len();
+        app.photo("MM12", &format!("{mock}/media/12"), "step 12").await;
+        for n in 2..=11u32 {
+            app.photo(&format!("MM{n}"), &format!("{mock}/media/{n}"), "").await;
+        }
+        app.settle().await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert!(d.steps.iter().all(|s| s.photos.len() == 1), "one photo on every step");
+        wait_for(&m, "one batched acknowledgment", |m| m.sent.len() > before && m.sent.last().unwrap().1.starts_with("Got 11 photos")).await;
+        assert_eq!(m.lock().unwrap().sent.len(), before + 1, "eleven photos, one reply");
+
+        app.text("SM13", "DR12345678 DONE").await;
+        app.settle().await;
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "unreviewed");
+
+        // The reviewer marks steps 3 and 7 missing; the feedback goes out through the queue.
+        let reviewer = ActorRef::system("qa@example.com");
+        let v = |n: i64| StepVerdict { step: StepNo::new(n).unwrap(), verdict: Verdict::Missing, reason: Some("no_photo".into()), note: String::new() };
+        store.set_verdicts(&dn("DR12345678"), &[v(3), v(7)], &reviewer).await.unwrap();
+        store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
+        wait_for(&m, "the feedback", |m| m.sent.iter().any(|(to, b)| to == "whatsapp:+27640412391" && b.contains("Step 3") && b.contains("Step 7"))).await;
+
+        // Two new photos, then DONE: resubmitted.
+        app.photo("MM20", &format!("{mock}/media/20"), "3").await;
+        app.text("SM21", "DR12345678 DONE").await;
+        app.settle().await;
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "incomplete", "step 7 still has no new photo");
+        app.photo("MM22", &format!("{mock}/media/22"), "").await;
+        app.text("SM23", "DR12345678 DONE").await;
+        app.settle().await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(d.status, DropStatus::Resubmitted);
+        assert_eq!(d.steps[6].photos.len(), 2, "the uncaptioned photo went to the open step 7");
+        wait_for(&m, "the resubmission reply", |m| m.sent.iter().any(|(_, b)| b.contains("fixes for DR12345678"))).await;
+        assert_eq!(m.lock().unwrap().unauthorised_media, 0, "media is fetched with the account's credentials");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        {
+            let mut m = m.lock().unwrap();
+            m.script.push_back((500, None, r#"{"code": 20500, "message": "Internal Server Error"}"#.into()));
+            m.script.push_back((429, Some(1), r#"{"code": 20429, "message": "Too Many Requests"}"#.into()));
+            m.media_failures_left = 1;
+        }
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        // A media download that fails once is retried, and the photo arrives.
+        app.text("SM1", "DR12345678").await;
+        app.photo("MM2", &format!("{mock}/media/2"), "").await;
+        app.settle().await;
+        assert_eq!(store.drop_detail(&dn("DR12345678")).await.unwrap().steps[0].photos.len(), 1);
+        // The first reply met a 500 and a 429 (Retry-After: 1) before it went: delivered once.
+        wait_for(&m, "the first reply after retries", |m| !m.sent.is_empty()).await;
+        let (attempts, sent) = {
+            let m = m.lock().unwrap();
+            (m.attempts, m.sent.clone())
+        };
+        assert!(attempts >= 3);
+        assert_eq!(sent.iter().filter(|(_, b)| b.starts_with("Drop DR12345678")).count(), 1);
+
+        wait_for(&m, "the photo acknowledgment", |m| m.sent.iter().any(|(_, b)| b.starts_with("Got 1 photo"))).await;
+        // A not-retryable error (invalid number) fails at once with the provider's reason.
+        m.lock().unwrap().script.push_back((400, None, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#.into()));
+        let id = store.queue_message(&dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap(), "hello", None, dropcheck_core::now_ms()).await.unwrap();
+        for _ in 0..200 {
+            if store.message(id).await.unwrap().status == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let failed = store.message(id).await.unwrap();
+        assert_eq!((failed.status.as_str(), failed.error_code.as_deref(), failed.attempts), ("failed", Some("21211"), 1));
+        // Resend queues it again; this time it goes.
+        store.resend(id, dropcheck_core::now_ms()).await.unwrap();
+        for _ in 0..200 {
+            if store.message(id).await.unwrap().status == "sent" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let sent = store.message(id).await.unwrap();
+        assert_eq!(sent.status, "sent");
+        let sid = sent.provider_message_id.clone().unwrap();
+
+        // Status callbacks: delivered, then read; a late "sent" changes nothing.
+        for status in ["delivered", "read", "sent"] {
+            let st = app
+                .twilio("/webhooks/twilio/status", &[("MessageSid", &sid), ("MessageStatus", status), ("To", "whatsapp:+27640412391")], Some(TOKEN))
+                .await;
+            assert_eq!(st, StatusCode::OK);
+            app.settle().await;
+        }
+        assert_eq!(store.message(id).await.unwrap().status, "read");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn meta_handshake_signatures_and_envelopes() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let provider = ProviderConfig::Meta {
+            access_token: "meta-access-token".into(),
+            phone_number_id: "106540352242922".into(),
+            app_secret: "meta-app-secret".into(),
+            verify_token: "meta-verify-token".into(),
+            api_base: mock.clone(),
+            api_version: "v21.0".into(),
+        };
+        let app = spawn_app(store.clone(), provider).await;
+        let c = &app.client;
+        let url = |q: &str| format!("{}/webhooks/meta?{q}", app.base);
+        let r = c.get(url("hub.mode=subscribe&hub.verify_token=meta-verify-token&hub.challenge=1158201444")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.unwrap(), "1158201444");
+        let r = c.get(url("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // Twilio's route is not open while Meta is the provider.
+        assert_eq!(app.twilio("/webhooks/twilio", &[("MessageSid", "SM1")], Some(TOKEN)).await, StatusCode::NOT_FOUND);
+
+        let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/fixtures/meta-inbound-text.json")).unwrap();
+        let post = |body: Vec<u8>, sig: String| {
+            c.post(format!("{}/webhooks/meta", app.base)).header("content-type", "application/json").header("X-Hub-Signature-256", sig).body(body).send()
+        };
+        assert_eq!(post(fixture.clone(), "sha256=00".into()).await.unwrap().status(), StatusCode::FORBIDDEN);
+        assert_eq!(post(fixture.clone(), meta_signature("wrong", &fixture)).await.unwrap().status(), StatusCode::FORBIDDEN);
+        assert!(store.recent_receipts(5).await.unwrap().is_empty());
+        assert_eq!(post(fixture.clone(), meta_signature("meta-app-secret", &fixture)).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(post(fixture.clone(), meta_signature("meta-app-secret", &fixture)).await.unwrap().status(), StatusCode::OK);
+        let bad = b"{\"entry\": 5}".to_vec();
+        assert_eq!(post(bad.clone(), meta_signature("meta-app-secret", &bad)).await.unwrap().status(), StatusCode::BAD_REQUEST);
+        app.settle().await;
+        assert_eq!(store.recent_events(10).await.unwrap().len(), 1, "a redelivered wamid is one event");
+        // The text got the hint, sent through Meta's API with the token (the window is open).
+        wait_for(&m, "the hint via Meta", |m| m.sent.iter().any(|(_, b)| b.contains("/help"))).await;
+
+        // Every fixture envelope parses and is accepted.
+        for name in ["meta-inbound-image.json", "meta-status-sent.json", "meta-status-failed.json"] {
+            let body = std::fs::read(format!("{}/../testdata/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            assert_eq!(post(body.clone(), meta_signature("meta-app-secret", &body)).await.unwrap().status(), StatusCode::OK, "{name}");
+        }
+        app.settle().await;
+    })
+    .await;
+}
