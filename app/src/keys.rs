@@ -87,3 +87,27 @@ pub fn install(number: impl Fn() -> String + Send + Sync + 'static) {
     });
     on_cleanup(move || handle.remove());
 }
+
+thread_local! {
+    static LIVE: std::cell::RefCell<Option<web_sys::EventSource>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Listens to the server's change events for this drop (`/live/drops/{number}`) and bumps
+/// `version` on each, so the page refetches what changed elsewhere (new photos, a
+/// resubmission, delivery ticks). One stream at a time: opening a drop closes the last one.
+pub fn live(number: String, version: RwSignal<u64>) {
+    use wasm_bindgen::closure::Closure;
+    LIVE.with(|cell| {
+        if let Some(old) = cell.borrow_mut().take() {
+            old.close();
+        }
+        let Ok(es) = web_sys::EventSource::new(&format!("/live/drops/{number}")) else { return };
+        let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| {
+            version.update(|v| *v += 1);
+        });
+        let _ = es.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+        // The listener lives as long as the page; the EventSource is closed on the next drop.
+        on_change.forget();
+        *cell.borrow_mut() = Some(es);
+    });
+}

@@ -314,12 +314,17 @@ pub fn DropPage() -> impl IntoView {
     let mover = ServerAction::<MovePhoto>::new();
     let incomplete = ServerAction::<MarkIncomplete>::new();
     let approve = ServerAction::<ApproveAll>::new();
+    // Bumped by the live stream when the drop changes elsewhere (contractor, other reviewers).
+    let live = RwSignal::new(0u64);
     let data = Resource::new(
-        move || (number(), review.version().get(), mover.version().get(), incomplete.version().get(), approve.version().get()),
+        move || (number(), review.version().get(), mover.version().get(), incomplete.version().get(), approve.version().get(), live.get()),
         |(n, ..)| drop_page(n),
     );
     #[cfg(feature = "hydrate")]
-    crate::keys::install(number);
+    {
+        crate::keys::install(number);
+        Effect::new(move |_| crate::keys::live(number(), live));
+    }
     let actions = DropActions { review, mover, incomplete, approve };
     view! {
         <Title text=move || format!("{} · Dropcheck", number())/>

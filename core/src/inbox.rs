@@ -668,6 +668,16 @@ impl Store {
         Ok(())
     }
 
+    /// What changes when anything on a drop's page changes (status, photos, reviews, message
+    /// ticks): the live view polls it and tells open pages to refresh.
+    pub async fn drop_fingerprint(&self, number: &DropNumber) -> CoreResult<Option<String>> {
+        let row: Option<(String, i64, Option<i64>)> = on_db!(self, pool => sqlx::query_as(
+            "select d.status, d.activity_at, (select max(m.updated_at) from message m where m.drop_id = d.drop_id)
+             from drop_job d where d.drop_number = $1")
+            .bind(number.as_str()).fetch_optional(pool).await?);
+        Ok(row.map(|(s, a, m)| format!("{s}:{a}:{}", m.unwrap_or(0))))
+    }
+
     pub async fn drop_detail_by_id(&self, drop_id: i64) -> CoreResult<DropDetail> {
         let number: Option<String> = on_db!(self, pool => sqlx::query_scalar("select drop_number from drop_job where drop_id = $1")
             .bind(drop_id).fetch_optional(pool).await?);

@@ -26,6 +26,44 @@ pub struct MessageFilter {
     pub since_ms: Option<i64>,
 }
 
+impl MessageFilter {
+    /// Reads the filters as typed in a query string (the API and the /messages page share it).
+    pub fn parse(
+        phone: Option<String>,
+        direction: Option<String>,
+        status: Option<String>,
+        drop: Option<String>,
+        days: Option<i64>,
+        now: i64,
+    ) -> Result<Self, crate::InputError> {
+        use crate::InputError;
+        let nonempty = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let direction = nonempty(direction);
+        if let Some(d) = &direction {
+            if d != "in" && d != "out" {
+                return Err(InputError::new("invalid_direction", "direction is in or out"));
+            }
+        }
+        let status = nonempty(status);
+        if let Some(s) = &status {
+            if !["queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "received"].contains(&s.as_str()) {
+                return Err(InputError::new("invalid_status", format!("'{s}' is not a message status")));
+            }
+        }
+        let drop_number = match nonempty(drop) {
+            Some(d) => Some(crate::domain::DropNumber::parse(&d)?.as_str().to_string()),
+            None => None,
+        };
+        let since_ms = match days {
+            Some(d) if (1..=3650).contains(&d) => Some(now - d * 86_400_000),
+            Some(_) => return Err(InputError::new("invalid_days", "days is a number from 1 to 3650")),
+            None => None,
+        };
+        Ok(Self { phone: nonempty(phone), direction, status, drop_number, since_ms })
+    }
+}
+
+
 /// A message a sender has claimed.
 #[derive(Debug, Clone, FromRow)]
 pub struct Outbound {

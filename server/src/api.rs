@@ -27,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/drops", get(list_drops))
         .route("/api/v1/drops/{number}", get(get_drop))
         .route("/api/v1/drops/{number}/review", post(review_drop))
+        .route("/api/v1/messages", get(list_messages))
+        .route("/api/v1/messages/{id}/resend", post(resend_message))
+        .route("/send", post(send))
         .route("/api/{*rest}", any(not_found))
 }
 
@@ -400,4 +403,78 @@ async fn review_drop(
         _ => {}
     }
     Ok(Json(detail_json(st.store.drop_detail(&number).await?)))
+}
+
+// ------------------------------------------------------------------ messages
+
+#[derive(Deserialize)]
+struct SendBody {
+    to: String,
+    message: String,
+}
+
+/// `POST /send`: queues a free-form WhatsApp message through the outbox.
+async fn send(State(st): State<AppState>, caller: ApiCaller, body: Result<Json<SendBody>, JsonRejection>) -> ApiResult<Json<Value>> {
+    caller.require("send")?;
+    let Json(body) = body?;
+    let to = body.to.trim();
+    let phone = Phone::parse(to.strip_prefix("whatsapp:").unwrap_or(to))?;
+    let id = st.store.queue_message(&phone, &body.message, None, dropcheck_core::now_ms()).await?;
+    tracing::info!(message = id, caller = %caller.name, "message queued through the API");
+    Ok(Json(json!({
+        "success": true,
+        "id": id,
+        "message_sid": format!("queued-{id}"),
+        "to": format!("whatsapp:{}", phone.as_str()),
+        "status": "queued",
+    })))
+}
+
+#[derive(Deserialize)]
+struct MessagesQuery {
+    phone: Option<String>,
+    direction: Option<String>,
+    status: Option<String>,
+    drop: Option<String>,
+    days: Option<i64>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+fn message_json(m: &dropcheck_core::store::MessageRow) -> Value {
+    json!({
+        "id": m.message_id,
+        "direction": m.direction,
+        "phone": m.phone,
+        "body": m.body,
+        "template": m.template,
+        "status": m.status,
+        "provider_message_id": m.provider_message_id,
+        "error_code": m.error_code,
+        "error_text": m.error_text,
+        "attempts": m.attempts,
+        "drop_number": m.drop_number,
+        "created_at": m.created_at,
+    })
+}
+
+async fn list_messages(State(st): State<AppState>, caller: ApiCaller, q: Result<Query<MessagesQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    let Query(q) = q?;
+    let filter = dropcheck_core::outbox::MessageFilter::parse(q.phone, q.direction, q.status, q.drop, q.days, dropcheck_core::now_ms())?;
+    let cursor = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not one this server handed out"))?),
+        None => None,
+    };
+    let (rows, next) = st.store.list_messages(&filter, cursor, q.limit.unwrap_or(50)).await?;
+    Ok(Json(json!({
+        "messages": rows.iter().map(message_json).collect::<Vec<_>>(),
+        "next_cursor": next.map(|n| n.to_string()),
+    })))
+}
+
+async fn resend_message(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    caller.require("send")?;
+    st.store.resend(id, dropcheck_core::now_ms()).await?;
+    Ok(Json(json!({ "success": true, "id": id, "status": "queued" })))
 }

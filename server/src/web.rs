@@ -14,7 +14,11 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/media/{photo_id}", get(original)).route("/media/{photo_id}/thumb", get(thumbnail)).route("/next", get(next_drop))
+    Router::new()
+        .route("/media/{photo_id}", get(original))
+        .route("/media/{photo_id}/thumb", get(thumbnail))
+        .route("/next", get(next_drop))
+        .route("/live/drops/{number}", get(live_drop))
 }
 
 /// Paths anyone may reach; everything else needs a signed-in user.
@@ -245,4 +249,32 @@ mod tests {
         assert!(!same_origin(&headers(&[("host", "a.example"), ("referer", "http://a.example.evil/x")]), p));
         assert!(!same_origin(&headers(&[("host", "a.example")]), p));
     }
+}
+
+/// Server-sent events for an open drop page: a `change` event whenever the drop's status,
+/// photos, reviews or message ticks change (from any replica: it watches the database), so
+/// the page refreshes itself without a reload.
+async fn live_drop(State(st): State<AppState>, Path(number): Path<String>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let Ok(number) = dropcheck_core::domain::DropNumber::parse(&number) else {
+        return (StatusCode::BAD_REQUEST, "not a drop number").into_response();
+    };
+    let first = st.store.drop_fingerprint(&number).await.ok().flatten();
+    let stream = futures_util::stream::unfold((st, number, first), |(st, number, last)| async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+            match st.store.drop_fingerprint(&number).await {
+                Ok(now) if now != last => {
+                    let ev = Event::default().event("change").data(now.clone().unwrap_or_default());
+                    return Some((Ok::<_, std::convert::Infallible>(ev), (st, number, now)));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = ?e, "live view poll failed");
+                    return None;
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }

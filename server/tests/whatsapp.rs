@@ -45,7 +45,7 @@ async fn mock_twilio_send(State(m): State<MockState>, Path(sid): Path<String>, h
     let mut m = m.lock().unwrap();
     m.attempts += 1;
     let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic "));
-    if sid != format!("{SID}.json") || !authed {
+    if sid != SID || !authed {
         return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
     }
     if let Some((status, after, body)) = m.script.pop_front() {
