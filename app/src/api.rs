@@ -17,8 +17,7 @@ pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
             session_user(&session, &st.store).await.map_err(fail)?
         }
     };
-    Ok(user
-        .map(|u| Me { email: u.email.clone(), admin: u.role() == dropcheck_core::domain::Role::Admin }))
+    Ok(user.map(|u| Me { email: u.email.clone(), admin: u.role() == dropcheck_core::domain::Role::Admin }))
 }
 
 #[server(prefix = "/rpc", endpoint = "login")]
@@ -104,7 +103,7 @@ async fn client_address() -> String {
 }
 
 #[cfg(feature = "ssr")]
-fn me_of(u: &dropcheck_core::store::User) -> Me {
+pub(crate) fn me_of(u: &dropcheck_core::store::User) -> Me {
     Me { email: u.email.clone(), admin: u.role() == dropcheck_core::domain::Role::Admin }
 }
 

@@ -13,6 +13,7 @@ use leptos_router::{
 pub mod api;
 #[cfg(feature = "hydrate")]
 mod keys;
+pub mod messages;
 pub mod model;
 mod pages;
 mod settings;
@@ -57,6 +58,8 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("setup") view=pages::SetupPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("") view=pages::DropsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("drops"), ParamSegment("number")) view=pages::DropPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("messages") view=messages::MessagesPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("sandbox") view=messages::SandboxPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("projects")) view=settings::ProjectsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("users")) view=settings::UsersPage ssr=SsrMode::Async/>
             </Routes>

@@ -20,6 +20,8 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                     "Dropcheck"
                 </a>
                 <a href="/" class="text-slate-300 hover:text-white">"Drops"</a>
+                <a href="/messages" class="text-slate-300 hover:text-white">"Messages"</a>
+                <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
                 {me.admin.then(|| view! {
                     <a href="/settings/projects" class="text-slate-300 hover:text-white">"Projects"</a>
                     <a href="/settings/users" class="text-slate-300 hover:text-white">"Users"</a>
@@ -295,7 +297,7 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
 }
 
 /// Minimal query-string encoding for filter values typed by users.
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {

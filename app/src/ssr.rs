@@ -26,6 +26,8 @@ pub struct Settings {
     /// `https://…` or `http://…`, the origin browsers and providers use.
     pub public_url: String,
     pub started_at: std::time::Instant,
+    /// The active WhatsApp provider: `sandbox`, `twilio` or `meta`.
+    pub provider: String,
 }
 
 impl std::fmt::Debug for Settings {

@@ -51,7 +51,10 @@ pub struct ClaimedEvent {
 pub enum EventOutcome {
     Done(String),
     /// Try again at `at` (unix ms): a transient failure such as a media download.
-    Retry { error: String, at: i64 },
+    Retry {
+        error: String,
+        at: i64,
+    },
     Failed(String),
 }
 
@@ -311,6 +314,11 @@ impl Store {
             },
         }
         self.save_conversation(phone.as_str(), &ctx, now).await?;
+        if let Some(drop_id) = ctx.drop_id {
+            // The drop's timeline shows what the contractor sent about it.
+            on_db!(self, pool => { sqlx::query("update message set drop_id = $1 where provider_message_id = $2 and direction = 'in' and drop_id is null")
+                .bind(drop_id).bind(&msg.provider_id).execute(pool).await?; });
+        }
         Ok(fx.finish())
     }
 
@@ -429,8 +437,16 @@ impl Store {
             None => match self.projects().await?.into_iter().min_by_key(|p| p.project_id) {
                 Some(p) => p,
                 None => {
-                    self.reply(phone, "drop_refused", context! { message => "No project is set up yet; ask your coordinator." }, None, None, now, fx)
-                        .await?;
+                    self.reply(
+                        phone,
+                        "drop_refused",
+                        context! { message => "No project is set up yet; ask your coordinator." },
+                        None,
+                        None,
+                        now,
+                        fx,
+                    )
+                    .await?;
                     return Ok(None);
                 }
             },
@@ -472,11 +488,8 @@ impl Store {
                 }
             }
             DropStatus::Incomplete => {
-                let missing: Vec<String> = d
-                    .rejected_steps()
-                    .filter(|s| !s.photos.iter().any(|p| p.round > d.round))
-                    .map(step_label)
-                    .collect();
+                let missing: Vec<String> =
+                    d.rejected_steps().filter(|s| !s.photos.iter().any(|p| p.round > d.round)).map(step_label).collect();
                 if missing.is_empty() {
                     self.resubmit(&number, &actor).await?;
                     fx.note(format!("drop {} resubmitted", d.drop_number));

@@ -118,7 +118,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> CoreResult<()> {
 /// number and step name drawn in (8x8 bitmap glyphs, scaled).
 pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32) -> Vec<u8> {
     let (w, h) = (640u32, 480u32);
-    let hue = ((step_no as u32 * 29 + variant * 97) % 360) as f32;
+    let hue = ((step_no as u32).wrapping_mul(29).wrapping_add(variant.wrapping_mul(97)) % 360) as f32;
     let (bg, fg) = (hsl(hue, 0.45, 0.55), hsl(hue, 0.6, 0.18));
     let mut img = RgbImage::from_pixel(w, h, bg);
     // Soft diagonal shading so the JPEG looks like a photo, not a flat card.

@@ -63,7 +63,6 @@ impl MessageFilter {
     }
 }
 
-
 /// A message a sender has claimed.
 #[derive(Debug, Clone, FromRow)]
 pub struct Outbound {
@@ -71,6 +70,8 @@ pub struct Outbound {
     pub phone: String,
     pub body: String,
     pub template: Option<String>,
+    /// Set on replies that wait for a burst to end (photo acknowledgments).
+    pub batch_key: Option<String>,
     /// Including this attempt.
     pub attempts: i64,
     pub opted_out: i64,
@@ -130,10 +131,26 @@ impl Store {
         };
         let Some(id) = id else { return Ok(None) };
         Ok(Some(on_db!(self, pool => sqlx::query_as::<_, Outbound>(
-            "select m.message_id, m.phone, m.body, m.template, m.attempts,
+            "select m.message_id, m.phone, m.body, m.template, m.batch_key, m.attempts,
                     coalesce(c.opted_out, 0) as opted_out, c.last_inbound_at
              from message m left join contact c on c.phone = m.phone where m.message_id = $1")
             .bind(id).fetch_one(pool).await?)))
+    }
+
+    /// Puts a claimed message back unsent for later, without counting the attempt (a burst
+    /// acknowledgment whose burst is still being processed).
+    pub async fn defer_outbound(&self, message_id: i64, at: i64) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query(
+            "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null where message_id = $2 and status = 'sending'")
+            .bind(at).bind(message_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Inbound events of this number not yet processed.
+    pub async fn inbox_backlog(&self, phone: &str) -> CoreResult<i64> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
+            "select count(*) from inbound_event where phone = $1 and state in ('pending', 'processing')")
+            .bind(phone).fetch_one(pool).await?))
     }
 
     /// The provider accepted the message.
@@ -241,6 +258,13 @@ impl Store {
             None
         };
         Ok((rows, next))
+    }
+
+    /// The most recently active contacts' numbers (the sandbox's phone picker).
+    pub async fn contact_phones(&self, limit: i64) -> CoreResult<Vec<String>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, String>(
+            "select phone from contact order by coalesce(last_inbound_at, created_at) desc limit $1")
+            .bind(limit).fetch_all(pool).await?))
     }
 
     pub async fn outbox_counts(&self) -> CoreResult<OutboxCounts> {

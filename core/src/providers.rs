@@ -267,9 +267,9 @@ fn twilio_url_candidates(url: &str) -> Vec<String> {
 pub fn verify_twilio(auth_token: &str, url: &str, params: &[(String, String)], raw_body: Option<&[u8]>, signature: &str) -> bool {
     use base64::Engine;
     let Ok(given) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else { return false };
-    let body_hash = url.split_once('?').and_then(|(_, q)| {
-        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "bodySHA256").map(|(_, v)| v.into_owned())
-    });
+    let body_hash = url
+        .split_once('?')
+        .and_then(|(_, q)| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "bodySHA256").map(|(_, v)| v.into_owned()));
     let params: &[(String, String)] = match (&body_hash, raw_body) {
         (Some(expected), Some(body)) => {
             let actual = hex::encode(Sha256::digest(body));
@@ -472,8 +472,8 @@ pub fn parse_meta(raw_body: &[u8]) -> Result<Vec<WebhookEvent>, InputError> {
                 "text" => (MessageKind::Text, str_at(m, &["text", "body"]).unwrap_or_default().to_string(), vec![]),
                 "image" | "document" | "video" | "audio" => {
                     let obj = &m[typ];
-                    let media_id =
-                        str_at(obj, &["id"]).ok_or_else(|| InputError::new("invalid_webhook", format!("{typ} of message {id} has no id")))?;
+                    let media_id = str_at(obj, &["id"])
+                        .ok_or_else(|| InputError::new("invalid_webhook", format!("{typ} of message {id} has no id")))?;
                     let mr = MediaRef {
                         url: str_at(obj, &["url"]).map(str::to_string),
                         media_id: Some(media_id.to_string()),
@@ -557,10 +557,14 @@ pub fn meta_retry(code: i64) -> Retry {
 /// A failure as a reviewer reads it: what happened and what to do.
 pub fn explain_error(code: &str) -> Option<&'static str> {
     Some(match code {
-        "131047" | "63016" => "Outside the 24-hour window: the contractor has not written in 24 hours. Send an approved template, or wait for them to write.",
+        "131047" | "63016" => {
+            "Outside the 24-hour window: the contractor has not written in 24 hours. Send an approved template, or wait for them to write."
+        }
         "21211" | "63024" | "131026" => "Not a WhatsApp number that can receive messages. Check the number with the contractor.",
         "21610" | "63014" | "131050" => "The contractor has opted out (STOP) or blocked the sender. They must send START first.",
-        "130429" | "63017" | "63018" | "20429" | "4" | "80007" => "The provider's rate limit was hit; the message is retried automatically.",
+        "130429" | "63017" | "63018" | "20429" | "4" | "80007" => {
+            "The provider's rate limit was hit; the message is retried automatically."
+        }
         "131056" => "Too many messages to this contractor in a short time; retried automatically.",
         "190" | "0" => "The provider's access token has expired; an admin must renew it under Settings → Integrations.",
         "131049" => "WhatsApp held this message back to protect engagement; try again after 24 hours.",

@@ -70,8 +70,12 @@ macro_rules! recount_photo_steps {
     ($tx:expr, $drop_id:expr) => {
         sqlx::query(
             "update drop_job set activity_at = $1,
-                photo_steps = (select count(distinct ph.step_no) from photo ph where ph.drop_id = $2) where drop_id = $2")
-            .bind(now_ms()).bind($drop_id).execute(&mut *$tx).await?
+                photo_steps = (select count(distinct ph.step_no) from photo ph where ph.drop_id = $2) where drop_id = $2",
+        )
+        .bind(now_ms())
+        .bind($drop_id)
+        .execute(&mut *$tx)
+        .await?
     };
 }
 

@@ -75,10 +75,7 @@ pub fn built_in(name: &str) -> Option<&'static str> {
 /// Renders a template body with a context; an unknown variable or a syntax error is an
 /// input error naming the problem (what the template editor shows).
 pub fn render(name: &str, body: &str, ctx: minijinja::Value) -> CoreResult<String> {
-    env()
-        .render_str(body, ctx)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| CoreError::Internal(format!("template {name}: {e}")))
+    env().render_str(body, ctx).map(|s| s.trim().to_string()).map_err(|e| CoreError::Internal(format!("template {name}: {e}")))
 }
 
 #[derive(Serialize)]

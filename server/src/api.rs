@@ -458,12 +458,19 @@ fn message_json(m: &dropcheck_core::store::MessageRow) -> Value {
     })
 }
 
-async fn list_messages(State(st): State<AppState>, caller: ApiCaller, q: Result<Query<MessagesQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+async fn list_messages(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    q: Result<Query<MessagesQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     let Query(q) = q?;
     let filter = dropcheck_core::outbox::MessageFilter::parse(q.phone, q.direction, q.status, q.drop, q.days, dropcheck_core::now_ms())?;
     let cursor = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not one this server handed out"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not one this server handed out"))?,
+        ),
         None => None,
     };
     let (rows, next) = st.store.list_messages(&filter, cursor, q.limit.unwrap_or(50)).await?;

@@ -25,9 +25,23 @@ pub struct Config {
 pub enum ProviderConfig {
     /// The built-in simulator. Its inbound messages are Twilio-format requests signed with
     /// this per-process token.
-    Sandbox { signing_token: String },
-    Twilio { account_sid: String, auth_token: String, from: String, api_base: String },
-    Meta { access_token: String, phone_number_id: String, app_secret: String, verify_token: String, api_base: String, api_version: String },
+    Sandbox {
+        signing_token: String,
+    },
+    Twilio {
+        account_sid: String,
+        auth_token: String,
+        from: String,
+        api_base: String,
+    },
+    Meta {
+        access_token: String,
+        phone_number_id: String,
+        app_secret: String,
+        verify_token: String,
+        api_base: String,
+        api_version: String,
+    },
 }
 
 impl ProviderConfig {
@@ -234,7 +248,10 @@ mod tests {
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("topsecret") && !shown.contains("key-that-is-secret"), "{shown}");
-        assert!(!shown.contains("meta-token-secret") && !shown.contains("meta-app-secret") && !shown.contains("meta-verify-secret"), "{shown}");
+        assert!(
+            !shown.contains("meta-token-secret") && !shown.contains("meta-app-secret") && !shown.contains("meta-verify-secret"),
+            "{shown}"
+        );
     }
 
     #[test]

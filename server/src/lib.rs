@@ -5,12 +5,14 @@
 pub mod api;
 pub mod config;
 pub mod providers;
+pub mod sandbox;
 pub mod sessions;
 pub mod web;
 pub mod webhooks;
 pub mod workers;
 
 use app::ssr::{AppState, Settings};
+use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 use dropcheck_core::media::MediaStore;
@@ -20,7 +22,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use axum::http::{header, HeaderValue};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -57,6 +58,7 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
     let pages = Router::new()
         .leptos_routes(&state, routes, move || app::shell(shell_opts.clone()))
         .merge(web::router())
+        .merge(sandbox::router(messaging.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(from_fn_with_state(state.clone(), web::gate))
         .layer(from_fn_with_state(state.clone(), web::csrf))
@@ -104,11 +106,17 @@ impl Application {
                 bridge_api_key: config.bridge_api_key.clone(),
                 public_url: config.public_url.clone(),
                 started_at: std::time::Instant::now(),
+                provider: config.provider.kind().as_str().to_string(),
             }),
         };
+        let mut own = listener.local_addr().map_err(|e| format!("LEPTOS_SITE_ADDR: {e}"))?;
+        if own.ip().is_unspecified() {
+            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         let messaging = Arc::new(workers::Messaging::new(
             config.provider.clone(),
             config.public_url.clone(),
+            format!("http://{own}"),
             config.retry,
             config.send_rate,
             config.max_media_bytes,

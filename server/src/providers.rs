@@ -124,7 +124,12 @@ pub async fn send_text(
                 (_, Some(c)) => twilio_retry(c),
                 _ => Retry::No,
             };
-            Err(SendFailure { retry, code: code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{}", status.as_u16())), message, retry_after: after })
+            Err(SendFailure {
+                retry,
+                code: code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{}", status.as_u16())),
+                message,
+                retry_after: after,
+            })
         }
         ProviderConfig::Meta { access_token, phone_number_id, api_base, api_version, .. } => {
             let url = format!("{api_base}/{api_version}/{phone_number_id}/messages");
@@ -148,12 +153,21 @@ pub async fn send_text(
             if status.is_success() {
                 let sent: MetaSent = serde_json::from_str(&text)
                     .map_err(|e| SendFailure::transient("bad_response", format!("Meta's answer was not a message: {e}")))?;
-                let id = sent.messages.into_iter().next().map(|m| m.id).ok_or_else(|| SendFailure::transient("bad_response", "Meta returned no message id"))?;
+                let id = sent
+                    .messages
+                    .into_iter()
+                    .next()
+                    .map(|m| m.id)
+                    .ok_or_else(|| SendFailure::transient("bad_response", "Meta returned no message id"))?;
                 return Ok(Accepted { provider_id: id, status: DeliveryStatus::Sent });
             }
             match serde_json::from_str::<MetaErrorBody>(&text) {
                 Ok(b) => {
-                    let retry = if status.as_u16() == 429 || status.is_server_error() { Retry::Yes.max_with(meta_retry(b.error.code)) } else { meta_retry(b.error.code) };
+                    let retry = if status.as_u16() == 429 || status.is_server_error() {
+                        Retry::Yes.max_with(meta_retry(b.error.code))
+                    } else {
+                        meta_retry(b.error.code)
+                    };
                     let message = b.error.error_data.and_then(|d| d.details).filter(|d| !d.is_empty()).unwrap_or(b.error.message);
                     Err(SendFailure { retry, code: b.error.code.to_string(), message, retry_after: after })
                 }
@@ -214,7 +228,12 @@ impl FetchFailure {
 /// Downloads an inbound message's media with the provider's credentials (Twilio: basic auth
 /// on the media URL; Meta: media id → short-lived URL → bytes, both with the token), refusing
 /// anything larger than `max_bytes`. Returns the bytes and the content type.
-pub async fn fetch_media(client: &reqwest::Client, provider: &ProviderConfig, media: &MediaRef, max_bytes: u64) -> Result<(Vec<u8>, String), FetchFailure> {
+pub async fn fetch_media(
+    client: &reqwest::Client,
+    provider: &ProviderConfig,
+    media: &MediaRef,
+    max_bytes: u64,
+) -> Result<(Vec<u8>, String), FetchFailure> {
     let req = match provider {
         ProviderConfig::Sandbox { .. } => {
             let url = media.url.as_deref().ok_or_else(|| FetchFailure::permanent("the media has no URL"))?;

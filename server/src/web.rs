@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
 fn is_public(path: &str) -> bool {
     matches!(path, "/login" | "/setup" | "/health" | "/db/test" | "/favicon.svg" | "/rpc/login" | "/rpc/setup" | "/rpc/logout" | "/send")
         || path.starts_with("/pkg/")
+        || path.starts_with("/sandbox/media/")
         || path.starts_with("/api/")
         || path.starts_with("/webhooks/")
 }
@@ -110,7 +111,7 @@ fn forbidden(path: &str) -> Response {
     (StatusCode::FORBIDDEN, Html(body)).into_response()
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -38,7 +38,8 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 
 /// The empty TwiML Twilio expects from a messaging webhook (replies go out through the queue).
 fn twiml_ok() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>").into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>")
+        .into_response()
 }
 
 async fn twilio_inbound(st: State<AppState>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
@@ -61,7 +62,9 @@ async fn twilio(
     let (token, provider) = match &m.provider {
         ProviderConfig::Twilio { auth_token, .. } => (auth_token.as_str(), Provider::Twilio),
         ProviderConfig::Sandbox { signing_token } => (signing_token.as_str(), Provider::Sandbox),
-        ProviderConfig::Meta { .. } => return plain(StatusCode::NOT_FOUND, "Twilio webhooks are not enabled: the active provider is Meta."),
+        ProviderConfig::Meta { .. } => {
+            return plain(StatusCode::NOT_FOUND, "Twilio webhooks are not enabled: the active provider is Meta.")
+        }
     };
     let Some(signature) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
         tracing::warn!(path = %uri.path(), "Twilio webhook without a signature refused");
@@ -101,7 +104,13 @@ async fn store_and_answer(
             m.last_webhook.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
             match parsed {
                 Ok(_) => {
-                    tracing::info!(provider = provider.as_str(), receipt = outcome.receipt_id, new = outcome.new_events, duplicates = outcome.duplicates, "webhook stored");
+                    tracing::info!(
+                        provider = provider.as_str(),
+                        receipt = outcome.receipt_id,
+                        new = outcome.new_events,
+                        duplicates = outcome.duplicates,
+                        "webhook stored"
+                    );
                     if outcome.new_events > 0 {
                         m.wake_inbox.notify_one();
                     }
@@ -109,7 +118,11 @@ async fn store_and_answer(
                 }
                 Err(e) => {
                     tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e.message, "malformed webhook kept as rejected");
-                    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("Malformed webhook: {}", e.message))
+                    (
+                        StatusCode::BAD_REQUEST,
+                        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                        format!("Malformed webhook: {}", e.message),
+                    )
                         .into_response()
                 }
             }

@@ -38,10 +38,19 @@ pub struct Messaging {
     pub wake_outbox: Notify,
     /// When the last webhook was stored (unix ms; 0: none since start).
     pub last_webhook: AtomicI64,
+    /// This server's own address (the sandbox posts its webhooks there).
+    self_url: String,
 }
 
 impl Messaging {
-    pub fn new(provider: ProviderConfig, public_url: String, retry: RetryPolicy, send_rate: u32, max_media_bytes: u64) -> Self {
+    pub fn new(
+        provider: ProviderConfig,
+        public_url: String,
+        self_url: String,
+        retry: RetryPolicy,
+        send_rate: u32,
+        max_media_bytes: u64,
+    ) -> Self {
         let rate = NonZeroU32::new(send_rate.max(1)).expect("max(1) is non-zero");
         Self {
             provider,
@@ -53,7 +62,12 @@ impl Messaging {
             wake_inbox: Notify::new(),
             wake_outbox: Notify::new(),
             last_webhook: AtomicI64::new(0),
+            self_url,
         }
+    }
+
+    pub fn self_url(&self) -> &str {
+        &self.self_url
     }
 
     pub fn status_callback_url(&self) -> String {
@@ -95,7 +109,9 @@ pub async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) ->
     let outcome = process_event(store, media, m, &ev).await;
     match &outcome {
         EventOutcome::Done(r) => tracing::info!(event = ev.event_id, result = %r, "event processed"),
-        EventOutcome::Retry { error, .. } => tracing::warn!(event = ev.event_id, attempt = ev.attempts, error = %error, "event will be retried"),
+        EventOutcome::Retry { error, .. } => {
+            tracing::warn!(event = ev.event_id, attempt = ev.attempts, error = %error, "event will be retried")
+        }
         EventOutcome::Failed(e) => tracing::error!(event = ev.event_id, error = %e, "event failed"),
     }
     store.finish_event(ev.event_id, &outcome, now_ms()).await?;
@@ -156,9 +172,17 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
 pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreError> {
     let now = now_ms();
     let Some(msg) = store.claim_outbound(now, LEASE_MS).await? else { return Ok(false) };
+    // A burst acknowledgment waits until the burst's messages are all processed, so a slow
+    // inbox never splits one burst into several replies.
+    if msg.batch_key.is_some() && msg.attempts == 1 && store.inbox_backlog(&msg.phone).await? > 0 {
+        store.defer_outbound(msg.message_id, now + 1000).await?;
+        return Ok(true);
+    }
     let confirmation = matches!(msg.template.as_deref(), Some("stopped" | "started"));
     if msg.opted_out != 0 && !confirmation {
-        store.record_send_failure(msg.message_id, "opted_out", "The contractor sent STOP; nothing is sent until they send START.", None, now).await?;
+        store
+            .record_send_failure(msg.message_id, "opted_out", "The contractor sent STOP; nothing is sent until they send START.", None, now)
+            .await?;
         return Ok(true);
     }
     // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote.

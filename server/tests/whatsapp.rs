@@ -65,7 +65,8 @@ async fn mock_twilio_send(State(m): State<MockState>, Path(sid): Path<String>, h
 async fn mock_media(State(m): State<MockState>, Path(n): Path<u32>, headers: HeaderMap) -> Response {
     let mut m = m.lock().unwrap();
     m.media_requests += 1;
-    let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic ") || v.starts_with("Bearer "));
+    let authed =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic ") || v.starts_with("Bearer "));
     if !authed {
         m.unauthorised_media += 1;
         return StatusCode::UNAUTHORIZED.into_response();
@@ -171,7 +172,13 @@ impl App {
     }
 
     async fn text(&self, sid: &str, body: &str) {
-        let st = self.twilio("/webhooks/twilio", &[("MessageSid", sid), ("From", &format!("whatsapp:{CONTRACTOR}")), ("Body", body), ("NumMedia", "0")], Some(TOKEN)).await;
+        let st = self
+            .twilio(
+                "/webhooks/twilio",
+                &[("MessageSid", sid), ("From", &format!("whatsapp:{CONTRACTOR}")), ("Body", body), ("NumMedia", "0")],
+                Some(TOKEN),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "text {body}");
     }
 
@@ -287,7 +294,8 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         app.settle().await;
         let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
         assert!(d.steps.iter().all(|s| s.photos.len() == 1), "one photo on every step");
-        wait_for(&m, "one batched acknowledgment", |m| m.sent.len() > before && m.sent.last().unwrap().1.starts_with("Got 11 photos")).await;
+        wait_for(&m, "one batched acknowledgment", |m| m.sent.len() > before && m.sent.last().unwrap().1.starts_with("Got 11 photos"))
+            .await;
         assert_eq!(m.lock().unwrap().sent.len(), before + 1, "eleven photos, one reply");
 
         app.text("SM13", "DR12345678 DONE").await;
@@ -296,10 +304,18 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
 
         // The reviewer marks steps 3 and 7 missing; the feedback goes out through the queue.
         let reviewer = ActorRef::system("qa@example.com");
-        let v = |n: i64| StepVerdict { step: StepNo::new(n).unwrap(), verdict: Verdict::Missing, reason: Some("no_photo".into()), note: String::new() };
+        let v = |n: i64| StepVerdict {
+            step: StepNo::new(n).unwrap(),
+            verdict: Verdict::Missing,
+            reason: Some("no_photo".into()),
+            note: String::new(),
+        };
         store.set_verdicts(&dn("DR12345678"), &[v(3), v(7)], &reviewer).await.unwrap();
         store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
-        wait_for(&m, "the feedback", |m| m.sent.iter().any(|(to, b)| to == "whatsapp:+27640412391" && b.contains("Step 3") && b.contains("Step 7"))).await;
+        wait_for(&m, "the feedback", |m| {
+            m.sent.iter().any(|(to, b)| to == "whatsapp:+27640412391" && b.contains("Step 3") && b.contains("Step 7"))
+        })
+        .await;
 
         // Two new photos, then DONE: resubmitted.
         app.photo("MM20", &format!("{mock}/media/20"), "3").await;
@@ -347,7 +363,10 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         wait_for(&m, "the photo acknowledgment", |m| m.sent.iter().any(|(_, b)| b.starts_with("Got 1 photo"))).await;
         // A not-retryable error (invalid number) fails at once with the provider's reason.
         m.lock().unwrap().script.push_back((400, None, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#.into()));
-        let id = store.queue_message(&dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap(), "hello", None, dropcheck_core::now_ms()).await.unwrap();
+        let id = store
+            .queue_message(&dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap(), "hello", None, dropcheck_core::now_ms())
+            .await
+            .unwrap();
         for _ in 0..200 {
             if store.message(id).await.unwrap().status == "failed" {
                 break;
@@ -371,7 +390,11 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         // Status callbacks: delivered, then read; a late "sent" changes nothing.
         for status in ["delivered", "read", "sent"] {
             let st = app
-                .twilio("/webhooks/twilio/status", &[("MessageSid", &sid), ("MessageStatus", status), ("To", "whatsapp:+27640412391")], Some(TOKEN))
+                .twilio(
+                    "/webhooks/twilio/status",
+                    &[("MessageSid", &sid), ("MessageStatus", status), ("To", "whatsapp:+27640412391")],
+                    Some(TOKEN),
+                )
                 .await;
             assert_eq!(st, StatusCode::OK);
             app.settle().await;
@@ -407,7 +430,11 @@ async fn meta_handshake_signatures_and_envelopes() {
 
         let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/fixtures/meta-inbound-text.json")).unwrap();
         let post = |body: Vec<u8>, sig: String| {
-            c.post(format!("{}/webhooks/meta", app.base)).header("content-type", "application/json").header("X-Hub-Signature-256", sig).body(body).send()
+            c.post(format!("{}/webhooks/meta", app.base))
+                .header("content-type", "application/json")
+                .header("X-Hub-Signature-256", sig)
+                .body(body)
+                .send()
         };
         assert_eq!(post(fixture.clone(), "sha256=00".into()).await.unwrap().status(), StatusCode::FORBIDDEN);
         assert_eq!(post(fixture.clone(), meta_signature("wrong", &fixture)).await.unwrap().status(), StatusCode::FORBIDDEN);
@@ -427,6 +454,66 @@ async fn meta_handshake_signatures_and_envelopes() {
             assert_eq!(post(body.clone(), meta_signature("meta-app-secret", &body)).await.unwrap().status(), StatusCode::OK, "{name}");
         }
         app.settle().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sandbox_sends_through_the_real_webhook_and_shows_the_conversation() {
+    on_each_backend(|store| async move {
+        use dropcheck_core::domain::{Email, Role};
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let hash = dropcheck_core::auth::hash_password("reviewer pass".into()).await.unwrap();
+        store.create_user(&Email::parse("qa@example.com").unwrap(), &hash, Role::Reviewer).await.unwrap();
+        let app = spawn_app(store.clone(), ProviderConfig::Sandbox { signing_token: "sandbox-token".into() }).await;
+        let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let post = |path: &str, form: Vec<(&'static str, String)>| {
+            browser.post(format!("{}{path}", app.base)).header("accept", "text/html").header("origin", app.base.clone()).form(&form).send()
+        };
+        // Signed out, the simulator refuses to send.
+        let r = post("/sandbox/send", vec![("phone", CONTRACTOR.into()), ("body", "hi".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = post("/rpc/login", vec![("email", "qa@example.com".into()), ("password", "reviewer pass".into())]).await.unwrap();
+        assert!(r.status().is_redirection());
+
+        let r =
+            post("/sandbox/send", vec![("phone", CONTRACTOR.into()), ("body", "DR12345678".into()), ("photos", "0".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/sandbox?phone=%2B27640412391");
+        let r = post("/sandbox/send", vec![("phone", CONTRACTOR.into()), ("body", String::new()), ("photos", "3".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        app.settle().await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(d.steps.iter().filter(|s| !s.photos.is_empty()).count(), 3, "photos fetched from the sandbox's media URLs");
+        let receipts = store.recent_receipts(10).await.unwrap();
+        assert_eq!(receipts.len(), 4, "one signed webhook per message");
+        assert!(receipts.iter().all(|r| r.provider == "sandbox" && r.verdict == "accepted"));
+
+        // Bad input is a clear page, not an error from deep inside.
+        let r = post("/sandbox/send", vec![("phone", "12".into()), ("body", "x".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let r = post("/sandbox/send", vec![("phone", CONTRACTOR.into()), ("photos", "99".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        // The replies reach the simulated phone (delivered) and show on the page and in /messages.
+        for _ in 0..400 {
+            let f = dropcheck_core::outbox::MessageFilter {
+                direction: Some("out".into()),
+                status: Some("delivered".into()),
+                ..Default::default()
+            };
+            if store.list_messages(&f, None, 10).await.unwrap().0.iter().any(|m| m.body.starts_with("Got 3 photos")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let page = browser.get(format!("{}/sandbox?phone=%2B27640412391", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Drop DR12345678 (Velo Test)"), "{page}");
+        assert!(page.contains("Got 3 photos for DR12345678"));
+        let page = browser.get(format!("{}/messages?direction=out", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Got 3 photos for DR12345678"));
+        let r = browser.get(format!("{}/messages?status=bogus", app.base)).send().await.unwrap();
+        assert!(r.text().await.unwrap().contains("not a message status"));
     })
     .await;
 }
