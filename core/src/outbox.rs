@@ -146,6 +146,13 @@ impl Store {
         Ok(())
     }
 
+    /// Records that a number wrote to us (opens WhatsApp's 24-hour window).
+    pub async fn note_inbound(&self, phone: &crate::domain::Phone, at: i64) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("update contact set last_inbound_at = $1 where phone = $2")
+            .bind(at).bind(phone.as_str()).execute(pool).await?; });
+        Ok(())
+    }
+
     /// Inbound events of this number not yet processed.
     pub async fn inbox_backlog(&self, phone: &str) -> CoreResult<i64> {
         Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(

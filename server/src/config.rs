@@ -18,6 +18,9 @@ pub struct Config {
     pub send_rate: u32,
     /// The largest inbound media file accepted (`DROPCHECK_MAX_MEDIA_MB`, default 16).
     pub max_media_bytes: u64,
+    /// How long a worker's claim on an event or message lasts before another may take it
+    /// over (`DROPCHECK_WORKER_LEASE_SECONDS`, default 60).
+    pub lease_ms: i64,
 }
 
 /// The active WhatsApp provider and its credentials. Secrets never reach Debug output.
@@ -165,6 +168,7 @@ impl Config {
         };
         let send_rate = num("DROPCHECK_SEND_RATE", 80, 1, 10_000)? as u32;
         let max_media_bytes = num("DROPCHECK_MAX_MEDIA_MB", 16, 1, 100)? as u64 * 1024 * 1024;
+        let lease_ms = num("DROPCHECK_WORKER_LEASE_SECONDS", 60, 1, 3600)? * 1000;
         Ok(Config {
             data_dir,
             database_url,
@@ -175,6 +179,7 @@ impl Config {
             retry,
             send_rate,
             max_media_bytes,
+            lease_ms,
         })
     }
 
@@ -245,6 +250,7 @@ mod tests {
             retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
             send_rate: 80,
             max_media_bytes: 1,
+            lease_ms: 60_000,
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("topsecret") && !shown.contains("key-that-is-secret"), "{shown}");

@@ -120,6 +120,7 @@ impl Application {
             config.retry,
             config.send_rate,
             config.max_media_bytes,
+            config.lease_ms,
         ));
         tracing::info!(provider = ?config.provider, "messaging provider");
         Ok(Self { router: router(state.clone(), messaging.clone(), config.secure_cookies()), listener, state, messaging })

@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How long a claimed event or message stays leased to one worker.
-const LEASE_MS: i64 = 60_000;
 /// Idle workers look for due work at least this often (backoffs and batched acks come due).
 const POLL: Duration = Duration::from_millis(500);
 /// Media downloads and status callbacks that arrive before their message are retried this often.
@@ -30,6 +28,8 @@ pub struct Messaging {
     pub public_url: String,
     pub retry: RetryPolicy,
     pub max_media_bytes: u64,
+    /// How long a claimed event or message stays leased to one worker.
+    pub lease_ms: i64,
     pub client: reqwest::Client,
     /// Per sender number (`DROPCHECK_SEND_RATE`): governor's GCRA limiter, a well-tested
     /// implementation of exactly this, instead of a hand-rolled token bucket.
@@ -50,6 +50,7 @@ impl Messaging {
         retry: RetryPolicy,
         send_rate: u32,
         max_media_bytes: u64,
+        lease_ms: i64,
     ) -> Self {
         let rate = NonZeroU32::new(send_rate.max(1)).expect("max(1) is non-zero");
         Self {
@@ -57,6 +58,7 @@ impl Messaging {
             public_url,
             retry,
             max_media_bytes,
+            lease_ms,
             client: providers::http_client(),
             limiter: RateLimiter::direct(Quota::per_second(rate)),
             wake_inbox: Notify::new(),
@@ -105,7 +107,7 @@ pub fn spawn(store: Store, media: MediaStore, m: Arc<Messaging>) -> Vec<tokio::t
 
 /// Processes one due inbound event. Returns whether there was one.
 pub async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
-    let Some(ev) = store.claim_event(now_ms(), LEASE_MS).await? else { return Ok(false) };
+    let Some(ev) = store.claim_event(now_ms(), m.lease_ms).await? else { return Ok(false) };
     let outcome = process_event(store, media, m, &ev).await;
     match &outcome {
         EventOutcome::Done(r) => tracing::info!(event = ev.event_id, result = %r, "event processed"),
@@ -171,7 +173,7 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
 /// Sends one due outbound message. Returns whether there was one.
 pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreError> {
     let now = now_ms();
-    let Some(msg) = store.claim_outbound(now, LEASE_MS).await? else { return Ok(false) };
+    let Some(msg) = store.claim_outbound(now, m.lease_ms).await? else { return Ok(false) };
     // A burst acknowledgment waits until the burst's messages are all processed, so a slow
     // inbox never splits one burst into several replies.
     if msg.batch_key.is_some() && msg.attempts == 1 && store.inbox_backlog(&msg.phone).await? > 0 {

@@ -143,6 +143,7 @@ async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
         retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 4 },
         send_rate: 80,
         max_media_bytes: 16 << 20,
+        lease_ms: 60_000,
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();

@@ -1,0 +1,84 @@
+import { test, expect, Page } from "@playwright/test";
+
+// The whole WhatsApp loop in the built-in sandbox: a contractor's number sends a drop number
+// and 12 photos through the signed webhook; the reviewer rejects two steps; the sandbox phone
+// receives the feedback; the contractor fixes it; the reviewer's open page turns Resubmitted
+// without a reload. Runs after review.spec.ts, whose first test created the admin.
+test.describe.configure({ mode: "serial" });
+
+const ADMIN = { email: "admin@example.com", password: "correct horse battery" };
+const PHONE = "+27825550001";
+const DROP = "DR77700001";
+
+async function signIn(page: Page) {
+  await page.goto("/login");
+  await page.fill("#email", ADMIN.email);
+  await page.fill("#password", ADMIN.password);
+  await page.click("#sign-in");
+  await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
+}
+
+async function send(phone: Page, text: string, photos = 0) {
+  await phone.fill("#sandbox-text", text);
+  await phone.selectOption("#sandbox-photos", String(photos));
+  await phone.click("#sandbox-send");
+  await expect(phone).toHaveURL(/\/sandbox\?phone=/);
+}
+
+/// The sandbox page is a plain server-rendered chat; replies arrive a moment later.
+async function expectChat(phone: Page, text: string | RegExp) {
+  await expect(async () => {
+    await phone.reload();
+    await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: text }).first()).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 20_000 });
+}
+
+test("sandbox: drop + 12 photos, feedback on steps 3 and 7, fixes, Resubmitted live", async ({ page }) => {
+  await signIn(page);
+  const phone = await page.context().newPage();
+  await phone.goto(`/sandbox?phone=${encodeURIComponent(PHONE)}`);
+  await expect(phone.locator("h1")).toHaveText("WhatsApp sandbox");
+
+  await send(phone, DROP);
+  await expectChat(phone, `Drop ${DROP}`);
+  await send(phone, "", 12);
+  await expectChat(phone, /Got 12 photos/);
+  await send(phone, `${DROP} DONE`);
+  await expectChat(phone, `${DROP} is submitted for review`);
+
+  // The reviewer sees the drop Unreviewed with 12 thumbnails and rejects steps 3 and 7.
+  await page.goto(`/drops/${DROP}`);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Unreviewed");
+  await expect(page.locator(".step-card img")).toHaveCount(12);
+  for (const step of [3, 7]) {
+    await page.click(`#reject-${step} summary`);
+    await page.check(`#v-${step}-missing`);
+    await page.selectOption(`#reason-${step}`, "no_photo");
+    await page.click(`#save-${step}`);
+    await expect(page.locator(`#step-${step}`)).toHaveAttribute("data-verdict", "missing");
+  }
+  await page.click("#incomplete-panel summary");
+  await page.click("#confirm-incomplete");
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Incomplete");
+  await page.evaluate(() => ((window as any).__noReload = true));
+
+  // The sandbox phone receives the feedback naming both steps.
+  await expectChat(phone, /Step 3[\s\S]*Step 7/);
+
+  // Two new photos (they go to the open steps 3 and 7) and DONE.
+  await send(phone, "", 2);
+  await expectChat(phone, /Got 2 photos/);
+  await send(phone, `${DROP} DONE`);
+  await expectChat(phone, `fixes for ${DROP}`);
+
+  // The reviewer's open page turns Resubmitted by itself (server-sent events), no reload.
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Resubmitted", { timeout: 15_000 });
+  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+  await expect(page.locator("#step-3 img")).toHaveCount(2);
+
+  // The conversation is in the message history too.
+  await page.goto(`/messages?phone=${encodeURIComponent("825550001")}`);
+  await expect(page.locator("tr.message-row").first()).toBeVisible();
+  await expect(page.locator("#messages")).toContainText(`fixes for ${DROP}`);
+});
