@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("drops"), ParamSegment("number")) view=pages::DropPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("messages") view=messages::MessagesPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("sandbox") view=messages::SandboxPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("events") view=messages::EventsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("projects")) view=settings::ProjectsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("users")) view=settings::UsersPage ssr=SsrMode::Async/>
             </Routes>

@@ -23,6 +23,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 <a href="/messages" class="text-slate-300 hover:text-white">"Messages"</a>
                 <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
                 {me.admin.then(|| view! {
+                    <a href="/events" class="text-slate-300 hover:text-white">"Webhooks"</a>
                     <a href="/settings/projects" class="text-slate-300 hover:text-white">"Projects"</a>
                     <a href="/settings/users" class="text-slate-300 hover:text-white">"Users"</a>
                 })}

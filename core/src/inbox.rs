@@ -756,6 +756,13 @@ impl Store {
         }
         let body = self.render_template(template, vars).await?;
         let due = if batch_key.is_some() { now + ACK_DELAY_MS } else { now };
+        if batch_key.is_none() {
+            // Any other reply ends the burst: its acknowledgment goes first, now, as it stands.
+            on_db!(self, pool => { sqlx::query(
+                "update message set batch_key = null, next_attempt_at = $1
+                 where phone = $2 and direction = 'out' and batch_key is not null and status = 'queued' and attempts = 0")
+                .bind(now - 1).bind(phone.as_str()).execute(pool).await?; });
+        }
         if let Some(key) = &batch_key {
             // One reply per burst: an unsent reply with the same key is replaced, not repeated.
             let merged = on_db!(self, pool => sqlx::query(

@@ -172,3 +172,37 @@ async fn events_of_one_number_are_processed_in_order_with_leases() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn fixes_for_an_incomplete_drop_are_acknowledged_as_one_burst() {
+    on_each_backend(|store| async move {
+        use dropcheck_core::domain::{StepNo, Verdict};
+        use dropcheck_core::store::{ActorRef, StepVerdict};
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let t = dropcheck_core::now_ms();
+        say(&store, "DR12345678", t).await;
+        let mut m = text("");
+        m.kind = MessageKind::Media;
+        for n in 1..=12 {
+            m.provider_id = format!("MMall{n}");
+            store.handle_message(&m, &[Ok(photo(&media, n).await)], t + n as i64).await.unwrap();
+        }
+        say(&store, "DR12345678 DONE", t + 100).await;
+        let dn = DropNumber::parse("DR12345678").unwrap();
+        let qa = ActorRef::system("qa");
+        let v = |n: i64| StepVerdict { step: StepNo::new(n).unwrap(), verdict: Verdict::Missing, reason: None, note: String::new() };
+        store.set_verdicts(&dn, &[v(3), v(7)], &qa).await.unwrap();
+        store.mark_incomplete(&dn, &qa).await.unwrap();
+        for (i, n) in [20u32, 21].into_iter().enumerate() {
+            m.provider_id = format!("MMfix{n}");
+            store.handle_message(&m, &[Ok(photo(&media, n).await)], t + 200 + i as i64).await.unwrap();
+        }
+        let all = replies(&store).await;
+        let acks: Vec<&String> = all.iter().filter(|b| b.starts_with("Got ")).collect();
+        assert_eq!(acks.last().unwrap().split(':').next().unwrap(), "Got 2 photos for DR12345678", "{acks:?}");
+        assert!(acks.last().unwrap().contains("steps 3, 7"), "{acks:?}");
+    })
+    .await;
+}

@@ -32,9 +32,12 @@ fn is_public(path: &str) -> bool {
 
 fn is_admin_only(path: &str) -> bool {
     path.starts_with("/settings/")
+        || path == "/events"
         || matches!(
             path,
-            "/rpc/projects_data"
+            "/rpc/events_page"
+                | "/rpc/reprocess_event"
+                | "/rpc/projects_data"
                 | "/rpc/create_project"
                 | "/rpc/save_project"
                 | "/rpc/users_data"
