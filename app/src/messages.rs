@@ -99,7 +99,7 @@ pub async fn resend_message(id: String) -> Result<(), ServerFnError> {
     let (st, user) = require_user().await?;
     let id: i64 = id.trim().parse().map_err(|_| ServerFnError::new("That is not a message."))?;
     st.store.resend(id, dropcheck_core::now_ms()).await.map_err(fail)?;
-    tracing::info!(message = id, user_id = user.user_id, "message queued again");
+    tracing::info!(message_id = id, user_id = user.user_id, "message queued again");
     Ok(())
 }
 

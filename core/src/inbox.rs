@@ -27,6 +27,10 @@ pub const CONTEXT_IDLE_MS: i64 = 30 * 60 * 1000;
 /// No number gets more than this many bot replies a minute (beyond it replies are skipped,
 /// never the processing of what the contractor sent).
 pub const REPLIES_PER_MINUTE: i64 = 10;
+/// How a media item that could not be downloaded after every retry is passed to
+/// [`Store::handle_message`]: `Err` with a message starting with this.
+pub const DOWNLOAD_FAILED: &str = "download failed: ";
+
 /// A burst of photos is acknowledged once, this long after its last photo.
 pub const ACK_DELAY_MS: i64 = 4_000;
 
@@ -527,6 +531,15 @@ impl Store {
             let media_id = msg.media.get(i).and_then(|m| m.media_id.clone().or_else(|| m.url.clone()));
             let stored = match p {
                 Ok(s) => s,
+                Err(why) if why.starts_with(DOWNLOAD_FAILED) => {
+                    // Visible to the contractor (send it again) and on the drop's timeline.
+                    fx.note(format!("media {i}: {why}"));
+                    if let Some(d) = drop.as_ref() {
+                        self.note_on_drop(d.drop_id, phone.as_str(), "media_failed", why).await?;
+                    }
+                    self.reply(phone, "media_failed", context! {}, drop.as_ref().map(|d| d.drop_id), None, now, fx).await?;
+                    continue;
+                }
                 Err(why) => {
                     fx.note(format!("media {i} not usable: {why}"));
                     self.reply(phone, "unsupported", context! { kind => "this kind of file" }, None, None, now, fx).await?;
@@ -678,6 +691,16 @@ impl Store {
     async fn set_opt_out(&self, contact_id: i64, out: bool) -> CoreResult<()> {
         on_db!(self, pool => { sqlx::query("update contact set opted_out = $1 where contact_id = $2")
             .bind(out as i64).bind(contact_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Adds an entry to a drop's history (its timeline) outside any other change.
+    async fn note_on_drop(&self, drop_id: i64, actor: &str, kind: &str, detail: &str) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query(
+            "insert into drop_event (drop_id, at, actor, kind, detail) values ($1, $2, $3, $4, $5)")
+            .bind(drop_id).bind(crate::now_ms()).bind(actor).bind(kind).bind(detail).execute(pool).await?; });
+        on_db!(self, pool => { sqlx::query("update drop_job set activity_at = $1 where drop_id = $2")
+            .bind(crate::now_ms()).bind(drop_id).execute(pool).await?; });
         Ok(())
     }
 

@@ -72,6 +72,9 @@ pub struct Outbound {
     pub template: Option<String>,
     /// Set on replies that wait for a burst to end (photo acknowledgments).
     pub batch_key: Option<String>,
+    /// The last failure's code (an ambiguous one is reconciled before the next attempt).
+    pub error_code: Option<String>,
+    pub created_at: i64,
     /// Including this attempt.
     pub attempts: i64,
     pub opted_out: i64,
@@ -131,7 +134,7 @@ impl Store {
         };
         let Some(id) = id else { return Ok(None) };
         Ok(Some(on_db!(self, pool => sqlx::query_as::<_, Outbound>(
-            "select m.message_id, m.phone, m.body, m.template, m.batch_key, m.attempts,
+            "select m.message_id, m.phone, m.body, m.template, m.batch_key, m.error_code, m.created_at, m.attempts,
                     coalesce(c.opted_out, 0) as opted_out, c.last_inbound_at
              from message m left join contact c on c.phone = m.phone where m.message_id = $1")
             .bind(id).fetch_one(pool).await?)))

@@ -420,7 +420,7 @@ async fn send(State(st): State<AppState>, caller: ApiCaller, body: Result<Json<S
     let to = body.to.trim();
     let phone = Phone::parse(to.strip_prefix("whatsapp:").unwrap_or(to))?;
     let id = st.store.queue_message(&phone, &body.message, None, dropcheck_core::now_ms()).await?;
-    tracing::info!(message = id, caller = %caller.name, "message queued through the API");
+    tracing::info!(message_id = id, caller = %caller.name, "message queued through the API");
     Ok(Json(json!({
         "success": true,
         "id": id,

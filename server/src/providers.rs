@@ -182,6 +182,55 @@ pub async fn send_text(
     }
 }
 
+/// Whether a failed send may nevertheless have reached the provider: a timeout or broken
+/// connection after the request went out, an unreadable answer, or a 5xx. Twilio documents
+/// that a message may have been sent despite a 500 (error 20500).
+pub fn is_ambiguous(code: &str) -> bool {
+    matches!(code, "network" | "bad_response" | "20500") || code.starts_with("http_5")
+}
+
+#[derive(Deserialize)]
+struct TwilioList {
+    #[serde(default)]
+    messages: Vec<TwilioListed>,
+}
+#[derive(Deserialize)]
+struct TwilioListed {
+    sid: String,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+/// Before retrying an ambiguous failure, looks for our own message among those recently sent
+/// to `to` (Twilio: `GET …/Messages.json?To=…&DateSent>=…`). Returns its id if it was sent.
+/// Providers that cannot list messages (Meta) return `None`: the retry goes ahead.
+pub async fn find_already_sent(
+    client: &reqwest::Client,
+    provider: &ProviderConfig,
+    to: &str,
+    body: &str,
+    since_ms: i64,
+) -> Result<Option<String>, SendFailure> {
+    let ProviderConfig::Twilio { account_sid, auth_token, api_base, .. } = provider else { return Ok(None) };
+    let day = time::OffsetDateTime::from_unix_timestamp(since_ms / 1000)
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day()))
+        .unwrap_or_else(|_| "1970-01-01".into());
+    let url = format!("{api_base}/2010-04-01/Accounts/{account_sid}/Messages.json");
+    let to = format!("whatsapp:{to}");
+    let res = client
+        .get(&url)
+        .basic_auth(account_sid, Some(auth_token))
+        .query(&[("To", to.as_str()), ("DateSent>", day.as_str()), ("PageSize", "50")])
+        .send()
+        .await
+        .map_err(|e| SendFailure::transient("network", format!("Twilio's message list did not answer: {}", without_url(&e))))?;
+    if !res.status().is_success() {
+        return Err(SendFailure::transient(format!("http_{}", res.status().as_u16()), "Twilio's message list failed; retrying later"));
+    }
+    let list: TwilioList = res.json().await.map_err(|e| SendFailure::transient("bad_response", format!("Twilio's message list: {e}")))?;
+    Ok(list.messages.into_iter().find(|m| m.body.as_deref() == Some(body)).map(|m| m.sid))
+}
+
 trait RetryExt {
     fn max_with(self, other: Retry) -> Retry;
 }

@@ -5,7 +5,7 @@
 
 use crate::config::{ProviderConfig, RetryPolicy};
 use crate::providers::{self, SendFailure};
-use dropcheck_core::inbox::{ClaimedEvent, EventOutcome};
+use dropcheck_core::inbox::{ClaimedEvent, EventOutcome, DOWNLOAD_FAILED};
 use dropcheck_core::media::{MediaStore, StoredMedia};
 use dropcheck_core::providers::{Retry, WebhookEvent};
 use dropcheck_core::store::Store;
@@ -158,8 +158,11 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
                             Err(e) => return retry_or_fail(ev, m, format!("storing media: {e}")),
                         }
                     }
-                    Err(f) if f.retryable => return retry_or_fail(ev, m, f.message),
-                    Err(f) => photos.push(Err(f.message)),
+                    // Transient: the whole event is retried with backoff; after the last
+                    // attempt the message is still processed, the photo marked as not received.
+                    Err(f) if f.retryable && ev.attempts < EVENT_MAX_ATTEMPTS => return retry_or_fail(ev, m, f.message),
+                    Err(f) if f.retryable => photos.push(Err(format!("{DOWNLOAD_FAILED}{} (after {} attempts)", f.message, ev.attempts))),
+                    Err(f) => photos.push(Err(format!("{DOWNLOAD_FAILED}{}", f.message))),
                 }
             }
             match store.handle_message(msg, &photos, now).await {
@@ -203,10 +206,26 @@ pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreE
             .await?;
         return Ok(true);
     }
+    // The last attempt may have reached the provider after all: look before sending again.
+    if msg.attempts > 1 && msg.error_code.as_deref().is_some_and(providers::is_ambiguous) {
+        match providers::find_already_sent(&m.client, &m.provider, &msg.phone, &msg.body, msg.created_at).await {
+            Ok(Some(provider_id)) => {
+                tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
+                store.record_sent(msg.message_id, &provider_id, dropcheck_core::providers::DeliveryStatus::Sent, now_ms()).await?;
+                return Ok(true);
+            }
+            Ok(None) => {}
+            Err(f) => {
+                let at = (msg.attempts < m.retry.max_attempts).then(|| now_ms() + m.retry.delay_ms(msg.attempts - 1, None));
+                store.record_send_failure(msg.message_id, &f.code, &f.message, at, now_ms()).await?;
+                return Ok(true);
+            }
+        }
+    }
     m.limiter.until_ready().await;
     match providers::send_text(&m.client, &m.provider, &msg.phone, &msg.body, &m.status_callback_url()).await {
         Ok(acc) => {
-            tracing::info!(message = msg.message_id, attempt = msg.attempts, "message accepted by the provider");
+            tracing::info!(message_id = msg.message_id, attempt = msg.attempts, "message accepted by the provider");
             store.record_sent(msg.message_id, &acc.provider_id, acc.status, now_ms()).await?;
         }
         Err(SendFailure { retry, code, message, retry_after }) => {
@@ -216,7 +235,7 @@ pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreE
                 }
                 _ => None,
             };
-            tracing::warn!(message = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}");
+            tracing::warn!(message_id = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}");
             store.record_send_failure(msg.message_id, &code, &message, retry_at, now_ms()).await?;
         }
     }

@@ -41,9 +41,45 @@ struct Mock {
 
 type MockState = Arc<Mutex<Mock>>;
 
-async fn mock_twilio_send(State(m): State<MockState>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
-    let mut m = m.lock().unwrap();
-    m.attempts += 1;
+/// Script statuses with a special meaning: the connection breaks off after the headers, or
+/// the answer comes slowly (but within the client's timeout).
+const RESET: u16 = 0;
+const SLOW: u16 = 1;
+/// The message is accepted (and counted as sent), then the connection breaks: ambiguous.
+const ACCEPT_THEN_RESET: u16 = 2;
+
+async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let next = {
+        let mut m = state.lock().unwrap();
+        m.attempts += 1;
+        m.script.front().map(|(s, _, _)| *s)
+    };
+    match next {
+        Some(RESET) => {
+            state.lock().unwrap().script.pop_front();
+            let broken = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"))
+            });
+            return Response::builder().status(StatusCode::CREATED).body(axum::body::Body::from_stream(broken)).unwrap();
+        }
+        Some(ACCEPT_THEN_RESET) => {
+            let mut m = state.lock().unwrap();
+            m.script.pop_front();
+            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            m.sent.push((get("To"), get("Body")));
+            let broken = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"))
+            });
+            return Response::builder().status(StatusCode::CREATED).body(axum::body::Body::from_stream(broken)).unwrap();
+        }
+        Some(SLOW) => {
+            state.lock().unwrap().script.pop_front();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        _ => {}
+    }
+    let mut m = state.lock().unwrap();
     let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic "));
     if sid != SID || !authed {
         return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
@@ -60,6 +96,20 @@ async fn mock_twilio_send(State(m): State<MockState>, Path(sid): Path<String>, h
     m.sent.push((get("To"), get("Body")));
     let n = m.sent.len();
     (StatusCode::CREATED, format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#)).into_response()
+}
+
+/// Twilio's message list (used to reconcile an ambiguous failure before retrying).
+async fn mock_twilio_list(State(m): State<MockState>, axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>) -> Response {
+    let m = m.lock().unwrap();
+    let to = q.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone()).unwrap_or_default();
+    let messages: Vec<serde_json::Value> = m
+        .sent
+        .iter()
+        .enumerate()
+        .filter(|(_, (t, _))| *t == to)
+        .map(|(i, (t, b))| serde_json::json!({"sid": format!("SM{:032}", i + 1), "to": t, "body": b, "status": "sent"}))
+        .collect();
+    (StatusCode::OK, serde_json::json!({ "messages": messages }).to_string()).into_response()
 }
 
 async fn mock_media(State(m): State<MockState>, Path(n): Path<u32>, headers: HeaderMap) -> Response {
@@ -111,7 +161,7 @@ async fn mock_meta_media_info(State(m): State<MockState>, Path(id): Path<String>
 async fn start_mock() -> (String, MockState) {
     let state: MockState = Arc::default();
     let app = Router::new()
-        .route("/2010-04-01/Accounts/{sid}/Messages.json", post(mock_twilio_send))
+        .route("/2010-04-01/Accounts/{sid}/Messages.json", post(mock_twilio_send).get(mock_twilio_list))
         .route("/media/{n}", get(mock_media))
         .route("/v21.0/{phone_id}/messages", post(mock_meta_send))
         .route("/v21.0/{media_id}", get(mock_meta_media_info))
@@ -140,7 +190,7 @@ async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
         bridge_api_key: None,
         site_addr: "127.0.0.1:0".parse().unwrap(),
         provider,
-        retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 4 },
+        retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 6 },
         send_rate: 80,
         max_media_bytes: 16 << 20,
         lease_ms: 60_000,
@@ -343,7 +393,9 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         {
             let mut m = m.lock().unwrap();
             m.script.push_back((500, None, r#"{"code": 20500, "message": "Internal Server Error"}"#.into()));
+            m.script.push_back((RESET, None, String::new()));
             m.script.push_back((429, Some(1), r#"{"code": 20429, "message": "Too Many Requests"}"#.into()));
+            m.script.push_back((SLOW, None, String::new()));
             m.media_failures_left = 1;
         }
         let app = spawn_app(store.clone(), twilio_config(&mock)).await;
@@ -352,13 +404,14 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         app.photo("MM2", &format!("{mock}/media/2"), "").await;
         app.settle().await;
         assert_eq!(store.drop_detail(&dn("DR12345678")).await.unwrap().steps[0].photos.len(), 1);
-        // The first reply met a 500 and a 429 (Retry-After: 1) before it went: delivered once.
+        // The first reply met a 500, a connection reset and a 429 (Retry-After: 1), then a slow
+        // answer: delivered once.
         wait_for(&m, "the first reply after retries", |m| !m.sent.is_empty()).await;
         let (attempts, sent) = {
             let m = m.lock().unwrap();
             (m.attempts, m.sent.clone())
         };
-        assert!(attempts >= 3);
+        assert!(attempts >= 4, "{attempts} attempts");
         assert_eq!(sent.iter().filter(|(_, b)| b.starts_with("Drop DR12345678")).count(), 1);
 
         wait_for(&m, "the photo acknowledgment", |m| m.sent.iter().any(|(_, b)| b.starts_with("Got 1 photo"))).await;
@@ -387,6 +440,24 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         let sent = store.message(id).await.unwrap();
         assert_eq!(sent.status, "sent");
         let sid = sent.provider_message_id.clone().unwrap();
+
+        // Accepted, then the connection broke: the retry finds it in Twilio's list and does
+        // not send it again.
+        m.lock().unwrap().script.push_back((ACCEPT_THEN_RESET, None, String::new()));
+        let amb = store
+            .queue_message(&dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap(), "ambiguous hello", None, dropcheck_core::now_ms())
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if store.message(amb).await.unwrap().status == "sent" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let reconciled = store.message(amb).await.unwrap();
+        assert_eq!((reconciled.status.as_str(), reconciled.attempts), ("sent", 2));
+        assert!(reconciled.provider_message_id.is_some());
+        assert_eq!(m.lock().unwrap().sent.iter().filter(|(_, b)| b == "ambiguous hello").count(), 1, "not sent twice");
 
         // Status callbacks: delivered, then read; a late "sent" changes nothing.
         for status in ["delivered", "read", "sent"] {
@@ -515,6 +586,29 @@ async fn the_sandbox_sends_through_the_real_webhook_and_shows_the_conversation()
         assert!(page.contains("Got 3 photos for DR12345678"));
         let r = browser.get(format!("{}/messages?status=bogus", app.base)).send().await.unwrap();
         assert!(r.text().await.unwrap().contains("not a message status"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_photo_that_cannot_be_downloaded_is_retried_then_reported_to_the_contractor_and_on_the_drop() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        m.lock().unwrap().media_failures_left = 1000;
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        app.text("SM1", "DR12345678").await;
+        app.photo("MM2", &format!("{mock}/media/2"), "").await;
+        app.settle().await;
+        let requests = m.lock().unwrap().media_requests;
+        assert!(requests >= 8, "the download was retried ({requests} requests)");
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert!(d.steps.iter().all(|s| s.photos.is_empty()));
+        let failure = d.history.iter().find(|h| h.kind == "media_failed").expect("the failure is on the drop's timeline");
+        assert!(failure.detail.contains("download failed"), "{}", failure.detail);
+        wait_for(&m, "the please-resend reply", |m| m.sent.iter().any(|(_, b)| b.contains("could not be downloaded"))).await;
+        let events = store.recent_events(5).await.unwrap();
+        assert!(events.iter().all(|e| e.state == "done"), "the message itself was processed: {events:?}");
     })
     .await;
 }
