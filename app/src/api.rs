@@ -237,7 +237,21 @@ pub async fn drop_page(number: String) -> Result<DropPageData, ServerFnError> {
     }
     timeline.sort_by_key(|(at, _)| *at);
     let reviewable = matches!(d.status, DropStatus::Unreviewed | DropStatus::Resubmitted);
+    let attachments = st
+        .store
+        .attachments_for_drop(d.drop_id)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|a| AttachmentView {
+            id: a.attachment_id,
+            mime_type: a.mime_type,
+            size: format!("{} KB", (a.size_bytes + 1023) / 1024),
+            received: fmt_time(a.received_at),
+        })
+        .collect();
     Ok(DropPageData {
+        attachments,
         me: me_of(&user),
         number: d.drop_number.clone(),
         status: d.status.as_str().into(),

@@ -90,8 +90,18 @@ pub struct ReasonOption {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentView {
+    pub id: i64,
+    pub mime_type: String,
+    pub size: String,
+    pub received: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DropPageData {
     pub me: Me,
+    /// Files the contractor sent that are not checklist photos.
+    pub attachments: Vec<AttachmentView>,
     pub number: String,
     pub status: String,
     pub status_label: String,

@@ -419,6 +419,19 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                             }})}
                         </details>
                     </div>
+                    {(!d.attachments.is_empty()).then(|| view! {
+                        <div class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm" id="attachments">
+                            <h2 class="mb-2 text-sm font-semibold">"Files from the contractor"</h2>
+                            <ul class="space-y-1 text-sm">
+                                {d.attachments.iter().map(|a| view! {
+                                    <li>
+                                        <a class="text-blue-700 underline" href=format!("/attachments/{}", a.id)>{a.mime_type.clone()}</a>
+                                        <span class="text-slate-500">{format!(" · {} · {}", a.size, a.received)}</span>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        </div>
+                    })}
                     <Shortcuts/>
                     <div class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm">
                         <h2 class="mb-3 text-sm font-semibold">"Timeline"</h2>

@@ -89,6 +89,18 @@ pub struct EventRow {
     pub processed_at: Option<i64>,
 }
 
+/// A file kept with a drop that is not a checklist photo.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct AttachmentRow {
+    pub attachment_id: i64,
+    pub drop_id: Option<i64>,
+    pub phone: String,
+    pub sha256: String,
+    pub mime_type: String,
+    pub size_bytes: i64,
+    pub received_at: i64,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Ctx {
     project_id: Option<i64>,
@@ -546,6 +558,35 @@ impl Store {
                     continue;
                 }
             };
+            if !matches!(stored.mime_type.as_str(), "image/jpeg" | "image/png") {
+                // Not a checklist photo: kept as an attachment with the active drop.
+                let drop_id = drop.as_ref().map(|d| d.drop_id);
+                let exists: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+                    "select attachment_id from attachment where sha256 = $1 and phone = $2 and coalesce(drop_id, 0) = coalesce($3, 0)")
+                    .bind(&stored.sha256).bind(phone.as_str()).bind(drop_id).fetch_optional(pool).await?);
+                if exists.is_none() {
+                    let id: i64 = on_db!(self, pool => sqlx::query_scalar(
+                        "insert into attachment (drop_id, phone, sha256, mime_type, size_bytes, provider_media_id, received_at)
+                         values ($1, $2, $3, $4, $5, $6, $7) returning attachment_id")
+                        .bind(drop_id).bind(phone.as_str()).bind(&stored.sha256).bind(&stored.mime_type).bind(stored.size_bytes)
+                        .bind(&media_id).bind(now).fetch_one(pool).await?);
+                    if let Some(d) = drop.as_ref() {
+                        let kb = (stored.size_bytes + 1023) / 1024;
+                        self.note_on_drop(
+                            d.drop_id,
+                            phone.as_str(),
+                            "attachment",
+                            &format!("file received: {} ({kb} KB), attachment #{id}", stored.mime_type),
+                        )
+                        .await?;
+                    }
+                    fx.note(format!("attachment #{id} ({})", stored.mime_type));
+                }
+                let drop_number = drop.as_ref().map(|d| d.drop_number.clone());
+                self.reply(phone, "attachment_received", context! { mime_type => &stored.mime_type, drop_number }, drop_id, None, now, fx)
+                    .await?;
+                continue;
+            }
             let Some(d) = drop.as_ref() else {
                 on_db!(self, pool => { sqlx::query(
                     "insert into held_photo (phone, sha256, mime_type, size_bytes, width, height, provider_media_id, step_hint, received_at)
@@ -702,6 +743,20 @@ impl Store {
         on_db!(self, pool => { sqlx::query("update drop_job set activity_at = $1 where drop_id = $2")
             .bind(crate::now_ms()).bind(drop_id).execute(pool).await?; });
         Ok(())
+    }
+
+    /// The files kept with a drop, oldest first.
+    pub async fn attachments_for_drop(&self, drop_id: i64) -> CoreResult<Vec<AttachmentRow>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, AttachmentRow>(
+            "select attachment_id, drop_id, phone, sha256, mime_type, size_bytes, received_at from attachment where drop_id = $1 order by attachment_id")
+            .bind(drop_id).fetch_all(pool).await?))
+    }
+
+    pub async fn attachment(&self, attachment_id: i64) -> CoreResult<AttachmentRow> {
+        on_db!(self, pool => sqlx::query_as::<_, AttachmentRow>(
+            "select attachment_id, drop_id, phone, sha256, mime_type, size_bytes, received_at from attachment where attachment_id = $1")
+            .bind(attachment_id).fetch_optional(pool).await?)
+        .ok_or_else(|| CoreError::not_found("attachment_not_found", format!("attachment {attachment_id}")))
     }
 
     /// What changes when anything on a drop's page changes (status, photos, reviews, message

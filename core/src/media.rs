@@ -52,6 +52,23 @@ impl MediaStore {
         Ok(self.root.join("thumbs").join(&sha[..2]).join(format!("{sha}-{THUMB_MAX}.jpg")))
     }
 
+    /// Stores any file (an attachment that is not a checklist photo) by digest. The content
+    /// type is the provider's, reduced to a safe `type/subtype`; nothing of it reaches a path.
+    pub async fn store_file(&self, bytes: Vec<u8>, content_type: &str) -> CoreResult<StoredMedia> {
+        let ct = content_type.trim().to_ascii_lowercase();
+        let safe = ct.len() <= 100
+            && ct.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+            && ct.chars().all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c));
+        let mime_type = if safe { ct } else { "application/octet-stream".to_string() };
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let path = self.original_path(&sha256)?;
+        let size_bytes = bytes.len() as i64;
+        tokio::task::spawn_blocking(move || if path.exists() { Ok(()) } else { write_atomically(&path, &bytes) })
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))??;
+        Ok(StoredMedia { sha256, mime_type, size_bytes, width: 0, height: 0 })
+    }
+
     /// Stores an image (JPEG or PNG), returning its digest and measurements. Idempotent:
     /// the same bytes land in the same file once.
     pub async fn store_image(&self, bytes: Vec<u8>) -> CoreResult<StoredMedia> {

@@ -65,6 +65,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("hint", "Sorry, I did not understand that. Send a drop number, a photo, or /help for the commands."),
     ("unsupported", "I cannot use {{ kind }} messages. Send a photo, a drop number, or /help."),
     ("media_failed", "Your photo could not be downloaded. Please send it again."),
+    (
+        "attachment_received",
+        "Got your file ({{ mime_type }}). It is kept {% if drop_number %}with {{ drop_number }} {% endif %}for the reviewer; checklist steps need photos.",
+    ),
 ];
 
 /// The built-in body of a template, if `name` is one.

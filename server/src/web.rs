@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/media/{photo_id}/thumb", get(thumbnail))
         .route("/next", get(next_drop))
         .route("/live/drops/{number}", get(live_drop))
+        .route("/attachments/{id}", get(attachment))
 }
 
 /// Paths anyone may reach; everything else needs a signed-in user.
@@ -208,6 +209,37 @@ async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Respon
         Err(e) => {
             tracing::warn!(error = ?e, photo_id = p.photo_id, "thumbnail unavailable");
             (StatusCode::NOT_FOUND, "thumbnail unavailable").into_response()
+        }
+    }
+}
+
+/// A file a contractor sent that is not a checklist photo. Always a download (never shown
+/// inline, never sniffed), since its content type comes from outside.
+async fn attachment(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return (StatusCode::NOT_FOUND, "no such file").into_response() };
+    let a = match st.store.attachment(id).await {
+        Ok(a) => a,
+        Err(dropcheck_core::CoreError::NotFound { .. }) => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "attachment lookup failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged.").into_response();
+        }
+    };
+    let Ok(path) = st.media.original_path(&a.sha256) else { return (StatusCode::NOT_FOUND, "no such file").into_response() };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, a.mime_type.clone()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"dropcheck-attachment-{}\"", a.attachment_id)),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string()),
+            ],
+            Body::from(bytes),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, attachment = a.attachment_id, "attachment file missing");
+            (StatusCode::NOT_FOUND, "the file is missing").into_response()
         }
     }
 }

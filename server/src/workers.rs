@@ -148,11 +148,13 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
             for item in &msg.media {
                 match providers::fetch_media(&m.client, &m.provider, item, m.max_media_bytes).await {
                     Ok((bytes, content_type)) => {
-                        if !content_type.starts_with("image/") {
-                            photos.push(Err(format!("{content_type} is not a photo")));
-                            continue;
-                        }
-                        match media.store_image(bytes).await {
+                        // JPEG and PNG are checklist photos; anything else is kept as an attachment.
+                        let stored = if matches!(content_type.as_str(), "image/jpeg" | "image/jpg" | "image/png") {
+                            media.store_image(bytes).await
+                        } else {
+                            media.store_file(bytes, &content_type).await
+                        };
+                        match stored {
                             Ok(stored) => photos.push(Ok(stored)),
                             Err(CoreError::Input(e)) => photos.push(Err(e.message)),
                             Err(e) => return retry_or_fail(ev, m, format!("storing media: {e}")),

@@ -112,6 +112,10 @@ async fn mock_twilio_list(State(m): State<MockState>, axum::extract::Query(q): a
     (StatusCode::OK, serde_json::json!({ "messages": messages }).to_string()).into_response()
 }
 
+async fn mock_document() -> Response {
+    ([("content-type", "application/pdf")], b"%PDF-1.4 a delivery note".to_vec()).into_response()
+}
+
 async fn mock_media(State(m): State<MockState>, Path(n): Path<u32>, headers: HeaderMap) -> Response {
     let mut m = m.lock().unwrap();
     m.media_requests += 1;
@@ -163,6 +167,7 @@ async fn start_mock() -> (String, MockState) {
     let app = Router::new()
         .route("/2010-04-01/Accounts/{sid}/Messages.json", post(mock_twilio_send).get(mock_twilio_list))
         .route("/media/{n}", get(mock_media))
+        .route("/files/note.pdf", get(mock_document))
         .route("/v21.0/{phone_id}/messages", post(mock_meta_send))
         .route("/v21.0/{media_id}", get(mock_meta_media_info))
         .with_state(state.clone());
@@ -609,6 +614,39 @@ async fn a_photo_that_cannot_be_downloaded_is_retried_then_reported_to_the_contr
         wait_for(&m, "the please-resend reply", |m| m.sent.iter().any(|(_, b)| b.contains("could not be downloaded"))).await;
         let events = store.recent_events(5).await.unwrap();
         assert!(events.iter().all(|e| e.state == "done"), "the message itself was processed: {events:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn files_that_are_not_photos_are_kept_as_attachments_of_the_drop() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        app.text("SM1", "DR12345678").await;
+        let fields = [
+            ("MessageSid", "MM2"),
+            ("From", "whatsapp:+27640412391"),
+            ("Body", ""),
+            ("NumMedia", "1"),
+            ("MediaUrl0", &format!("{mock}/files/note.pdf")),
+            ("MediaContentType0", "application/pdf"),
+        ];
+        assert_eq!(app.twilio("/webhooks/twilio", &fields, Some(TOKEN)).await, StatusCode::OK);
+        app.settle().await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert!(d.steps.iter().all(|s| s.photos.is_empty()), "a PDF is not a checklist photo");
+        let files = store.attachments_for_drop(d.drop_id).await.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!((files[0].mime_type.as_str(), files[0].size_bytes), ("application/pdf", 24));
+        assert!(d.history.iter().any(|h| h.kind == "attachment"));
+        wait_for(&m, "the file reply", |m| m.sent.iter().any(|(_, b)| b.contains("Got your file (application/pdf)"))).await;
+        // Served only to signed-in users, always as a download.
+        let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let r = no_redirects.get(format!("{}/attachments/{}", app.base, files[0].attachment_id)).send().await.unwrap();
+        assert!(r.status().is_redirection(), "signed out: sent to sign in, not served ({})", r.status());
+        assert_eq!(r.headers()["location"], "/login");
     })
     .await;
 }
