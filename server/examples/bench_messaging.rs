@@ -1,0 +1,159 @@
+//! Messaging throughput on this machine (docs/PERFORMANCE.md):
+//!
+//! 1. webhook ingest: N signed Twilio webhooks posted by C concurrent clients; each answer
+//!    comes only after the request and its event are committed (persist-before-ack), so
+//!    the latency is the cost of that commit;
+//! 2. inbound processing: how fast the inbox worker turns those events into stored messages
+//!    and conversation effects;
+//! 3. outbound dispatch: N queued messages sent to a local mock of Twilio's API.
+//!
+//! Run: `cargo run --release -p dropcheck --example bench_messaging -- [N] [C]`
+//! (defaults 2000 and 16). With `DATABASE_URL=postgres://…` (an empty database) it measures
+//! PostgreSQL; otherwise a temporary SQLite file with `synchronous=FULL`.
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use dropcheck::config::{ProviderConfig, RetryPolicy};
+use dropcheck::{Application, Config};
+use dropcheck_core::domain::{Phone, DEFAULT_DROP_PATTERN};
+use dropcheck_core::providers::twilio_signature;
+use dropcheck_core::store::Store;
+use leptos::prelude::LeptosOptions;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench-auth-token";
+const SID: &str = "AC00000000000000000000000000000009";
+const PUBLIC: &str = "https://dropcheck.example";
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let c: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
+
+    // A local Twilio: accepts every message.
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let mock = Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Messages.json",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                let k = counter.fetch_add(1, Ordering::Relaxed);
+                (StatusCode::CREATED, format!(r#"{{"sid": "SM{k:032}", "status": "queued"}}"#))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mock_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, mock).await.unwrap() });
+
+    let data = tempfile::tempdir().unwrap();
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}", data.path().join("bench.db").display()));
+    let store = Store::connect(&url).await.expect("database");
+    store.migrate().await.expect("migrations");
+    store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.ok();
+    let config = Config {
+        data_dir: data.path().to_path_buf(),
+        database_url: Some(url.clone()),
+        public_url: PUBLIC.into(),
+        bridge_api_key: None,
+        site_addr: "127.0.0.1:0".parse().unwrap(),
+        provider: ProviderConfig::Twilio {
+            account_sid: SID.into(),
+            auth_token: TOKEN.into(),
+            from: "whatsapp:+14155238886".into(),
+            api_base: mock_base,
+        },
+        retry: RetryPolicy { base_ms: 100, cap_ms: 1000, max_attempts: 5 },
+        send_rate: 10_000,
+        max_media_bytes: 16 << 20,
+        lease_ms: 60_000,
+    };
+    let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
+    let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped());
+    println!("backend: {}; {n} webhooks from {c} concurrent clients; {n} outbound messages", store.backend());
+
+    // 1 + 2: ingest, then processing. 200 contractors, so ordering per number matters.
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..c {
+        let (client, base, next) = (client.clone(), base.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return lat;
+                }
+                let params: Vec<(String, String)> = vec![
+                    ("MessageSid".into(), format!("SMbench{i:08}")),
+                    ("From".into(), format!("whatsapp:+2764{:07}", 1_000_000 + i % 200)),
+                    ("Body".into(), format!("hello {i}")),
+                    ("NumMedia".into(), "0".into()),
+                ];
+                let sig = twilio_signature(TOKEN, &format!("{PUBLIC}/webhooks/twilio"), &params);
+                let s = Instant::now();
+                let r = client.post(format!("{base}/webhooks/twilio")).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                lat.push(s.elapsed());
+            }
+        }));
+    }
+    let mut lat: Vec<Duration> = vec![];
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let ingest = t0.elapsed();
+    lat.sort();
+    println!(
+        "webhook ingest: {:.0} webhooks/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        n as f64 / ingest.as_secs_f64(),
+        pct(&lat, 0.5),
+        pct(&lat, 0.9),
+        pct(&lat, 0.99)
+    );
+    loop {
+        let (pending, _, _) = store.event_counts().await.unwrap();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("inbound processing: all {n} events processed {:.2} s after the first webhook ({:.0} events/s overall)", t0.elapsed().as_secs_f64(), n as f64 / t0.elapsed().as_secs_f64());
+
+    // 3: dispatch. Let the hint replies drain, then queue N messages and time their sending.
+    while accepted.load(Ordering::Relaxed) < store.outbox_counts().await.unwrap().sent as usize {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = accepted.load(Ordering::Relaxed);
+    let now = dropcheck_core::now_ms();
+    // The sender starts while messages are still being queued: the clock covers both.
+    let t1 = Instant::now();
+    for i in 0..n {
+        let p = Phone::parse(&format!("+2764{:07}", 1_000_000 + i % 200)).unwrap();
+        store.queue_message(&p, &format!("notice {i}"), None, now).await.unwrap();
+    }
+    while accepted.load(Ordering::Relaxed) < before + n {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let d = t1.elapsed();
+    println!(
+        "outbound dispatch: {n} messages queued and accepted by the mock provider in {:.2} s ({:.0} messages/s, one sender)",
+        d.as_secs_f64(),
+        n as f64 / d.as_secs_f64()
+    );
+}
