@@ -650,3 +650,41 @@ async fn files_that_are_not_photos_are_kept_as_attachments_of_the_drop() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_twilio_fixture_replays_through_the_real_routes() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        let fixture = |name: &str| std::fs::read(format!("{}/../testdata/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let replay = |path: &'static str, mut params: Vec<(String, String)>| {
+            // Media stays on this machine: the recorded Twilio media URL points at the mock.
+            for (k, v) in params.iter_mut() {
+                if k.starts_with("MediaUrl") {
+                    *v = format!("{mock}/media/5");
+                }
+            }
+            let sig = twilio_signature(TOKEN, &format!("{}{path}", app.public_url), &params);
+            app.client.post(format!("{}{path}", app.base)).header("X-Twilio-Signature", sig).form(&params).send()
+        };
+        let text = dropcheck_core::providers::parse_form(&fixture("twilio-inbound-text.form"));
+        let image = dropcheck_core::providers::parse_form(&fixture("twilio-inbound-image.form"));
+        let status = dropcheck_core::providers::parse_form(&fixture("twilio-status-delivered.form"));
+        assert_eq!(replay("/webhooks/twilio", text.clone()).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(replay("/webhooks/twilio", image.clone()).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(replay("/webhooks/twilio/status", status.clone()).await.unwrap().status(), StatusCode::OK);
+        // Replayed again (as Twilio redelivers): no second effect.
+        assert_eq!(replay("/webhooks/twilio", image).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(replay("/webhooks/twilio/status", status).await.unwrap().status(), StatusCode::OK);
+        app.settle().await;
+        let events = store.recent_events(10).await.unwrap();
+        assert_eq!(events.len(), 3, "three distinct events: {events:?}");
+        assert!(events.iter().all(|e| e.state == "done"), "{events:?}");
+        // The image (no drop number yet) was downloaded with the account's credentials and held.
+        assert!(m.lock().unwrap().media_requests >= 1);
+        assert_eq!(m.lock().unwrap().unauthorised_media, 0);
+        wait_for(&m, "the which-drop reply", |m| m.sent.iter().any(|(to, b)| to == "whatsapp:+31612345678" && b.contains("Which drop"))).await;
+    })
+    .await;
+}
