@@ -354,7 +354,7 @@ fn SandboxView(d: SandboxPageData) -> impl IntoView {
                         }
                     }).collect_view()}
                 </ol>
-                <form method="post" action="/sandbox/send" class="space-y-2 border-t border-slate-300 bg-[#f0f2f5] p-3">
+                <form method="post" action="/sandbox/send" enctype="multipart/form-data" class="space-y-2 border-t border-slate-300 bg-[#f0f2f5] p-3">
                     <input type="hidden" name="phone" value=phone.clone()/>
                     <div class="flex gap-2">
                         <input id="sandbox-text" name="body" placeholder="Type a message (or a caption for the photos)" autocomplete="off"
@@ -366,8 +366,10 @@ fn SandboxView(d: SandboxPageData) -> impl IntoView {
                         <select id="sandbox-photos" name="photos" class="rounded border border-slate-300 bg-white px-1 py-0.5">
                             {(0..=12).map(|n| view! { <option value=n.to_string()>{if n == 0 { "no photos".to_string() } else if n == 1 { "1 generated photo".to_string() } else { format!("{n} generated photos") }}</option> }).collect_view()}
                         </select>
-                        "(each photo is sent as its own WhatsApp message, like a phone does)"
+                        "or your own files"
+                        <input id="sandbox-files" type="file" name="files" multiple accept="image/jpeg,image/png,application/pdf" class="text-xs"/>
                     </label>
+                    <p class="text-xs text-slate-500">"Each photo or file is sent as its own WhatsApp message, like a phone does; the text is the first one's caption."</p>
                 </form>
             </div>
         </Layout>

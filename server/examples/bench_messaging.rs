@@ -106,7 +106,8 @@ async fn main() {
                 ];
                 let sig = twilio_signature(TOKEN, &format!("{PUBLIC}/webhooks/twilio"), &params);
                 let s = Instant::now();
-                let r = client.post(format!("{base}/webhooks/twilio")).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
+                let r =
+                    client.post(format!("{base}/webhooks/twilio")).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
                 assert_eq!(r.status(), StatusCode::OK);
                 lat.push(s.elapsed());
             }
@@ -132,7 +133,11 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("inbound processing: all {n} events processed {:.2} s after the first webhook ({:.0} events/s overall)", t0.elapsed().as_secs_f64(), n as f64 / t0.elapsed().as_secs_f64());
+    println!(
+        "inbound processing: all {n} events processed {:.2} s after the first webhook ({:.0} events/s overall)",
+        t0.elapsed().as_secs_f64(),
+        n as f64 / t0.elapsed().as_secs_f64()
+    );
 
     // 3: dispatch. Let the hint replies drain, then queue N messages and time their sending.
     while accepted.load(Ordering::Relaxed) < store.outbox_counts().await.unwrap().sent as usize {

@@ -9,7 +9,7 @@ use crate::config::ProviderConfig;
 use crate::web::html_escape;
 use crate::workers::Messaging;
 use app::ssr::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -24,17 +24,73 @@ use std::sync::Arc;
 /// The simulated business number the contractor writes to.
 const SANDBOX_NUMBER: &str = "whatsapp:+14155238886";
 
+/// Uploads from the simulated phone: up to 12 files, each at most the media limit.
+const MAX_FILES: usize = 12;
+
 pub fn router(messaging: Arc<Messaging>) -> Router<AppState> {
-    Router::new().route("/sandbox/send", post(send)).route("/sandbox/media/{sha}", get(media)).layer(Extension(messaging))
+    let limit = (messaging.max_media_bytes as usize).saturating_mul(MAX_FILES).min(256 << 20) + (1 << 20);
+    Router::new()
+        .route("/sandbox/send", post(send).layer(DefaultBodyLimit::max(limit)))
+        .route("/sandbox/media/{sha}", get(media))
+        .layer(Extension(messaging))
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct SendForm {
     phone: String,
-    #[serde(default)]
     body: String,
-    #[serde(default)]
     photos: String,
+    /// Uploaded files: (content type, bytes).
+    files: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads the form, plain (`application/x-www-form-urlencoded`) or with files (multipart).
+async fn read_form(req: Request, max_file: u64) -> Result<SendForm, Response> {
+    let is_multipart =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("multipart/form-data"));
+    if !is_multipart {
+        #[derive(Deserialize)]
+        struct Plain {
+            phone: String,
+            #[serde(default)]
+            body: String,
+            #[serde(default)]
+            photos: String,
+        }
+        let Form(p) =
+            Form::<Plain>::from_request(req, &()).await.map_err(|e| page(StatusCode::UNPROCESSABLE_ENTITY, "Not sent", &e.body_text()))?;
+        return Ok(SendForm { phone: p.phone, body: p.body, photos: p.photos, files: vec![] });
+    }
+    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| page(StatusCode::BAD_REQUEST, "Not sent", &e.body_text()))?;
+    let mut f = SendForm::default();
+    let bad = |e: axum::extract::multipart::MultipartError| page(StatusCode::BAD_REQUEST, "Not sent", &e.body_text());
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        match field.name().unwrap_or_default() {
+            "phone" => f.phone = field.text().await.map_err(bad)?,
+            "body" => f.body = field.text().await.map_err(bad)?,
+            "photos" => f.photos = field.text().await.map_err(bad)?,
+            "files" => {
+                let ct = field.content_type().unwrap_or("application/octet-stream").to_string();
+                let bytes = field.bytes().await.map_err(bad)?;
+                if bytes.is_empty() {
+                    continue; // an empty file input
+                }
+                if bytes.len() as u64 > max_file {
+                    return Err(page(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "File too large",
+                        &format!("Each file can be at most {} MB.", max_file >> 20),
+                    ));
+                }
+                if f.files.len() == MAX_FILES {
+                    return Err(page(StatusCode::UNPROCESSABLE_ENTITY, "Too many files", "Attach at most 12 files."));
+                }
+                f.files.push((ct, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    Ok(f)
 }
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
@@ -49,9 +105,13 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
-async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, Form(f): Form<SendForm>) -> Response {
+async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, req: Request) -> Response {
     let ProviderConfig::Sandbox { signing_token } = &m.provider else {
         return page(StatusCode::NOT_FOUND, "Sandbox off", "The sandbox works only while no WhatsApp provider is configured.");
+    };
+    let f = match read_form(req, m.max_media_bytes).await {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     let phone = match Phone::parse(&f.phone) {
         Ok(p) => p,
@@ -64,8 +124,11 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
             _ => return page(StatusCode::UNPROCESSABLE_ENTITY, "Too many photos", "Attach from 0 to 12 photos."),
         },
     };
+    if photos + f.files.len() > MAX_FILES {
+        return page(StatusCode::UNPROCESSABLE_ENTITY, "Too many photos", "Send at most 12 photos and files at a time.");
+    }
     let body = f.body.trim().to_string();
-    if body.is_empty() && photos == 0 {
+    if body.is_empty() && photos == 0 && f.files.is_empty() {
         return Redirect::to(&format!("/sandbox?phone={}", phone.as_str().replace('+', "%2B"))).into_response();
     }
     let label = find_drop_number(&body).map(|d| d.as_str().to_string()).unwrap_or_else(|| "SANDBOX".into());
@@ -74,7 +137,24 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
     let mut messages: Vec<Vec<(String, String)>> = vec![];
     let from = format!("whatsapp:{}", phone.as_str());
     let sid = || format!("SM{}", dropcheck_core::auth::random_token(16));
-    if photos == 0 {
+    // Uploaded files first (as the phone would send what was picked), then generated photos.
+    let mut media: Vec<(String, String)> = vec![]; // (URL, content type)
+    for (ct, bytes) in f.files {
+        let is_photo = matches!(ct.as_str(), "image/jpeg" | "image/png");
+        let stored = if is_photo { st.media.store_image(bytes).await } else { st.media.store_file(bytes, &ct).await };
+        match stored {
+            Ok(s) => media.push((
+                format!("{}/sandbox/media/{}?type={}", m.self_url(), s.sha256, s.mime_type.replace('+', "%2B").replace('/', "%2F")),
+                s.mime_type,
+            )),
+            Err(dropcheck_core::CoreError::Input(e)) => return page(StatusCode::UNPROCESSABLE_ENTITY, "Not a usable file", &e.message),
+            Err(e) => {
+                tracing::error!(error = ?e, "sandbox upload could not be stored");
+                return page(StatusCode::INTERNAL_SERVER_ERROR, "File not stored", "The file could not be stored; see the server log.");
+            }
+        }
+    }
+    if photos == 0 && media.is_empty() {
         messages.push(vec![
             ("MessageSid".into(), sid()),
             ("From".into(), from.clone()),
@@ -99,14 +179,17 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
                 );
             }
         };
+        media.push((format!("{}/sandbox/media/{}", m.self_url(), stored.sha256), "image/jpeg".into()));
+    }
+    for (i, (url, ct)) in media.into_iter().enumerate() {
         messages.push(vec![
             ("MessageSid".into(), format!("MM{}", dropcheck_core::auth::random_token(16))),
             ("From".into(), from.clone()),
             ("To".into(), SANDBOX_NUMBER.into()),
             ("Body".into(), if i == 0 { body.clone() } else { String::new() }),
             ("NumMedia".into(), "1".into()),
-            ("MediaUrl0".into(), format!("{}/sandbox/media/{}", m.self_url(), stored.sha256)),
-            ("MediaContentType0".into(), "image/jpeg".into()),
+            ("MediaUrl0".into(), url),
+            ("MediaContentType0".into(), ct),
             ("ProfileName".into(), "Sandbox contractor".into()),
         ]);
     }
@@ -131,13 +214,29 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
 }
 
 /// The simulated provider's media URLs: the generated photos, by digest (sandbox mode only).
-async fn media(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, Path(sha): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct MediaQuery {
+    #[serde(rename = "type")]
+    content_type: Option<String>,
+}
+
+async fn media(
+    State(st): State<AppState>,
+    Extension(m): Extension<Arc<Messaging>>,
+    Path(sha): Path<String>,
+    Query(q): Query<MediaQuery>,
+) -> Response {
     if !matches!(m.provider, ProviderConfig::Sandbox { .. }) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(path) = st.media.original_path(&sha) else { return StatusCode::NOT_FOUND.into_response() };
+    // The type the upload declared (checked again when stored on arrival); JPEG by default.
+    let ct = q
+        .content_type
+        .filter(|t| t.len() <= 100 && t.contains('/') && t.chars().all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c)))
+        .unwrap_or_else(|| "image/jpeg".into());
     match tokio::fs::read(&path).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+        Ok(bytes) => ([(header::CONTENT_TYPE, ct), (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string())], bytes).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -591,6 +591,26 @@ async fn the_sandbox_sends_through_the_real_webhook_and_shows_the_conversation()
         assert!(page.contains("Got 3 photos for DR12345678"));
         let r = browser.get(format!("{}/messages?status=bogus", app.base)).send().await.unwrap();
         assert!(r.text().await.unwrap().contains("not a message status"));
+
+        // The simulated phone can also send real files (multipart): a photo goes on the next
+        // step, a PDF is kept as an attachment.
+        let jpeg = demo_photo("DR12345678", 4, "upload", 7);
+        let form = reqwest::multipart::Form::new()
+            .text("phone", CONTRACTOR)
+            .text("body", "")
+            .text("photos", "0")
+            .part("files", reqwest::multipart::Part::bytes(jpeg).file_name("meter.jpg").mime_str("image/jpeg").unwrap())
+            .part(
+                "files",
+                reqwest::multipart::Part::bytes(b"%PDF-1.4 note".to_vec()).file_name("note.pdf").mime_str("application/pdf").unwrap(),
+            );
+        let r = browser.post(format!("{}/sandbox/send", app.base)).header("origin", app.base.clone()).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        app.settle().await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(d.steps.iter().filter(|s| !s.photos.is_empty()).count(), 4, "the uploaded photo is on step 4");
+        let files = store.attachments_for_drop(d.drop_id).await.unwrap();
+        assert_eq!(files.iter().map(|f| f.mime_type.as_str()).collect::<Vec<_>>(), vec!["application/pdf"]);
     })
     .await;
 }
@@ -684,7 +704,8 @@ async fn every_twilio_fixture_replays_through_the_real_routes() {
         // The image (no drop number yet) was downloaded with the account's credentials and held.
         assert!(m.lock().unwrap().media_requests >= 1);
         assert_eq!(m.lock().unwrap().unauthorised_media, 0);
-        wait_for(&m, "the which-drop reply", |m| m.sent.iter().any(|(to, b)| to == "whatsapp:+31612345678" && b.contains("Which drop"))).await;
+        wait_for(&m, "the which-drop reply", |m| m.sent.iter().any(|(to, b)| to == "whatsapp:+31612345678" && b.contains("Which drop")))
+            .await;
     })
     .await;
 }
