@@ -92,16 +92,16 @@ thread_local! {
     static LIVE: std::cell::RefCell<Option<web_sys::EventSource>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Listens to the server's change events for this drop (`/live/drops/{number}`) and bumps
-/// `version` on each, so the page refetches what changed elsewhere (new photos, a
-/// resubmission, delivery ticks). One stream at a time: opening a drop closes the last one.
-pub fn live(number: String, version: RwSignal<u64>) {
+/// Listens to the server's change events (`/live/drops` for the list, `/live/drops/{number}`
+/// for a drop) and bumps `version` on each, so the page refetches what changed elsewhere (new
+/// photos, a resubmission, delivery ticks). One stream at a time: a new page closes the last.
+pub fn live(url: String, version: RwSignal<u64>) {
     use wasm_bindgen::closure::Closure;
     LIVE.with(|cell| {
         if let Some(old) = cell.borrow_mut().take() {
             old.close();
         }
-        let Ok(es) = web_sys::EventSource::new(&format!("/live/drops/{number}")) else { return };
+        let Ok(es) = web_sys::EventSource::new(&url) else { return };
         let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| {
             version.update(|v| *v += 1);
         });

@@ -139,10 +139,14 @@ pub fn StatusBadge(status: String, label: String) -> impl IntoView {
 pub fn DropsPage() -> impl IntoView {
     let query = use_query_map();
     let q = move |k: &'static str| query.read().get(k).filter(|v| !v.is_empty());
+    // Bumped by the live stream when any drop changes (new drops, photos, status changes).
+    let live = RwSignal::new(0u64);
     let data = Resource::new(
-        move || (q("status"), q("project"), q("contractor"), q("q"), q("from"), q("to"), q("cursor")),
-        |(status, project, contractor, q, from, to, cursor)| drops_page(status, project, contractor, q, from, to, cursor),
+        move || (q("status"), q("project"), q("contractor"), q("q"), q("from"), q("to"), q("cursor"), live.get()),
+        |(status, project, contractor, q, from, to, cursor, _)| drops_page(status, project, contractor, q, from, to, cursor),
     );
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| crate::keys::live("/live/drops".into(), live));
     view! {
         <Title text="Drops · Dropcheck"/>
         <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
@@ -326,7 +330,7 @@ pub fn DropPage() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         crate::keys::install(number);
-        Effect::new(move |_| crate::keys::live(number(), live));
+        Effect::new(move |_| crate::keys::live(format!("/live/drops/{}", number()), live));
     }
     let actions = DropActions { review, mover, incomplete, approve };
     view! {

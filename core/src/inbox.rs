@@ -759,6 +759,16 @@ impl Store {
         .ok_or_else(|| CoreError::not_found("attachment_not_found", format!("attachment {attachment_id}")))
     }
 
+    /// What changes when any drop changes (the drops list's live view): every change to a
+    /// drop moves its `activity_at`, so the latest one (an index lookup) and the number of
+    /// drops say enough.
+    pub async fn list_fingerprint(&self) -> CoreResult<String> {
+        let (at, n): (Option<i64>, Option<i64>) = on_db!(self, pool => sqlx::query_as(
+            "select (select max(activity_at) from drop_job), (select cast(sum(n) as bigint) from drop_status_count)")
+            .fetch_one(pool).await?);
+        Ok(format!("{}:{}", at.unwrap_or(0), n.unwrap_or(0)))
+    }
+
     /// What changes when anything on a drop's page changes (status, photos, reviews, message
     /// ticks): the live view polls it and tells open pages to refresh.
     pub async fn drop_fingerprint(&self, number: &DropNumber) -> CoreResult<Option<String>> {

@@ -66,10 +66,17 @@ async fn commands_context_and_opt_out() {
         say(&store, "/project Nope", tick()).await;
         assert!(replies(&store).await.last().unwrap().contains("Velo Test"));
         say(&store, "/project Velo Test", tick()).await;
+        // The live views' fingerprints move when a drop appears or changes.
+        let list_before = store.list_fingerprint().await.unwrap();
+        assert_eq!(store.drop_fingerprint(&DropNumber::parse("DR12345678").unwrap()).await.unwrap(), None);
         say(&store, "DR12345678", tick()).await;
+        assert_ne!(store.list_fingerprint().await.unwrap(), list_before);
+        let drop_before = store.drop_fingerprint(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+        assert!(drop_before.is_some());
         assert!(replies(&store).await.last().unwrap().starts_with("Drop DR12345678 (Velo Test): 0 of 12"));
         say(&store, "/status", tick()).await;
         assert!(replies(&store).await.last().unwrap().contains("Active drop DR12345678"));
+        assert_ne!(store.drop_fingerprint(&DropNumber::parse("DR12345678").unwrap()).await.unwrap(), drop_before, "a new reply on the drop");
         say(&store, "/drops", tick()).await;
         assert!(replies(&store).await.last().unwrap().contains("DR12345678 — Collecting"));
         say(&store, "/clear", tick()).await;

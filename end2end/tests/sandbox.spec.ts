@@ -39,8 +39,18 @@ test("sandbox: drop + 12 photos, feedback on steps 3 and 7, fixes, Resubmitted l
   await phone.goto(`/sandbox?phone=${encodeURIComponent(PHONE)}`);
   await expect(phone.locator("h1")).toHaveText("WhatsApp sandbox");
 
+  // A reviewer's drops list, open before the drop exists, shows it without a reload.
+  const list = await page.context().newPage();
+  await list.goto(`/?q=${DROP}`);
+  await expect(list.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(list.locator("tr.drop-row")).toHaveCount(0);
+  await list.evaluate(() => ((window as any).__noReload = true));
+
   await send(phone, DROP);
   await expectChat(phone, `Drop ${DROP}`);
+  await expect(list.locator(`tr.drop-row[data-drop="${DROP}"]`)).toHaveCount(1, { timeout: 15_000 });
+  expect(await list.evaluate(() => (window as any).__noReload)).toBe(true);
+  await list.close();
   await send(phone, "", 12);
   await expectChat(phone, /Got 12 photos/);
   await send(phone, `${DROP} DONE`);

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/media/{photo_id}", get(original))
         .route("/media/{photo_id}/thumb", get(thumbnail))
         .route("/next", get(next_drop))
+        .route("/live/drops", get(live_list))
         .route("/live/drops/{number}", get(live_drop))
         .route("/attachments/{id}", get(attachment))
 }
@@ -291,18 +292,36 @@ mod tests {
 /// photos, reviews or message ticks change (from any replica: it watches the database), so
 /// the page refreshes itself without a reload.
 async fn live_drop(State(st): State<AppState>, Path(number): Path<String>) -> Response {
-    use axum::response::sse::{Event, KeepAlive, Sse};
     let Ok(number) = dropcheck_core::domain::DropNumber::parse(&number) else {
         return (StatusCode::BAD_REQUEST, "not a drop number").into_response();
     };
-    let first = st.store.drop_fingerprint(&number).await.ok().flatten();
-    let stream = futures_util::stream::unfold((st, number, first), |(st, number, last)| async move {
+    live(st, move |st: AppState| {
+        let number = number.clone();
+        async move { st.store.drop_fingerprint(&number).await }
+    })
+    .await
+}
+
+/// The same for the drops list: any drop's activity (a new drop, photos, a status change).
+async fn live_list(State(st): State<AppState>) -> Response {
+    live(st, |st: AppState| async move { st.store.list_fingerprint().await.map(Some) }).await
+}
+
+/// An SSE stream that polls `fingerprint` once a second and sends `change` when it differs.
+async fn live<F, Fut>(st: AppState, fingerprint: F) -> Response
+where
+    F: Fn(AppState) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Option<String>, dropcheck_core::CoreError>> + Send,
+{
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let first = fingerprint(st.clone()).await.ok().flatten();
+    let stream = futures_util::stream::unfold((st, fingerprint, first), |(st, fingerprint, last)| async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-            match st.store.drop_fingerprint(&number).await {
+            match fingerprint(st.clone()).await {
                 Ok(now) if now != last => {
                     let ev = Event::default().event("change").data(now.clone().unwrap_or_default());
-                    return Some((Ok::<_, std::convert::Infallible>(ev), (st, number, now)));
+                    return Some((Ok::<_, std::convert::Infallible>(ev), (st, fingerprint, now)));
                 }
                 Ok(_) => {}
                 Err(e) => {
