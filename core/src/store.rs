@@ -685,26 +685,49 @@ impl Store {
              where d.drop_number = $1")
             .bind(number.as_str()).fetch_optional(pool).await?)
         .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
-        let (checklist, reviews, photos, history, messages, reasons) = on_db!(self, pool => {
-            let checklist = sqlx::query_as::<_, ChecklistStep>(
-                "select step_no, name, description from checklist_step where project_id = $1 order by step_no")
-                .bind(d.project_id).fetch_all(pool).await?;
-            let reviews = sqlx::query_as::<_, ReviewRow>(
-                "select r.step_no, r.verdict, r.reason_code, r.note, u.email as reviewer, r.prev_verdict, r.prev_note, r.updated_at
-                 from step_review r left join app_user u on u.user_id = r.reviewer_id where r.drop_id = $1")
-                .bind(d.drop_id).fetch_all(pool).await?;
-            let photos = sqlx::query_as::<_, PhotoInfo>(
-                "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at
-                 from photo where drop_id = $1 order by received_at desc, photo_id desc")
-                .bind(d.drop_id).fetch_all(pool).await?;
-            let history = sqlx::query_as::<_, HistoryEntry>(
-                "select at, actor, kind, detail from drop_event where drop_id = $1 order by event_id")
-                .bind(d.drop_id).fetch_all(pool).await?;
-            let messages = sqlx::query_as::<_, MessageRow>(&format!("{MESSAGE_SELECT} where m.drop_id = $1 order by m.message_id"))
-                .bind(d.drop_id).fetch_all(pool).await?;
-            let reasons = sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(pool).await?;
-            (checklist, reviews, photos, history, messages, reasons)
-        });
+        // Six independent reads. On PostgreSQL they run concurrently (each a round trip to
+        // the server); SQLite answers in-process, where one connection after another is cheaper.
+        let messages_sql = format!("{MESSAGE_SELECT} where m.drop_id = $1 order by m.message_id");
+        macro_rules! detail_reads {
+            ($pool:expr) => {
+                (
+                    sqlx::query_as::<_, ChecklistStep>(
+                        "select step_no, name, description from checklist_step where project_id = $1 order by step_no",
+                    )
+                    .bind(d.project_id)
+                    .fetch_all($pool),
+                    sqlx::query_as::<_, ReviewRow>(
+                        "select r.step_no, r.verdict, r.reason_code, r.note, u.email as reviewer, r.prev_verdict, r.prev_note, r.updated_at
+                         from step_review r left join app_user u on u.user_id = r.reviewer_id where r.drop_id = $1",
+                    )
+                    .bind(d.drop_id)
+                    .fetch_all($pool),
+                    sqlx::query_as::<_, PhotoInfo>(
+                        "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at
+                         from photo where drop_id = $1 order by received_at desc, photo_id desc",
+                    )
+                    .bind(d.drop_id)
+                    .fetch_all($pool),
+                    sqlx::query_as::<_, HistoryEntry>(
+                        "select at, actor, kind, detail from drop_event where drop_id = $1 order by event_id",
+                    )
+                    .bind(d.drop_id)
+                    .fetch_all($pool),
+                    sqlx::query_as::<_, MessageRow>(&messages_sql).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all($pool),
+                )
+            };
+        }
+        let (checklist, reviews, photos, history, messages, reasons) = match &self.db {
+            Db::Sqlite(pool) => {
+                let (a, b, c, e, f, g) = detail_reads!(pool);
+                (a.await?, b.await?, c.await?, e.await?, f.await?, g.await?)
+            }
+            Db::Postgres(pool) => {
+                let (a, b, c, e, f, g) = detail_reads!(pool);
+                tokio::try_join!(a, b, c, e, f, g)?
+            }
+        };
         let status = DropStatus::parse(&d.status).map_err(|e| CoreError::Internal(format!("stored status: {e}")))?;
         let steps = checklist
             .into_iter()

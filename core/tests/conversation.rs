@@ -76,7 +76,11 @@ async fn commands_context_and_opt_out() {
         assert!(replies(&store).await.last().unwrap().starts_with("Drop DR12345678 (Velo Test): 0 of 12"));
         say(&store, "/status", tick()).await;
         assert!(replies(&store).await.last().unwrap().contains("Active drop DR12345678"));
-        assert_ne!(store.drop_fingerprint(&DropNumber::parse("DR12345678").unwrap()).await.unwrap(), drop_before, "a new reply on the drop");
+        assert_ne!(
+            store.drop_fingerprint(&DropNumber::parse("DR12345678").unwrap()).await.unwrap(),
+            drop_before,
+            "a new reply on the drop"
+        );
         say(&store, "/drops", tick()).await;
         assert!(replies(&store).await.last().unwrap().contains("DR12345678 — Collecting"));
         say(&store, "/clear", tick()).await;
