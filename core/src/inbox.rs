@@ -422,7 +422,8 @@ impl Store {
                 fx.note("verification code received; no pending phone link");
                 self.reply(phone, "drop_refused", context! { message => "That code does not match a pending phone link. Start the link again under Settings → Integrations." }, None, None, now, fx).await?;
             }
-            Command::Stop | Command::Start => unreachable!("handled before"),
+            // `handle_message` applies STOP/START itself before calling this.
+            Command::Stop | Command::Start => {}
             Command::Unknown => {
                 fx.note("text stored");
                 self.reply(phone, "hint", context! {}, None, None, now, fx).await?;
