@@ -443,7 +443,7 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                             {d.timeline.iter().rev().map(|t| view! {
                                 <li class="border-l-2 border-slate-200 pl-3">
                                     <div class="text-xs text-slate-500">{t.at.clone()} " · " {t.actor.clone()}
-                                        {(!t.status.is_empty()).then(|| view! { <span class="ml-1 rounded bg-slate-100 px-1.5 text-slate-600">{ticks(&t.status)}</span> })}
+                                        {(!t.status.is_empty()).then(|| view! { <span class="ml-1 rounded bg-slate-100 px-1.5 text-slate-600">{crate::messages::tick_label(&t.status)}</span> })}
                                     </div>
                                     <div class=if t.kind.starts_with("message") { "mt-0.5 whitespace-pre-wrap rounded bg-emerald-50 p-2 text-slate-800" } else { "mt-0.5 text-slate-800" }>{t.text.clone()}</div>
                                 </li>
@@ -453,18 +453,6 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                 </aside>
             </div>
         </Layout>
-    }
-}
-
-/// WhatsApp-style delivery ticks for an outbound message status.
-fn ticks(status: &str) -> String {
-    match status {
-        "queued" => "🕓 queued".into(),
-        "sent" => "✓ sent".into(),
-        "delivered" => "✓✓ delivered".into(),
-        "read" => "✓✓ read".into(),
-        "failed" | "undelivered" => "⚠ failed".into(),
-        other => other.to_string(),
     }
 }
 

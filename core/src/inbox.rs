@@ -15,7 +15,6 @@ use sqlx::FromRow;
 use crate::conversation::{parse_caption, parse_text, Command};
 use crate::domain::{DropNumber, DropStatus, Phone, StepNo, Verdict};
 use crate::error::{CoreError, CoreResult, InputError};
-use crate::lifecycle::Actor;
 use crate::media::StoredMedia;
 use crate::providers::{DeliveryStatus, InboundMessage, MessageKind, Provider, StatusUpdate, WebhookEvent};
 use crate::store::{on_db, ActorRef, Db, DropDetail, NewPhoto, Store};
@@ -300,8 +299,8 @@ impl Store {
             Err(e) => return Ok(format!("sender {} is not a phone number ({}); stored only", msg.from, e.message)),
         };
         let contact_id = self.upsert_contact(&phone, &msg.profile_name).await?;
+        self.note_inbound(&phone, now).await?;
         on_db!(self, pool => {
-            sqlx::query("update contact set last_inbound_at = $1 where contact_id = $2").bind(now).bind(contact_id).execute(pool).await?;
             sqlx::query(
                 "insert into message (direction, phone, body, template, drop_id, status, provider_message_id, attempts, created_at, updated_at)
                  values ('in', $1, $2, null, null, 'received', $3, 0, $4, $4) on conflict (provider_message_id) do nothing")
@@ -468,7 +467,7 @@ impl Store {
                 }
             },
         };
-        let actor = ActorRef { label: phone.as_str().to_string(), kind: Actor::System, user_id: None };
+        let actor = ActorRef::system(phone.as_str());
         match self.create_drop(&project, dn, Some(phone), DropStatus::Collecting, &actor).await {
             Ok(_) => {
                 let d = self.drop_detail(dn).await?;
@@ -489,7 +488,7 @@ impl Store {
     /// `DONE`: a complete collecting drop goes to review; an incomplete drop whose rejected
     /// steps all have new photos is resubmitted; otherwise the reply lists what is missing.
     async fn finish_drop(&self, phone: &Phone, d: DropDetail, now: i64, fx: &mut Effects) -> CoreResult<()> {
-        let actor = ActorRef { label: phone.as_str().to_string(), kind: Actor::System, user_id: None };
+        let actor = ActorRef::system(phone.as_str());
         let number = DropNumber::parse(&d.drop_number)?;
         let vars = |missing: Vec<String>| context! { drop_number => &d.drop_number, status => d.status.label(), missing };
         match d.status {
@@ -617,7 +616,7 @@ impl Store {
                 continue;
             };
             let number = DropNumber::parse(&d.drop_number)?;
-            let actor = ActorRef { label: phone.as_str().to_string(), kind: Actor::System, user_id: None };
+            let actor = ActorRef::system(phone.as_str());
             let photo = NewPhoto {
                 step: StepNo::new(step)?,
                 sha256: stored.sha256.clone(),
@@ -638,27 +637,19 @@ impl Store {
     }
 
     /// One acknowledgment per burst: the unsent ack for this drop is re-rendered with every
-    /// photo since it was first queued and pushed back by [`ACK_DELAY_MS`].
+    /// photo since it was first queued and pushed back by [`ACK_DELAY_MS`] (`reply` merges
+    /// replies with the same batch key).
     async fn ack_photos(&self, phone: &Phone, d: &DropDetail, now: i64, fx: &mut Effects) -> CoreResult<()> {
         let key = format!("ack:{}:{}", phone.as_str(), d.drop_id);
-        let pending: Option<(i64, i64)> = on_db!(self, pool => sqlx::query_as(
-            "select message_id, created_at from message where batch_key = $1 and status = 'queued' and attempts = 0 order by message_id desc limit 1")
+        let pending: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "select created_at from message where batch_key = $1 and status = 'queued' and attempts = 0 order by message_id desc limit 1")
             .bind(&key).fetch_optional(pool).await?);
-        let since = pending.map(|(_, at)| at).unwrap_or(now);
-        let mut steps: Vec<i64> = d.steps.iter().filter(|s| s.photos.iter().any(|p| p.received_at >= since)).map(|s| s.number).collect();
-        steps.dedup();
+        let since = pending.unwrap_or(now);
+        let steps: Vec<i64> = d.steps.iter().filter(|s| s.photos.iter().any(|p| p.received_at >= since)).map(|s| s.number).collect();
         let count = d.steps.iter().flat_map(|s| &s.photos).filter(|p| p.received_at >= since).count();
         let (_, _, _, next) = progress(d);
         let vars = context! { drop_number => &d.drop_number, count, steps, next_step => next };
-        if let Some((id, _)) = pending {
-            let body = self.render_template("photo_ack", vars.clone()).await?;
-            let updated = on_db!(self, pool => sqlx::query(
-                "update message set body = $1, next_attempt_at = $2, updated_at = $3 where message_id = $4 and status = 'queued' and attempts = 0")
-                .bind(&body).bind(now + ACK_DELAY_MS).bind(now).bind(id).execute(pool).await?.rows_affected());
-            if updated == 1 {
-                return Ok(());
-            }
-        }
+        // `reply` replaces the pending acknowledgment (same key) with this one.
         self.reply(phone, "photo_ack", vars, Some(d.drop_id), Some(key), now, fx).await
     }
 
@@ -681,7 +672,7 @@ impl Store {
              from held_photo where phone = $1 and received_at >= $2 order by received_at, held_id")
             .bind(phone.as_str()).bind(now - CONTEXT_IDLE_MS).fetch_all(pool).await?);
         let number = DropNumber::parse(&d.drop_number)?;
-        let actor = ActorRef { label: phone.as_str().to_string(), kind: Actor::System, user_id: None };
+        let actor = ActorRef::system(phone.as_str());
         let mut current = d.clone();
         let mut n = 0;
         for h in held {

@@ -55,11 +55,7 @@ impl MediaStore {
     /// Stores any file (an attachment that is not a checklist photo) by digest. The content
     /// type is the provider's, reduced to a safe `type/subtype`; nothing of it reaches a path.
     pub async fn store_file(&self, bytes: Vec<u8>, content_type: &str) -> CoreResult<StoredMedia> {
-        let ct = content_type.trim().to_ascii_lowercase();
-        let safe = ct.len() <= 100
-            && ct.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
-            && ct.chars().all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c));
-        let mime_type = if safe { ct } else { "application/octet-stream".to_string() };
+        let mime_type = safe_content_type(content_type).unwrap_or_else(|| "application/octet-stream".to_string());
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let path = self.original_path(&sha256)?;
         let size_bytes = bytes.len() as i64;
@@ -117,6 +113,16 @@ impl MediaStore {
         .await
         .map_err(|e| CoreError::Internal(e.to_string()))?
     }
+}
+
+/// A content type from outside reduced to a plain lower-case `type/subtype`, or `None` when it
+/// is anything else (parameters, odd characters, too long).
+pub fn safe_content_type(content_type: &str) -> Option<String> {
+    let ct = content_type.trim().to_ascii_lowercase();
+    let ok = ct.len() <= 100
+        && ct.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+        && ct.chars().all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c));
+    ok.then_some(ct)
 }
 
 /// Write to a temporary sibling, fsync, then rename: a crash never leaves a torn file.

@@ -96,42 +96,24 @@ impl Store {
     /// Claims the next due outbound message (oldest due first) with a lease. On PostgreSQL the
     /// row is picked with `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other.
     pub async fn claim_outbound(&self, now: i64, lease_ms: i64) -> CoreResult<Option<Outbound>> {
-        let id: Option<i64> = match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
-                    .bind(now)
-                    .execute(pool)
-                    .await?;
-                // SQLite has one writer at a time: the update's `status = 'queued'` guard is the claim.
-                sqlx::query_scalar(
-                    "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
-                     where message_id = (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
-                                         order by next_attempt_at, message_id limit 1)
-                       and status = 'queued'
-                     returning message_id",
-                )
-                .bind(now + lease_ms)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
-                    .bind(now)
-                    .execute(pool)
-                    .await?;
-                sqlx::query_scalar(
-                    "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
-                     where message_id = (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
-                                         order by next_attempt_at, message_id limit 1 for update skip locked)
-                     returning message_id",
-                )
-                .bind(now + lease_ms)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-            }
+        // PostgreSQL: replicas skip each other's locked rows. SQLite has one writer at a time,
+        // where the `status = 'queued'` guard alone makes the claim.
+        let lock = match self.db {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " for update skip locked",
         };
+        let claim = format!(
+            "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+             where message_id = (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
+                                 order by next_attempt_at, message_id limit 1{lock})
+               and status = 'queued'
+             returning message_id"
+        );
+        let id: Option<i64> = on_db!(self, pool => {
+            sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
+                .bind(now).execute(pool).await?;
+            sqlx::query_scalar(&claim).bind(now + lease_ms).bind(now).fetch_optional(pool).await?
+        });
         let Some(id) = id else { return Ok(None) };
         Ok(Some(on_db!(self, pool => sqlx::query_as::<_, Outbound>(
             "select m.message_id, m.phone, m.body, m.template, m.batch_key, m.error_code, m.created_at, m.attempts,

@@ -6,12 +6,12 @@
 //! (the sandbox adapter records them as delivered).
 
 use crate::config::ProviderConfig;
-use crate::web::html_escape;
+use crate::web::notice_page;
 use crate::workers::Messaging;
 use app::ssr::AppState;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use dropcheck_core::conversation::find_drop_number;
@@ -94,15 +94,7 @@ async fn read_form(req: Request, max_file: u64) -> Result<SendForm, Response> {
 }
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    let body = format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title} · Dropcheck</title>
-<link rel="stylesheet" href="/pkg/dropcheck.css"></head>
-<body class="bg-slate-50 text-slate-900"><main class="mx-auto mt-24 max-w-md text-center">
-<h1 class="text-2xl font-semibold">{title}</h1><p class="mt-2 text-slate-600">{}</p>
-<a href="/sandbox" class="mt-4 inline-block text-blue-700 underline">Back to the sandbox</a></main></body></html>"#,
-        html_escape(text)
-    );
-    (status, Html(body)).into_response()
+    notice_page(status, title, text, ("/sandbox", "Back to the sandbox"))
 }
 
 async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, req: Request) -> Response {
@@ -231,10 +223,7 @@ async fn media(
     }
     let Ok(path) = st.media.original_path(&sha) else { return StatusCode::NOT_FOUND.into_response() };
     // The type the upload declared (checked again when stored on arrival); JPEG by default.
-    let ct = q
-        .content_type
-        .filter(|t| t.len() <= 100 && t.contains('/') && t.chars().all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c)))
-        .unwrap_or_else(|| "image/jpeg".into());
+    let ct = q.content_type.as_deref().and_then(dropcheck_core::media::safe_content_type).unwrap_or_else(|| "image/jpeg".into());
     match tokio::fs::read(&path).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, ct), (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string())], bytes).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),

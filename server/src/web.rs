@@ -104,19 +104,28 @@ async fn touch(session: &Session) {
 }
 
 fn forbidden(path: &str) -> Response {
-    let body = format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Admins only · Dropcheck</title>
-<link rel="stylesheet" href="/pkg/dropcheck.css"></head>
-<body class="bg-slate-50 text-slate-900"><main class="mx-auto mt-24 max-w-md text-center">
-<h1 class="text-2xl font-semibold">Admins only</h1>
-<p class="mt-2 text-slate-600">{} is for admins. Ask an admin if you need a change made there.</p>
-<a href="/" class="mt-4 inline-block text-blue-700 underline">Back to the drops</a></main></body></html>"#,
-        html_escape(path)
-    );
-    (StatusCode::FORBIDDEN, Html(body)).into_response()
+    let text = format!("{path} is for admins. Ask an admin if you need a change made there.");
+    notice_page(StatusCode::FORBIDDEN, "Admins only", &text, ("/", "Back to the drops"))
 }
 
-pub(crate) fn html_escape(s: &str) -> String {
+/// A small server-rendered page with a title, a sentence and a way back (for answers that
+/// are not Leptos pages: refusals, form errors of plain-form routes).
+pub(crate) fn notice_page(status: StatusCode, title: &str, text: &str, back: (&str, &str)) -> Response {
+    let body = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title} · Dropcheck</title>
+<link rel="stylesheet" href="/pkg/dropcheck.css"></head>
+<body class="bg-slate-50 text-slate-900"><main class="mx-auto mt-24 max-w-md text-center">
+<h1 class="text-2xl font-semibold">{title}</h1>
+<p class="mt-2 text-slate-600">{}</p>
+<a href="{}" class="mt-4 inline-block text-blue-700 underline">{}</a></main></body></html>"#,
+        html_escape(text),
+        back.0,
+        back.1
+    );
+    (status, Html(body)).into_response()
+}
+
+fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -709,3 +709,40 @@ async fn every_twilio_fixture_replays_through_the_real_routes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_the_reason() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        let wait_failed = |id: i64| {
+            let store = store.clone();
+            async move {
+                for _ in 0..200 {
+                    let msg = store.message(id).await.unwrap();
+                    if msg.status == "failed" {
+                        return msg;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                panic!("message {id} did not fail");
+            }
+        };
+        // A number that never wrote: WhatsApp refuses free-form messages; not retried.
+        let silent = dropcheck_core::domain::Phone::parse("+27640000077").unwrap();
+        let id = store.queue_message(&silent, "hello", None, dropcheck_core::now_ms()).await.unwrap();
+        let msg = wait_failed(id).await;
+        assert_eq!((msg.error_code.as_deref(), msg.attempts), (Some("window_closed"), 1));
+        // A number that sent STOP gets only the confirmation.
+        app.text("SM1", "STOP").await;
+        app.settle().await;
+        wait_for(&m, "the STOP confirmation", |m| m.sent.iter().any(|(_, b)| b.contains("START to resume"))).await;
+        let me = dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap();
+        let id = store.queue_message(&me, "a notice", None, dropcheck_core::now_ms()).await.unwrap();
+        let msg = wait_failed(id).await;
+        assert_eq!(msg.error_code.as_deref(), Some("opted_out"));
+        assert!(!m.lock().unwrap().sent.iter().any(|(_, b)| b == "hello" || b == "a notice"), "neither reached the provider");
+    })
+    .await;
+}
