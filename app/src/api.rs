@@ -177,7 +177,7 @@ pub async fn drop_page(number: String) -> Result<DropPageData, ServerFnError> {
     let number = DropNumber::parse(&number).map_err(|e| fail(e.into()))?;
     let d = st.store.drop_detail(&number).await.map_err(fail)?;
     let reasons = st.store.reasons().await.map_err(fail)?;
-    let feedback = d.feedback_preview(&reasons).map_err(|e| e.public_message());
+    let feedback = st.store.feedback_message(&d, &reasons).await.map(|(body, _)| body).map_err(|e| e.public_message());
     let photo = |p: &dropcheck_core::store::PhotoInfo| PhotoView {
         id: p.photo_id,
         round: p.round,

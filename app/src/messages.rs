@@ -15,7 +15,8 @@ pub struct MessageView {
     pub direction: String,
     pub phone: String,
     pub body: String,
-    pub template: String,
+    /// The template, attached media and how it went out, as one line (may be empty).
+    pub detail: String,
     pub status: String,
     pub error_code: String,
     /// What the failure means and what to do (PROTOCOLS' provider codes), if known.
@@ -51,12 +52,27 @@ fn message_view(m: dropcheck_core::store::MessageRow) -> MessageView {
         direction: m.direction,
         phone: m.phone,
         body: m.body,
-        template: m.template.unwrap_or_default(),
+        detail: message_detail(m.template.as_deref(), m.media_url.as_deref(), m.sent_as.as_deref()),
         status: m.status,
         attempts: m.attempts,
         drop_number: m.drop_number.unwrap_or_default(),
         at: dropcheck_core::fmt_time(m.created_at),
     }
+}
+
+#[cfg(feature = "ssr")]
+fn message_detail(template: Option<&str>, media_url: Option<&str>, sent_as: Option<&str>) -> String {
+    let mut parts = vec![];
+    if let Some(t) = template {
+        parts.push(format!("template {t}"));
+    }
+    if let Some(u) = media_url {
+        parts.push(format!("with media {u}"));
+    }
+    if let Some(p) = sent_as.and_then(|s| s.strip_prefix("template:")) {
+        parts.push(format!("sent as the approved provider template {p} (outside the 24-hour window)"));
+    }
+    parts.join(" · ")
 }
 
 #[server(prefix = "/rpc", endpoint = "messages_page")]
@@ -225,7 +241,7 @@ fn MessagesView(d: MessagesPageData, resend: ServerAction<ResendMessage>) -> imp
                                 </td>
                                 <td class="max-w-xl px-3 py-2">
                                     <div class="whitespace-pre-wrap text-slate-800">{m.body.clone()}</div>
-                                    {(!m.template.is_empty()).then(|| view! { <div class="mt-0.5 text-xs text-slate-400">{format!("template {}", m.template)}</div> })}
+                                    {(!m.detail.is_empty()).then(|| view! { <div class="mt-0.5 break-all text-xs text-slate-400">{m.detail.clone()}</div> })}
                                     {(!m.error_code.is_empty()).then(|| view! {
                                         <div class="mt-1 rounded bg-red-50 px-2 py-1 text-xs text-red-800">
                                             <span class="font-semibold">{format!("Error {}: ", m.error_code)}</span>

@@ -33,6 +33,17 @@ pub const DOWNLOAD_FAILED: &str = "download failed: ";
 /// A burst of photos is acknowledged once, this long after its last photo.
 pub const ACK_DELAY_MS: i64 = 4_000;
 
+/// A verified webhook request to record.
+#[derive(Debug, Clone)]
+pub struct WebhookIn {
+    pub provider: Provider,
+    pub path: String,
+    pub content_type: String,
+    pub body: String,
+    pub parsed: Result<Vec<WebhookEvent>, InputError>,
+    pub received_at: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiptOutcome {
     pub receipt_id: i64,
@@ -138,38 +149,65 @@ impl Store {
         parsed: &Result<Vec<WebhookEvent>, InputError>,
         now: i64,
     ) -> CoreResult<ReceiptOutcome> {
-        let (verdict, error) = match parsed {
-            Ok(_) => ("accepted", None),
-            Err(e) => ("rejected", Some(e.message.clone())),
+        let one = WebhookIn {
+            provider,
+            path: path.to_string(),
+            content_type: content_type.to_string(),
+            body: body.to_string(),
+            parsed: parsed.clone(),
+            received_at: now,
         };
-        let events: &[WebhookEvent] = parsed.as_deref().unwrap_or(&[]);
-        let mut payloads = Vec::with_capacity(events.len());
-        for e in events {
-            payloads.push(serde_json::to_string(e).map_err(|err| CoreError::Internal(format!("event payload: {err}")))?);
+        let mut out = self.record_webhooks(std::slice::from_ref(&one)).await?;
+        out.pop().ok_or_else(|| CoreError::Internal("no receipt recorded".into()))
+    }
+
+    /// Records several webhook requests in one transaction (group commit: one fsync for all
+    /// the requests that arrived while the previous commit ran). All or none are stored.
+    pub async fn record_webhooks(&self, batch: &[WebhookIn]) -> CoreResult<Vec<ReceiptOutcome>> {
+        let mut payloads: Vec<Vec<String>> = Vec::with_capacity(batch.len());
+        for w in batch {
+            let events: &[WebhookEvent] = w.parsed.as_deref().unwrap_or(&[]);
+            let mut p = Vec::with_capacity(events.len());
+            for e in events {
+                p.push(serde_json::to_string(e).map_err(|err| CoreError::Internal(format!("event payload: {err}")))?);
+            }
+            payloads.push(p);
         }
         Ok(on_db!(self, pool => {
             let mut tx = pool.begin().await?;
-            let receipt_id: i64 = sqlx::query_scalar(
-                "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error)
-                 values ($1, $2, $3, $4, $5, $6, $7) returning receipt_id")
-                .bind(provider.as_str()).bind(path).bind(now).bind(content_type).bind(body).bind(verdict).bind(&error)
-                .fetch_one(&mut *tx).await?;
-            let mut new_events = 0usize;
-            for (e, payload) in events.iter().zip(&payloads) {
-                let done = sqlx::query(
-                    "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (provider, dedupe_key) do nothing")
-                    .bind(receipt_id).bind(provider.as_str()).bind(e.dedupe_key()).bind(e.kind())
-                    .bind(if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" })
-                    .bind(payload).bind(now)
-                    .execute(&mut *tx).await?;
-                new_events += done.rows_affected() as usize;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (w, payloads) in batch.iter().zip(&payloads) {
+                let (verdict, error) = match &w.parsed {
+                    Ok(_) => ("accepted", None),
+                    Err(e) => ("rejected", Some(e.message.as_str())),
+                };
+                let events: &[WebhookEvent] = w.parsed.as_deref().unwrap_or(&[]);
+                let receipt_id: i64 = sqlx::query_scalar(
+                    "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error)
+                     values ($1, $2, $3, $4, $5, $6, $7) returning receipt_id")
+                    .bind(w.provider.as_str()).bind(&w.path).bind(w.received_at).bind(&w.content_type).bind(&w.body)
+                    .bind(verdict).bind(error)
+                    .fetch_one(&mut *tx).await?;
+                let mut new_events = 0usize;
+                for (e, payload) in events.iter().zip(payloads) {
+                    let done = sqlx::query(
+                        "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
+                         values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (provider, dedupe_key) do nothing")
+                        .bind(receipt_id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind())
+                        .bind(if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" })
+                        .bind(payload).bind(w.received_at)
+                        .execute(&mut *tx).await?;
+                    new_events += done.rows_affected() as usize;
+                }
+                let duplicates = events.len() - new_events;
+                if new_events != 0 || duplicates != 0 {
+                    sqlx::query("update webhook_receipt set event_count = $1, duplicate_count = $2 where receipt_id = $3")
+                        .bind(new_events as i64).bind(duplicates as i64).bind(receipt_id).execute(&mut *tx).await?;
+                }
+                outcomes.push(ReceiptOutcome { receipt_id, new_events, duplicates });
             }
-            let duplicates = events.len() - new_events;
-            sqlx::query("update webhook_receipt set event_count = $1, duplicate_count = $2 where receipt_id = $3")
-                .bind(new_events as i64).bind(duplicates as i64).bind(receipt_id).execute(&mut *tx).await?;
             tx.commit().await?;
-            ReceiptOutcome { receipt_id, new_events, duplicates }
+            outcomes
         }))
     }
 
@@ -803,6 +841,29 @@ impl Store {
         templates::render(name, &body, vars)
     }
 
+    /// Names (or, with `None`, removes) the approved provider templates a template is sent as
+    /// outside the 24-hour window.
+    pub async fn set_provider_template(&self, name: &str, t: Option<&templates::ProviderTemplates>) -> CoreResult<()> {
+        let json = match t.filter(|t| !t.is_empty()) {
+            Some(t) => Some(serde_json::to_string(t).map_err(|e| CoreError::Internal(e.to_string()))?),
+            None => None,
+        };
+        let n = on_db!(self, pool => sqlx::query("update message_template set provider_template = $1, updated_at = $2 where name = $3")
+            .bind(&json).bind(crate::now_ms()).bind(name).execute(pool).await?.rows_affected());
+        if n == 0 {
+            return Err(CoreError::not_found("template_not_found", format!("template {name}")));
+        }
+        Ok(())
+    }
+
+    /// The feedback message "Mark incomplete" would queue now, rendered from the stored
+    /// `drop_feedback` template, with the variables it was rendered from; or why it can't.
+    pub async fn feedback_message(&self, drop: &DropDetail, reasons: &[crate::store::Reason]) -> CoreResult<(String, minijinja::Value)> {
+        let vars = templates::feedback_vars(drop, reasons)?;
+        let body = self.render_template("drop_feedback", vars.clone()).await?;
+        Ok((body, vars))
+    }
+
     /// Queues a bot reply, unless the number opted out (STOP/START confirmations always go),
     /// the template is disabled, or the number already got [`REPLIES_PER_MINUTE`] replies in
     /// the last minute. Photo acknowledgments (`batch_key`) wait [`ACK_DELAY_MS`] for the burst.
@@ -834,7 +895,8 @@ impl Store {
             fx.note(format!("reply {template} not sent: template disabled"));
             return Ok(());
         }
-        let body = self.render_template(template, vars).await?;
+        let body = self.render_template(template, vars.clone()).await?;
+        let vars = crate::store::vars_json(&vars)?;
         let due = if batch_key.is_some() { now + ACK_DELAY_MS } else { now };
         if batch_key.is_none() {
             // Any other reply ends the burst: its acknowledgment goes first, now, as it stands.
@@ -846,9 +908,9 @@ impl Store {
         if let Some(key) = &batch_key {
             // One reply per burst: an unsent reply with the same key is replaced, not repeated.
             let merged = on_db!(self, pool => sqlx::query(
-                "update message set body = $1, next_attempt_at = $2, updated_at = $3
-                 where batch_key = $4 and status = 'queued' and attempts = 0")
-                .bind(&body).bind(due).bind(now).bind(key).execute(pool).await?.rows_affected());
+                "update message set body = $1, template_vars = $2, next_attempt_at = $3, updated_at = $4
+                 where batch_key = $5 and status = 'queued' and attempts = 0")
+                .bind(&body).bind(&vars).bind(due).bind(now).bind(key).execute(pool).await?.rows_affected());
             if merged > 0 {
                 fx.note(format!("reply {template} merged into the pending one"));
                 return Ok(());
@@ -860,9 +922,9 @@ impl Store {
             return Ok(());
         }
         on_db!(self, pool => { sqlx::query(
-            "insert into message (direction, phone, body, template, drop_id, status, attempts, next_attempt_at, batch_key, created_at, updated_at)
-             values ('out', $1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7)")
-            .bind(phone.as_str()).bind(&body).bind(template).bind(drop_id).bind(due).bind(&batch_key).bind(now)
+            "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at, batch_key, created_at, updated_at)
+             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $8)")
+            .bind(phone.as_str()).bind(&body).bind(template).bind(&vars).bind(drop_id).bind(due).bind(&batch_key).bind(now)
             .execute(pool).await?; });
         fx.note(format!("reply {template} queued"));
         Ok(())

@@ -3,6 +3,9 @@
 //! build on it. Start with [`domain`] for the vocabulary, [`lifecycle`] for the drop state
 //! machine, then [`store`] for everything persisted.
 
+/// Re-exported so callers build template variables with the same version.
+pub use minijinja;
+
 pub mod auth;
 pub mod conversation;
 pub mod demo;

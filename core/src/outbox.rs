@@ -70,6 +70,11 @@ pub struct Outbound {
     pub phone: String,
     pub body: String,
     pub template: Option<String>,
+    /// The variables the body was rendered from (JSON), to fill a provider template's parameters.
+    pub template_vars: Option<String>,
+    /// The template's approved provider templates (JSON, [`crate::templates::ProviderTemplates`]).
+    pub provider_template: Option<String>,
+    pub media_url: Option<String>,
     /// Set on replies that wait for a burst to end (photo acknowledgments).
     pub batch_key: Option<String>,
     /// The last failure's code (an ambiguous one is reconciled before the next attempt).
@@ -79,6 +84,27 @@ pub struct Outbound {
     pub attempts: i64,
     pub opted_out: i64,
     pub last_inbound_at: Option<i64>,
+}
+
+/// An outbound message to queue.
+pub struct Outgoing<'a> {
+    pub phone: &'a crate::domain::Phone,
+    pub body: &'a str,
+    pub template: Option<&'a str>,
+    pub vars: Option<&'a minijinja::Value>,
+    pub media_url: Option<&'a str>,
+}
+
+/// A media URL the provider will fetch: absolute http(s), no credentials, at most 2000 characters.
+fn check_media_url(raw: &str) -> Result<String, crate::InputError> {
+    let url = raw.trim();
+    let bad = || crate::InputError::new("invalid_media_url", "media_url is an http(s) address the provider can fetch");
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if url.len() > 2000 || host.is_empty() || host.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    Ok(url.to_string())
 }
 
 /// Counts of outbound messages by status, for health and the messages page.
@@ -93,9 +119,10 @@ pub struct OutboxCounts {
 }
 
 impl Store {
-    /// Claims the next due outbound message (oldest due first) with a lease. On PostgreSQL the
-    /// row is picked with `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other.
-    pub async fn claim_outbound(&self, now: i64, lease_ms: i64) -> CoreResult<Option<Outbound>> {
+    /// Claims up to `limit` due outbound messages (oldest due first) with a lease, in one
+    /// statement. On PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED`, so
+    /// replicas never wait on each other. Returned in queue order.
+    pub async fn claim_outbound(&self, now: i64, lease_ms: i64, limit: i64) -> CoreResult<Vec<Outbound>> {
         // PostgreSQL: replicas skip each other's locked rows. SQLite has one writer at a time,
         // where the `status = 'queued'` guard alone makes the claim.
         let lock = match self.db {
@@ -104,22 +131,29 @@ impl Store {
         };
         let claim = format!(
             "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
-             where message_id = (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
-                                 order by next_attempt_at, message_id limit 1{lock})
+             where message_id in (select message_id from message where direction = 'out' and status = 'queued' and next_attempt_at <= $2
+                                  order by next_attempt_at, message_id limit $3{lock})
                and status = 'queued'
              returning message_id"
         );
-        let id: Option<i64> = on_db!(self, pool => {
+        let ids: Vec<i64> = on_db!(self, pool => {
             sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
                 .bind(now).execute(pool).await?;
-            sqlx::query_scalar(&claim).bind(now + lease_ms).bind(now).fetch_optional(pool).await?
+            sqlx::query_scalar(&claim).bind(now + lease_ms).bind(now).bind(limit.clamp(1, 500)).fetch_all(pool).await?
         });
-        let Some(id) = id else { return Ok(None) };
-        Ok(Some(on_db!(self, pool => sqlx::query_as::<_, Outbound>(
-            "select m.message_id, m.phone, m.body, m.template, m.batch_key, m.error_code, m.created_at, m.attempts,
-                    coalesce(c.opted_out, 0) as opted_out, c.last_inbound_at
-             from message m left join contact c on c.phone = m.phone where m.message_id = $1")
-            .bind(id).fetch_one(pool).await?)))
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let args: Vec<Arg> = ids.iter().map(|&id| Arg::I(id)).collect();
+        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "select m.message_id, m.phone, m.body, m.template, m.template_vars, t.provider_template, m.media_url, m.batch_key,
+                    m.error_code, m.created_at, m.attempts, coalesce(c.opted_out, 0) as opted_out, c.last_inbound_at
+             from message m left join contact c on c.phone = m.phone left join message_template t on t.name = m.template
+             where m.message_id in ({}) order by m.next_attempt_at, m.message_id",
+            list.join(", ")
+        );
+        Ok(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Outbound>(&sql), &args).fetch_all(pool).await?))
     }
 
     /// Puts a claimed message back unsent for later, without counting the attempt (a burst
@@ -145,14 +179,15 @@ impl Store {
             .bind(phone).fetch_one(pool).await?))
     }
 
-    /// The provider accepted the message.
-    pub async fn record_sent(&self, message_id: i64, provider_id: &str, status: DeliveryStatus, now: i64) -> CoreResult<()> {
+    /// The provider accepted the message; `sent_as` says how it went (`text`, `media`,
+    /// `template:NAME`).
+    pub async fn record_sent(&self, message_id: i64, provider_id: &str, status: DeliveryStatus, sent_as: &str, now: i64) -> CoreResult<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
-                    updated_at = $3 where message_id = $4")
-                .bind(status.as_str()).bind(provider_id).bind(now).bind(message_id).execute(&mut *tx).await?;
+                    sent_as = $3, updated_at = $4 where message_id = $5")
+                .bind(status.as_str()).bind(provider_id).bind(sent_as).bind(now).bind(message_id).execute(&mut *tx).await?;
             // The drop's feedback is out: the drop page shows when.
             sqlx::query(
                 "update drop_job set feedback_sent_at = $1 where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
@@ -191,14 +226,23 @@ impl Store {
 
     /// Queues a free-form outbound message (`POST /send`, the API).
     pub async fn queue_message(&self, phone: &crate::domain::Phone, body: &str, template: Option<&str>, now: i64) -> CoreResult<i64> {
-        let body = body.trim();
+        self.queue_outbound(&Outgoing { phone, body, template, vars: None, media_url: None }, now).await
+    }
+
+    /// Queues an outbound message: a text, optionally with a picture or document by URL
+    /// (the body is its caption), optionally rendered from a template whose variables are
+    /// kept for a send as the approved provider template.
+    pub async fn queue_outbound(&self, m: &Outgoing<'_>, now: i64) -> CoreResult<i64> {
+        let body = m.body.trim();
         if body.is_empty() || body.chars().count() > 1600 {
             return Err(crate::InputError::new("invalid_message", "a message needs 1–1600 characters").into());
         }
+        let media_url = m.media_url.map(check_media_url).transpose()?;
+        let vars = m.vars.map(crate::store::vars_json).transpose()?;
         Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
-            "insert into message (direction, phone, body, template, status, attempts, next_attempt_at, created_at, updated_at)
-             values ('out', $1, $2, $3, 'queued', 0, $4, $4, $4) returning message_id")
-            .bind(phone.as_str()).bind(body).bind(template).bind(now).fetch_one(pool).await?))
+            "insert into message (direction, phone, body, template, template_vars, media_url, status, attempts, next_attempt_at, created_at, updated_at)
+             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) returning message_id")
+            .bind(m.phone.as_str()).bind(body).bind(m.template).bind(&vars).bind(&media_url).bind(now).fetch_one(pool).await?))
     }
 
     pub async fn message(&self, message_id: i64) -> CoreResult<MessageRow> {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::domain::{DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_REASONS};
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::lifecycle::{self, Action, Actor};
-use crate::{now_ms, templates};
+use crate::now_ms;
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -282,6 +282,11 @@ pub struct MessageRow {
     pub error_text: Option<String>,
     pub attempts: i64,
     pub drop_number: Option<String>,
+    /// A picture or document sent with the message (outbound, `POST /send`).
+    pub media_url: Option<String>,
+    /// How it went out: `text`, `media`, or `template:NAME` (an approved provider template,
+    /// outside the 24-hour window).
+    pub sent_as: Option<String>,
     pub created_at: i64,
 }
 
@@ -335,10 +340,6 @@ pub struct DropDetail {
 impl DropDetail {
     pub fn rejected_steps(&self) -> impl Iterator<Item = &StepDetail> {
         self.steps.iter().filter(|s| s.verdict.is_rejection())
-    }
-    /// The feedback message "Mark incomplete" would queue now, or why it can't.
-    pub fn feedback_preview(&self, reasons: &[Reason]) -> CoreResult<String> {
-        templates::render_feedback(self, reasons)
     }
 }
 
@@ -897,7 +898,8 @@ impl Store {
         let detail = self.drop_detail(number).await?;
         let to = lifecycle::transition(detail.status, Action::MarkIncomplete, actor.kind)?;
         let reasons = self.reasons().await?;
-        let body = detail.feedback_preview(&reasons)?;
+        let (body, vars) = self.feedback_message(&detail, &reasons).await?;
+        let vars = vars_json(&vars)?;
         let phone = detail
             .contractor
             .as_ref()
@@ -909,9 +911,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             set_status!(tx, detail.drop_id, detail.status, to, "incomplete_at", now);
             sqlx::query(
-                "insert into message (direction, phone, body, template, drop_id, status, attempts, next_attempt_at, created_at, updated_at)
-                 values ('out', $1, $2, 'drop_feedback', $3, 'queued', 0, $4, $4, $4)")
-                .bind(&phone).bind(&body).bind(detail.drop_id).bind(now).execute(&mut *tx).await?;
+                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at, created_at, updated_at)
+                 values ('out', $1, $2, 'drop_feedback', $3, $4, 'queued', 0, $5, $5, $5)")
+                .bind(&phone).bind(&body).bind(&vars).bind(detail.drop_id).bind(now).execute(&mut *tx).await?;
             history!(tx, detail.drop_id, &actor.label, "status",
                 format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
             tx.commit().await?;
@@ -1192,8 +1194,13 @@ const SUMMARY_SELECT: &str = "select d.drop_id, d.drop_number, d.status, p.name 
     left join contact c on c.contact_id = d.contractor_id";
 
 pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
-        m.error_code, m.error_text, m.attempts, d.drop_number, m.created_at
+        m.error_code, m.error_text, m.attempts, d.drop_number, m.media_url, m.sent_as, m.created_at
     from message m left join drop_job d on d.drop_id = m.drop_id";
+
+/// A message's template variables as stored with it (JSON), for sends as a provider template.
+pub(crate) fn vars_json(vars: &minijinja::Value) -> CoreResult<String> {
+    serde_json::to_string(vars).map_err(|e| CoreError::Internal(format!("template variables: {e}")))
+}
 
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")

@@ -99,8 +99,9 @@ fn env() -> Environment<'static> {
     env
 }
 
-/// Renders the feedback message for the drop's currently rejected steps.
-pub fn render_feedback(drop: &DropDetail, reasons: &[Reason]) -> CoreResult<String> {
+/// The variables of the feedback message for the drop's currently rejected steps (the
+/// `drop_feedback` template renders them), or why there is nothing to send.
+pub fn feedback_vars(drop: &DropDetail, reasons: &[Reason]) -> CoreResult<minijinja::Value> {
     let steps: Vec<FeedbackStep> = drop
         .rejected_steps()
         .map(|s| FeedbackStep {
@@ -118,8 +119,125 @@ pub fn render_feedback(drop: &DropDetail, reasons: &[Reason]) -> CoreResult<Stri
         ));
     }
     let contractor_name = drop.contractor.as_ref().map(|c| c.name.as_str()).filter(|n| !n.is_empty());
-    env()
-        .render_str(DROP_FEEDBACK, context! { drop_number => &drop.drop_number, project => &drop.project, contractor_name, steps })
-        .map(|s| s.trim().to_string())
-        .map_err(|e| CoreError::Internal(format!("feedback template: {e}")))
+    Ok(context! { drop_number => &drop.drop_number, project => &drop.project, contractor_name, steps })
+}
+
+/// The approved provider templates a message template maps to, for sends outside WhatsApp's
+/// 24-hour window (SPEC 4.4). Stored as JSON in `message_template.provider_template`.
+/// Each parameter is a minijinja expression over the message's variables, e.g.
+/// `drop_number` or `steps | map(attribute="number") | join(", ")`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ProviderTemplates {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MetaTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio: Option<TwilioContent>,
+}
+
+/// A Meta message template: its name, language code and body parameters in order.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct MetaTemplate {
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub params: Vec<String>,
+}
+
+/// A Twilio Content template: its `ContentSid` and the expressions of variables 1, 2, ….
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TwilioContent {
+    pub content_sid: String,
+    #[serde(default)]
+    pub variables: Vec<String>,
+}
+
+impl ProviderTemplates {
+    /// Parses and checks the stored JSON (names, SIDs and that every parameter compiles).
+    pub fn parse(json: &str) -> Result<Self, crate::InputError> {
+        use crate::InputError;
+        let t: Self = serde_json::from_str(json)
+            .map_err(|e| InputError::new("invalid_provider_template", format!("the provider template is not valid: {e}")))?;
+        if let Some(m) = &t.meta {
+            let name_ok = !m.name.is_empty()
+                && m.name.len() <= 512
+                && m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !name_ok {
+                return Err(InputError::new("invalid_provider_template", "a Meta template name has lower-case letters, digits and _"));
+            }
+            let lang_ok = (2..=15).contains(&m.language.len()) && m.language.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+            if !lang_ok {
+                return Err(InputError::new("invalid_provider_template", "a Meta template language is a code such as en or en_US"));
+            }
+        }
+        if let Some(tw) = &t.twilio {
+            let sid_ok = tw.content_sid.len() == 34
+                && tw.content_sid.starts_with("HX")
+                && tw.content_sid[2..].chars().all(|c| c.is_ascii_hexdigit());
+            if !sid_ok {
+                return Err(InputError::new("invalid_provider_template", "a Twilio ContentSid is HX followed by 32 hex digits"));
+            }
+        }
+        let env = env();
+        for expr in t.meta.iter().flat_map(|m| &m.params).chain(t.twilio.iter().flat_map(|t| &t.variables)) {
+            env.compile_expression(expr).map_err(|e| {
+                InputError::new("invalid_provider_template", format!("the parameter \"{expr}\" is not an expression: {e}"))
+            })?;
+        }
+        Ok(t)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_none() && self.twilio.is_none()
+    }
+}
+
+/// Evaluates template parameters over a message's stored variables. WhatsApp refuses
+/// parameters with line breaks, tabs or runs of spaces, so those are folded to single spaces.
+pub fn render_params(exprs: &[String], vars: &serde_json::Value) -> CoreResult<Vec<String>> {
+    let env = env();
+    let ctx = minijinja::Value::from_serialize(vars);
+    exprs
+        .iter()
+        .map(|expr| {
+            let value = env
+                .compile_expression(expr)
+                .and_then(|e| e.eval(ctx.clone()))
+                .map_err(|e| CoreError::Internal(format!("template parameter \"{expr}\": {e}")))?;
+            if value.is_undefined() {
+                return Err(CoreError::Internal(format!("template parameter \"{expr}\": names a variable this message does not have")));
+            }
+            let text = if value.is_none() { String::new() } else { value.to_string() };
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            // An empty parameter is refused too.
+            Ok(if text.is_empty() { "-".to_string() } else { text })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_templates_are_checked_and_their_parameters_rendered() {
+        let ok = r#"{"twilio": {"content_sid": "HX0123456789abcdef0123456789ABCDEF", "variables": ["drop_number", "steps | join(', ')"]},
+                     "meta": {"name": "drop_feedback_2", "language": "en_US", "params": ["drop_number"]}}"#;
+        let t = ProviderTemplates::parse(ok).unwrap();
+        assert_eq!(t.meta.as_ref().unwrap().params, vec!["drop_number"]);
+        for (bad, why) in [
+            (r#"{"twilio": {"content_sid": "MG0123456789abcdef0123456789abcdef"}}"#, "ContentSid"),
+            (r#"{"meta": {"name": "Drop Feedback", "language": "en"}}"#, "name"),
+            (r#"{"meta": {"name": "x", "language": "english!"}}"#, "language"),
+            (r#"{"meta": {"name": "x", "language": "en", "params": ["drop_number |"]}}"#, "expression"),
+            (r#"{"twilio": 5}"#, "not valid"),
+        ] {
+            let e = ProviderTemplates::parse(bad).unwrap_err();
+            assert_eq!(e.code, "invalid_provider_template");
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+        }
+        let vars = serde_json::json!({"drop_number": "DR1", "steps": ["3 Cable\nentry", "7   Meter"], "note": ""});
+        let out = render_params(&["drop_number".into(), "steps | join(', ')".into(), "note".into()], &vars).unwrap();
+        assert_eq!(out, vec!["DR1", "3 Cable entry, 7 Meter", "-"], "line breaks and space runs folded; empty becomes -");
+        assert!(render_params(&["missing_var".into()], &vars).is_err(), "an unknown variable is an error, not blank");
+    }
 }

@@ -86,7 +86,7 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
 
         let detail = store.drop_detail(&dn("DR12345678")).await.unwrap();
         let reasons = store.reasons().await.unwrap();
-        let preview = detail.feedback_preview(&reasons).unwrap();
+        let (preview, _) = store.feedback_message(&detail, &reasons).await.unwrap();
         let body = store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
         assert_eq!(body, preview, "the queued text is exactly the preview");
         assert!(body.contains("Step 3 – Cable entry outside: photo missing (No photo received)"), "{body}");

@@ -2,6 +2,7 @@
 //! `/api/v1`. JSON in and out, API keys for authentication, and every error a JSON body
 //! `{"error": code, "message": text}` with a fitting status; never a 500 for bad input.
 
+use dropcheck_core::outbox::Outgoing;
 use app::ssr::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -411,6 +412,9 @@ async fn review_drop(
 struct SendBody {
     to: String,
     message: String,
+    /// A picture or document for the provider to fetch; `message` is its caption.
+    #[serde(default)]
+    media_url: Option<String>,
 }
 
 /// `POST /send`: queues a free-form WhatsApp message through the outbox.
@@ -419,7 +423,8 @@ async fn send(State(st): State<AppState>, caller: ApiCaller, body: Result<Json<S
     let Json(body) = body?;
     let to = body.to.trim();
     let phone = Phone::parse(to.strip_prefix("whatsapp:").unwrap_or(to))?;
-    let id = st.store.queue_message(&phone, &body.message, None, dropcheck_core::now_ms()).await?;
+    let out = Outgoing { phone: &phone, body: &body.message, template: None, vars: None, media_url: body.media_url.as_deref() };
+    let id = st.store.queue_outbound(&out, dropcheck_core::now_ms()).await?;
     tracing::info!(message_id = id, caller = %caller.name, "message queued through the API");
     Ok(Json(json!({
         "success": true,

@@ -72,7 +72,7 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
         .service(ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip());
     Router::new()
         .merge(api::router())
-        .merge(webhooks::router(messaging))
+        .merge(webhooks::router(messaging, state.store.clone()))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)
         .layer(CompressionLayer::new())

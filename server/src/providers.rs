@@ -85,12 +85,36 @@ struct MetaErrorData {
     details: Option<String>,
 }
 
-/// Sends one text message to `to` (E.164). `status_callback` is where Twilio reports ticks.
-pub async fn send_text(
+/// What to send: free-form text (optionally with a picture or document by URL, the text
+/// being its caption), or an approved template (the only thing WhatsApp accepts outside the
+/// 24-hour window), in the active provider's form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content<'a> {
+    Text { body: &'a str, media_url: Option<&'a str> },
+    /// Twilio Content API: `ContentSid` and variables "1", "2", … in order.
+    TwilioTemplate { content_sid: String, variables: Vec<String> },
+    /// Meta message template: name, language and body parameters in order.
+    MetaTemplate { name: String, language: String, params: Vec<String> },
+}
+
+impl Content<'_> {
+    /// How the message went out, as recorded on it (`text`, `media`, `template:NAME`).
+    pub fn sent_as(&self) -> String {
+        match self {
+            Content::Text { media_url: None, .. } => "text".into(),
+            Content::Text { media_url: Some(_), .. } => "media".into(),
+            Content::TwilioTemplate { content_sid, .. } => format!("template:{content_sid}"),
+            Content::MetaTemplate { name, .. } => format!("template:{name}"),
+        }
+    }
+}
+
+/// Sends one message to `to` (E.164). `status_callback` is where Twilio reports ticks.
+pub async fn send(
     client: &reqwest::Client,
     provider: &ProviderConfig,
     to: &str,
-    body: &str,
+    content: &Content<'_>,
     status_callback: &str,
 ) -> Result<Accepted, SendFailure> {
     match provider {
@@ -101,7 +125,23 @@ pub async fn send_text(
         ProviderConfig::Twilio { account_sid, auth_token, from, api_base } => {
             let url = format!("{api_base}/2010-04-01/Accounts/{account_sid}/Messages.json");
             let to = format!("whatsapp:{to}");
-            let form = [("To", to.as_str()), ("From", from.as_str()), ("Body", body), ("StatusCallback", status_callback)];
+            let mut form: Vec<(&str, String)> = vec![("To", to), ("From", from.clone()), ("StatusCallback", status_callback.to_string())];
+            match content {
+                Content::Text { body, media_url } => {
+                    form.push(("Body", body.to_string()));
+                    if let Some(u) = media_url {
+                        form.push(("MediaUrl", u.to_string()));
+                    }
+                }
+                // Body and MediaUrl must be absent with a content template.
+                Content::TwilioTemplate { content_sid, variables } => {
+                    let vars: serde_json::Map<String, serde_json::Value> =
+                        variables.iter().enumerate().map(|(i, v)| ((i + 1).to_string(), serde_json::Value::from(v.as_str()))).collect();
+                    form.push(("ContentSid", content_sid.to_string()));
+                    form.push(("ContentVariables", serde_json::Value::Object(vars).to_string()));
+                }
+                Content::MetaTemplate { .. } => return Err(wrong_template("Twilio", "a Meta template")),
+            }
             let res = client.post(&url).basic_auth(account_sid, Some(auth_token)).form(&form).send().await.map_err(|e| {
                 // A timeout after the request went out is ambiguous: Twilio may have sent it.
                 SendFailure::transient("network", format!("Twilio did not answer: {}", without_url(&e)))
@@ -133,13 +173,29 @@ pub async fn send_text(
         }
         ProviderConfig::Meta { access_token, phone_number_id, api_base, api_version, .. } => {
             let url = format!("{api_base}/{api_version}/{phone_number_id}/messages");
-            let payload = serde_json::json!({
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
-                "type": "text",
-                "text": { "preview_url": false, "body": body },
-            });
+            let mut payload = serde_json::json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to });
+            match content {
+                Content::Text { body, media_url: None } => {
+                    payload["type"] = "text".into();
+                    payload["text"] = serde_json::json!({ "preview_url": false, "body": body });
+                }
+                Content::Text { body, media_url: Some(link) } => {
+                    let kind = meta_media_kind(link);
+                    payload["type"] = kind.into();
+                    payload[kind] = serde_json::json!({ "link": link, "caption": body });
+                }
+                Content::MetaTemplate { name, language, params } => {
+                    let mut template = serde_json::json!({ "name": name, "language": { "code": language } });
+                    if !params.is_empty() {
+                        let parameters: Vec<serde_json::Value> =
+                            params.iter().map(|p| serde_json::json!({ "type": "text", "text": p })).collect();
+                        template["components"] = serde_json::json!([{ "type": "body", "parameters": parameters }]);
+                    }
+                    payload["type"] = "template".into();
+                    payload["template"] = template;
+                }
+                Content::TwilioTemplate { .. } => return Err(wrong_template("Meta", "a Twilio content template")),
+            }
             let res = client
                 .post(&url)
                 .bearer_auth(access_token)
@@ -179,6 +235,25 @@ pub async fn send_text(
                 }),
             }
         }
+    }
+}
+
+/// Meta sends pictures as `image` and anything else by link as a `document`.
+fn meta_media_kind(link: &str) -> &'static str {
+    let path = link.split(['?', '#']).next().unwrap_or(link).to_ascii_lowercase();
+    if [".jpg", ".jpeg", ".png"].iter().any(|ext| path.ends_with(ext)) {
+        "image"
+    } else {
+        "document"
+    }
+}
+
+fn wrong_template(provider: &str, what: &str) -> SendFailure {
+    SendFailure {
+        retry: Retry::No,
+        code: "template_mismatch".into(),
+        message: format!("{provider} cannot send {what}; configure this template for {provider}"),
+        retry_after: None,
     }
 }
 

@@ -10,26 +10,95 @@ use crate::config::ProviderConfig;
 use crate::workers::Messaging;
 use app::ssr::AppState;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
+use dropcheck_core::inbox::{ReceiptOutcome, WebhookIn};
 use dropcheck_core::providers::{self, Provider, WebhookEvent};
+use dropcheck_core::store::Store;
 use dropcheck_core::{now_ms, InputError};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Meta sends payloads up to 3 MB; Twilio's forms are small.
 const WEBHOOK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-pub fn router(messaging: Arc<Messaging>) -> Router<AppState> {
+/// The most requests one group commit takes.
+const GROUP_COMMIT_MAX: usize = 256;
+
+pub fn router(messaging: Arc<Messaging>, store: Store) -> Router<AppState> {
     Router::new()
         .route("/webhooks/twilio", post(twilio_inbound))
         .route("/webhooks/twilio/status", post(twilio_status))
         .route("/webhooks/meta", post(meta_event).get(meta_verify))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .layer(Extension(Arc::new(Ingest::start(store))))
         .layer(Extension(messaging))
+}
+
+type Reply = oneshot::Sender<Result<ReceiptOutcome, String>>;
+
+/// Group commit: verified webhook requests go to one writer task, which stores every request
+/// that queued up while its previous commit ran (up to [`GROUP_COMMIT_MAX`]) in one
+/// transaction, then answers each. A request is still answered only after its own commit;
+/// under load many share one fsync instead of queueing for one each (SQLite has one writer).
+pub struct Ingest {
+    queue: mpsc::Sender<(WebhookIn, Reply)>,
+}
+
+impl Ingest {
+    pub fn start(store: Store) -> Self {
+        let (queue, mut rx) = mpsc::channel::<(WebhookIn, Reply)>(4 * GROUP_COMMIT_MAX);
+        tokio::spawn(async move {
+            let mut items = Vec::with_capacity(GROUP_COMMIT_MAX);
+            let mut replies = Vec::with_capacity(GROUP_COMMIT_MAX);
+            while let Some((w, r)) = rx.recv().await {
+                items.push(w);
+                replies.push(r);
+                while items.len() < GROUP_COMMIT_MAX {
+                    match rx.try_recv() {
+                        Ok((w, r)) => {
+                            items.push(w);
+                            replies.push(r);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match store.record_webhooks(&items).await {
+                    Ok(outcomes) => {
+                        for (r, o) in replies.drain(..).zip(outcomes) {
+                            let _ = r.send(Ok(o));
+                        }
+                    }
+                    // One bad request must not fail its neighbours: store them one by one.
+                    Err(e) if items.len() > 1 => {
+                        tracing::warn!(error = ?e, batch = items.len(), "group commit failed; storing the webhooks one by one");
+                        for (w, r) in items.iter().zip(replies.drain(..)) {
+                            let one = store.record_webhooks(std::slice::from_ref(w)).await;
+                            let _ = r.send(one.map(|mut v| v.remove(0)).map_err(|e| format!("{e:?}")));
+                        }
+                    }
+                    Err(e) => {
+                        for r in replies.drain(..) {
+                            let _ = r.send(Err(format!("{e:?}")));
+                        }
+                    }
+                }
+                items.clear();
+            }
+        });
+        Self { queue }
+    }
+
+    /// Stores one request; returns once it is committed.
+    async fn record(&self, w: WebhookIn) -> Result<ReceiptOutcome, String> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.send((w, tx)).await.map_err(|_| "the webhook writer has stopped".to_string())?;
+        rx.await.map_err(|_| "the webhook writer has stopped".to_string())?
+    }
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
@@ -42,16 +111,16 @@ fn twiml_ok() -> Response {
         .into_response()
 }
 
-async fn twilio_inbound(st: State<AppState>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
-    twilio(st, m, uri, headers, body, providers::parse_twilio_inbound).await
+async fn twilio_inbound(i: Extension<Arc<Ingest>>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    twilio(i, m, uri, headers, body, providers::parse_twilio_inbound).await
 }
 
-async fn twilio_status(st: State<AppState>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
-    twilio(st, m, uri, headers, body, providers::parse_twilio_status).await
+async fn twilio_status(i: Extension<Arc<Ingest>>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    twilio(i, m, uri, headers, body, providers::parse_twilio_status).await
 }
 
 async fn twilio(
-    State(st): State<AppState>,
+    Extension(ingest): Extension<Arc<Ingest>>,
     Extension(m): Extension<Arc<Messaging>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -83,12 +152,12 @@ async fn twilio(
     } else {
         parse(&params).map(|e| vec![e])
     };
-    store_and_answer(&st, &m, provider, uri.path(), &headers, &body, parsed, twiml_ok).await
+    store_and_answer(&ingest, &m, provider, uri.path(), &headers, &body, parsed, twiml_ok).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn store_and_answer(
-    st: &AppState,
+    ingest: &Ingest,
     m: &Messaging,
     provider: Provider,
     path: &str,
@@ -98,8 +167,16 @@ async fn store_and_answer(
     ok: fn() -> Response,
 ) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let text = String::from_utf8_lossy(body);
-    match st.store.record_webhook(provider, path, content_type, &text, &parsed, now_ms()).await {
+    let w = WebhookIn {
+        provider,
+        path: path.to_string(),
+        content_type: content_type.to_string(),
+        body: String::from_utf8_lossy(body).into_owned(),
+        parsed,
+        received_at: now_ms(),
+    };
+    let parsed = w.parsed.as_ref().map(|_| ()).map_err(|e| e.message.clone());
+    match ingest.record(w).await {
         Ok(outcome) => {
             m.last_webhook.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
             match parsed {
@@ -117,11 +194,11 @@ async fn store_and_answer(
                     ok()
                 }
                 Err(e) => {
-                    tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e.message, "malformed webhook kept as rejected");
+                    tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e, "malformed webhook kept as rejected");
                     (
                         StatusCode::BAD_REQUEST,
                         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                        format!("Malformed webhook: {}", e.message),
+                        format!("Malformed webhook: {e}"),
                     )
                         .into_response()
                 }
@@ -129,13 +206,13 @@ async fn store_and_answer(
         }
         Err(e) => {
             // Not committed: the provider must deliver it again.
-            tracing::error!(error = ?e, provider = provider.as_str(), "webhook could not be stored");
+            tracing::error!(error = %e, provider = provider.as_str(), "webhook could not be stored");
             plain(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unable to store the event; please retry.")
         }
     }
 }
 
-async fn meta_event(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn meta_event(Extension(ingest): Extension<Arc<Ingest>>, Extension(m): Extension<Arc<Messaging>>, headers: HeaderMap, body: Bytes) -> Response {
     let ProviderConfig::Meta { app_secret, .. } = &m.provider else {
         return plain(StatusCode::NOT_FOUND, "Meta webhooks are not enabled: the active provider is not Meta.");
     };
@@ -145,7 +222,7 @@ async fn meta_event(State(st): State<AppState>, Extension(m): Extension<Arc<Mess
         return plain(StatusCode::FORBIDDEN, "X-Hub-Signature-256 does not match.");
     }
     let parsed = providers::parse_meta(&body);
-    store_and_answer(&st, &m, Provider::Meta, "/webhooks/meta", &headers, &body, parsed, || plain(StatusCode::OK, "EVENT_RECEIVED")).await
+    store_and_answer(&ingest, &m, Provider::Meta, "/webhooks/meta", &headers, &body, parsed, || plain(StatusCode::OK, "EVENT_RECEIVED")).await
 }
 
 /// Meta's subscription handshake: echo `hub.challenge` when the verify token matches.

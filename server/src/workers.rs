@@ -4,12 +4,15 @@
 //! crash loses nothing; a wake-up signal makes them react at once to new work.
 
 use crate::config::{ProviderConfig, RetryPolicy};
-use crate::providers::{self, SendFailure};
+use crate::providers::{self, Content, SendFailure};
 use dropcheck_core::inbox::{ClaimedEvent, EventOutcome, DOWNLOAD_FAILED};
 use dropcheck_core::media::{MediaStore, StoredMedia};
-use dropcheck_core::providers::{Retry, WebhookEvent};
+use dropcheck_core::outbox::Outbound;
+use dropcheck_core::providers::{DeliveryStatus, Retry, WebhookEvent};
+use dropcheck_core::templates::{render_params, ProviderTemplates};
 use dropcheck_core::store::Store;
 use dropcheck_core::{now_ms, CoreError};
+use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicI64;
@@ -19,6 +22,10 @@ use tokio::sync::Notify;
 
 /// Idle workers look for due work at least this often (backoffs and batched acks come due).
 const POLL: Duration = Duration::from_millis(500);
+/// How many due messages the sender claims at once.
+const OUTBOX_BATCH: i64 = 64;
+/// How many numbers are sent to at once (each number's messages go one after another).
+pub const SEND_CONCURRENCY: usize = 16;
 /// Media downloads and status callbacks that arrive before their message are retried this often.
 const EVENT_MAX_ATTEMPTS: i64 = 8;
 
@@ -175,60 +182,104 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
     }
 }
 
-/// Sends one due outbound message. Returns whether there was one.
+/// Sends a batch of due outbound messages: claimed together in one statement, sent
+/// concurrently across numbers (up to [`SEND_CONCURRENCY`] at once) and in queue order
+/// within one number. Returns whether there were any.
 pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreError> {
+    let batch = store.claim_outbound(now_ms(), m.lease_ms, OUTBOX_BATCH).await?;
+    if batch.is_empty() {
+        return Ok(false);
+    }
+    let mut by_phone: Vec<Vec<Outbound>> = Vec::new();
+    for msg in batch {
+        match by_phone.iter_mut().find(|g| g[0].phone == msg.phone) {
+            Some(g) => g.push(msg),
+            None => by_phone.push(vec![msg]),
+        }
+    }
+    let results: Vec<Result<(), CoreError>> = futures_util::stream::iter(by_phone)
+        .map(|group| async move {
+            for msg in group {
+                send_one(store, m, msg).await?;
+            }
+            Ok(())
+        })
+        .buffer_unordered(SEND_CONCURRENCY)
+        .collect()
+        .await;
+    // A failure to record leaves the message leased; it is claimed again when the lease ends.
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    Ok(true)
+}
+
+/// Sends one claimed message and records the outcome.
+async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<(), CoreError> {
     let now = now_ms();
-    let Some(msg) = store.claim_outbound(now, m.lease_ms).await? else { return Ok(false) };
     // A burst acknowledgment waits until the burst's messages are all processed, so a slow
     // inbox never splits one burst into several replies.
     if msg.batch_key.is_some() && msg.attempts == 1 && store.inbox_backlog(&msg.phone).await? > 0 {
         store.defer_outbound(msg.message_id, now + 1000).await?;
-        return Ok(true);
+        return Ok(());
     }
     let confirmation = matches!(msg.template.as_deref(), Some("stopped" | "started"));
     if msg.opted_out != 0 && !confirmation {
         store
             .record_send_failure(msg.message_id, "opted_out", "The contractor sent STOP; nothing is sent until they send START.", None, now)
             .await?;
-        return Ok(true);
+        return Ok(());
     }
-    // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote.
-    // Approved provider templates for that case come with the templates settings; until then
-    // the message fails at once with the reason instead of being retried uselessly.
-    let window_open = msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
-    if !matches!(m.provider, ProviderConfig::Sandbox { .. }) && !window_open {
-        store
-            .record_send_failure(
-                msg.message_id,
-                "window_closed",
-                "Outside the 24-hour window and no approved template is configured for this message.",
-                None,
-                now,
-            )
-            .await?;
-        return Ok(true);
-    }
+    // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote:
+    // then only the template's approved provider template may go, or the message fails at
+    // once with the reason instead of being retried uselessly.
+    let template = template_content(&m.provider, &msg);
+    let window_open = matches!(m.provider, ProviderConfig::Sandbox { .. })
+        || msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
+    let content = if window_open {
+        Content::Text { body: &msg.body, media_url: msg.media_url.as_deref() }
+    } else {
+        match template.clone() {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                let why = "Outside the 24-hour window and no approved template is configured for this message.";
+                store.record_send_failure(msg.message_id, "window_closed", why, None, now).await?;
+                return Ok(());
+            }
+            Err(why) => {
+                store.record_send_failure(msg.message_id, "template_error", &why, None, now).await?;
+                return Ok(());
+            }
+        }
+    };
     // The last attempt may have reached the provider after all: look before sending again.
     if msg.attempts > 1 && msg.error_code.as_deref().is_some_and(providers::is_ambiguous) {
         match providers::find_already_sent(&m.client, &m.provider, &msg.phone, &msg.body, msg.created_at).await {
             Ok(Some(provider_id)) => {
                 tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
-                store.record_sent(msg.message_id, &provider_id, dropcheck_core::providers::DeliveryStatus::Sent, now_ms()).await?;
-                return Ok(true);
+                store.record_sent(msg.message_id, &provider_id, DeliveryStatus::Sent, &content.sent_as(), now_ms()).await?;
+                return Ok(());
             }
             Ok(None) => {}
             Err(f) => {
                 let at = (msg.attempts < m.retry.max_attempts).then(|| now_ms() + m.retry.delay_ms(msg.attempts - 1, None));
                 store.record_send_failure(msg.message_id, &f.code, &f.message, at, now_ms()).await?;
-                return Ok(true);
+                return Ok(());
             }
         }
     }
     m.limiter.until_ready().await;
-    match providers::send_text(&m.client, &m.provider, &msg.phone, &msg.body, &m.status_callback_url()).await {
+    let mut sent_as = content.sent_as();
+    let mut result = providers::send(&m.client, &m.provider, &msg.phone, &content, &m.status_callback_url()).await;
+    // The provider says the window is closed (our record of the last inbound message can
+    // lag behind its own): send the approved template instead, in this same attempt.
+    if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Content::Text { .. }, Ok(Some(t))) = (&result, &content, template) {
+        m.limiter.until_ready().await;
+        sent_as = t.sent_as();
+        result = providers::send(&m.client, &m.provider, &msg.phone, &t, &m.status_callback_url()).await;
+    }
+    match result {
         Ok(acc) => {
-            tracing::info!(message_id = msg.message_id, attempt = msg.attempts, "message accepted by the provider");
-            store.record_sent(msg.message_id, &acc.provider_id, acc.status, now_ms()).await?;
+            tracing::info!(message_id = msg.message_id, attempt = msg.attempts, sent_as = %sent_as, "message accepted by the provider");
+            store.record_sent(msg.message_id, &acc.provider_id, acc.status, &sent_as, now_ms()).await?;
         }
         Err(SendFailure { retry, code, message, retry_after }) => {
             let retry_at = match retry {
@@ -241,5 +292,29 @@ pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreE
             store.record_send_failure(msg.message_id, &code, &message, retry_at, now_ms()).await?;
         }
     }
-    Ok(true)
+    Ok(())
+}
+
+/// The message as its template's approved provider template for the active provider, with
+/// the parameters filled from the variables stored with the message; `None` when there is
+/// none; an error (shown on the message) when the configuration or a parameter is broken.
+fn template_content(provider: &ProviderConfig, msg: &Outbound) -> Result<Option<Content<'static>>, String> {
+    let Some(raw) = msg.provider_template.as_deref() else { return Ok(None) };
+    let t = ProviderTemplates::parse(raw).map_err(|e| e.message)?;
+    let vars: serde_json::Value = match msg.template_vars.as_deref() {
+        Some(v) => serde_json::from_str(v).map_err(|e| format!("the message's template variables are unreadable: {e}"))?,
+        None => serde_json::Value::Object(Default::default()),
+    };
+    let params = |exprs: &[String]| render_params(exprs, &vars).map_err(|e| e.to_string());
+    Ok(match provider {
+        ProviderConfig::Twilio { .. } => match t.twilio {
+            Some(tw) => Some(Content::TwilioTemplate { variables: params(&tw.variables)?, content_sid: tw.content_sid }),
+            None => None,
+        },
+        ProviderConfig::Meta { .. } => match t.meta {
+            Some(mt) => Some(Content::MetaTemplate { params: params(&mt.params)?, name: mt.name, language: mt.language }),
+            None => None,
+        },
+        ProviderConfig::Sandbox { .. } => None,
+    })
 }

@@ -13,7 +13,9 @@ use dropcheck::{Application, Config};
 use dropcheck_core::domain::{DropNumber, DropStatus, StepNo, Verdict, DEFAULT_DROP_PATTERN};
 use dropcheck_core::media::demo_photo;
 use dropcheck_core::providers::{meta_signature, twilio_signature};
+use dropcheck_core::outbox::Outgoing;
 use dropcheck_core::store::{ActorRef, StepVerdict, Store};
+use dropcheck_core::templates::{MetaTemplate, ProviderTemplates, TwilioContent};
 use dropcheck_core::testing::on_each_backend;
 use leptos::prelude::LeptosOptions;
 use std::collections::VecDeque;
@@ -92,8 +94,15 @@ async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String
         return res;
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    m.sent.push((get("To"), get("Body")));
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    // As Twilio: a content template goes without Body and MediaUrl.
+    let what = match (get("ContentSid"), get("Body"), get("MediaUrl")) {
+        (Some(sid), None, None) => format!("template {sid} {}", get("ContentVariables").unwrap_or_default()),
+        (None, Some(body), None) => body,
+        (None, Some(body), Some(url)) => format!("{body} [media {url}]"),
+        _ => return (StatusCode::BAD_REQUEST, r#"{"code": 21619, "message": "A text message body or media urls must be specified"}"#).into_response(),
+    };
+    m.sent.push((get("To").unwrap_or_default(), what));
     let n = m.sent.len();
     (StatusCode::CREATED, format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#)).into_response()
 }
@@ -147,7 +156,12 @@ async fn mock_meta_send(State(m): State<MockState>, headers: HeaderMap, body: St
         return res;
     }
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    m.sent.push((v["to"].as_str().unwrap().to_string(), v["text"]["body"].as_str().unwrap().to_string()));
+    let what = match v["type"].as_str().unwrap() {
+        "text" => v["text"]["body"].as_str().unwrap().to_string(),
+        "template" => format!("template {} {} {}", v["template"]["name"], v["template"]["language"]["code"], v["template"]["components"]),
+        kind => format!("{} [{kind} {}]", v[kind]["caption"].as_str().unwrap(), v[kind]["link"].as_str().unwrap()),
+    };
+    m.sent.push((v["to"].as_str().unwrap().to_string(), what));
     let n = m.sent.len();
     (StatusCode::OK, format!(r#"{{"messaging_product": "whatsapp", "messages": [{{"id": "wamid.OUT{n}"}}]}}"#)).into_response()
 }
@@ -743,6 +757,144 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
         let msg = wait_failed(id).await;
         assert_eq!(msg.error_code.as_deref(), Some("opted_out"));
         assert!(!m.lock().unwrap().sent.iter().any(|(_, b)| b == "hello" || b == "a notice"), "neither reached the provider");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_the_message_variables() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        let project = store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        let reviewer = ActorRef::system("qa@example.com");
+        // A drop registered by another system: the contractor never wrote, the window is closed.
+        let me = dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap();
+        store.create_drop(&project, &dn("DR12345678"), Some(&me), DropStatus::Unreviewed, &reviewer).await.unwrap();
+        let v = |n: i64| StepVerdict { step: StepNo::new(n).unwrap(), verdict: Verdict::Missing, reason: Some("no_photo".into()), note: String::new() };
+        store.set_verdicts(&dn("DR12345678"), &[v(3), v(7)], &reviewer).await.unwrap();
+        store
+            .set_provider_template(
+                "drop_feedback",
+                Some(&ProviderTemplates {
+                    twilio: Some(TwilioContent {
+                        content_sid: "HX0123456789abcdef0123456789abcdef".into(),
+                        variables: vec!["drop_number".into(), "steps | map(attribute='number') | join(', ')".into()],
+                    }),
+                    meta: None,
+                }),
+            )
+            .await
+            .unwrap();
+        store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
+        wait_for(&m, "the feedback as the content template", |m| {
+            m.sent.iter().any(|(to, b)| {
+                to == "whatsapp:+27640412391" && b == r#"template HX0123456789abcdef0123456789abcdef {"1":"DR12345678","2":"3, 7"}"#
+            })
+        })
+        .await;
+        let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        let feedback = d.messages.iter().find(|x| x.template.as_deref() == Some("drop_feedback")).unwrap();
+        for _ in 0..100 {
+            if store.message(feedback.message_id).await.unwrap().sent_as.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sent = store.message(feedback.message_id).await.unwrap();
+        assert_eq!(sent.sent_as.as_deref(), Some("template:HX0123456789abcdef0123456789abcdef"));
+        assert_eq!(sent.attempts, 1);
+
+        // Inside the window (the contractor wrote) a text goes as text; when Twilio still
+        // answers 63016 (its clock, not ours), the template goes out in the same attempt.
+        app.text("SM1", "/status").await;
+        app.settle().await;
+        m.lock().unwrap().script.push_back((400, None, r#"{"code": 63016, "message": "Outside messaging window"}"#.into()));
+        let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 5 }] };
+        let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
+        let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        wait_for(&m, "the template after 63016", |m| m.sent.iter().any(|(_, b)| b.ends_with(r#"{"1":"DR12345678","2":"5"}"#))).await;
+        assert_eq!(store.message(id).await.unwrap().attempts, 1);
+
+        // A picture by URL goes with its caption.
+        let out = Outgoing { phone: &me, body: "Site plan", template: None, vars: None, media_url: Some("https://files.example/plan.png") };
+        store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        wait_for(&m, "the media message", |m| m.sent.iter().any(|(_, b)| b == "Site plan [media https://files.example/plan.png]")).await;
+        let bad = Outgoing { phone: &me, body: "x", template: None, vars: None, media_url: Some("file:///etc/passwd") };
+        assert_eq!(store.queue_outbound(&bad, 0).await.unwrap_err().code(), "invalid_media_url");
+
+        // Without a provider template for the active provider, it fails at once with the reason.
+        store.set_provider_template("drop_feedback", None).await.unwrap();
+        let silent = dropcheck_core::domain::Phone::parse("+27640000078").unwrap();
+        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
+        let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        for _ in 0..200 {
+            if store.message(id).await.unwrap().status == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(store.message(id).await.unwrap().error_code.as_deref(), Some("window_closed"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let provider = ProviderConfig::Meta {
+            access_token: "meta-access-token".into(),
+            phone_number_id: "106540352242922".into(),
+            app_secret: "meta-app-secret".into(),
+            verify_token: "meta-verify-token".into(),
+            api_base: mock.clone(),
+            api_version: "v21.0".into(),
+        };
+        let _app = spawn_app(store.clone(), provider).await;
+        store
+            .set_provider_template(
+                "drop_feedback",
+                Some(&ProviderTemplates {
+                    meta: Some(MetaTemplate {
+                        name: "drop_feedback".into(),
+                        language: "en_US".into(),
+                        params: vec!["drop_number".into(), "steps | map(attribute='number') | join(', ')".into()],
+                    }),
+                    twilio: None,
+                }),
+            )
+            .await
+            .unwrap();
+        // Never wrote: outside the window.
+        let silent = dropcheck_core::domain::Phone::parse("+27640000079").unwrap();
+        let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 3 }, dropcheck_core::minijinja::context! { number => 7 }] };
+        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
+        store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        wait_for(&m, "the Meta template", |m| {
+            m.sent.iter().any(|(to, b)| {
+                to == "+27640000079"
+                    && b == r#"template "drop_feedback" "en_US" [{"parameters":[{"text":"DR12345678","type":"text"},{"text":"3, 7","type":"text"}],"type":"body"}]"#
+            })
+        })
+        .await;
+        // A template without an approved provider template fails at once outside the window.
+        let out = Outgoing { phone: &silent, body: "a notice", template: Some("help"), vars: None, media_url: None };
+        let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        for _ in 0..200 {
+            if store.message(id).await.unwrap().status == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(store.message(id).await.unwrap().error_code.as_deref(), Some("window_closed"));
+        // Inside the window: a document by link, with its caption.
+        store.upsert_contact(&silent, "").await.unwrap();
+        store.note_inbound(&silent, dropcheck_core::now_ms()).await.unwrap();
+        let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1") };
+        store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        wait_for(&m, "the document", |m| m.sent.iter().any(|(_, b)| b == "Your invoice [document https://files.example/inv.pdf?x=1]")).await;
     })
     .await;
 }
