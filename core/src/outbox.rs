@@ -86,6 +86,21 @@ pub struct Outbound {
     pub last_inbound_at: Option<i64>,
 }
 
+/// The error code of a message whose sender died during the send (its lease ran out): as
+/// ambiguous as a timeout, so the next attempt first looks for it at the provider.
+pub const LEASE_EXPIRED: &str = "lease_expired";
+
+/// What became of a claimed outbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The provider accepted it; `sent_as` says how it went (`text`, `media`, `template:NAME`).
+    Sent { message_id: i64, provider_id: String, status: DeliveryStatus, sent_as: String, at: i64 },
+    /// The attempt failed: `retry_at` schedules another, `None` fails the message for good.
+    Failed { message_id: i64, code: String, text: String, retry_at: Option<i64>, at: i64 },
+    /// Not attempted yet: back in the queue until then.
+    Deferred { message_id: i64, until: i64 },
+}
+
 /// An outbound message to queue.
 pub struct Outgoing<'a> {
     pub phone: &'a crate::domain::Phone,
@@ -137,8 +152,12 @@ impl Store {
              returning message_id"
         );
         let ids: Vec<i64> = on_db!(self, pool => {
-            sqlx::query("update message set status = 'queued' where direction = 'out' and status = 'sending' and lease_until < $1")
-                .bind(now).execute(pool).await?;
+            // A sender died mid-send: the provider may have the message, so the next attempt
+            // first looks for it (see `LEASE_EXPIRED`).
+            sqlx::query(
+                "update message set status = 'queued', error_code = $2, error_text = 'The sender stopped during the send; checking whether it went out.'
+                 where direction = 'out' and status = 'sending' and lease_until < $1")
+                .bind(now).bind(LEASE_EXPIRED).execute(pool).await?;
             sqlx::query_scalar(&claim).bind(now + lease_ms).bind(now).bind(limit.clamp(1, 500)).fetch_all(pool).await?
         });
         if ids.is_empty() {
@@ -156,15 +175,6 @@ impl Store {
         Ok(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Outbound>(&sql), &args).fetch_all(pool).await?))
     }
 
-    /// Puts a claimed message back unsent for later, without counting the attempt (a burst
-    /// acknowledgment whose burst is still being processed).
-    pub async fn defer_outbound(&self, message_id: i64, at: i64) -> CoreResult<()> {
-        on_db!(self, pool => { sqlx::query(
-            "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null where message_id = $2 and status = 'sending'")
-            .bind(at).bind(message_id).execute(pool).await?; });
-        Ok(())
-    }
-
     /// Records that a number wrote to us (opens WhatsApp's 24-hour window).
     pub async fn note_inbound(&self, phone: &crate::domain::Phone, at: i64) -> CoreResult<()> {
         on_db!(self, pool => { sqlx::query("update contact set last_inbound_at = $1 where phone = $2")
@@ -179,35 +189,48 @@ impl Store {
             .bind(phone).fetch_one(pool).await?))
     }
 
-    /// The provider accepted the message; `sent_as` says how it went (`text`, `media`,
-    /// `template:NAME`).
-    pub async fn record_sent(&self, message_id: i64, provider_id: &str, status: DeliveryStatus, sent_as: &str, now: i64) -> CoreResult<()> {
+    /// Records what became of claimed messages, all in one transaction (the sender
+    /// group-commits the outcomes of the sends that finished together).
+    pub async fn record_outcomes(&self, outcomes: &[SendOutcome]) -> CoreResult<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
-                    sent_as = $3, updated_at = $4 where message_id = $5")
-                .bind(status.as_str()).bind(provider_id).bind(sent_as).bind(now).bind(message_id).execute(&mut *tx).await?;
-            // The drop's feedback is out: the drop page shows when.
-            sqlx::query(
-                "update drop_job set feedback_sent_at = $1 where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
-                .bind(now).bind(message_id).execute(&mut *tx).await?;
+            for o in outcomes {
+                match o {
+                    SendOutcome::Sent { message_id, provider_id, status, sent_as, at } => {
+                        sqlx::query(
+                            "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
+                                sent_as = $3, updated_at = $4 where message_id = $5")
+                            .bind(status.as_str()).bind(provider_id).bind(sent_as).bind(at).bind(message_id).execute(&mut *tx).await?;
+                        // The drop's feedback is out: the drop page shows when.
+                        sqlx::query(
+                            "update drop_job set feedback_sent_at = $1
+                             where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
+                            .bind(at).bind(message_id).execute(&mut *tx).await?;
+                    }
+                    SendOutcome::Failed { message_id, code, text, retry_at: Some(retry_at), at } => {
+                        sqlx::query(
+                            "update message set status = 'queued', next_attempt_at = $1, lease_until = null, error_code = $2, error_text = $3,
+                                updated_at = $4 where message_id = $5")
+                            .bind(retry_at).bind(code).bind(text).bind(at).bind(message_id).execute(&mut *tx).await?;
+                    }
+                    SendOutcome::Failed { message_id, code, text, retry_at: None, at } => {
+                        sqlx::query(
+                            "update message set status = 'failed', lease_until = null, error_code = $1, error_text = $2, updated_at = $3
+                             where message_id = $4")
+                            .bind(code).bind(text).bind(at).bind(message_id).execute(&mut *tx).await?;
+                    }
+                    // Back unsent for later, the attempt not counted (a burst acknowledgment
+                    // whose burst is still being processed).
+                    SendOutcome::Deferred { message_id, until } => {
+                        sqlx::query(
+                            "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null
+                             where message_id = $2 and status = 'sending'")
+                            .bind(until).bind(message_id).execute(&mut *tx).await?;
+                    }
+                }
+            }
             tx.commit().await?;
         });
-        Ok(())
-    }
-
-    /// A failed attempt: `retry_at` schedules another, `None` fails the message for good.
-    pub async fn record_send_failure(&self, message_id: i64, code: &str, text: &str, retry_at: Option<i64>, now: i64) -> CoreResult<()> {
-        on_db!(self, pool => { match retry_at {
-            Some(at) => sqlx::query(
-                "update message set status = 'queued', next_attempt_at = $1, lease_until = null, error_code = $2, error_text = $3, updated_at = $4
-                 where message_id = $5")
-                .bind(at).bind(code).bind(text).bind(now).bind(message_id).execute(pool).await?,
-            None => sqlx::query(
-                "update message set status = 'failed', lease_until = null, error_code = $1, error_text = $2, updated_at = $3 where message_id = $4")
-                .bind(code).bind(text).bind(now).bind(message_id).execute(pool).await?,
-        }; });
         Ok(())
     }
 

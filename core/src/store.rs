@@ -420,6 +420,16 @@ impl Store {
         Ok(Self { db: Db::Postgres(pool) })
     }
 
+    /// How many group-commit writers suit this database: SQLite writes one transaction at a
+    /// time; PostgreSQL overlaps a few (each batch's round trips are then not on the path of
+    /// the next).
+    pub fn writers(&self) -> usize {
+        match self.db {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => 4,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.db {
             Db::Sqlite(_) => "sqlite",

@@ -9,6 +9,7 @@ pub mod sandbox;
 pub mod sessions;
 pub mod web;
 pub mod webhooks;
+pub mod group_commit;
 pub mod workers;
 
 use app::ssr::{AppState, Settings};

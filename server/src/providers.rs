@@ -259,9 +259,10 @@ fn wrong_template(provider: &str, what: &str) -> SendFailure {
 
 /// Whether a failed send may nevertheless have reached the provider: a timeout or broken
 /// connection after the request went out, an unreadable answer, or a 5xx. Twilio documents
-/// that a message may have been sent despite a 500 (error 20500).
+/// that a message may have been sent despite a 500 (error 20500). So is a send interrupted by
+/// the sender's own death (its lease expired).
 pub fn is_ambiguous(code: &str) -> bool {
-    matches!(code, "network" | "bad_response" | "20500") || code.starts_with("http_5")
+    matches!(code, "network" | "bad_response" | "20500" | dropcheck_core::outbox::LEASE_EXPIRED) || code.starts_with("http_5")
 }
 
 #[derive(Deserialize)]

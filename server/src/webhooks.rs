@@ -21,7 +21,7 @@ use dropcheck_core::store::Store;
 use dropcheck_core::{now_ms, InputError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use crate::group_commit::GroupCommit;
 
 /// Meta sends payloads up to 3 MB; Twilio's forms are small.
 const WEBHOOK_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -39,65 +39,34 @@ pub fn router(messaging: Arc<Messaging>, store: Store) -> Router<AppState> {
         .layer(Extension(messaging))
 }
 
-type Reply = oneshot::Sender<Result<ReceiptOutcome, String>>;
-
-/// Group commit: verified webhook requests go to one writer task, which stores every request
-/// that queued up while its previous commit ran (up to [`GROUP_COMMIT_MAX`]) in one
-/// transaction, then answers each. A request is still answered only after its own commit;
-/// under load many share one fsync instead of queueing for one each (SQLite has one writer).
-pub struct Ingest {
-    queue: mpsc::Sender<(WebhookIn, Reply)>,
-}
+/// Verified webhook requests are stored through one group-committing writer: a request is
+/// answered only after its own commit, but requests arriving together share it.
+pub struct Ingest(GroupCommit<WebhookIn, ReceiptOutcome>);
 
 impl Ingest {
     pub fn start(store: Store) -> Self {
-        let (queue, mut rx) = mpsc::channel::<(WebhookIn, Reply)>(4 * GROUP_COMMIT_MAX);
-        tokio::spawn(async move {
-            let mut items = Vec::with_capacity(GROUP_COMMIT_MAX);
-            let mut replies = Vec::with_capacity(GROUP_COMMIT_MAX);
-            while let Some((w, r)) = rx.recv().await {
-                items.push(w);
-                replies.push(r);
-                while items.len() < GROUP_COMMIT_MAX {
-                    match rx.try_recv() {
-                        Ok((w, r)) => {
-                            items.push(w);
-                            replies.push(r);
-                        }
-                        Err(_) => break,
-                    }
-                }
+        Self(GroupCommit::start(GROUP_COMMIT_MAX, store.writers(), move |items: Vec<WebhookIn>| {
+            let store = store.clone();
+            async move {
                 match store.record_webhooks(&items).await {
-                    Ok(outcomes) => {
-                        for (r, o) in replies.drain(..).zip(outcomes) {
-                            let _ = r.send(Ok(o));
-                        }
-                    }
+                    Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
                     // One bad request must not fail its neighbours: store them one by one.
                     Err(e) if items.len() > 1 => {
                         tracing::warn!(error = ?e, batch = items.len(), "group commit failed; storing the webhooks one by one");
-                        for (w, r) in items.iter().zip(replies.drain(..)) {
-                            let one = store.record_webhooks(std::slice::from_ref(w)).await;
-                            let _ = r.send(one.map(|mut v| v.remove(0)).map_err(|e| format!("{e:?}")));
+                        let mut out = Vec::with_capacity(items.len());
+                        for w in &items {
+                            out.push(store.record_webhooks(std::slice::from_ref(w)).await.map(|mut v| v.remove(0)).map_err(|e| format!("{e:?}")));
                         }
+                        out
                     }
-                    Err(e) => {
-                        for r in replies.drain(..) {
-                            let _ = r.send(Err(format!("{e:?}")));
-                        }
-                    }
+                    Err(e) => vec![Err(format!("{e:?}"))],
                 }
-                items.clear();
             }
-        });
-        Self { queue }
+        }))
     }
 
-    /// Stores one request; returns once it is committed.
     async fn record(&self, w: WebhookIn) -> Result<ReceiptOutcome, String> {
-        let (tx, rx) = oneshot::channel();
-        self.queue.send((w, tx)).await.map_err(|_| "the webhook writer has stopped".to_string())?;
-        rx.await.map_err(|_| "the webhook writer has stopped".to_string())?
+        self.0.write(w).await
     }
 }
 

@@ -7,7 +7,8 @@ use crate::config::{ProviderConfig, RetryPolicy};
 use crate::providers::{self, Content, SendFailure};
 use dropcheck_core::inbox::{ClaimedEvent, EventOutcome, DOWNLOAD_FAILED};
 use dropcheck_core::media::{MediaStore, StoredMedia};
-use dropcheck_core::outbox::Outbound;
+use crate::group_commit::GroupCommit;
+use dropcheck_core::outbox::{Outbound, SendOutcome};
 use dropcheck_core::providers::{DeliveryStatus, Retry, WebhookEvent};
 use dropcheck_core::templates::{render_params, ProviderTemplates};
 use dropcheck_core::store::Store;
@@ -100,8 +101,9 @@ pub fn spawn(store: Store, media: MediaStore, m: Arc<Messaging>) -> Vec<tokio::t
         })
     };
     let outbox = tokio::spawn(async move {
+        let recorder = outcome_recorder(store.clone());
         loop {
-            match run_outbox_once(&store, &m).await {
+            match run_outbox_once(&store, &m, &recorder).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = ?e, "outbox worker"),
@@ -185,7 +187,7 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
 /// Sends a batch of due outbound messages: claimed together in one statement, sent
 /// concurrently across numbers (up to [`SEND_CONCURRENCY`] at once) and in queue order
 /// within one number. Returns whether there were any.
-pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreError> {
+pub async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) -> Result<bool, CoreError> {
     let batch = store.claim_outbound(now_ms(), m.lease_ms, OUTBOX_BATCH).await?;
     if batch.is_empty() {
         return Ok(false);
@@ -200,7 +202,8 @@ pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreE
     let results: Vec<Result<(), CoreError>> = futures_util::stream::iter(by_phone)
         .map(|group| async move {
             for msg in group {
-                send_one(store, m, msg).await?;
+                let outcome = send_one(store, m, msg).await?;
+                recorder.write(outcome).await.map_err(CoreError::Internal)?;
             }
             Ok(())
         })
@@ -212,21 +215,18 @@ pub async fn run_outbox_once(store: &Store, m: &Messaging) -> Result<bool, CoreE
     Ok(true)
 }
 
-/// Sends one claimed message and records the outcome.
-async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<(), CoreError> {
+/// Sends one claimed message; returns what became of it (recorded by the caller).
+async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOutcome, CoreError> {
     let now = now_ms();
     // A burst acknowledgment waits until the burst's messages are all processed, so a slow
     // inbox never splits one burst into several replies.
     if msg.batch_key.is_some() && msg.attempts == 1 && store.inbox_backlog(&msg.phone).await? > 0 {
-        store.defer_outbound(msg.message_id, now + 1000).await?;
-        return Ok(());
+        return Ok(SendOutcome::Deferred { message_id: msg.message_id, until: now + 1000 });
     }
     let confirmation = matches!(msg.template.as_deref(), Some("stopped" | "started"));
     if msg.opted_out != 0 && !confirmation {
-        store
-            .record_send_failure(msg.message_id, "opted_out", "The contractor sent STOP; nothing is sent until they send START.", None, now)
-            .await?;
-        return Ok(());
+        let text = "The contractor sent STOP; nothing is sent until they send START.";
+        return Ok(failed(&msg, "opted_out", text, None));
     }
     // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote:
     // then only the template's approved provider template may go, or the message fails at
@@ -241,12 +241,10 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<(), Cor
             Ok(Some(c)) => c,
             Ok(None) => {
                 let why = "Outside the 24-hour window and no approved template is configured for this message.";
-                store.record_send_failure(msg.message_id, "window_closed", why, None, now).await?;
-                return Ok(());
+                return Ok(failed(&msg, "window_closed", why, None));
             }
             Err(why) => {
-                store.record_send_failure(msg.message_id, "template_error", &why, None, now).await?;
-                return Ok(());
+                return Ok(failed(&msg, "template_error", &why, None));
             }
         }
     };
@@ -255,14 +253,13 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<(), Cor
         match providers::find_already_sent(&m.client, &m.provider, &msg.phone, &msg.body, msg.created_at).await {
             Ok(Some(provider_id)) => {
                 tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
-                store.record_sent(msg.message_id, &provider_id, DeliveryStatus::Sent, &content.sent_as(), now_ms()).await?;
-                return Ok(());
+                let sent_as = content.sent_as();
+                return Ok(SendOutcome::Sent { message_id: msg.message_id, provider_id, status: DeliveryStatus::Sent, sent_as, at: now_ms() });
             }
             Ok(None) => {}
             Err(f) => {
                 let at = (msg.attempts < m.retry.max_attempts).then(|| now_ms() + m.retry.delay_ms(msg.attempts - 1, None));
-                store.record_send_failure(msg.message_id, &f.code, &f.message, at, now_ms()).await?;
-                return Ok(());
+                return Ok(failed(&msg, &f.code, &f.message, at));
             }
         }
     }
@@ -276,10 +273,10 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<(), Cor
         sent_as = t.sent_as();
         result = providers::send(&m.client, &m.provider, &msg.phone, &t, &m.status_callback_url()).await;
     }
-    match result {
+    Ok(match result {
         Ok(acc) => {
             tracing::info!(message_id = msg.message_id, attempt = msg.attempts, sent_as = %sent_as, "message accepted by the provider");
-            store.record_sent(msg.message_id, &acc.provider_id, acc.status, &sent_as, now_ms()).await?;
+            SendOutcome::Sent { message_id: msg.message_id, provider_id: acc.provider_id, status: acc.status, sent_as, at: now_ms() }
         }
         Err(SendFailure { retry, code, message, retry_after }) => {
             let retry_at = match retry {
@@ -289,11 +286,36 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<(), Cor
                 _ => None,
             };
             tracing::warn!(message_id = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}");
-            store.record_send_failure(msg.message_id, &code, &message, retry_at, now_ms()).await?;
+            failed(&msg, &code, &message, retry_at)
         }
-    }
-    Ok(())
+    })
 }
+
+fn failed(msg: &Outbound, code: &str, text: &str, retry_at: Option<i64>) -> SendOutcome {
+    SendOutcome::Failed { message_id: msg.message_id, code: code.into(), text: text.into(), retry_at, at: now_ms() }
+}
+
+/// The sender's outcomes are group-committed: sends that finish together share a transaction.
+pub type Recorder = GroupCommit<SendOutcome, ()>;
+
+fn outcome_recorder(store: Store) -> Recorder {
+    GroupCommit::start(OUTBOX_BATCH as usize, store.writers(), move |outcomes: Vec<SendOutcome>| {
+        let store = store.clone();
+        async move {
+            let n = outcomes.len();
+            match store.record_outcomes(&outcomes).await {
+                Ok(()) => vec![Ok(()); n],
+                Err(e) => {
+                    // Not recorded: the messages stay leased and are claimed again when the
+                    // lease ends (the ambiguity check then finds any that were sent).
+                    tracing::error!(error = ?e, "recording send outcomes failed");
+                    vec![Err(e.to_string()); n]
+                }
+            }
+        }
+    })
+}
+
 
 /// The message as its template's approved provider template for the active provider, with
 /// the parameters filled from the variables stored with the message; `None` when there is
