@@ -11,12 +11,15 @@ use leptos_router::{
 };
 
 pub mod api;
+mod api_keys;
+mod integrations;
 #[cfg(feature = "hydrate")]
 mod keys;
 pub mod messages;
 pub mod model;
 mod pages;
 mod settings;
+mod templates;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -63,6 +66,9 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("events") view=messages::EventsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("projects")) view=settings::ProjectsPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("users")) view=settings::UsersPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("templates")) view=templates::TemplatesPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("api-keys")) view=api_keys::ApiKeysPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view=integrations::IntegrationsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

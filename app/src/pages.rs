@@ -26,7 +26,10 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                     <a href="/events" class="text-slate-300 hover:text-white">"Webhooks"</a>
                     <a href="/settings/projects" class="text-slate-300 hover:text-white">"Projects"</a>
                     <a href="/settings/users" class="text-slate-300 hover:text-white">"Users"</a>
+                    <a href="/settings/templates" class="text-slate-300 hover:text-white">"Templates"</a>
+                    <a href="/settings/api-keys" class="text-slate-300 hover:text-white">"API keys"</a>
                 })}
+                <a href="/settings/integrations" class="text-slate-300 hover:text-white">"Integrations"</a>
                 <span class="ml-auto text-slate-400" id="signed-in-as">{me.email.clone()}</span>
                 <ActionForm action=logout>
                     <button type="submit" class="rounded border border-slate-600 px-2 py-1 text-slate-200 hover:bg-slate-800">"Sign out"</button>

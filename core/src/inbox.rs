@@ -18,6 +18,7 @@ use crate::error::{CoreError, CoreResult, InputError};
 use crate::media::StoredMedia;
 use crate::providers::{DeliveryStatus, InboundMessage, MessageKind, Provider, StatusUpdate, WebhookEvent};
 use crate::store::{on_db, ActorRef, Db, DropDetail, NewPhoto, Store};
+use crate::linking::VerifyOutcome;
 use crate::templates;
 
 /// A conversation's context (active project and drop) expires after 30 minutes idle; photos
@@ -455,10 +456,22 @@ impl Store {
                 fx.note("context cleared");
                 self.reply(phone, "cleared", context! {}, None, None, now, fx).await?;
             }
-            Command::Verify(_) => {
-                fx.note("verification code received; no pending phone link");
-                self.reply(phone, "drop_refused", context! { message => "That code does not match a pending phone link. Start the link again under Settings → Integrations." }, None, None, now, fx).await?;
-            }
+            Command::Verify(code) => match self.verify_phone_link(phone, &code, None, now).await? {
+                VerifyOutcome::Linked { user_id } | VerifyOutcome::AlreadyLinked { user_id } => {
+                    let email = self.user(user_id).await?.email;
+                    fx.note(format!("phone linked to user {user_id}"));
+                    self.reply(phone, "phone_linked", context! { email }, None, None, now, fx).await?;
+                }
+                refused => {
+                    // The code itself is never written to the ledger or the logs.
+                    let reason = match refused.into_result() {
+                        Err(e) => e.public_message(),
+                        Ok(_) => String::new(),
+                    };
+                    fx.note(format!("phone link refused: {reason}"));
+                    self.reply(phone, "phone_not_linked", context! { reason }, None, None, now, fx).await?;
+                }
+            },
             // `handle_message` applies STOP/START itself before calling this.
             Command::Stop | Command::Start => {}
             Command::Unknown => {
@@ -818,13 +831,18 @@ impl Store {
 
     // ------------------------------------------------------------ templates and replies
 
-    /// Seeds the built-in templates (an admin's edits are kept).
+    /// Seeds the built-in templates with their descriptions and sample variables (an
+    /// admin's edits are kept).
     pub(crate) async fn seed_templates(&self) -> CoreResult<()> {
         let now = crate::now_ms();
         on_db!(self, pool => {
-            for (name, body) in templates::BUILT_IN {
-                sqlx::query("insert into message_template (name, body, enabled, updated_at) values ($1, $2, 1, $3) on conflict (name) do nothing")
-                    .bind(*name).bind(*body).bind(now).execute(pool).await?;
+            for (name, body) in templates::BUILT_IN.iter().chain(templates::NOTIFICATIONS) {
+                let (description, sample) = templates::sample(name).unwrap_or(("", "{}"));
+                sqlx::query(
+                    "insert into message_template (name, body, enabled, description, sample_vars, updated_at) values ($1, $2, 1, $3, $4, $5)
+                     on conflict (name) do update set description = coalesce(message_template.description, excluded.description),
+                        sample_vars = coalesce(message_template.sample_vars, excluded.sample_vars)")
+                    .bind(*name).bind(*body).bind(description).bind(sample).bind(now).execute(pool).await?;
             }
         });
         Ok(())
@@ -836,7 +854,10 @@ impl Store {
             .bind(name).fetch_optional(pool).await?);
         let body = match body {
             Some(b) => b,
-            None => templates::built_in(name).ok_or_else(|| CoreError::Internal(format!("no template {name}")))?.to_string(),
+            None => templates::built_in(name)
+                .or_else(|| templates::NOTIFICATIONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b))
+                .ok_or_else(|| CoreError::Internal(format!("no template {name}")))?
+                .to_string(),
         };
         templates::render(name, &body, vars)
     }

@@ -13,10 +13,12 @@ pub mod domain;
 pub mod error;
 pub mod inbox;
 pub mod lifecycle;
+pub mod linking;
 pub mod media;
 pub mod outbox;
 pub mod providers;
 pub mod store;
+pub mod template_store;
 pub mod templates;
 pub mod testing;
 

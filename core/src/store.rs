@@ -366,6 +366,18 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// An API key as the settings page lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyInfo {
+    pub api_key_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
 /// A photo to attach to a drop, already stored in the media directory.
 #[derive(Debug, Clone)]
 pub struct NewPhoto {
@@ -382,6 +394,10 @@ pub struct NewPhoto {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: Db,
+    /// The server's secret key (keyed hashes of verification codes). Set at start-up from
+    /// `DROPCHECK_SECRET_KEY` or the data directory; a store without one (tests) makes a
+    /// random key for its lifetime.
+    secret: std::sync::Arc<std::sync::OnceLock<[u8; 32]>>,
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
@@ -405,7 +421,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-            Ok(Self { db: Db::Sqlite(pool) })
+            Ok(Self { db: Db::Sqlite(pool), secret: Default::default() })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid postgres URL: {e}")))?;
@@ -417,7 +433,16 @@ impl Store {
 
     pub async fn connect_postgres(opts: PgConnectOptions) -> CoreResult<Self> {
         let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
-        Ok(Self { db: Db::Postgres(pool) })
+        Ok(Self { db: Db::Postgres(pool), secret: Default::default() })
+    }
+
+    /// Sets the secret key (once; later calls are ignored and return false).
+    pub fn set_secret_key(&self, key: [u8; 32]) -> bool {
+        self.secret.set(key).is_ok()
+    }
+
+    pub(crate) fn secret_key(&self) -> [u8; 32] {
+        *self.secret.get_or_init(rand::random)
     }
 
     /// How many group-commit writers suit this database: SQLite writes one transaction at a
@@ -1156,9 +1181,16 @@ impl Store {
         let row = on_db!(self, pool => sqlx::query_as::<_, ApiKeyRow>(
             "select api_key_id, name, scopes, revoked_at from api_key where key_hash = $1").bind(key_hash).fetch_optional(pool).await?);
         if let Some(r) = &row {
-            on_db!(self, pool => { sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2").bind(now_ms()).bind(r.api_key_id).execute(pool).await?; });
+            on_db!(self, pool => { sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2 and (last_used_at is null or last_used_at < $1 - 60000)").bind(now_ms()).bind(r.api_key_id).execute(pool).await?; });
         }
         Ok(row)
+    }
+
+    /// Every key, newest first (hashes stay in the database).
+    pub async fn api_keys(&self) -> CoreResult<Vec<ApiKeyInfo>> {
+        Ok(on_db!(self, pool => sqlx::query_as::<_, ApiKeyInfo>(
+            "select api_key_id, name, prefix, scopes, created_at, last_used_at, revoked_at from api_key order by api_key_id desc")
+            .fetch_all(pool).await?))
     }
 
     pub async fn revoke_api_key(&self, api_key_id: i64) -> CoreResult<()> {

@@ -241,3 +241,87 @@ mod tests {
         assert!(render_params(&["missing_var".into()], &vars).is_err(), "an unknown variable is an error, not blank");
     }
 }
+
+/// The predecessor notification service's business templates (SPEC 6.1), for
+/// `POST /api/notifications/send-message` with `message_type` = the name.
+pub const NOTIFICATIONS: &[(&str, &str)] = &[
+    ("order_confirmation", "Hi {{ customer_name }}, your order {{ order_id }} is confirmed{% if delivery_date %} for delivery on {{ delivery_date }}{% endif %}. Total: {{ total }}."),
+    ("subscription_confirmation", "Hi {{ customer_name }}, your {{ plan }} subscription starts on {{ start_date }}. Thank you!"),
+    ("delivery_confirmation", "Hi {{ customer_name }}, your delivery {{ reference }} was delivered{% if delivered_at %} at {{ delivered_at }}{% endif %}."),
+    ("payment_confirmation", "Payment received! {{ amount }} for {{ reference }}. Thank you, {{ customer_name }}."),
+    ("delivery_reminder", "Reminder: your delivery is scheduled for {{ delivery_date }}{% if customer_name %}, {{ customer_name }}{% endif %}."),
+    ("verification", "Your Dropcheck verification code is {{ code }}. It expires in 10 minutes."),
+    ("phone_linked", "This number is now linked to {{ email }} in Dropcheck."),
+    ("phone_not_linked", "{{ reason }}"),
+];
+
+/// What each built-in template is for and the variables it is rendered with (JSON): the
+/// editor previews with these, and a save is checked against them.
+pub const SAMPLES: &[(&str, &str, &str)] = &[
+    ("drop_feedback", "Sent when a reviewer marks a drop incomplete.", r#"{"contractor_name": "Thabo", "drop_number": "DR12345678", "project": "Velo Test", "steps": [{"number": 3, "name": "Cable entry outside", "problem": "photo missing", "reason": "No photo received", "note": ""}, {"number": 7, "name": "Power meter reading", "problem": "photo unusable, please retake", "reason": "Blurred or out of focus", "note": "Reading not visible"}]}"#),
+    ("drop_opened", "Reply to a drop number: progress and the next step.", r#"{"drop_number": "DR12345678", "project": "Velo Test", "done": 4, "total": 12, "next_step": {"number": 5, "name": "Splice closure open"}, "missing": ["5 Splice closure open", "6 Splice tray"]}"#),
+    ("photo_ack", "One acknowledgment per burst of photos.", r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}}"#),
+    ("photo_held", "A photo arrived before any drop number.", "{}"),
+    ("drop_submitted", "DONE on a complete drop.", r#"{"drop_number": "DR12345678"}"#),
+    ("drop_resubmitted", "DONE after the fixes.", r#"{"drop_number": "DR12345678"}"#),
+    ("drop_not_ready", "DONE while steps are missing.", r#"{"drop_number": "DR12345678", "missing": ["3 Cable entry outside", "7 Power meter reading"]}"#),
+    ("drop_waiting", "A drop that waits for the reviewer.", r#"{"drop_number": "DR12345678", "status": "unreviewed"}"#),
+    ("help", "/help", "{}"),
+    ("status", "/status", r#"{"drop_number": "DR12345678", "project": "Velo Test", "status": "collecting", "done": 4, "total": 12, "missing": ["5 Splice closure open"]}"#),
+    ("drops", "/drops", r#"{"drops": [{"number": "DR12345678", "status": "collecting"}, {"number": "DR12345679", "status": "incomplete"}]}"#),
+    ("project_set", "/project NAME", r#"{"project": "Velo Test"}"#),
+    ("project_unknown", "/project with an unknown name.", r#"{"name": "Velo", "projects": ["Velo Test", "Metro North"]}"#),
+    ("cleared", "/clear", "{}"),
+    ("stopped", "STOP (required by WhatsApp).", "{}"),
+    ("started", "START", "{}"),
+    ("drop_refused", "A drop number the project does not accept, and similar refusals.", r#"{"message": "DR123 does not match the project's drop number pattern."}"#),
+    ("hint", "Any text the bot does not understand.", "{}"),
+    ("unsupported", "A location, sticker, reaction or other unhandled type.", r#"{"kind": "location"}"#),
+    ("media_failed", "A photo that could not be downloaded.", "{}"),
+    ("attachment_received", "A file that is not a photo.", r#"{"mime_type": "application/pdf", "drop_number": "DR12345678"}"#),
+    ("order_confirmation", "Notification: order confirmed.", r#"{"customer_name": "John Doe", "order_id": "order_123", "delivery_date": "2026-02-01", "total": "R 200"}"#),
+    ("subscription_confirmation", "Notification: subscription started.", r#"{"customer_name": "John Doe", "plan": "Daily milk", "start_date": "2026-02-01"}"#),
+    ("delivery_confirmation", "Notification: delivered.", r#"{"customer_name": "John Doe", "reference": "order_123", "delivered_at": "08:15"}"#),
+    ("payment_confirmation", "Notification: payment received.", r#"{"customer_name": "John Doe", "amount": "R 200", "reference": "invoice 42"}"#),
+    ("delivery_reminder", "Notification: delivery reminder.", r#"{"customer_name": "John Doe", "delivery_date": "2026-02-01"}"#),
+    ("verification", "A phone-linking code (when sent by message).", r#"{"code": "123456"}"#),
+    ("phone_linked", "VERIFY with the right code.", r#"{"email": "qa@example.com"}"#),
+    ("phone_not_linked", "VERIFY that did not link.", r#"{"reason": "That code is not right; 4 attempts left."}"#),
+];
+
+/// The sample variables and description of a built-in template.
+pub fn sample(name: &str) -> Option<(&'static str, &'static str)> {
+    SAMPLES.iter().find(|(n, _, _)| *n == name).map(|(_, d, s)| (*d, *s))
+}
+
+/// Renders a template body with sample variables (JSON), as the editor's preview and every
+/// save do: a syntax error (with its line) or a variable the samples lack is an input error.
+pub fn check(body: &str, sample_json: &str) -> Result<String, crate::InputError> {
+    use crate::InputError;
+    let vars: serde_json::Value = serde_json::from_str(if sample_json.trim().is_empty() { "{}" } else { sample_json })
+        .map_err(|e| InputError::new("invalid_sample", format!("the sample variables are not valid JSON: {e}")))?;
+    if !vars.is_object() {
+        return Err(InputError::new("invalid_sample", "the sample variables are a JSON object, e.g. {\"drop_number\": \"DR12345678\"}"));
+    }
+    if body.trim().is_empty() || body.chars().count() > 1600 {
+        return Err(InputError::new("invalid_template", "a template needs 1–1600 characters"));
+    }
+    let env = env();
+    let tmpl = env.template_from_str(body).map_err(|e| template_error(&e))?;
+    let out = tmpl.render(minijinja::Value::from_serialize(&vars)).map_err(|e| template_error(&e))?;
+    Ok(out.trim().to_string())
+}
+
+fn template_error(e: &minijinja::Error) -> crate::InputError {
+    use minijinja::ErrorKind;
+    let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    match e.kind() {
+        ErrorKind::SyntaxError | ErrorKind::BadEscape => crate::InputError::new("template_syntax", format!("Syntax error{line}: {detail}")),
+        ErrorKind::UndefinedError => crate::InputError::new(
+            "unknown_variable",
+            format!("The template uses a variable this message does not have{line}: {detail}. Check the spelling against the sample variables."),
+        ),
+        _ => crate::InputError::new("template_error", format!("The template cannot be rendered{line}: {detail}")),
+    }
+}

@@ -77,6 +77,7 @@ async fn main() {
         send_rate: 10_000,
         max_media_bytes: 16 << 20,
         lease_ms: 60_000,
+        secret_key: None,
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();

@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/drops/{number}/review", post(review_drop))
         .route("/api/v1/messages", get(list_messages))
         .route("/api/v1/messages/{id}/resend", post(resend_message))
+        .route("/api/v1/templates", get(list_templates).post(create_template))
+        .route("/api/v1/templates/{name}", get(get_template).put(update_template))
         .route("/send", post(send))
         .route("/api/{*rest}", any(not_found))
 }
@@ -43,6 +45,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
@@ -99,7 +106,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route")
@@ -113,7 +120,7 @@ pub struct ApiCaller {
 }
 
 impl ApiCaller {
-    fn require(&self, scope: &str) -> ApiResult<()> {
+    pub fn require(&self, scope: &str) -> ApiResult<()> {
         if self.scopes.iter().any(|s| s == scope || s == "admin") {
             Ok(())
         } else {
@@ -404,6 +411,93 @@ async fn review_drop(
         _ => {}
     }
     Ok(Json(detail_json(st.store.drop_detail(&number).await?)))
+}
+
+// ------------------------------------------------------------------ templates
+
+#[derive(Deserialize)]
+struct TemplateBody {
+    #[serde(default)]
+    name: Option<String>,
+    body: String,
+    #[serde(default)]
+    description: Option<String>,
+    /// A JSON object of sample variables.
+    #[serde(default)]
+    sample_vars: Option<Value>,
+    /// A JSON object, see the README (`twilio` / `meta`); null removes it.
+    #[serde(default)]
+    provider_template: Option<Value>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+fn template_json(t: &dropcheck_core::template_store::TemplateRow) -> Value {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+    json!({
+        "name": t.name,
+        "body": t.body,
+        "description": t.description,
+        "enabled": t.enabled,
+        "built_in": t.built_in(),
+        "sample_vars": parse(&t.sample_vars).unwrap_or_else(|| json!({})),
+        "provider_template": parse(&t.provider_template),
+        "updated_at": rfc3339(t.updated_at),
+    })
+}
+
+impl TemplateBody {
+    fn input(self, name: String, enabled_default: bool) -> dropcheck_core::template_store::TemplateInput {
+        dropcheck_core::template_store::TemplateInput {
+            name,
+            body: self.body,
+            description: self.description.unwrap_or_default(),
+            sample_vars: self.sample_vars.map(|v| v.to_string()).unwrap_or_default(),
+            provider_template: self.provider_template.filter(|v| !v.is_null()).map(|v| v.to_string()).unwrap_or_default(),
+            enabled: self.enabled.unwrap_or(enabled_default),
+        }
+    }
+}
+
+/// `GET /api/v1/templates`, `GET /api/notifications/templates`.
+async fn list_templates(State(st): State<AppState>, caller: ApiCaller) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    let rows = st.store.templates().await?;
+    Ok(Json(json!({ "success": true, "templates": rows.iter().map(template_json).collect::<Vec<_>>() })))
+}
+
+async fn get_template(State(st): State<AppState>, caller: ApiCaller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    Ok(Json(template_json(&st.store.template(&name).await?)))
+}
+
+/// `POST /api/v1/templates`: 201 with the template; a syntax error or unknown variable is 422.
+async fn create_template(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    body: Result<Json<TemplateBody>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require("admin")?;
+    let Json(body) = body?;
+    let name = body.name.clone().unwrap_or_default();
+    let t = st.store.save_template(&body.input(name, true), true).await?;
+    tracing::info!(template = %t.name, caller = %caller.name, "template created through the API");
+    Ok((StatusCode::CREATED, Json(template_json(&t))))
+}
+
+/// `PUT /api/v1/templates/{name}`: replaces the template's fields.
+async fn update_template(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    Path(name): Path<String>,
+    body: Result<Json<TemplateBody>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    let Json(body) = body?;
+    let current = st.store.template(&name).await?;
+    let t = st.store.save_template(&body.input(name, current.enabled), false).await?;
+    tracing::info!(template = %t.name, caller = %caller.name, "template updated through the API");
+    Ok(Json(template_json(&t)))
 }
 
 // ------------------------------------------------------------------ messages

@@ -21,6 +21,33 @@ pub struct Config {
     /// How long a worker's claim on an event or message lasts before another may take it
     /// over (`DROPCHECK_WORKER_LEASE_SECONDS`, default 60).
     pub lease_ms: i64,
+    /// `DROPCHECK_SECRET_KEY` (64 hex characters); `None`: generated once into the data
+    /// directory (`secret.key`). Keys the hashes of verification codes. Never logged.
+    pub secret_key: Option<[u8; 32]>,
+}
+
+/// The server's secret key: from the environment, else the data directory's `secret.key`,
+/// created (owner-only) on first start.
+pub fn load_secret_key(config: &Config) -> Result<[u8; 32], String> {
+    if let Some(k) = config.secret_key {
+        return Ok(k);
+    }
+    let path = config.data_dir.join("secret.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.as_slice().try_into().map_err(|_| format!("{} must hold 32 bytes; delete it to make a new key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            f.write_all(&key).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 /// The active WhatsApp provider and its credentials. Secrets never reach Debug output.
@@ -169,7 +196,17 @@ impl Config {
         let send_rate = num("DROPCHECK_SEND_RATE", 80, 1, 10_000)? as u32;
         let max_media_bytes = num("DROPCHECK_MAX_MEDIA_MB", 16, 1, 100)? as u64 * 1024 * 1024;
         let lease_ms = num("DROPCHECK_WORKER_LEASE_SECONDS", 60, 1, 3600)? * 1000;
+        let secret_key = match var("DROPCHECK_SECRET_KEY") {
+            None => None,
+            Some(hexed) => Some(
+                hex::decode(&hexed)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                    .ok_or("DROPCHECK_SECRET_KEY must be 64 hex characters (32 bytes), e.g. from `openssl rand -hex 32`")?,
+            ),
+        };
         Ok(Config {
+            secret_key,
             data_dir,
             database_url,
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -251,6 +288,7 @@ mod tests {
             send_rate: 80,
             max_media_bytes: 1,
             lease_ms: 60_000,
+            secret_key: None,
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("topsecret") && !shown.contains("key-that-is-secret"), "{shown}");

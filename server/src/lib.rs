@@ -3,6 +3,7 @@
 //! the JSON API is in [`api`], media and middleware in [`web`].
 
 pub mod api;
+pub mod linking;
 pub mod config;
 pub mod providers;
 pub mod sandbox;
@@ -59,6 +60,8 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
     let pages = Router::new()
         .leptos_routes(&state, routes, move || app::shell(shell_opts.clone()))
         .merge(web::router())
+        // Phone linking acts for the session's user too, so it sits behind the session layer.
+        .merge(linking::router())
         .merge(sandbox::router(messaging.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(from_fn_with_state(state.clone(), web::gate))
@@ -96,6 +99,9 @@ impl Application {
 
     /// As [`Application::build`], over an already opened and migrated store (tests).
     pub async fn build_with_store(config: Config, leptos_options: LeptosOptions, store: Store) -> Result<Self, String> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("DROPCHECK_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
+        store.set_secret_key(config::load_secret_key(&config)?);
         let listener = TcpListener::bind(config.site_addr)
             .await
             .map_err(|e| format!("LEPTOS_SITE_ADDR: cannot listen on {}: {e}", config.site_addr))?;

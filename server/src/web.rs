@@ -33,7 +33,8 @@ fn is_public(path: &str) -> bool {
 }
 
 fn is_admin_only(path: &str) -> bool {
-    path.starts_with("/settings/")
+    // Every user links their own phone under Settings → Integrations.
+    (path.starts_with("/settings/") && path != "/settings/integrations")
         || path == "/events"
         || matches!(
             path,
@@ -46,6 +47,12 @@ fn is_admin_only(path: &str) -> bool {
                 | "/rpc/add_user"
                 | "/rpc/set_user_role"
                 | "/rpc/delete_user"
+                | "/rpc/templates_page"
+                | "/rpc/preview_template"
+                | "/rpc/save_template"
+                | "/rpc/api_keys_data"
+                | "/rpc/create_api_key"
+                | "/rpc/revoke_api_key"
         )
 }
 
@@ -144,7 +151,7 @@ pub async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Respo
     (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
 }
 
-fn same_origin(h: &HeaderMap, public_url: &str) -> bool {
+pub(crate) fn same_origin(h: &HeaderMap, public_url: &str) -> bool {
     let get = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site == "same-origin";

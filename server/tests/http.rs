@@ -32,6 +32,7 @@ async fn spawn(store: Store) -> TestApp {
         send_rate: 80,
         max_media_bytes: 16 << 20,
         lease_ms: 60_000,
+        secret_key: None,
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
@@ -330,4 +331,275 @@ fn form_error(r: &reqwest::Response, base: &str) -> String {
 
 fn spawn_client() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Signs the test client in as the first admin (setup through the no-JavaScript form).
+async fn sign_in_first_admin(app: &TestApp) {
+    let r = app
+        .form("/rpc/setup", &[("email", "ann@example.com"), ("password", "correct horse"), ("confirm", "correct horse")], true)
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+}
+
+#[tokio::test]
+async fn templates_are_checked_on_every_save_and_mark_incomplete_uses_the_stored_one() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        app.seed_project().await;
+        let reader = "dc_reader_key_1234";
+        app.store.create_api_key("reader", "dc_reade", &dropcheck_core::auth::hash_api_key(reader), "read").await.unwrap();
+
+        let (s, v) = app.api("GET", "/api/v1/templates", Some(reader), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let feedback = v["templates"].as_array().unwrap().iter().find(|t| t["name"] == "drop_feedback").unwrap().clone();
+        assert_eq!((feedback["built_in"].as_bool(), feedback["enabled"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(feedback["sample_vars"]["drop_number"], "DR12345678");
+        let (s, v) = app.api("GET", "/api/v1/templates/delivery_reminder", Some(reader), None).await;
+        assert_eq!((s, v["name"].as_str()), (StatusCode::OK, Some("delivery_reminder")), "the predecessor's notifications are built in");
+        let (s, v) = app.api("GET", "/api/v1/templates/nope", Some(reader), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("template_not_found")));
+
+        // Writing needs the admin scope.
+        let visit = r#"{"name": "site_visit", "body": "Hi {{ name }}, we visit on {{ day }}.", "sample_vars": {"name": "Thabo", "day": "Monday"}}"#;
+        let (s, v) = app.api("POST", "/api/v1/templates", Some(reader), Some(visit)).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+        // Broken templates are refused with what is wrong, and not stored.
+        for (body, code) in [
+            (r#"{"name": "site_visit", "body": "Hi {{ name }", "sample_vars": {"name": "x"}}"#, "template_syntax"),
+            (r#"{"name": "site_visit", "body": "Hi {{ nmae }}", "sample_vars": {"name": "x"}}"#, "unknown_variable"),
+            (r#"{"name": "site_visit", "body": "Hi {% for x in %}", "sample_vars": {}}"#, "template_syntax"),
+            (r#"{"name": "Site Visit", "body": "Hi"}"#, "invalid_name"),
+            (r#"{"name": "site_visit", "body": "Hi", "provider_template": {"twilio": {"content_sid": "nope"}}}"#, "invalid_provider_template"),
+            (r#"{"name": "site_visit", "body": "Hi", "sample_vars": [1]}"#, "invalid_sample"),
+        ] {
+            let (s, v) = app.api("POST", "/api/v1/templates", Some(BRIDGE), Some(body)).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{body}: {v}");
+        }
+        let (s, _) = app.api("GET", "/api/v1/templates/site_visit", Some(reader), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "nothing broken was saved");
+        let (s, v) = app.api("POST", "/api/v1/templates", Some(BRIDGE), Some(visit)).await;
+        assert_eq!((s, v["name"].as_str(), v["built_in"].as_bool()), (StatusCode::CREATED, Some("site_visit"), Some(false)));
+        let (s, v) = app.api("POST", "/api/v1/templates", Some(BRIDGE), Some(visit)).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("template_exists")));
+
+        // An admin rewrites the feedback; the next "Mark incomplete" sends the new text.
+        let sample = feedback["sample_vars"].to_string();
+        let edit = json!({"body": "Fix {{ drop_number }}: {% for s in steps %}step {{ s.number }} {% endfor %}", "sample_vars": serde_json::from_str::<Value>(&sample).unwrap()});
+        let (s, v) = app.api("PUT", "/api/v1/templates/drop_feedback", Some(BRIDGE), Some(&edit.to_string())).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let bad = json!({"body": "Fix {{ drop_numbr }}"});
+        let (s, v) = app.api("PUT", "/api/v1/templates/drop_feedback", Some(BRIDGE), Some(&bad.to_string())).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_variable")));
+        let project = app.store.project_by_name("Velo Test").await.unwrap().unwrap();
+        let dn = dropcheck_core::domain::DropNumber::parse("DR12345678").unwrap();
+        let phone = dropcheck_core::domain::Phone::parse("+27640412391").unwrap();
+        let qa = dropcheck_core::store::ActorRef::system("qa@example.com");
+        app.store.create_drop(&project, &dn, Some(&phone), dropcheck_core::domain::DropStatus::Unreviewed, &qa).await.unwrap();
+        let missing = |n: i64| dropcheck_core::store::StepVerdict {
+            step: dropcheck_core::domain::StepNo::new(n).unwrap(),
+            verdict: dropcheck_core::domain::Verdict::Missing,
+            reason: Some("no_photo".into()),
+            note: String::new(),
+        };
+        app.store.set_verdicts(&dn, &[missing(3), missing(7)], &qa).await.unwrap();
+        let body = app.store.mark_incomplete(&dn, &qa).await.unwrap();
+        assert_eq!(body, "Fix DR12345678: step 3 step 7");
+
+        // A revoked key stops working.
+        let id = app.store.api_keys().await.unwrap().into_iter().find(|k| k.name == "reader").unwrap().api_key_id;
+        app.store.revoke_api_key(id).await.unwrap();
+        let (s, v) = app.api("GET", "/api/v1/templates", Some(reader), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("revoked_api_key")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        app.seed_project().await;
+        for (email, role) in [("ann@example.com", Role::Admin), ("bob@example.com", Role::Reviewer)] {
+            let hash = dropcheck_core::auth::hash_password("a long password".into()).await.unwrap();
+            app.store.create_user(&Email::parse(email).unwrap(), &hash, role).await.unwrap();
+        }
+        let call = |path: &'static str, body: Value| {
+            let app = &app;
+            async move { app.api("POST", &format!("/api/integrations/whatsapp/{path}"), Some(BRIDGE), Some(&body.to_string())).await }
+        };
+        let (s, v) = call("link", json!({"phone": "12345", "user": "ann@example.com"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_phone")));
+        let (s, v) = call("link", json!({"phone": "+27 64 041 2391"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("missing_user")));
+        let (s, v) = call("link", json!({"phone": "+27 64 041 2391", "user": "ann@example.com"})).await;
+        assert_eq!((s, v["phone"].as_str()), (StatusCode::OK, Some("+27640412391")), "normalised to E.164");
+        let code = v["code"].as_str().unwrap().to_string();
+        assert!(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()));
+        assert!(v["expires_at"].as_str().unwrap().contains('T'));
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+
+        // Five wrong codes; then even the right one is refused.
+        for left in (0..5).rev() {
+            let (s, v) = call("verify", json!({"phone": "+27640412391", "code": wrong, "user": "ann@example.com"})).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_code")));
+            assert!(v["message"].as_str().unwrap().contains(&format!("{left} attempt")), "{v}");
+        }
+        let (s, v) = call("verify", json!({"phone": "+27640412391", "code": code, "user": "ann@example.com"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("code_locked")), "the sixth attempt is refused even with the right code");
+
+        // A new code, sent from the phone itself as "VERIFY 123456", links the number.
+        let (_, v) = call("link", json!({"phone": "+27640412391", "user": "ann@example.com"})).await;
+        let code = v["code"].as_str().unwrap().to_string();
+        let ann = app.store.user_by_email(&Email::parse("ann@example.com").unwrap()).await.unwrap().unwrap();
+        let params: Vec<(String, String)> = [
+            ("MessageSid", "SMverify1"),
+            ("From", "whatsapp:+27640412391"),
+            ("Body", &format!("verify {code}")),
+            ("NumMedia", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let sig = dropcheck_core::providers::twilio_signature("sandbox-test-token", "http://127.0.0.1/webhooks/twilio", &params);
+        let r = app.client.post(format!("{}/webhooks/twilio", app.base)).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut linked = None;
+        for _ in 0..200 {
+            linked = app.store.phone_link(ann.user_id).await.unwrap().filter(|l| l.is_verified());
+            if linked.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(linked.expect("linked by the VERIFY message").phone, "+27640412391");
+        let f = dropcheck_core::outbox::MessageFilter { direction: Some("out".into()), ..Default::default() };
+        let (out, _) = app.store.list_messages(&f, None, 10).await.unwrap();
+        assert!(out.iter().any(|m| m.body.contains("now linked to ann@example.com")), "the phone is told");
+
+        // The code worked once; the number belongs to one account.
+        let (s, v) = call("verify", json!({"phone": "+27640412391", "code": code, "user": "ann@example.com"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("code_used")));
+        let (s, v) = call("link", json!({"phone": "+27640412391", "user": "bob@example.com"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("phone_linked_elsewhere")));
+
+        // A code older than ten minutes has expired.
+        let (_, v) = call("link", json!({"phone": "+27640412392", "user": "bob@example.com"})).await;
+        let bob_code = v["code"].as_str().unwrap().to_string();
+        let bob_phone = dropcheck_core::domain::Phone::parse("+27640412392").unwrap();
+        let later = dropcheck_core::now_ms() + dropcheck_core::linking::CODE_TTL_MS + 1000;
+        let outcome = app.store.verify_phone_link(&bob_phone, &bob_code, None, later).await.unwrap();
+        assert_eq!(outcome, dropcheck_core::linking::VerifyOutcome::Expired);
+        let (s, v) = call("verify", json!({"phone": "+27640412392", "code": "12345", "user": "bob@example.com"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code")));
+
+        let (s, _) = call("unlink", json!({"phone": "+27640412391", "user": "ann@example.com"})).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, v) = call("unlink", json!({"phone": "+27640412391", "user": "ann@example.com"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_linked")));
+
+        // A reviewer's key cannot act for users; no key and no session is 401.
+        app.store.create_api_key("sub", "dc_subbb", &dropcheck_core::auth::hash_api_key("dc_submit_key_1234"), "submit").await.unwrap();
+        let (s, v) = app
+            .api("POST", "/api/integrations/whatsapp/link", Some("dc_submit_key_1234"), Some(r#"{"phone": "+27640412391", "user": "bob@example.com"}"#))
+            .await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+        let r = app
+            .client
+            .post(format!("{}/api/integrations/whatsapp/link", app.base))
+            .header(header::ORIGIN, app.base.clone())
+            .json(&json!({"phone": "+27640412391"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let (s, v) = app.api("GET", "/api/integrations/whatsapp/webhook", None, None).await;
+        assert_eq!((s, v), (StatusCode::OK, json!({"status": "ok", "service": "whatsapp-webhook", "provider": "sandbox"})));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn settings_pages_for_templates_keys_and_linking_work_without_javascript() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        sign_in_first_admin(&app).await;
+
+        // Templates: the editor shows the feedback template and its rendered sample.
+        let r = app.get("/settings/templates").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("drop_feedback") && html.contains("Step 3 – Cable entry outside"), "preview rendered on the server");
+        // A broken edit comes back as an error and is not stored.
+        let r = app
+            .client
+            .post(format!("{}/rpc/save_template", app.base))
+            .header(header::ACCEPT, "text/html")
+            .header(header::ORIGIN, app.base.clone())
+            .header(header::REFERER, format!("{}/settings/templates", app.base))
+            .form(&[("name", "help"), ("body", "{{ oops"), ("sample_vars", "{}"), ("enabled", "on")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert!(location(&r).contains("__err="), "{}", location(&r));
+        assert!(app.store.template("help").await.unwrap().body.starts_with("Dropcheck commands"));
+        let r = app.form("/rpc/save_template", &[("name", "help"), ("body", "Send DR… then photos."), ("sample_vars", "{}")], true).await;
+        assert!(r.status().is_redirection());
+        let help = app.store.template("help").await.unwrap();
+        assert_eq!((help.body.as_str(), help.enabled), ("Send DR… then photos.", false), "saved, and unchecked means disabled");
+
+        // API keys: created, shown once, then only its prefix.
+        let r = app.form("/rpc/create_api_key", &[("name", "planning"), ("scope_read", "on"), ("scope_send", "on")], true).await;
+        assert!(r.status().is_redirection());
+        let html = app.get("/settings/api-keys").await.text().await.unwrap();
+        let start = html.find("dc_").expect("the new key is shown");
+        let key: String = html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        assert_eq!(key.len(), 43, "{key}");
+        assert!(!app.get("/settings/api-keys").await.text().await.unwrap().contains(&key), "shown once");
+        let (s, _) = app.api("GET", "/api/v1/messages", Some(&key), None).await;
+        assert_eq!(s, StatusCode::OK, "the key works");
+        let k = app.store.api_keys().await.unwrap().remove(0);
+        assert_eq!((k.scopes.as_str(), k.last_used_at.is_some()), ("send read", true));
+        let r = app.form("/rpc/revoke_api_key", &[("id", &k.api_key_id.to_string())], true).await;
+        assert!(r.status().is_redirection());
+        let (s, _) = app.api("GET", "/api/v1/messages", Some(&key), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+        // Phone linking through the page: the code is shown once.
+        let r = app
+            .client
+            .post(format!("{}/rpc/start_link", app.base))
+            .header(header::ACCEPT, "text/html")
+            .header(header::ORIGIN, app.base.clone())
+            .header(header::REFERER, format!("{}/settings/integrations", app.base))
+            .form(&[("phone", "0640412391")])
+            .send()
+            .await
+            .unwrap();
+        let loc = location(&r);
+        assert!(loc.contains("__err="), "a number without its country code is refused: {loc}");
+        let r = app.form("/rpc/start_link", &[("phone", "+27640412391")], true).await;
+        assert!(r.status().is_redirection());
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains("VERIFY ") && html.contains("+27640412391") && html.contains("/webhooks/twilio"), "code and webhook URLs");
+
+        // A reviewer may link a phone but not edit templates or keys.
+        let bob = Email::parse("bob@example.com").unwrap();
+        let hash = dropcheck_core::auth::hash_password("reviewer pass".into()).await.unwrap();
+        app.store.create_user(&bob, &hash, Role::Reviewer).await.unwrap();
+        let reviewer = spawn_client();
+        reviewer
+            .post(format!("{}/rpc/login", app.base))
+            .header(header::ACCEPT, "text/html")
+            .header(header::ORIGIN, app.base.clone())
+            .form(&[("email", "bob@example.com"), ("password", "reviewer pass")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reviewer.get(format!("{}/settings/integrations", app.base)).send().await.unwrap().status(), StatusCode::OK);
+        for page in ["/settings/templates", "/settings/api-keys"] {
+            assert_eq!(reviewer.get(format!("{}{page}", app.base)).send().await.unwrap().status(), StatusCode::FORBIDDEN, "{page}");
+        }
+    })
+    .await;
 }

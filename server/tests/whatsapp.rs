@@ -213,6 +213,7 @@ async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
         send_rate: 80,
         max_media_bytes: 16 << 20,
         lease_ms: 60_000,
+        secret_key: None,
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
