@@ -11,7 +11,7 @@ echo "== Rust tests (SQLite + PostgreSQL)"
 cargo test -p dropcheck-core -p dropcheck
 
 echo "== Release build (server + wasm + CSS)"
-cargo leptos build --release
+cargo leptos build --release --split
 node scripts/precompress.mjs "$TARGET_DIR/site/pkg"
 
 echo "== End-to-end tests (Playwright, Chromium)"

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::err_text;
 use crate::model::Me;
 use crate::pages::{ErrorBox, Layout};
+use crate::settings::field;
 
 pub const SCOPES: &[(&str, &str)] = &[
     ("submit", "register drops (POST /api/submit-installation, /api/resubmit)"),
@@ -105,9 +106,6 @@ pub async fn revoke_api_key(id: String) -> Result<(), ServerFnError> {
     Ok(())
 }
 
-fn field() -> &'static str {
-    "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-blue-500 focus:outline-none"
-}
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    ParamSegment, SsrMode, StaticSegment,
+    lazy_route, Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment,
 };
 
 pub mod api;
@@ -19,6 +19,7 @@ pub mod messages;
 pub mod model;
 mod pages;
 mod settings;
+mod stats;
 mod templates;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -45,33 +46,68 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser: this marks the page as hydrated (tests wait on it).
+    view! {
+        <Stylesheet id="leptos" href="/pkg/dropcheck.css"/>
+        <Title text="Dropcheck"/>
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=StaticSegment("login") view=|| view! { <pages::LoginPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=StaticSegment("setup") view=|| view! { <pages::SetupPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=StaticSegment("") view=|| view! { <pages::DropsPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("drops"), ParamSegment("number")) view=|| view! { <pages::DropPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=StaticSegment("messages") view={Lazy::<MessagesRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("sandbox") view={Lazy::<SandboxRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("events") view={Lazy::<EventsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("projects")) view={Lazy::<ProjectsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("users")) view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("templates")) view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("api-keys")) view={Lazy::<ApiKeysRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("stats") view={Lazy::<StatsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view={Lazy::<IntegrationsRoute>::new()} ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+
+// The pages a reviewer opens now and then are lazy routes: their code is a separate wasm
+// chunk (`cargo leptos build --split`) loaded when the page is first visited, so the drops
+// list and the drop page, where the day is spent, load only what they use.
+macro_rules! lazy_page {
+    ($route:ident, $page:path) => {
+        struct $route;
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+            fn view(_this: Self) -> AnyView {
+                view! { {$page()} <Hydrated/> }.into_any()
+            }
+        }
+    };
+}
+lazy_page!(MessagesRoute, messages::MessagesPage);
+lazy_page!(SandboxRoute, messages::SandboxPage);
+lazy_page!(EventsRoute, messages::EventsPage);
+lazy_page!(ProjectsRoute, settings::ProjectsPage);
+lazy_page!(UsersRoute, settings::UsersPage);
+lazy_page!(TemplatesRoute, templates::TemplatesPage);
+lazy_page!(ApiKeysRoute, api_keys::ApiKeysPage);
+lazy_page!(IntegrationsRoute, integrations::IntegrationsPage);
+lazy_page!(StatsRoute, stats::StatsPage);
+
+/// Marks the page as hydrated once its route's view is (tests wait on `data-hydrated`). It
+/// sits in each route's view, since a lazy route hydrates after the rest of the app.
+#[component]
+fn Hydrated() -> impl IntoView {
+    // Effects run only in the browser.
     Effect::new(|_| {
         #[cfg(feature = "hydrate")]
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
-    view! {
-        <Stylesheet id="leptos" href="/pkg/dropcheck.css"/>
-        <Title text="Dropcheck"/>
-        <Router>
-            <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("setup") view=pages::SetupPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("") view=pages::DropsPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("drops"), ParamSegment("number")) view=pages::DropPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("messages") view=messages::MessagesPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("sandbox") view=messages::SandboxPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("events") view=messages::EventsPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("settings"), StaticSegment("projects")) view=settings::ProjectsPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("settings"), StaticSegment("users")) view=settings::UsersPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("settings"), StaticSegment("templates")) view=templates::TemplatesPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("settings"), StaticSegment("api-keys")) view=api_keys::ApiKeysPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view=integrations::IntegrationsPage ssr=SsrMode::Async/>
-            </Routes>
-        </Router>
-    }
 }
 
 /// The text of a server function error, without the framework's prefix.

@@ -22,6 +22,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 <a href="/" class="text-slate-300 hover:text-white">"Drops"</a>
                 <a href="/messages" class="text-slate-300 hover:text-white">"Messages"</a>
                 <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
+                <a href="/stats" class="text-slate-300 hover:text-white">"Stats"</a>
                 {me.admin.then(|| view! {
                     <a href="/events" class="text-slate-300 hover:text-white">"Webhooks"</a>
                     <a href="/settings/projects" class="text-slate-300 hover:text-white">"Projects"</a>

@@ -7,7 +7,7 @@ use crate::api::*;
 use crate::err_text;
 use crate::pages::{ErrorBox, Layout};
 
-fn field() -> &'static str {
+pub(crate) fn field() -> &'static str {
     "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-blue-500 focus:outline-none"
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::err_text;
 use crate::model::Me;
 use crate::pages::{ErrorBox, Layout};
+use crate::settings::field;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateItem {
@@ -129,9 +130,6 @@ pub fn TemplatesPage() -> impl IntoView {
     }
 }
 
-fn field() -> &'static str {
-    "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-blue-500 focus:outline-none"
-}
 
 #[component]
 fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl IntoView {

@@ -83,12 +83,18 @@ pub struct Outbound {
     /// Including this attempt.
     pub attempts: i64,
     pub opted_out: i64,
+    /// The contact's muted message types (space-separated template names).
+    pub muted_types: Option<String>,
     pub last_inbound_at: Option<i64>,
 }
 
 /// The error code of a message whose sender died during the send (its lease ran out): as
 /// ambiguous as a timeout, so the next attempt first looks for it at the provider.
 pub const LEASE_EXPIRED: &str = "lease_expired";
+
+const OUTBOUND_SELECT: &str = "select m.message_id, m.phone, m.body, m.template, m.template_vars, t.provider_template, m.media_url,
+        m.batch_key, m.error_code, m.created_at, m.attempts, coalesce(c.opted_out, 0) as opted_out, c.muted_types, c.last_inbound_at
+    from message m left join contact c on c.phone = m.phone left join message_template t on t.name = m.template";
 
 /// What became of a claimed outbound message.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,13 +171,7 @@ impl Store {
         }
         let args: Vec<Arg> = ids.iter().map(|&id| Arg::I(id)).collect();
         let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "select m.message_id, m.phone, m.body, m.template, m.template_vars, t.provider_template, m.media_url, m.batch_key,
-                    m.error_code, m.created_at, m.attempts, coalesce(c.opted_out, 0) as opted_out, c.last_inbound_at
-             from message m left join contact c on c.phone = m.phone left join message_template t on t.name = m.template
-             where m.message_id in ({}) order by m.next_attempt_at, m.message_id",
-            list.join(", ")
-        );
+        let sql = format!("{OUTBOUND_SELECT} where m.message_id in ({}) order by m.next_attempt_at, m.message_id", list.join(", "));
         Ok(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Outbound>(&sql), &args).fetch_all(pool).await?))
     }
 
@@ -187,6 +187,20 @@ impl Store {
         Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
             "select count(*) from inbound_event where phone = $1 and state in ('pending', 'processing')")
             .bind(phone).fetch_one(pool).await?))
+    }
+
+    /// Claims one queued message now, whatever its due time (an immediate send through the
+    /// API). `None` when it is not queued (a sender took it first).
+    pub async fn claim_outbound_now(&self, message_id: i64, now: i64, lease_ms: i64) -> CoreResult<Option<Outbound>> {
+        let n = on_db!(self, pool => sqlx::query(
+            "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+             where message_id = $3 and direction = 'out' and status = 'queued'")
+            .bind(now + lease_ms).bind(now).bind(message_id).execute(pool).await?.rows_affected());
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Outbound>(&format!("{OUTBOUND_SELECT} where m.message_id = $1"))
+            .bind(message_id).fetch_optional(pool).await?))
     }
 
     /// Records what became of claimed messages, all in one transaction (the sender

@@ -46,5 +46,44 @@ await page.goto(`${base}/messages`);
 await page.screenshot({ path: `${out}/messages.png` });
 await page.goto(`${base}/events`);
 await page.screenshot({ path: `${out}/events.png` });
+// Settings, statistics.
+await page.goto(`${base}/settings/templates?name=drop_feedback`);
+await page.waitForSelector("#template-preview");
+await page.screenshot({ path: `${out}/templates.png` });
+await page.goto(`${base}/settings/integrations`);
+await page.fill("#link-phone", "+27825550098");
+await page.click("#start-link");
+await page.waitForSelector("#link-code");
+await page.screenshot({ path: `${out}/integrations.png` });
+await page.goto(`${base}/settings/api-keys`);
+await page.fill("#key-name", "planning system");
+await page.check("#scope-read");
+await page.click("#create-key");
+await page.waitForSelector("#new-api-key");
+await page.screenshot({ path: `${out}/api-keys.png` });
+await page.goto(`${base}/stats`);
+await page.screenshot({ path: `${out}/stats.png` });
+
+// The drop page's weight as a browser loads it the first time (every response, encoded
+// bytes): docs/PERFORMANCE.md.
+const fresh = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+const cookies = await page.context().cookies();
+await fresh.addCookies(cookies);
+const weighed = await fresh.newPage();
+const sizes = [];
+weighed.on("requestfinished", async (req) => {
+  const s = await req.sizes();
+  sizes.push([new URL(req.url()).pathname, s.responseBodySize]);
+});
+await weighed.goto(`${base}/drops/${number}`);
+await weighed.waitForSelector("body[data-hydrated=true]");
+await weighed.waitForLoadState("networkidle");
+let total = 0;
+for (const [path, n] of sizes) {
+  total += n;
+  if (!path.startsWith("/media/")) console.log(`${path}: ${n}`);
+}
+console.log(`thumbnails: ${sizes.filter(([p]) => p.startsWith("/media/")).reduce((a, [, n]) => a + n, 0)} bytes in ${sizes.filter(([p]) => p.startsWith("/media/")).length}`);
+console.log(`drop page ${number}, first load: ${total} bytes in ${sizes.length} responses`);
 await page.goto(`${base}/login`);
 await browser.close();

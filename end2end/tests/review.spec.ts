@@ -1,20 +1,12 @@
 import { test, expect, Page } from "@playwright/test";
 import { BRIDGE_KEY } from "../playwright.config";
+import { ADMIN, signIn } from "./helpers";
 
 // One story, in order: first-admin setup, the demo data, the review loop with JavaScript,
 // the same mark-incomplete flow without JavaScript, and a reviewer kept out of settings.
 test.describe.configure({ mode: "serial" });
 
-const ADMIN = { email: "admin@example.com", password: "correct horse battery" };
 const REVIEWER = { email: "reviewer@example.com", password: "reviewer password" };
-
-async function signIn(page: Page, who: { email: string; password: string }) {
-  await page.goto("/login");
-  await page.fill("#email", who.email);
-  await page.fill("#password", who.password);
-  await page.click("#sign-in");
-  await expect(page.locator("#signed-in-as")).toHaveText(who.email);
-}
 
 async function hydrated(page: Page) {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");

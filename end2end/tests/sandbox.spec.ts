@@ -1,4 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
+import { ADMIN, signIn } from "./helpers";
 
 // The whole WhatsApp loop in the built-in sandbox: a contractor's number sends a drop number
 // and 12 photos through the signed webhook; the reviewer rejects two steps; the sandbox phone
@@ -6,17 +7,8 @@ import { test, expect, Page } from "@playwright/test";
 // without a reload. Runs after review.spec.ts, whose first test created the admin.
 test.describe.configure({ mode: "serial" });
 
-const ADMIN = { email: "admin@example.com", password: "correct horse battery" };
 const PHONE = "+27825550001";
 const DROP = "DR77700001";
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.fill("#email", ADMIN.email);
-  await page.fill("#password", ADMIN.password);
-  await page.click("#sign-in");
-  await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
-}
 
 async function send(phone: Page, text: string, photos = 0) {
   await phone.fill("#sandbox-text", text);

@@ -239,7 +239,7 @@ async fn resubmit(State(st): State<AppState>, caller: ApiCaller, body: Result<Js
 
 // ------------------------------------------------------------------ native /api/v1
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
@@ -416,7 +416,7 @@ async fn review_drop(
 // ------------------------------------------------------------------ templates
 
 #[derive(Deserialize)]
-struct TemplateBody {
+pub(crate) struct TemplateBody {
     #[serde(default)]
     name: Option<String>,
     body: String,
@@ -460,19 +460,19 @@ impl TemplateBody {
 }
 
 /// `GET /api/v1/templates`, `GET /api/notifications/templates`.
-async fn list_templates(State(st): State<AppState>, caller: ApiCaller) -> ApiResult<Json<Value>> {
+pub(crate) async fn list_templates(State(st): State<AppState>, caller: ApiCaller) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     let rows = st.store.templates().await?;
     Ok(Json(json!({ "success": true, "templates": rows.iter().map(template_json).collect::<Vec<_>>() })))
 }
 
-async fn get_template(State(st): State<AppState>, caller: ApiCaller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub(crate) async fn get_template(State(st): State<AppState>, caller: ApiCaller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     Ok(Json(template_json(&st.store.template(&name).await?)))
 }
 
 /// `POST /api/v1/templates`: 201 with the template; a syntax error or unknown variable is 422.
-async fn create_template(
+pub(crate) async fn create_template(
     State(st): State<AppState>,
     caller: ApiCaller,
     body: Result<Json<TemplateBody>, JsonRejection>,
@@ -486,7 +486,7 @@ async fn create_template(
 }
 
 /// `PUT /api/v1/templates/{name}`: replaces the template's fields.
-async fn update_template(
+pub(crate) async fn update_template(
     State(st): State<AppState>,
     caller: ApiCaller,
     Path(name): Path<String>,
@@ -579,7 +579,7 @@ async fn list_messages(
     })))
 }
 
-async fn resend_message(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub(crate) async fn resend_message(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     caller.require("send")?;
     st.store.resend(id, dropcheck_core::now_ms()).await?;
     Ok(Json(json!({ "success": true, "id": id, "status": "queued" })))

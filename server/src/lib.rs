@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod linking;
+pub mod notifications;
 pub mod config;
 pub mod providers;
 pub mod sandbox;
@@ -76,6 +77,7 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
         .service(ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip());
     Router::new()
         .merge(api::router())
+        .merge(notifications::router(messaging.clone()))
         .merge(webhooks::router(messaging, state.store.clone()))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)

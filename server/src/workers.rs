@@ -11,7 +11,7 @@ use crate::group_commit::GroupCommit;
 use dropcheck_core::outbox::{Outbound, SendOutcome};
 use dropcheck_core::providers::{DeliveryStatus, Retry, WebhookEvent};
 use dropcheck_core::templates::{render_params, ProviderTemplates};
-use dropcheck_core::store::Store;
+use dropcheck_core::store::{MessageRow, Store};
 use dropcheck_core::{now_ms, CoreError};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -224,6 +224,10 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
         return Ok(SendOutcome::Deferred { message_id: msg.message_id, until: now + 1000 });
     }
     let confirmation = matches!(msg.template.as_deref(), Some("stopped" | "started"));
+    let muted = dropcheck_core::notify::parse_muted(msg.muted_types.as_deref());
+    if let Some(t) = msg.template.as_deref().filter(|t| !confirmation && muted.iter().any(|m| m == t)) {
+        return Ok(failed(&msg, "muted", &format!("The contact does not want {t} messages (their notification preferences)."), None));
+    }
     if msg.opted_out != 0 && !confirmation {
         let text = "The contractor sent STOP; nothing is sent until they send START.";
         return Ok(failed(&msg, "opted_out", text, None));
@@ -289,6 +293,17 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
             failed(&msg, &code, &message, retry_at)
         }
     })
+}
+
+/// Sends one queued message now, outside the sender's loop (`immediate: true` in the
+/// notifications API), and returns it as stored afterwards. A message a sender claimed first
+/// is returned as it stands.
+pub async fn send_now(store: &Store, m: &Messaging, message_id: i64) -> Result<MessageRow, CoreError> {
+    if let Some(msg) = store.claim_outbound_now(message_id, now_ms(), m.lease_ms).await? {
+        let outcome = send_one(store, m, msg).await?;
+        store.record_outcomes(&[outcome]).await?;
+    }
+    store.message(message_id).await
 }
 
 fn failed(msg: &Outbound, code: &str, text: &str, retry_at: Option<i64>) -> SendOutcome {

@@ -603,3 +603,164 @@ async fn settings_pages_for_templates_keys_and_linking_work_without_javascript()
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_notifications_api_sends_by_message_type_and_honours_contact_preferences() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        let (s, v) = app.api("GET", "/api/notifications/health", None, None).await;
+        assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("healthy")));
+        assert!(v["uptime_seconds"].as_f64().is_some());
+
+        let post = |path: &'static str, body: Value| {
+            let app = &app;
+            async move { app.api("POST", path, Some(BRIDGE), Some(&body.to_string())).await }
+        };
+        let reminder = json!({"phone": "+27640412391", "message_type": "delivery_reminder",
+            "context": {"delivery_date": "2026-02-01", "customer_name": "John Doe"}, "reference_id": "order_123", "immediate": true});
+        let (s, v) = post("/api/notifications/send-message", reminder.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["status"], "delivered", "sent at once (the sandbox delivers)");
+        assert_eq!(v["message_text"], "Reminder: your delivery is scheduled for 2026-02-01, John Doe.");
+        assert_eq!((v["message_type"].as_str(), v["reference_id"].as_str()), (Some("delivery_reminder"), Some("order_123")));
+
+        // Bad input says what is wrong.
+        for (body, status, code) in [
+            (json!({"phone": "+27640412391", "message_type": "delivery_reminder", "context": {}}), StatusCode::UNPROCESSABLE_ENTITY, "unknown_variable"),
+            (json!({"phone": "+27640412391", "message_type": "nope"}), StatusCode::UNPROCESSABLE_ENTITY, "unknown_message_type"),
+            (json!({"phone": "12", "message_type": "delivery_reminder"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone"),
+            (json!({"phone": "+27640412391", "message_type": "delivery_reminder", "context": [1]}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_context"),
+        ] {
+            let (s, v) = post("/api/notifications/send-message", body.clone()).await;
+            assert_eq!((s, v["error"].as_str()), (status, Some(code)), "{body}");
+        }
+
+        // Queued without `immediate`: the sender delivers it.
+        let payment = json!({"phone": "+27640412391", "message_type": "payment_confirmation",
+            "context": {"customer_name": "John", "amount": "R 200", "reference": "invoice 42"}});
+        let (s, v) = post("/api/notifications/send-message", payment.clone()).await;
+        assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("queued")));
+        let id: i64 = v["id"].as_str().unwrap().parse().unwrap();
+        for _ in 0..200 {
+            if app.store.message(id).await.unwrap().status == "delivered" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.store.message(id).await.unwrap().status, "delivered");
+
+        // The contact mutes reminders: refused at the API, and a reminder already queued fails at the sender.
+        let (s, v) = app.api("PUT", "/api/v1/contacts/+27640412391", Some(BRIDGE), Some(r#"{"muted_types": ["delivery_reminder"], "name": "John"}"#)).await;
+        assert_eq!((s, v["muted_types"].clone()), (StatusCode::OK, json!(["delivery_reminder"])));
+        let (s, v) = app.api("PUT", "/api/v1/contacts/+27640412391", Some(BRIDGE), Some(r#"{"muted_types": ["no_such_type"]}"#)).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_message_type")));
+        let (s, v) = post("/api/notifications/send-message", reminder.clone()).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("muted")));
+        let phone = dropcheck_core::domain::Phone::parse("+27640412391").unwrap();
+        let vars = dropcheck_core::minijinja::context! { delivery_date => "2026-02-02" };
+        let out = dropcheck_core::outbox::Outgoing { phone: &phone, body: "Reminder", template: Some("delivery_reminder"), vars: Some(&vars), media_url: None };
+        let queued = app.store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
+        for _ in 0..200 {
+            if app.store.message(queued).await.unwrap().status == "failed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.store.message(queued).await.unwrap().error_code.as_deref(), Some("muted"));
+        let (s, v) = app.api("PUT", "/api/v1/contacts/+27640412391", Some(BRIDGE), Some(r#"{"opted_out": true}"#)).await;
+        assert_eq!((s, v["opted_out"].as_bool()), (StatusCode::OK, Some(true)));
+        let (s, v) = post("/api/notifications/send-message", payment).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("opted_out")));
+
+        // History, statistics, the queue and resend.
+        let (s, v) = app.api("GET", "/api/notifications/history?phone=27640412391&status=delivered&days=7", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let types: Vec<&str> = v["messages"].as_array().unwrap().iter().map(|m| m["message_type"].as_str().unwrap()).collect();
+        assert_eq!(types, vec!["payment_confirmation", "delivery_reminder"]);
+        let (s, v) = app.api("GET", "/api/notifications/statistics?days=30", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let st = &v["statistics"];
+        assert_eq!((st["total"].as_i64(), st["by_status"]["delivered"].as_i64(), st["by_status"]["failed"].as_i64()), (Some(3), Some(2), Some(1)));
+        assert_eq!(st["by_message_type"]["delivery_reminder"]["failed"].as_i64(), Some(1));
+        assert!((st["failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        let (s, v) = app.api("GET", "/api/notifications/statistics?days=0", Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_days")));
+        app.store.create_api_key("reader", "dc_reade", &dropcheck_core::auth::hash_api_key("dc_reader_key_1234"), "read").await.unwrap();
+        let (s, _) = app.api("POST", "/api/notifications/process-queue", Some("dc_reader_key_1234"), Some("{}")).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, v) = post("/api/notifications/process-queue", json!({})).await;
+        assert_eq!((s, v["success"].as_bool()), (StatusCode::OK, Some(true)));
+        let (s, v) = post("/api/notifications/resend/1", json!({})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("not_resendable")), "a delivered message is not resent");
+        let (s, v) = app.api("POST", &format!("/api/notifications/resend/{queued}"), Some(BRIDGE), Some("{}")).await;
+        assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("queued")), "a failed one is");
+        let (s, v) = app.api("GET", "/api/notifications/templates", Some("dc_reader_key_1234"), None).await;
+        assert!(s == StatusCode::OK && v["templates"].as_array().unwrap().len() > 20);
+
+        // Contacts.
+        let (s, v) = app.api("GET", "/api/v1/contacts", Some("dc_reader_key_1234"), None).await;
+        assert_eq!((s, v["contacts"][0]["name"].as_str()), (StatusCode::OK, Some("John")));
+        let (s, v) = post("/api/v1/contacts", json!({"phone": "+27640412391"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("contact_exists")));
+        let (s, v) = post("/api/v1/contacts", json!({"phone": "+27 64 000 0001", "name": "Sipho"})).await;
+        assert_eq!((s, v["phone"].as_str()), (StatusCode::CREATED, Some("+27640000001")));
+        let (s, v) = app.api("GET", "/api/v1/contacts/+27640000009", Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("contact_not_found")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stats_count_deliveries_reviews_first_time_right_and_fix_times_and_render_as_svg() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        app.seed_project().await;
+        sign_in_first_admin(&app).await;
+        let project = app.store.project_by_name("Velo Test").await.unwrap().unwrap();
+        let qa = dropcheck_core::store::ActorRef::system("qa@example.com");
+        let phone = dropcheck_core::domain::Phone::parse("+27640412391").unwrap();
+        let dn = |s: &str| dropcheck_core::domain::DropNumber::parse(s).unwrap();
+        // One drop approved at once, one approved after a round of feedback.
+        for n in ["DR10000001", "DR10000002"] {
+            app.store.create_drop(&project, &dn(n), Some(&phone), dropcheck_core::domain::DropStatus::Unreviewed, &qa).await.unwrap();
+        }
+        let all_ok: Vec<_> = (1..=12).map(|n| dropcheck_core::store::StepVerdict { verdict: dropcheck_core::domain::Verdict::Ok, reason: None, ..missing_step(n) }).collect();
+        app.store.set_verdicts(&dn("DR10000001"), &all_ok, &qa).await.unwrap();
+        app.store.approve(&dn("DR10000001"), true, &qa).await.unwrap();
+        app.store.set_verdicts(&dn("DR10000002"), &[missing_step(3)], &qa).await.unwrap();
+        app.store.mark_incomplete(&dn("DR10000002"), &qa).await.unwrap();
+        app.store.resubmit(&dn("DR10000002"), &qa).await.unwrap();
+        app.store.set_verdicts(&dn("DR10000002"), &all_ok, &qa).await.unwrap();
+        app.store.approve(&dn("DR10000002"), true, &qa).await.unwrap();
+        // The feedback message is delivered by the sandbox.
+        for _ in 0..200 {
+            if app.store.outbox_counts().await.unwrap().delivered > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+
+        let s = app.store.stats(7, dropcheck_core::now_ms()).await.unwrap();
+        assert_eq!(s.days.len(), 7);
+        let today = s.days.last().unwrap();
+        assert_eq!((today.reviewed, today.delivered), (3, 1), "approve, incomplete, approve; one feedback delivered");
+        assert_eq!((s.approved, s.approved_first_time, s.first_time_right()), (2, 1, Some(0.5)));
+        assert_eq!(s.resubmissions, 1);
+        assert!(s.median_fix_ms.is_some_and(|ms| ms >= 0));
+        assert_eq!(app.store.stats(0, 0).await.unwrap_err().code(), "invalid_days");
+
+        let html = app.get("/stats?days=7").await.text().await.unwrap();
+        assert!(html.contains(r#"id="delivery-chart""#) && html.contains(r#"id="qa-chart""#) && html.contains("<rect"), "charts drawn on the server");
+        assert!(html.contains("50%"), "first time right");
+    })
+    .await;
+}
+
+fn missing_step(n: i64) -> dropcheck_core::store::StepVerdict {
+    dropcheck_core::store::StepVerdict {
+        step: dropcheck_core::domain::StepNo::new(n).unwrap(),
+        verdict: dropcheck_core::domain::Verdict::Missing,
+        reason: Some("no_photo".into()),
+        note: String::new(),
+    }
+}

@@ -1,0 +1,115 @@
+//! The `/stats` page's figures: delivery per day (sent, delivered, read, failed) with the
+//! failure reasons, and QA per day (drops reviewed), the first-time-right rate and the
+//! median time from feedback to resubmission.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreResult, InputError};
+use crate::store::{on_db, Db, Store};
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// One day's counts (UTC days).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayStats {
+    /// The day's start, unix ms.
+    pub day: i64,
+    /// Outbound messages created that day, by where they got to.
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub queued: i64,
+    /// Reviews that ended in Incomplete or Approved.
+    pub reviewed: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub days: Vec<DayStats>,
+    /// (error code, count), most frequent first.
+    pub failure_reasons: Vec<(String, i64)>,
+    /// Drops approved in the period, and how many of them in their first round.
+    pub approved: i64,
+    pub approved_first_time: i64,
+    /// Median time from feedback (Incomplete) to resubmission, over drops resubmitted in the period.
+    pub median_fix_ms: Option<i64>,
+    pub resubmissions: i64,
+}
+
+impl Stats {
+    /// First-time-right: approved without a round of feedback, 0–1.
+    pub fn first_time_right(&self) -> Option<f64> {
+        (self.approved > 0).then(|| self.approved_first_time as f64 / self.approved as f64)
+    }
+}
+
+impl Store {
+    /// The last `days` days (including today), oldest first.
+    pub async fn stats(&self, days: i64, now: i64) -> CoreResult<Stats> {
+        if !(1..=366).contains(&days) {
+            return Err(InputError::new("invalid_days", "days is a number from 1 to 366").into());
+        }
+        let today = now.div_euclid(DAY_MS);
+        let first = today - days + 1;
+        let since = first * DAY_MS;
+        let (messages, reasons, reviews, approved, fixes) = on_db!(self, pool => {
+            let m: Vec<(i64, String, i64)> = sqlx::query_as(
+                "select created_at / 86400000 as d, status, count(*) from message
+                 where direction = 'out' and created_at >= $1 group by d, status")
+                .bind(since).fetch_all(pool).await?;
+            let r: Vec<(String, i64)> = sqlx::query_as(
+                "select coalesce(error_code, 'unknown') as code, count(*) as n from message
+                 where direction = 'out' and status in ('failed', 'undelivered') and created_at >= $1
+                 group by code order by n desc, code limit 8")
+                .bind(since).fetch_all(pool).await?;
+            let v: Vec<(i64, i64)> = sqlx::query_as(
+                "select at / 86400000 as d, count(*) from drop_event
+                 where kind = 'status' and at >= $1 and (detail like '%→ Incomplete%' or detail like '%→ Approved%') group by d")
+                .bind(since).fetch_all(pool).await?;
+            let a: (i64, i64) = sqlx::query_as(
+                "select count(*), coalesce(sum(case when round = 1 then 1 else 0 end), 0) from drop_job
+                 where status = 'approved' and approved_at >= $1")
+                .bind(since).fetch_one(pool).await?;
+            let f: Vec<i64> = sqlx::query_scalar(
+                "select resubmitted_at - incomplete_at from drop_job
+                 where resubmitted_at is not null and incomplete_at is not null and resubmitted_at > incomplete_at and resubmitted_at >= $1")
+                .bind(since).fetch_all(pool).await?;
+            (m, r, v, a, f)
+        });
+        let mut out: Vec<DayStats> = (first..=today).map(|d| DayStats { day: d * DAY_MS, ..Default::default() }).collect();
+        let slot = |out: &mut Vec<DayStats>, d: i64| -> Option<usize> { usize::try_from(d - first).ok().filter(|i| *i < out.len()) };
+        for (d, status, n) in messages {
+            if let Some(i) = slot(&mut out, d) {
+                let day = &mut out[i];
+                match status.as_str() {
+                    "sent" => day.sent += n,
+                    "delivered" => day.delivered += n,
+                    "read" => day.read += n,
+                    "failed" | "undelivered" => day.failed += n,
+                    _ => day.queued += n,
+                }
+            }
+        }
+        for (d, n) in reviews {
+            if let Some(i) = slot(&mut out, d) {
+                out[i].reviewed += n;
+            }
+        }
+        let mut fixes = fixes;
+        fixes.sort_unstable();
+        let median_fix_ms = match fixes.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(fixes[n / 2]),
+            n => Some((fixes[n / 2 - 1] + fixes[n / 2]) / 2),
+        };
+        Ok(Stats {
+            days: out,
+            failure_reasons: reasons,
+            approved: approved.0,
+            approved_first_time: approved.1,
+            median_fix_ms,
+            resubmissions: fixes.len() as i64,
+        })
+    }
+}

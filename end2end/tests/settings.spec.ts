@@ -1,0 +1,106 @@
+import { test, expect, Page } from "@playwright/test";
+import { BRIDGE_KEY } from "../playwright.config";
+import { ADMIN, signIn } from "./helpers";
+
+// Settings: the feedback template edited with its live preview is what the next "Mark
+// incomplete" sends; a user links their phone through the sandbox phone with a VERIFY code;
+// an API key is created, used and revoked. Runs after review.spec.ts (which created the admin).
+test.describe.configure({ mode: "serial" });
+
+test("templates: live preview, a broken edit is refused, the saved feedback is what Mark incomplete sends", async ({ page, request }) => {
+  await signIn(page);
+  await page.goto("/settings/templates?name=drop_feedback");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator("#template-preview")).toContainText("Step 3 – Cable entry outside");
+
+  // The preview follows the typing; an unknown variable is shown, not saved.
+  const body = page.locator("#template-body");
+  await body.fill("Please fix {{ drop_numbr }}");
+  await expect(page.locator("#template-preview-error")).toContainText("variable");
+  await body.fill("Please fix {{ drop_number }}:\n{% for s in steps %}- step {{ s.number }} ({{ s.name }})\n{% endfor %}Then send {{ drop_number }} DONE");
+  await expect(page.locator("#template-preview")).toContainText("Please fix DR12345678:");
+  await expect(page.locator("#template-preview")).toContainText("- step 7 (Power meter reading)");
+  await page.click("#save-template");
+  await expect(page.locator("#template-saved")).toBeVisible();
+
+  // A new drop (registered through the API) gets that text when a reviewer marks it incomplete.
+  const drop = "DR77700002";
+  const res = await request.post("/api/submit-installation", {
+    headers: { "X-API-Key": BRIDGE_KEY },
+    data: { drop_number: drop, contractor_number: "+27825550002", project_name: "Velo Test" },
+  });
+  expect(res.status()).toBe(200);
+  await page.goto(`/drops/${drop}`);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.click("#reject-3 summary");
+  await page.check("#v-3-missing");
+  await page.selectOption("#reason-3", "no_photo");
+  await page.click("#save-3");
+  await expect(page.locator("#step-3")).toHaveAttribute("data-verdict", "missing");
+  await page.click("#incomplete-panel summary");
+  await expect(page.locator("#feedback-preview")).toContainText(`Please fix ${drop}:`);
+  await expect(page.locator("#feedback-preview")).toContainText("- step 3 (Cable entry outside)");
+  await page.click("#confirm-incomplete");
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Incomplete");
+  const msgs = await request.get(`/api/v1/messages?drop=${drop}&direction=out`, { headers: { "X-API-Key": BRIDGE_KEY } });
+  const sent = (await msgs.json()).messages;
+  expect(sent[0].body).toContain(`Please fix ${drop}:`);
+  expect(sent[0].template).toBe("drop_feedback");
+});
+
+test("phone linking: the code sent as VERIFY from the sandbox phone links the number", async ({ page }) => {
+  await signIn(page);
+  const number = "+27825550003";
+  await page.goto("/settings/integrations");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator("#active-provider")).toHaveText("sandbox");
+  await page.fill("#link-phone", "not a number");
+  await page.click("#start-link");
+  await expect(page.locator(".error-box")).toContainText("not a valid international phone number");
+  await page.fill("#link-phone", number);
+  await page.click("#start-link");
+  const verify = (await page.locator("#link-code-value").textContent())!.trim();
+  expect(verify).toMatch(/^VERIFY \d{6}$/);
+
+  const phone = await page.context().newPage();
+  await phone.goto(`/sandbox?phone=${encodeURIComponent(number)}`);
+  await phone.fill("#sandbox-text", verify);
+  await phone.click("#sandbox-send");
+  await expect(async () => {
+    await phone.reload();
+    await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: "now linked to admin@example.com" })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 20_000 });
+
+  await page.reload();
+  await expect(page.locator("#link-status")).toHaveAttribute("data-state", "verified");
+  await expect(page.locator("#link-status")).toContainText(number);
+  await page.click("#unlink");
+  await expect(page.locator("#start-link")).toBeVisible();
+});
+
+test("API keys: created with scopes, shown once, used, revoked", async ({ page, request }) => {
+  await signIn(page);
+  await page.goto("/settings/api-keys");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.fill("#key-name", "planning system");
+  await page.check("#scope-read");
+  await page.click("#create-key");
+  const key = (await page.locator("#new-api-key-value").textContent())!.trim();
+  expect(key).toMatch(/^dc_[0-9a-f]{40}$/);
+  const row = page.locator('tr[data-key="planning system"]');
+  await expect(row).toContainText("read");
+
+  const ok = await request.get("/api/v1/messages", { headers: { "X-API-Key": key } });
+  expect(ok.status()).toBe(200);
+  const refused = await request.post("/send", { headers: { "X-API-Key": key }, data: { to: "+27825550003", message: "hi" } });
+  expect(refused.status()).toBe(403);
+  expect((await refused.json()).error).toBe("insufficient_scope");
+
+  await page.reload();
+  await expect(page.locator("#new-api-key")).toHaveCount(0);
+  await expect(row).not.toContainText("never");
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await expect(row).toContainText("revoked");
+  const gone = await request.get("/api/v1/messages", { headers: { "X-API-Key": key } });
+  expect(gone.status()).toBe(401);
+});
