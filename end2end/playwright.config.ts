@@ -6,6 +6,8 @@ const port = process.env.E2E_PORT ?? "3100";
 const bin = process.env.DROPCHECK_BIN ?? "../target/release/dropcheck";
 const siteRoot = process.env.LEPTOS_SITE_ROOT ?? "../target/site";
 export const BRIDGE_KEY = "e2e-bridge-key-0123456789";
+// Everything the server logs during the run (tests/zz-logs.spec.ts greps it for secrets).
+export const SERVER_LOG = process.env.E2E_SERVER_LOG ?? `${process.env.TMPDIR ?? "/tmp"}/dropcheck-e2e-server-${port}.log`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -17,7 +19,7 @@ export default defineConfig({
   use: { baseURL: `http://127.0.0.1:${port}`, trace: "retain-on-failure" },
   // E2E_NO_SERVER=1: test a server you started yourself (fresh data dir with the demo loaded).
   webServer: process.env.E2E_NO_SERVER ? undefined : {
-    command: `sh -c 'D=$(mktemp -d) && DROPCHECK_DATA_DIR=$D ${bin} demo && DROPCHECK_DATA_DIR=$D exec ${bin} serve'`,
+    command: `sh -c 'D=$(mktemp -d) && DROPCHECK_DATA_DIR=$D ${bin} demo && DROPCHECK_DATA_DIR=$D ${bin} serve 2>&1 | tee ${SERVER_LOG}'`,
     url: `http://127.0.0.1:${port}/health`,
     reuseExistingServer: false,
     timeout: 120_000,

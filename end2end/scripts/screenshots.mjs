@@ -66,7 +66,8 @@ await page.screenshot({ path: `${out}/stats.png` });
 
 // The drop page's weight as a browser loads it the first time (every response, encoded
 // bytes): docs/PERFORMANCE.md.
-const fresh = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+// A tall window, so every thumbnail (loading="lazy") is in view and counted.
+const fresh = await browser.newContext({ viewport: { width: 1400, height: 6000 } });
 const cookies = await page.context().cookies();
 await fresh.addCookies(cookies);
 const weighed = await fresh.newPage();
