@@ -35,7 +35,7 @@ bench "drops list filtered by status" "http://127.0.0.1:$PORT/?status=approved"
 bench "drop page $DROP (12 steps with photos)" "http://127.0.0.1:$PORT/drops/$DROP"
 echo "== drop page transfer as a browser fetches it (Accept-Encoding: br, gzip), bytes:"
 total=0
-for u in "/drops/$DROP" /pkg/dropcheck.css /pkg/dropcheck.js /pkg/dropcheck.wasm; do
+for u in "/drops/$DROP" /pkg/dropcheck.css /pkg/dropcheck.js /pkg/__wasm_split.______________________.js /pkg/dropcheck.wasm; do
   n=$(curl -s -H "Cookie: $COOKIE" -H 'Accept-Encoding: br, gzip' -o /dev/null -w '%{size_download}' "http://127.0.0.1:$PORT$u"); echo "  $u $n"; total=$((total+n))
 done
 thumbs=0
