@@ -123,7 +123,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                 view! {
                     <Layout me=d.me.clone()>
                         <h1 class="mb-1 text-2xl font-semibold">"API keys"</h1>
-                        <p class="mb-4 text-sm text-slate-500">"Other systems send a key in " <code>"X-API-Key"</code> " or " <code>"Authorization: Bearer"</code> ". The routes and their scopes are listed in the README."</p>
+                        <p class="mb-4 text-sm text-slate-500">"Other systems send a key in " <code>"X-API-Key"</code> " or " <code>"Authorization: Bearer"</code> ". The routes and their scopes: " <a class="text-blue-700 underline" href="/api/docs" rel="external">"/api/docs"</a> "."</p>
                         {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
                         {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
                         {d.new_key.clone().map(|(name, key)| view! {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod linking;
 pub mod notifications;
+pub mod openapi;
 pub mod config;
 pub mod providers;
 pub mod sandbox;
@@ -78,6 +79,7 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
     Router::new()
         .merge(api::router())
         .merge(notifications::router(messaging.clone()))
+        .merge(openapi::router())
         .merge(webhooks::router(messaging, state.store.clone()))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)

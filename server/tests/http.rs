@@ -764,3 +764,18 @@ fn missing_step(n: i64) -> dropcheck_core::store::StepVerdict {
         note: String::new(),
     }
 }
+
+#[tokio::test]
+async fn the_api_document_is_served_as_json_and_as_a_page() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        let (s, v) = app.api("GET", "/api/openapi.json", None, None).await;
+        assert_eq!((s, v["openapi"].as_str()), (StatusCode::OK, Some("3.1.0")));
+        assert_eq!(v["paths"]["/api/notifications/send-message"]["post"]["security"][0]["apiKey"][0], "send");
+        let r = app.get("/api/docs").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("/api/v1/drops/{number}/review") && html.contains("/webhooks/meta"), "every operation listed");
+    })
+    .await;
+}
