@@ -23,14 +23,21 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 <a href="/messages" class="text-slate-300 hover:text-white">"Messages"</a>
                 <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
                 <a href="/stats" class="text-slate-300 hover:text-white">"Stats"</a>
-                {me.admin.then(|| view! {
-                    <a href="/events" class="text-slate-300 hover:text-white">"Webhooks"</a>
-                    <a href="/settings/projects" class="text-slate-300 hover:text-white">"Projects"</a>
-                    <a href="/settings/users" class="text-slate-300 hover:text-white">"Users"</a>
-                    <a href="/settings/templates" class="text-slate-300 hover:text-white">"Templates"</a>
-                    <a href="/settings/api-keys" class="text-slate-300 hover:text-white">"API keys"</a>
-                })}
-                <a href="/settings/integrations" class="text-slate-300 hover:text-white">"Integrations"</a>
+                // Settings in one menu (a <details>: opens without JavaScript).
+                <details class="relative" id="settings-menu">
+                    <summary class="cursor-pointer list-none text-slate-300 hover:text-white">"Settings ▾"</summary>
+                    <div class="absolute left-0 z-30 mt-2 w-48 rounded-md bg-white py-1 text-slate-800 shadow-lg ring-1 ring-slate-200">
+                        <a href="/settings/integrations" class="block px-3 py-1.5 hover:bg-slate-100">"Integrations"</a>
+                        {me.admin.then(|| view! {
+                            <a href="/settings/templates" class="block px-3 py-1.5 hover:bg-slate-100">"Templates"</a>
+                            <a href="/settings/api-keys" class="block px-3 py-1.5 hover:bg-slate-100">"API keys"</a>
+                            <a href="/settings/projects" class="block px-3 py-1.5 hover:bg-slate-100">"Projects"</a>
+                            <a href="/settings/users" class="block px-3 py-1.5 hover:bg-slate-100">"Users"</a>
+                            <a href="/events" class="block px-3 py-1.5 hover:bg-slate-100">"Webhook ledger"</a>
+                        })}
+                        <a href="/api/docs" rel="external" class="block px-3 py-1.5 hover:bg-slate-100">"API reference"</a>
+                    </div>
+                </details>
                 <span class="ml-auto text-slate-400" id="signed-in-as">{me.email.clone()}</span>
                 <ActionForm action=logout>
                     <button type="submit" class="rounded border border-slate-600 px-2 py-1 text-slate-200 hover:bg-slate-800">"Sign out"</button>
