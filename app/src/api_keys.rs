@@ -106,7 +106,6 @@ pub async fn revoke_api_key(id: String) -> Result<(), ServerFnError> {
     Ok(())
 }
 
-
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();

@@ -57,7 +57,13 @@ pub async fn integrations_data() -> Result<IntegrationsPageData, ServerFnError> 
         _ => vec![("Sandbox: the simulator posts to".to_string(), format!("{base}/webhooks/twilio"))],
     };
     let me = crate::api::me_of(&user);
-    Ok(IntegrationsPageData { provider: if me.admin { st.settings.provider.clone() } else { String::new() }, webhooks: if me.admin { webhooks } else { vec![] }, me, link, new_code })
+    Ok(IntegrationsPageData {
+        provider: if me.admin { st.settings.provider.clone() } else { String::new() },
+        webhooks: if me.admin { webhooks } else { vec![] },
+        me,
+        link,
+        new_code,
+    })
 }
 
 #[server(prefix = "/rpc", endpoint = "start_link")]
@@ -67,10 +73,7 @@ pub async fn start_link(phone: String) -> Result<(), ServerFnError> {
     let phone = dropcheck_core::domain::Phone::parse(&phone).map_err(|e| ServerFnError::new(e.message))?;
     let code = st.store.start_phone_link(user.user_id, &phone, dropcheck_core::now_ms()).await.map_err(fail)?;
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    session
-        .insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code))
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    session.insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code)).await.map_err(|e| ServerFnError::new(e.to_string()))?;
     tracing::info!(user_id = user.user_id, "phone link started");
     Ok(())
 }
@@ -83,7 +86,6 @@ pub async fn unlink() -> Result<(), ServerFnError> {
     tracing::info!(user_id = user.user_id, "phone unlinked");
     Ok(())
 }
-
 
 #[component]
 pub fn IntegrationsPage() -> impl IntoView {

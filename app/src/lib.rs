@@ -19,10 +19,10 @@ pub mod messages;
 pub mod model;
 mod pages;
 mod settings;
-mod stats;
-mod templates;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+mod stats;
+mod templates;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -68,7 +68,6 @@ pub fn App() -> impl IntoView {
         </Router>
     }
 }
-
 
 // The pages a reviewer opens now and then are lazy routes: their code is a separate wasm
 // chunk (`cargo leptos build --split`) loaded when the page is first visited, so the drops

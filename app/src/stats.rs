@@ -101,7 +101,12 @@ const H: f64 = 180.0;
 const PAD: f64 = 24.0;
 
 /// A stacked bar chart: one bar per day, one segment per (value, colour class).
-fn bars(id: &'static str, title: &'static str, rows: &[DayRow], segments: &[(&'static str, &'static str, fn(&DayRow) -> i64)]) -> impl IntoView {
+fn bars(
+    id: &'static str,
+    title: &'static str,
+    rows: &[DayRow],
+    segments: &[(&'static str, &'static str, fn(&DayRow) -> i64)],
+) -> impl IntoView {
     let max = rows.iter().map(|r| segments.iter().map(|(_, _, f)| f(r)).sum::<i64>()).max().unwrap_or(0).max(1) as f64;
     let n = rows.len().max(1) as f64;
     let slot = (W - PAD) / n;

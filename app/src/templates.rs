@@ -130,7 +130,6 @@ pub fn TemplatesPage() -> impl IntoView {
     }
 }
 
-
 #[component]
 fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl IntoView {
     let cur = d.current.clone();

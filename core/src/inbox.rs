@@ -15,10 +15,10 @@ use sqlx::FromRow;
 use crate::conversation::{parse_caption, parse_text, Command};
 use crate::domain::{DropNumber, DropStatus, Phone, StepNo, Verdict};
 use crate::error::{CoreError, CoreResult, InputError};
+use crate::linking::VerifyOutcome;
 use crate::media::StoredMedia;
 use crate::providers::{DeliveryStatus, InboundMessage, MessageKind, Provider, StatusUpdate, WebhookEvent};
 use crate::store::{on_db, ActorRef, Db, DropDetail, NewPhoto, Store};
-use crate::linking::VerifyOutcome;
 use crate::templates;
 
 /// A conversation's context (active project and drop) expires after 30 minutes idle; photos

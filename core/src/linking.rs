@@ -51,11 +51,17 @@ pub struct NewCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyOutcome {
     /// The number is now linked to this user.
-    Linked { user_id: i64 },
+    Linked {
+        user_id: i64,
+    },
     /// It already was.
-    AlreadyLinked { user_id: i64 },
+    AlreadyLinked {
+        user_id: i64,
+    },
     /// Wrong code; this many attempts are left.
-    Wrong { left: i64 },
+    Wrong {
+        left: i64,
+    },
     Expired,
     /// Too many wrong codes: refused even with the right one.
     Locked,
@@ -79,10 +85,9 @@ impl VerifyOutcome {
             VerifyOutcome::Expired => {
                 Err(crate::InputError::new("code_expired", "The code has expired; start the link again for a new one.").into())
             }
-            VerifyOutcome::Locked => Err(CoreError::conflict(
-                "code_locked",
-                "Too many wrong codes: this link is locked. Start the link again for a new code.",
-            )),
+            VerifyOutcome::Locked => {
+                Err(CoreError::conflict("code_locked", "Too many wrong codes: this link is locked. Start the link again for a new code."))
+            }
             VerifyOutcome::NoPendingLink => {
                 Err(CoreError::not_found("no_pending_link", "No link was started for this number (or the code was already used)."))
             }
@@ -108,7 +113,10 @@ impl Store {
             "select user_id from phone_link where phone = $1 and verified_at is not null")
             .bind(phone.as_str()).fetch_optional(pool).await?);
         if owner.is_some_and(|o| o != user_id) {
-            return Err(CoreError::conflict("phone_linked_elsewhere", "This number is linked to another account; it must be unlinked there first."));
+            return Err(CoreError::conflict(
+                "phone_linked_elsewhere",
+                "This number is linked to another account; it must be unlinked there first.",
+            ));
         }
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let hash = code_hash(&self.secret_key(), phone.as_str(), &code);
@@ -148,7 +156,11 @@ impl Store {
                 "update phone_link set attempts = attempts + 1 where phone = $1 and verified_at is null and code_hash is not null")
                 .bind(phone.as_str()).execute(pool).await?; });
             let worst = pending.iter().map(|r| r.3).max().unwrap_or(0) + 1;
-            return Ok(if worst > MAX_WRONG_CODES { VerifyOutcome::Locked } else { VerifyOutcome::Wrong { left: (MAX_WRONG_CODES - worst).max(0) } });
+            return Ok(if worst > MAX_WRONG_CODES {
+                VerifyOutcome::Locked
+            } else {
+                VerifyOutcome::Wrong { left: (MAX_WRONG_CODES - worst).max(0) }
+            });
         };
         if attempts >= MAX_WRONG_CODES {
             return Ok(VerifyOutcome::Locked);

@@ -128,9 +128,18 @@ impl Store {
     /// Queues a notification of `message_type` (a template) rendered with `context`. Refused
     /// when the template is unknown or disabled, the context lacks a variable the template
     /// uses, or the contact opted out or muted this type. Returns the message id and text.
-    pub async fn notify(&self, phone: &Phone, message_type: &str, context: &serde_json::Value, reference_id: Option<&str>, now: i64) -> CoreResult<(i64, String)> {
+    pub async fn notify(
+        &self,
+        phone: &Phone,
+        message_type: &str,
+        context: &serde_json::Value,
+        reference_id: Option<&str>,
+        now: i64,
+    ) -> CoreResult<(i64, String)> {
         let t = self.template(message_type).await.map_err(|e| match e {
-            CoreError::NotFound { .. } => InputError::new("unknown_message_type", format!("'{message_type}' is not a message type (a template name)")).into(),
+            CoreError::NotFound { .. } => {
+                InputError::new("unknown_message_type", format!("'{message_type}' is not a message type (a template name)")).into()
+            }
             other => other,
         })?;
         if !t.enabled {
@@ -144,7 +153,11 @@ impl Store {
                 return Err(InputError::new("invalid_reference_id", "reference_id has at most 200 characters").into());
             }
         }
-        let contact = self.contact(phone).await.ok();
+        let contact = match self.contact(phone).await {
+            Ok(c) => Some(c),
+            Err(CoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
         if contact.as_ref().is_some_and(|c| c.opted_out) {
             return Err(CoreError::conflict("opted_out", "This contact sent STOP; nothing is sent until they send START."));
         }

@@ -41,7 +41,8 @@ pub struct TemplateInput {
     pub enabled: bool,
 }
 
-const SELECT: &str = "select name, body, enabled <> 0 as enabled, description, sample_vars, provider_template, updated_at from message_template";
+const SELECT: &str =
+    "select name, body, enabled <> 0 as enabled, description, sample_vars, provider_template, updated_at from message_template";
 
 fn check_name(name: &str) -> Result<(), InputError> {
     let ok = (2..=64).contains(&name.len())

@@ -179,9 +179,8 @@ impl ProviderTemplates {
         }
         let env = env();
         for expr in t.meta.iter().flat_map(|m| &m.params).chain(t.twilio.iter().flat_map(|t| &t.variables)) {
-            env.compile_expression(expr).map_err(|e| {
-                InputError::new("invalid_provider_template", format!("the parameter \"{expr}\" is not an expression: {e}"))
-            })?;
+            env.compile_expression(expr)
+                .map_err(|e| InputError::new("invalid_provider_template", format!("the parameter \"{expr}\" is not an expression: {e}")))?;
         }
         Ok(t)
     }
@@ -258,31 +257,75 @@ pub const NOTIFICATIONS: &[(&str, &str)] = &[
 /// What each built-in template is for and the variables it is rendered with (JSON): the
 /// editor previews with these, and a save is checked against them.
 pub const SAMPLES: &[(&str, &str, &str)] = &[
-    ("drop_feedback", "Sent when a reviewer marks a drop incomplete.", r#"{"contractor_name": "Thabo", "drop_number": "DR12345678", "project": "Velo Test", "steps": [{"number": 3, "name": "Cable entry outside", "problem": "photo missing", "reason": "No photo received", "note": ""}, {"number": 7, "name": "Power meter reading", "problem": "photo unusable, please retake", "reason": "Blurred or out of focus", "note": "Reading not visible"}]}"#),
-    ("drop_opened", "Reply to a drop number: progress and the next step.", r#"{"drop_number": "DR12345678", "project": "Velo Test", "done": 4, "total": 12, "next_step": {"number": 5, "name": "Splice closure open"}, "missing": ["5 Splice closure open", "6 Splice tray"]}"#),
-    ("photo_ack", "One acknowledgment per burst of photos.", r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}}"#),
+    (
+        "drop_feedback",
+        "Sent when a reviewer marks a drop incomplete.",
+        r#"{"contractor_name": "Thabo", "drop_number": "DR12345678", "project": "Velo Test", "steps": [{"number": 3, "name": "Cable entry outside", "problem": "photo missing", "reason": "No photo received", "note": ""}, {"number": 7, "name": "Power meter reading", "problem": "photo unusable, please retake", "reason": "Blurred or out of focus", "note": "Reading not visible"}]}"#,
+    ),
+    (
+        "drop_opened",
+        "Reply to a drop number: progress and the next step.",
+        r#"{"drop_number": "DR12345678", "project": "Velo Test", "done": 4, "total": 12, "next_step": {"number": 5, "name": "Splice closure open"}, "missing": ["5 Splice closure open", "6 Splice tray"]}"#,
+    ),
+    (
+        "photo_ack",
+        "One acknowledgment per burst of photos.",
+        r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}}"#,
+    ),
     ("photo_held", "A photo arrived before any drop number.", "{}"),
     ("drop_submitted", "DONE on a complete drop.", r#"{"drop_number": "DR12345678"}"#),
     ("drop_resubmitted", "DONE after the fixes.", r#"{"drop_number": "DR12345678"}"#),
-    ("drop_not_ready", "DONE while steps are missing.", r#"{"drop_number": "DR12345678", "missing": ["3 Cable entry outside", "7 Power meter reading"]}"#),
+    (
+        "drop_not_ready",
+        "DONE while steps are missing.",
+        r#"{"drop_number": "DR12345678", "missing": ["3 Cable entry outside", "7 Power meter reading"]}"#,
+    ),
     ("drop_waiting", "A drop that waits for the reviewer.", r#"{"drop_number": "DR12345678", "status": "unreviewed"}"#),
     ("help", "/help", "{}"),
-    ("status", "/status", r#"{"drop_number": "DR12345678", "project": "Velo Test", "status": "collecting", "done": 4, "total": 12, "missing": ["5 Splice closure open"]}"#),
-    ("drops", "/drops", r#"{"drops": [{"number": "DR12345678", "status": "collecting"}, {"number": "DR12345679", "status": "incomplete"}]}"#),
+    (
+        "status",
+        "/status",
+        r#"{"drop_number": "DR12345678", "project": "Velo Test", "status": "collecting", "done": 4, "total": 12, "missing": ["5 Splice closure open"]}"#,
+    ),
+    (
+        "drops",
+        "/drops",
+        r#"{"drops": [{"number": "DR12345678", "status": "collecting"}, {"number": "DR12345679", "status": "incomplete"}]}"#,
+    ),
     ("project_set", "/project NAME", r#"{"project": "Velo Test"}"#),
     ("project_unknown", "/project with an unknown name.", r#"{"name": "Velo", "projects": ["Velo Test", "Metro North"]}"#),
     ("cleared", "/clear", "{}"),
     ("stopped", "STOP (required by WhatsApp).", "{}"),
     ("started", "START", "{}"),
-    ("drop_refused", "A drop number the project does not accept, and similar refusals.", r#"{"message": "DR123 does not match the project's drop number pattern."}"#),
+    (
+        "drop_refused",
+        "A drop number the project does not accept, and similar refusals.",
+        r#"{"message": "DR123 does not match the project's drop number pattern."}"#,
+    ),
     ("hint", "Any text the bot does not understand.", "{}"),
     ("unsupported", "A location, sticker, reaction or other unhandled type.", r#"{"kind": "location"}"#),
     ("media_failed", "A photo that could not be downloaded.", "{}"),
     ("attachment_received", "A file that is not a photo.", r#"{"mime_type": "application/pdf", "drop_number": "DR12345678"}"#),
-    ("order_confirmation", "Notification: order confirmed.", r#"{"customer_name": "John Doe", "order_id": "order_123", "delivery_date": "2026-02-01", "total": "R 200"}"#),
-    ("subscription_confirmation", "Notification: subscription started.", r#"{"customer_name": "John Doe", "plan": "Daily milk", "start_date": "2026-02-01"}"#),
-    ("delivery_confirmation", "Notification: delivered.", r#"{"customer_name": "John Doe", "reference": "order_123", "delivered_at": "08:15"}"#),
-    ("payment_confirmation", "Notification: payment received.", r#"{"customer_name": "John Doe", "amount": "R 200", "reference": "invoice 42"}"#),
+    (
+        "order_confirmation",
+        "Notification: order confirmed.",
+        r#"{"customer_name": "John Doe", "order_id": "order_123", "delivery_date": "2026-02-01", "total": "R 200"}"#,
+    ),
+    (
+        "subscription_confirmation",
+        "Notification: subscription started.",
+        r#"{"customer_name": "John Doe", "plan": "Daily milk", "start_date": "2026-02-01"}"#,
+    ),
+    (
+        "delivery_confirmation",
+        "Notification: delivered.",
+        r#"{"customer_name": "John Doe", "reference": "order_123", "delivered_at": "08:15"}"#,
+    ),
+    (
+        "payment_confirmation",
+        "Notification: payment received.",
+        r#"{"customer_name": "John Doe", "amount": "R 200", "reference": "invoice 42"}"#,
+    ),
     ("delivery_reminder", "Notification: delivery reminder.", r#"{"customer_name": "John Doe", "delivery_date": "2026-02-01"}"#),
     ("verification", "A phone-linking code (when sent by message).", r#"{"code": "123456"}"#),
     ("phone_linked", "VERIFY with the right code.", r#"{"email": "qa@example.com"}"#),
@@ -320,7 +363,9 @@ fn template_error(e: &minijinja::Error) -> crate::InputError {
         ErrorKind::SyntaxError | ErrorKind::BadEscape => crate::InputError::new("template_syntax", format!("Syntax error{line}: {detail}")),
         ErrorKind::UndefinedError => crate::InputError::new(
             "unknown_variable",
-            format!("The template uses a variable this message does not have{line}: {detail}. Check the spelling against the sample variables."),
+            format!(
+                "The template uses a variable this message does not have{line}: {detail}. Check the spelling against the sample variables."
+            ),
         ),
         _ => crate::InputError::new("template_error", format!("The template cannot be rendered{line}: {detail}")),
     }

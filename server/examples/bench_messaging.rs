@@ -184,7 +184,8 @@ async fn post_webhooks(client: &reqwest::Client, base: &str, prefix: &str, n: us
                 ];
                 let sig = twilio_signature(TOKEN, &format!("{PUBLIC}/webhooks/twilio"), &params);
                 let s = Instant::now();
-                let r = client.post(format!("{base}/webhooks/twilio")).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
+                let r =
+                    client.post(format!("{base}/webhooks/twilio")).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
                 assert_eq!(r.status(), StatusCode::OK);
                 r.bytes().await.unwrap();
                 lat.push(s.elapsed());

@@ -2,7 +2,6 @@
 //! `/api/v1`. JSON in and out, API keys for authentication, and every error a JSON body
 //! `{"error": code, "message": text}` with a fitting status; never a 500 for bad input.
 
-use dropcheck_core::outbox::Outgoing;
 use app::ssr::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -13,6 +12,7 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use dropcheck_core::domain::{DropNumber, DropStatus, Phone, Role, StepNo, Verdict};
 use dropcheck_core::lifecycle::Actor;
+use dropcheck_core::outbox::Outgoing;
 use dropcheck_core::store::{ActorRef, Cursor, DropDetail, DropFilter, DropSummary, StepVerdict};
 use dropcheck_core::{auth, CoreError};
 use serde::{Deserialize, Serialize};

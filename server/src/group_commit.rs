@@ -56,7 +56,6 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         Self { queue }
     }
 
-
     /// Writes one row; returns once it is committed (or why it could not be).
     pub async fn write(&self, item: T) -> Result<R, String> {
         let (tx, rx) = oneshot::channel();

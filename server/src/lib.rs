@@ -3,16 +3,16 @@
 //! the JSON API is in [`api`], media and middleware in [`web`].
 
 pub mod api;
+pub mod config;
+pub mod group_commit;
 pub mod linking;
 pub mod notifications;
 pub mod openapi;
-pub mod config;
 pub mod providers;
 pub mod sandbox;
 pub mod sessions;
 pub mod web;
 pub mod webhooks;
-pub mod group_commit;
 pub mod workers;
 
 use app::ssr::{AppState, Settings};

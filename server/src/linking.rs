@@ -4,7 +4,7 @@
 //! request with the session cookie), or, with an `admin`-scoped API key, for the user named
 //! by an extra `user` (e-mail) field.
 
-use crate::api::{ApiCaller, ApiError, ApiResult};
+use crate::api::{rfc3339, ApiCaller, ApiError, ApiResult};
 use app::ssr::{session_user, AppState};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, State};
@@ -86,13 +86,6 @@ struct LinkBody {
     code: Option<String>,
     #[serde(default)]
     user: Option<String>,
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 /// `POST /api/integrations/whatsapp/link` `{phone}` → `{success, phone, code, expires_at}`.

@@ -31,16 +31,34 @@ pub const OPERATIONS: &[Op] = &[
     op("get", "/db/test", "none", "service", "Database check: {success, message, database}; 503 when unreachable"),
     op("get", "/api/openapi.json", "none", "service", "This document"),
     op("get", "/api/docs", "none", "service", "This document as a page"),
-    op("post", "/api/submit-installation", "submit", "drops", "Register a drop: {drop_number, contractor_number, project_name} → {success, action: created|exists, drop_number, message}"),
+    op(
+        "post",
+        "/api/submit-installation",
+        "submit",
+        "drops",
+        "Register a drop: {drop_number, contractor_number, project_name} → {success, action: created|exists, drop_number, message}",
+    ),
     op("post", "/api/resubmit", "submit", "drops", "Incomplete → Resubmitted: {drop_number}"),
     op("get", "/api/v1/drops", "read", "drops", "List drops: ?status=&project=&contractor=&q=&cursor=&limit= → {drops, next_cursor}"),
     op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos and history"),
-    op("post", "/api/v1/drops/{number}/review", "admin", "drops", "Verdicts and an action (save | incomplete | approve); 409 when the lifecycle forbids it"),
+    op(
+        "post",
+        "/api/v1/drops/{number}/review",
+        "admin",
+        "drops",
+        "Verdicts and an action (save | incomplete | approve); 409 when the lifecycle forbids it",
+    ),
     op("get", "/api/v1/messages", "read", "messages", "Message history: ?phone=&direction=&status=&drop=&days=&cursor=&limit="),
     op("post", "/api/v1/messages/{id}/resend", "send", "messages", "Queue a failed message again"),
     op("post", "/send", "send", "messages", "Queue a free-form message: {to, message, media_url?}"),
     op("get", "/api/v1/templates", "read", "templates", "List templates"),
-    op("post", "/api/v1/templates", "admin", "templates", "Create a template; 422 template_syntax / unknown_variable / invalid_provider_template"),
+    op(
+        "post",
+        "/api/v1/templates",
+        "admin",
+        "templates",
+        "Create a template; 422 template_syntax / unknown_variable / invalid_provider_template",
+    ),
     op("get", "/api/v1/templates/{name}", "read", "templates", "One template"),
     op("put", "/api/v1/templates/{name}", "admin", "templates", "Update a template; refused edits are not stored"),
     op("get", "/api/v1/contacts", "read", "contacts", "List contacts with their preferences"),
@@ -48,7 +66,13 @@ pub const OPERATIONS: &[Op] = &[
     op("get", "/api/v1/contacts/{phone}", "read", "contacts", "One contact"),
     op("put", "/api/v1/contacts/{phone}", "admin", "contacts", "Update name, opt-out and muted message types"),
     op("get", "/api/notifications/health", "none", "notifications", "{status: healthy, message, uptime_seconds, provider, queue}"),
-    op("post", "/api/notifications/send-message", "send", "notifications", "{phone, message_type, context, reference_id?, immediate?}; immediate sends now and returns the provider status"),
+    op(
+        "post",
+        "/api/notifications/send-message",
+        "send",
+        "notifications",
+        "{phone, message_type, context, reference_id?, immediate?}; immediate sends now and returns the provider status",
+    ),
     op("get", "/api/notifications/history", "read", "notifications", "Outbound history: ?phone=&status=&days="),
     op("get", "/api/notifications/statistics", "read", "notifications", "Totals and rates by status and message type: ?days=30"),
     op("get", "/api/notifications/templates", "read", "notifications", "As GET /api/v1/templates"),
@@ -57,11 +81,29 @@ pub const OPERATIONS: &[Op] = &[
     op("put", "/api/notifications/templates/{name}", "admin", "notifications", "As PUT /api/v1/templates/{name}"),
     op("post", "/api/notifications/process-queue", "send", "notifications", "Wake the sender now"),
     op("post", "/api/notifications/resend/{id}", "send", "notifications", "As POST /api/v1/messages/{id}/resend"),
-    op("post", "/api/integrations/whatsapp/link", "session", "phone linking", "Start linking {phone} (admin key: with user); returns the 6-digit code"),
-    op("post", "/api/integrations/whatsapp/verify", "session", "phone linking", "{phone, code}: 422 wrong_code, 410 code_expired, 429 code_locked, 409 code_used"),
+    op(
+        "post",
+        "/api/integrations/whatsapp/link",
+        "session",
+        "phone linking",
+        "Start linking {phone} (admin key: with user); returns the 6-digit code",
+    ),
+    op(
+        "post",
+        "/api/integrations/whatsapp/verify",
+        "session",
+        "phone linking",
+        "{phone, code}: 422 wrong_code, 410 code_expired, 429 code_locked, 409 code_used",
+    ),
     op("post", "/api/integrations/whatsapp/unlink", "session", "phone linking", "{phone}"),
     op("get", "/api/integrations/whatsapp/webhook", "none", "phone linking", "{status: ok, service: whatsapp-webhook, provider}"),
-    op("post", "/webhooks/twilio", "signature", "webhooks", "Twilio inbound messages (X-Twilio-Signature); 200 only after the event is stored"),
+    op(
+        "post",
+        "/webhooks/twilio",
+        "signature",
+        "webhooks",
+        "Twilio inbound messages (X-Twilio-Signature); 200 only after the event is stored",
+    ),
     op("post", "/webhooks/twilio/status", "signature", "webhooks", "Twilio status callbacks"),
     op("get", "/webhooks/meta", "none", "webhooks", "Meta subscription handshake (hub.verify_token, hub.challenge)"),
     op("post", "/webhooks/meta", "signature", "webhooks", "Meta messages and statuses (X-Hub-Signature-256)"),
@@ -131,24 +173,23 @@ async fn openapi_json() -> Json<Value> {
     Json(document())
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 async fn docs_page() -> Response {
     let mut rows = String::new();
     let mut tag = "";
     for o in OPERATIONS {
         if o.tag != tag {
             tag = o.tag;
-            rows.push_str(&format!(r#"<tr><th colspan="4" class="bg-slate-100 px-3 py-2 text-left text-xs uppercase text-slate-600">{}</th></tr>"#, escape(tag)));
+            rows.push_str(&format!(
+                r#"<tr><th colspan="4" class="bg-slate-100 px-3 py-2 text-left text-xs uppercase text-slate-600">{}</th></tr>"#,
+                crate::web::html_escape(tag)
+            ));
         }
         rows.push_str(&format!(
             r#"<tr class="align-top"><td class="px-3 py-1.5 font-mono text-xs font-semibold uppercase">{}</td><td class="px-3 py-1.5 font-mono text-xs">{}</td><td class="px-3 py-1.5 text-xs">{}</td><td class="px-3 py-1.5 text-sm text-slate-700">{}</td></tr>"#,
             o.method,
-            escape(o.path),
+            crate::web::html_escape(o.path),
             o.scope,
-            escape(o.summary)
+            crate::web::html_escape(o.summary)
         ));
     }
     let body = format!(

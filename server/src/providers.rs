@@ -90,11 +90,21 @@ struct MetaErrorData {
 /// 24-hour window), in the active provider's form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content<'a> {
-    Text { body: &'a str, media_url: Option<&'a str> },
+    Text {
+        body: &'a str,
+        media_url: Option<&'a str>,
+    },
     /// Twilio Content API: `ContentSid` and variables "1", "2", … in order.
-    TwilioTemplate { content_sid: String, variables: Vec<String> },
+    TwilioTemplate {
+        content_sid: String,
+        variables: Vec<String>,
+    },
     /// Meta message template: name, language and body parameters in order.
-    MetaTemplate { name: String, language: String, params: Vec<String> },
+    MetaTemplate {
+        name: String,
+        language: String,
+        params: Vec<String>,
+    },
 }
 
 impl Content<'_> {

@@ -132,7 +132,7 @@ pub(crate) fn notice_page(status: StatusCode, title: &str, text: &str, back: (&s
     (status, Html(body)).into_response()
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -7,6 +7,7 @@
 //! - A redelivery: stored as a receipt, its events are duplicates with no second effect.
 
 use crate::config::ProviderConfig;
+use crate::group_commit::GroupCommit;
 use crate::workers::Messaging;
 use app::ssr::AppState;
 use axum::body::Bytes;
@@ -21,7 +22,6 @@ use dropcheck_core::store::Store;
 use dropcheck_core::{now_ms, InputError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use crate::group_commit::GroupCommit;
 
 /// Meta sends payloads up to 3 MB; Twilio's forms are small.
 const WEBHOOK_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -55,7 +55,9 @@ impl Ingest {
                         tracing::warn!(error = ?e, batch = items.len(), "group commit failed; storing the webhooks one by one");
                         let mut out = Vec::with_capacity(items.len());
                         for w in &items {
-                            out.push(store.record_webhooks(std::slice::from_ref(w)).await.map(|mut v| v.remove(0)).map_err(|e| format!("{e:?}")));
+                            out.push(
+                                store.record_webhooks(std::slice::from_ref(w)).await.map(|mut v| v.remove(0)).map_err(|e| format!("{e:?}")),
+                            );
                         }
                         out
                     }
@@ -80,11 +82,23 @@ fn twiml_ok() -> Response {
         .into_response()
 }
 
-async fn twilio_inbound(i: Extension<Arc<Ingest>>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+async fn twilio_inbound(
+    i: Extension<Arc<Ingest>>,
+    m: Extension<Arc<Messaging>>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     twilio(i, m, uri, headers, body, providers::parse_twilio_inbound).await
 }
 
-async fn twilio_status(i: Extension<Arc<Ingest>>, m: Extension<Arc<Messaging>>, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+async fn twilio_status(
+    i: Extension<Arc<Ingest>>,
+    m: Extension<Arc<Messaging>>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     twilio(i, m, uri, headers, body, providers::parse_twilio_status).await
 }
 
@@ -164,11 +178,7 @@ async fn store_and_answer(
                 }
                 Err(e) => {
                     tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e, "malformed webhook kept as rejected");
-                    (
-                        StatusCode::BAD_REQUEST,
-                        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                        format!("Malformed webhook: {e}"),
-                    )
+                    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("Malformed webhook: {e}"))
                         .into_response()
                 }
             }
@@ -181,7 +191,12 @@ async fn store_and_answer(
     }
 }
 
-async fn meta_event(Extension(ingest): Extension<Arc<Ingest>>, Extension(m): Extension<Arc<Messaging>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn meta_event(
+    Extension(ingest): Extension<Arc<Ingest>>,
+    Extension(m): Extension<Arc<Messaging>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ProviderConfig::Meta { app_secret, .. } = &m.provider else {
         return plain(StatusCode::NOT_FOUND, "Meta webhooks are not enabled: the active provider is not Meta.");
     };
@@ -191,7 +206,8 @@ async fn meta_event(Extension(ingest): Extension<Arc<Ingest>>, Extension(m): Ext
         return plain(StatusCode::FORBIDDEN, "X-Hub-Signature-256 does not match.");
     }
     let parsed = providers::parse_meta(&body);
-    store_and_answer(&ingest, &m, Provider::Meta, "/webhooks/meta", &headers, &body, parsed, || plain(StatusCode::OK, "EVENT_RECEIVED")).await
+    store_and_answer(&ingest, &m, Provider::Meta, "/webhooks/meta", &headers, &body, parsed, || plain(StatusCode::OK, "EVENT_RECEIVED"))
+        .await
 }
 
 /// Meta's subscription handshake: echo `hub.challenge` when the verify token matches.

@@ -4,14 +4,14 @@
 //! crash loses nothing; a wake-up signal makes them react at once to new work.
 
 use crate::config::{ProviderConfig, RetryPolicy};
+use crate::group_commit::GroupCommit;
 use crate::providers::{self, Content, SendFailure};
 use dropcheck_core::inbox::{ClaimedEvent, EventOutcome, DOWNLOAD_FAILED};
 use dropcheck_core::media::{MediaStore, StoredMedia};
-use crate::group_commit::GroupCommit;
 use dropcheck_core::outbox::{Outbound, SendOutcome};
 use dropcheck_core::providers::{DeliveryStatus, Retry, WebhookEvent};
-use dropcheck_core::templates::{render_params, ProviderTemplates};
 use dropcheck_core::store::{MessageRow, Store};
+use dropcheck_core::templates::{render_params, ProviderTemplates};
 use dropcheck_core::{now_ms, CoreError};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -236,8 +236,8 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     // then only the template's approved provider template may go, or the message fails at
     // once with the reason instead of being retried uselessly.
     let template = template_content(&m.provider, &msg);
-    let window_open = matches!(m.provider, ProviderConfig::Sandbox { .. })
-        || msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
+    let window_open =
+        matches!(m.provider, ProviderConfig::Sandbox { .. }) || msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
     let content = if window_open {
         Content::Text { body: &msg.body, media_url: msg.media_url.as_deref() }
     } else {
@@ -258,7 +258,13 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
             Ok(Some(provider_id)) => {
                 tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
                 let sent_as = content.sent_as();
-                return Ok(SendOutcome::Sent { message_id: msg.message_id, provider_id, status: DeliveryStatus::Sent, sent_as, at: now_ms() });
+                return Ok(SendOutcome::Sent {
+                    message_id: msg.message_id,
+                    provider_id,
+                    status: DeliveryStatus::Sent,
+                    sent_as,
+                    at: now_ms(),
+                });
             }
             Ok(None) => {}
             Err(f) => {
@@ -330,7 +336,6 @@ fn outcome_recorder(store: Store) -> Recorder {
         }
     })
 }
-
 
 /// The message as its template's approved provider template for the active provider, with
 /// the parameters filled from the variables stored with the message; `None` when there is

@@ -335,9 +335,8 @@ fn spawn_client() -> reqwest::Client {
 
 /// Signs the test client in as the first admin (setup through the no-JavaScript form).
 async fn sign_in_first_admin(app: &TestApp) {
-    let r = app
-        .form("/rpc/setup", &[("email", "ann@example.com"), ("password", "correct horse"), ("confirm", "correct horse")], true)
-        .await;
+    let r =
+        app.form("/rpc/setup", &[("email", "ann@example.com"), ("password", "correct horse"), ("confirm", "correct horse")], true).await;
     assert!(r.status().is_redirection(), "{}", r.status());
 }
 
@@ -445,23 +444,24 @@ async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once()
             assert!(v["message"].as_str().unwrap().contains(&format!("{left} attempt")), "{v}");
         }
         let (s, v) = call("verify", json!({"phone": "+27640412391", "code": code, "user": "ann@example.com"})).await;
-        assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("code_locked")), "the sixth attempt is refused even with the right code");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("code_locked")),
+            "the sixth attempt is refused even with the right code"
+        );
 
         // A new code, sent from the phone itself as "VERIFY 123456", links the number.
         let (_, v) = call("link", json!({"phone": "+27640412391", "user": "ann@example.com"})).await;
         let code = v["code"].as_str().unwrap().to_string();
         let ann = app.store.user_by_email(&Email::parse("ann@example.com").unwrap()).await.unwrap().unwrap();
-        let params: Vec<(String, String)> = [
-            ("MessageSid", "SMverify1"),
-            ("From", "whatsapp:+27640412391"),
-            ("Body", &format!("verify {code}")),
-            ("NumMedia", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let params: Vec<(String, String)> =
+            [("MessageSid", "SMverify1"), ("From", "whatsapp:+27640412391"), ("Body", &format!("verify {code}")), ("NumMedia", "0")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         let sig = dropcheck_core::providers::twilio_signature("sandbox-test-token", "http://127.0.0.1/webhooks/twilio", &params);
-        let r = app.client.post(format!("{}/webhooks/twilio", app.base)).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
+        let r =
+            app.client.post(format!("{}/webhooks/twilio", app.base)).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let mut linked = None;
         for _ in 0..200 {
@@ -500,7 +500,12 @@ async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once()
         // A reviewer's key cannot act for users; no key and no session is 401.
         app.store.create_api_key("sub", "dc_subbb", &dropcheck_core::auth::hash_api_key("dc_submit_key_1234"), "submit").await.unwrap();
         let (s, v) = app
-            .api("POST", "/api/integrations/whatsapp/link", Some("dc_submit_key_1234"), Some(r#"{"phone": "+27640412391", "user": "bob@example.com"}"#))
+            .api(
+                "POST",
+                "/api/integrations/whatsapp/link",
+                Some("dc_submit_key_1234"),
+                Some(r#"{"phone": "+27640412391", "user": "bob@example.com"}"#),
+            )
             .await;
         assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
         let r = app
@@ -626,10 +631,18 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
 
         // Bad input says what is wrong.
         for (body, status, code) in [
-            (json!({"phone": "+27640412391", "message_type": "delivery_reminder", "context": {}}), StatusCode::UNPROCESSABLE_ENTITY, "unknown_variable"),
+            (
+                json!({"phone": "+27640412391", "message_type": "delivery_reminder", "context": {}}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_variable",
+            ),
             (json!({"phone": "+27640412391", "message_type": "nope"}), StatusCode::UNPROCESSABLE_ENTITY, "unknown_message_type"),
             (json!({"phone": "12", "message_type": "delivery_reminder"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone"),
-            (json!({"phone": "+27640412391", "message_type": "delivery_reminder", "context": [1]}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_context"),
+            (
+                json!({"phone": "+27640412391", "message_type": "delivery_reminder", "context": [1]}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_context",
+            ),
         ] {
             let (s, v) = post("/api/notifications/send-message", body.clone()).await;
             assert_eq!((s, v["error"].as_str()), (status, Some(code)), "{body}");
@@ -650,7 +663,9 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
         assert_eq!(app.store.message(id).await.unwrap().status, "delivered");
 
         // The contact mutes reminders: refused at the API, and a reminder already queued fails at the sender.
-        let (s, v) = app.api("PUT", "/api/v1/contacts/+27640412391", Some(BRIDGE), Some(r#"{"muted_types": ["delivery_reminder"], "name": "John"}"#)).await;
+        let (s, v) = app
+            .api("PUT", "/api/v1/contacts/+27640412391", Some(BRIDGE), Some(r#"{"muted_types": ["delivery_reminder"], "name": "John"}"#))
+            .await;
         assert_eq!((s, v["muted_types"].clone()), (StatusCode::OK, json!(["delivery_reminder"])));
         let (s, v) = app.api("PUT", "/api/v1/contacts/+27640412391", Some(BRIDGE), Some(r#"{"muted_types": ["no_such_type"]}"#)).await;
         assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_message_type")));
@@ -658,7 +673,13 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
         assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("muted")));
         let phone = dropcheck_core::domain::Phone::parse("+27640412391").unwrap();
         let vars = dropcheck_core::minijinja::context! { delivery_date => "2026-02-02" };
-        let out = dropcheck_core::outbox::Outgoing { phone: &phone, body: "Reminder", template: Some("delivery_reminder"), vars: Some(&vars), media_url: None };
+        let out = dropcheck_core::outbox::Outgoing {
+            phone: &phone,
+            body: "Reminder",
+            template: Some("delivery_reminder"),
+            vars: Some(&vars),
+            media_url: None,
+        };
         let queued = app.store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         for _ in 0..200 {
             if app.store.message(queued).await.unwrap().status == "failed" {
@@ -680,7 +701,10 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
         let (s, v) = app.api("GET", "/api/notifications/statistics?days=30", Some(BRIDGE), None).await;
         assert_eq!(s, StatusCode::OK);
         let st = &v["statistics"];
-        assert_eq!((st["total"].as_i64(), st["by_status"]["delivered"].as_i64(), st["by_status"]["failed"].as_i64()), (Some(3), Some(2), Some(1)));
+        assert_eq!(
+            (st["total"].as_i64(), st["by_status"]["delivered"].as_i64(), st["by_status"]["failed"].as_i64()),
+            (Some(3), Some(2), Some(1))
+        );
         assert_eq!(st["by_message_type"]["delivery_reminder"]["failed"].as_i64(), Some(1));
         assert!((st["failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
         let (s, v) = app.api("GET", "/api/notifications/statistics?days=0", Some(BRIDGE), None).await;
@@ -724,7 +748,9 @@ async fn stats_count_deliveries_reviews_first_time_right_and_fix_times_and_rende
         for n in ["DR10000001", "DR10000002"] {
             app.store.create_drop(&project, &dn(n), Some(&phone), dropcheck_core::domain::DropStatus::Unreviewed, &qa).await.unwrap();
         }
-        let all_ok: Vec<_> = (1..=12).map(|n| dropcheck_core::store::StepVerdict { verdict: dropcheck_core::domain::Verdict::Ok, reason: None, ..missing_step(n) }).collect();
+        let all_ok: Vec<_> = (1..=12)
+            .map(|n| dropcheck_core::store::StepVerdict { verdict: dropcheck_core::domain::Verdict::Ok, reason: None, ..missing_step(n) })
+            .collect();
         app.store.set_verdicts(&dn("DR10000001"), &all_ok, &qa).await.unwrap();
         app.store.approve(&dn("DR10000001"), true, &qa).await.unwrap();
         app.store.set_verdicts(&dn("DR10000002"), &[missing_step(3)], &qa).await.unwrap();
@@ -750,7 +776,10 @@ async fn stats_count_deliveries_reviews_first_time_right_and_fix_times_and_rende
         assert_eq!(app.store.stats(0, 0).await.unwrap_err().code(), "invalid_days");
 
         let html = app.get("/stats?days=7").await.text().await.unwrap();
-        assert!(html.contains(r#"id="delivery-chart""#) && html.contains(r#"id="qa-chart""#) && html.contains("<rect"), "charts drawn on the server");
+        assert!(
+            html.contains(r#"id="delivery-chart""#) && html.contains(r#"id="qa-chart""#) && html.contains("<rect"),
+            "charts drawn on the server"
+        );
         assert!(html.contains("50%"), "first time right");
     })
     .await;

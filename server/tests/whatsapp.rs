@@ -12,8 +12,8 @@ use dropcheck::config::{ProviderConfig, RetryPolicy};
 use dropcheck::{Application, Config};
 use dropcheck_core::domain::{DropNumber, DropStatus, StepNo, Verdict, DEFAULT_DROP_PATTERN};
 use dropcheck_core::media::demo_photo;
-use dropcheck_core::providers::{meta_signature, twilio_signature};
 use dropcheck_core::outbox::Outgoing;
+use dropcheck_core::providers::{meta_signature, twilio_signature};
 use dropcheck_core::store::{ActorRef, StepVerdict, Store};
 use dropcheck_core::templates::{MetaTemplate, ProviderTemplates, TwilioContent};
 use dropcheck_core::testing::on_each_backend;
@@ -100,7 +100,10 @@ async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String
         (Some(sid), None, None) => format!("template {sid} {}", get("ContentVariables").unwrap_or_default()),
         (None, Some(body), None) => body,
         (None, Some(body), Some(url)) => format!("{body} [media {url}]"),
-        _ => return (StatusCode::BAD_REQUEST, r#"{"code": 21619, "message": "A text message body or media urls must be specified"}"#).into_response(),
+        _ => {
+            return (StatusCode::BAD_REQUEST, r#"{"code": 21619, "message": "A text message body or media urls must be specified"}"#)
+                .into_response()
+        }
     };
     m.sent.push((get("To").unwrap_or_default(), what));
     let n = m.sent.len();
