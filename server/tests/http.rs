@@ -652,7 +652,9 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
         let payment = json!({"phone": "+27640412391", "message_type": "payment_confirmation",
             "context": {"customer_name": "John", "amount": "R 200", "reference": "invoice 42"}});
         let (s, v) = post("/api/notifications/send-message", payment.clone()).await;
-        assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("queued")));
+        // Queued, not sent in the request; the sender (woken at once) may already hold it.
+        assert_eq!(s, StatusCode::OK);
+        assert!(matches!(v["status"].as_str(), Some("queued" | "sending")), "{v}");
         let id: i64 = v["id"].as_str().unwrap().parse().unwrap();
         for _ in 0..200 {
             if app.store.message(id).await.unwrap().status == "delivered" {
