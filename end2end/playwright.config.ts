@@ -1,7 +1,8 @@
 import { defineConfig, devices } from "@playwright/test";
 
 // The server under test: the release binary, a fresh data directory per run, the demo data
-// loaded first, the sandbox provider, and a bootstrap API key for the API calls.
+// loaded first, the sandbox provider (chosen in no environment variable, so the settings
+// test can switch it), and a bootstrap API key for the API calls.
 const port = process.env.E2E_PORT ?? "3100";
 const bin = process.env.DROPCHECK_BIN ?? "../target/release/dropcheck";
 const siteRoot = process.env.LEPTOS_SITE_ROOT ?? "../target/site";
@@ -30,6 +31,10 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: siteRoot,
       BRIDGE_API_KEY: BRIDGE_KEY,
       RUST_LOG: "info,sqlx=warn",
+      // While the settings test has Twilio or Meta active, nothing may leave this machine:
+      // their APIs are a closed local port (shown on the page as set by the environment).
+      TWILIO_API_BASE: "http://127.0.0.1:9",
+      META_API_BASE: "http://127.0.0.1:9",
     },
   },
   projects: [

@@ -1,6 +1,9 @@
 //! `/settings/integrations`: every signed-in user links their WhatsApp number here (SPEC
-//! 6.4); admins also see the active provider and the webhook addresses to paste into the
-//! provider's console.
+//! 6.4); admins also choose the WhatsApp provider and enter its credentials (values from
+//! the environment win and are shown as such; secrets are stored encrypted and shown only as
+//! "set · …abcd"), see the webhook addresses to paste into the provider's console and when
+//! the last webhook arrived, and send a test message. The server implements the provider
+//! side ([`crate::ssr::ProviderSettings`]).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -20,25 +23,90 @@ pub struct LinkView {
     pub expired: bool,
 }
 
+/// One provider setting as an admin may see it: a secret only as "set · …abcd".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldView {
+    /// The environment variable's name.
+    pub name: String,
+    pub provider: String,
+    pub label: String,
+    pub help: String,
+    pub secret: bool,
+    pub env_only: bool,
+    /// `environment`, `settings`, `default` or `unset`.
+    pub source: String,
+    pub shown: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookSeen {
+    pub at: String,
+    pub ok: bool,
+    pub text: String,
+}
+
+/// The provider part of the page (admins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderPanel {
+    /// The provider in effect now.
+    pub active: String,
+    /// The provider the settings choose (the same, unless a change is still being applied).
+    pub chosen: String,
+    /// `DROPCHECK_PROVIDER` is set in the environment: the choice is made there.
+    pub chosen_by_env: bool,
+    pub fields: Vec<FieldView>,
+    pub webhooks: Vec<(String, String)>,
+    pub last_webhook: Option<WebhookSeen>,
+    /// "2026-12-01 10:02 by ann@example.com"
+    pub updated: Option<String>,
+    /// The stored settings cannot be read (e.g. the secret key changed).
+    pub error: Option<String>,
+}
+
+/// What a test send came to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSend {
+    pub message_id: i64,
+    pub phone: String,
+    pub provider: String,
+    pub status: String,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntegrationsPageData {
     pub me: Me,
-    pub provider: String,
-    pub webhooks: Vec<(String, String)>,
     pub link: Option<LinkView>,
     /// A code just issued: (phone, code), shown this once.
     pub new_code: Option<(String, String)>,
+    /// Admins only.
+    pub panel: Option<ProviderPanel>,
+    /// The last test send, shown once (kept in the session so it shows without JavaScript).
+    pub test: Option<TestSend>,
+    /// Settings were just saved.
+    pub saved: bool,
 }
 
 #[cfg(feature = "ssr")]
 const SESSION_NEW_CODE: &str = "link_code";
+#[cfg(feature = "ssr")]
+const SESSION_TEST_SEND: &str = "test_send";
+#[cfg(feature = "ssr")]
+const SESSION_SAVED: &str = "provider_saved";
+
+#[cfg(feature = "ssr")]
+async fn session() -> Result<tower_sessions::Session, ServerFnError> {
+    leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))
+}
 
 #[server(prefix = "/rpc", endpoint = "integrations_data")]
 pub async fn integrations_data() -> Result<IntegrationsPageData, ServerFnError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    let new_code: Option<(String, String)> = session.remove(SESSION_NEW_CODE).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    let session = session().await?;
+    let e = |e: tower_sessions::session::Error| ServerFnError::new(e.to_string());
+    let new_code: Option<(String, String)> = session.remove(SESSION_NEW_CODE).await.map_err(e)?;
     let now = dropcheck_core::now_ms();
     let link = st.store.phone_link(user.user_id).await.map_err(fail)?.map(|l| LinkView {
         verified: l.is_verified(),
@@ -47,23 +115,62 @@ pub async fn integrations_data() -> Result<IntegrationsPageData, ServerFnError> 
         since: dropcheck_core::fmt_time(l.verified_at.unwrap_or(l.created_at)),
         phone: l.phone,
     });
-    let base = st.settings.public_url.trim_end_matches('/').to_string();
-    let webhooks = match st.settings.provider.as_str() {
-        "twilio" => vec![
-            ("Twilio: “A message comes in”".to_string(), format!("{base}/webhooks/twilio")),
-            ("Twilio: status callback".to_string(), format!("{base}/webhooks/twilio/status")),
-        ],
-        "meta" => vec![("Meta: callback URL (GET verify, POST events)".to_string(), format!("{base}/webhooks/meta"))],
-        _ => vec![("Sandbox: the simulator posts to".to_string(), format!("{base}/webhooks/twilio"))],
-    };
     let me = crate::api::me_of(&user);
-    Ok(IntegrationsPageData {
-        provider: if me.admin { st.settings.provider.clone() } else { String::new() },
-        webhooks: if me.admin { webhooks } else { vec![] },
-        me,
-        link,
-        new_code,
-    })
+    let (panel, test, saved) = if me.admin {
+        (
+            Some(st.settings.integrations.panel().await.map_err(fail)?),
+            session.remove::<TestSend>(SESSION_TEST_SEND).await.map_err(e)?,
+            session.remove::<bool>(SESSION_SAVED).await.map_err(e)?.unwrap_or(false),
+        )
+    } else {
+        (None, None, false)
+    };
+    Ok(IntegrationsPageData { me, link, new_code, panel, test, saved })
+}
+
+/// Saves the provider and its settings (admins). Each setting is named after its
+/// environment variable, in lower case; a blank secret keeps the stored one.
+#[server(prefix = "/rpc", endpoint = "save_provider")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_provider(
+    provider: Option<String>,
+    twilio_account_sid: Option<String>,
+    twilio_auth_token: Option<String>,
+    twilio_whatsapp_number: Option<String>,
+    meta_access_token: Option<String>,
+    meta_phone_number_id: Option<String>,
+    meta_app_secret: Option<String>,
+    meta_verify_token: Option<String>,
+    meta_api_version: Option<String>,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::*;
+    let (st, user) = require_admin().await?;
+    let values: Vec<(String, String)> = [
+        ("TWILIO_ACCOUNT_SID", twilio_account_sid),
+        ("TWILIO_AUTH_TOKEN", twilio_auth_token),
+        ("TWILIO_WHATSAPP_NUMBER", twilio_whatsapp_number),
+        ("META_ACCESS_TOKEN", meta_access_token),
+        ("META_PHONE_NUMBER_ID", meta_phone_number_id),
+        ("META_APP_SECRET", meta_app_secret),
+        ("META_VERIFY_TOKEN", meta_verify_token),
+        ("META_API_VERSION", meta_api_version),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)))
+    .collect();
+    st.settings.integrations.save(provider, values, &user).await.map_err(fail)?;
+    session().await?.insert(SESSION_SAVED, true).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(())
+}
+
+/// Sends a test message through the active provider now (admins).
+#[server(prefix = "/rpc", endpoint = "send_test_message")]
+pub async fn send_test_message(phone: String) -> Result<TestSend, ServerFnError> {
+    use crate::ssr::*;
+    let (st, user) = require_admin().await?;
+    let sent = st.settings.integrations.send_test(phone, &user).await.map_err(fail)?;
+    session().await?.insert(SESSION_TEST_SEND, sent.clone()).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(sent)
 }
 
 #[server(prefix = "/rpc", endpoint = "start_link")]
@@ -72,8 +179,11 @@ pub async fn start_link(phone: String) -> Result<(), ServerFnError> {
     let (st, user) = require_user().await?;
     let phone = dropcheck_core::domain::Phone::parse(&phone).map_err(|e| ServerFnError::new(e.message))?;
     let code = st.store.start_phone_link(user.user_id, &phone, dropcheck_core::now_ms()).await.map_err(fail)?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    session.insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code)).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    session()
+        .await?
+        .insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code))
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
     tracing::info!(user_id = user.user_id, "phone link started");
     Ok(())
 }
@@ -91,7 +201,12 @@ pub async fn unlink() -> Result<(), ServerFnError> {
 pub fn IntegrationsPage() -> impl IntoView {
     let start = ServerAction::<StartLink>::new();
     let remove = ServerAction::<Unlink>::new();
-    let data = Resource::new(move || (start.version().get(), remove.version().get()), |_| integrations_data());
+    let save = ServerAction::<SaveProvider>::new();
+    let test = ServerAction::<SendTestMessage>::new();
+    let data = Resource::new(
+        move || (start.version().get(), remove.version().get(), save.version().get(), test.version().get()),
+        |_| integrations_data(),
+    );
     view! {
         <Title text="Integrations · Dropcheck"/>
         <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
@@ -143,22 +258,139 @@ pub fn IntegrationsPage() -> impl IntoView {
                                 }.into_any(),
                             }}
                         </section>
-                        {d.me.admin.then(|| view! {
-                            <section class="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm" id="provider">
-                                <h2 class="text-lg font-semibold">"WhatsApp provider"</h2>
-                                <p class="mt-1 text-sm">"Active: " <strong id="active-provider">{d.provider.clone()}</strong>
-                                    <span class="text-slate-500">" (set by " <code>"DROPCHECK_PROVIDER"</code> " and the provider's variables; see the README)"</span></p>
-                                <p class="mt-3 text-sm font-medium">"Webhook addresses for the provider's console"</p>
-                                <ul class="mt-1 space-y-1 text-sm">
-                                    {d.webhooks.clone().into_iter().map(|(what, url)| view! {
-                                        <li><span class="text-slate-600">{what}": "</span><code class="select-all rounded bg-slate-100 px-1.5 py-0.5">{url}</code></li>
-                                    }).collect_view()}
-                                </ul>
-                            </section>
-                        })}
+                        {d.panel.clone().map(|p| view! { <ProviderSection p=p test_result=d.test.clone() saved=d.saved save=save test=test/> })}
                     </Layout>
                 }.into_any()
             })}
         </Transition>
+    }
+}
+
+fn source_badge(source: &str) -> impl IntoView {
+    let (text, class) = match source {
+        "environment" => ("from the environment", "bg-violet-100 text-violet-800"),
+        "settings" => ("saved here", "bg-emerald-100 text-emerald-800"),
+        "default" => ("default", "bg-slate-100 text-slate-600"),
+        _ => ("not set", "bg-amber-100 text-amber-800"),
+    };
+    view! { <span class=format!("ml-2 rounded px-1.5 py-0.5 text-xs font-medium {class}") data-source=source.to_string()>{text}</span> }
+}
+
+/// One setting: read-only when the environment (or only the environment) sets it; a
+/// password box that starts blank for a secret; a text box for the rest.
+fn field_row(f: FieldView) -> impl IntoView {
+    let input_name = f.name.to_lowercase();
+    let id = format!("setting-{input_name}");
+    let fixed = f.source == "environment" || f.env_only;
+    let control = if fixed {
+        view! { <p class="mt-1 rounded-md bg-slate-50 px-3 py-2 font-mono text-sm text-slate-700" id=id.clone()>{if f.shown.is_empty() { "—".to_string() } else { f.shown.clone() }}</p> }.into_any()
+    } else if f.secret {
+        let placeholder = if f.shown.is_empty() { "not set".to_string() } else { format!("{} — leave blank to keep", f.shown) };
+        view! { <input id=id.clone() name=input_name type="password" autocomplete="off" placeholder=placeholder class=field()/> }.into_any()
+    } else {
+        view! { <input id=id.clone() name=input_name type="text" autocomplete="off" value=f.shown.clone() class=field()/> }.into_any()
+    };
+    view! {
+        <div class="mt-3">
+            <label for=id class="text-sm font-medium">{f.label.clone()}</label>
+            {source_badge(&f.source)}
+            <span class="ml-2 font-mono text-xs text-slate-400">{f.name.clone()}</span>
+            {control}
+            <p class="mt-0.5 text-xs text-slate-500">{f.help.clone()}</p>
+        </div>
+    }
+}
+
+#[component]
+fn ProviderSection(
+    p: ProviderPanel,
+    test_result: Option<TestSend>,
+    saved: bool,
+    save: ServerAction<SaveProvider>,
+    test: ServerAction<SendTestMessage>,
+) -> impl IntoView {
+    let choices = [
+        ("sandbox", "Sandbox", "the built-in simulator (/sandbox); nothing reaches a real phone"),
+        ("twilio", "Twilio", "WhatsApp through Twilio's Messaging API"),
+        ("meta", "Meta WhatsApp Cloud API", "WhatsApp through Meta's Graph API"),
+    ];
+    let fields_of = |provider: &str| p.fields.iter().filter(|f| f.provider == provider).cloned().map(field_row).collect_view();
+    let (twilio_fields, meta_fields) = (fields_of("twilio"), fields_of("meta"));
+    let chosen_by_env = p.chosen_by_env;
+    view! {
+        <section class="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm" id="provider">
+            <h2 class="text-lg font-semibold">"WhatsApp provider"</h2>
+            <p class="mt-1 text-sm">"Active: " <strong id="active-provider">{p.active.clone()}</strong>
+                {p.updated.clone().map(|u| view! { <span class="ml-2 text-slate-500">{format!("(settings saved {u})")}</span> })}
+            </p>
+            {p.error.clone().map(|m| view! { <ErrorBox msg=m/> })}
+            {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+            {saved.then(|| view! { <p id="provider-saved" role="status" class="my-3 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">"Saved. The provider and its settings are in effect now."</p> })}
+            <ActionForm action=save>
+                <fieldset class="mt-3" disabled=chosen_by_env>
+                    <legend class="text-sm font-medium">"Provider"
+                        {chosen_by_env.then(|| view! { <span class="ml-2 font-normal text-slate-500">"(chosen by DROPCHECK_PROVIDER in the server's environment)"</span> })}
+                    </legend>
+                    <div class="mt-2 grid gap-2 sm:grid-cols-3">
+                        {choices.into_iter().map(|(value, name, what)| view! {
+                            <label class="flex cursor-pointer gap-2 rounded-md border border-slate-200 p-3 text-sm has-[:checked]:border-blue-500 has-[:checked]:bg-blue-50">
+                                <input type="radio" name="provider" value=value id=format!("provider-{value}") checked=p.chosen == value class="mt-0.5"/>
+                                <span><span class="font-semibold">{name}</span><span class="block text-xs text-slate-500">{what}</span></span>
+                            </label>
+                        }).collect_view()}
+                    </div>
+                </fieldset>
+                <div class="mt-4 grid gap-6 lg:grid-cols-2">
+                    <fieldset id="twilio-settings" class="rounded-md border border-slate-200 p-4">
+                        <legend class="px-1 text-sm font-semibold">"Twilio"</legend>
+                        {twilio_fields}
+                    </fieldset>
+                    <fieldset id="meta-settings" class="rounded-md border border-slate-200 p-4">
+                        <legend class="px-1 text-sm font-semibold">"Meta WhatsApp Cloud API"</legend>
+                        {meta_fields}
+                    </fieldset>
+                </div>
+                <p class="mt-3 text-xs text-slate-500">"Secrets are stored encrypted and never shown again; a value set in the server's environment wins over one saved here."</p>
+                <button id="save-provider" type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Save provider settings"</button>
+            </ActionForm>
+
+            <h3 class="mt-6 text-sm font-semibold">"Webhook addresses for the provider's console"</h3>
+            <ul class="mt-1 space-y-1 text-sm" id="webhook-urls">
+                {p.webhooks.clone().into_iter().map(|(what, url)| view! {
+                    <li><span class="text-slate-600">{what}": "</span><code class="select-all rounded bg-slate-100 px-1.5 py-0.5">{url}</code></li>
+                }).collect_view()}
+            </ul>
+            <p class="mt-2 text-sm" id="last-webhook" data-ok=p.last_webhook.as_ref().map(|w| w.ok.to_string()).unwrap_or_default()>
+                "Last webhook: "
+                {match p.last_webhook.clone() {
+                    Some(w) if w.ok => view! { <span>{w.at}" — "<span class="font-medium text-emerald-700">{format!("✓ {}", w.text)}</span></span> }.into_any(),
+                    Some(w) => view! { <span>{w.at}" — "<span class="font-medium text-red-700">{format!("✗ {}", w.text)}</span></span> }.into_any(),
+                    None => view! { <span class="text-slate-500">"none received from this provider yet"</span> }.into_any(),
+                }}
+            </p>
+
+            <h3 class="mt-6 text-sm font-semibold">"Send a test message"</h3>
+            {move || test.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+            {test_result.map(|t| {
+                let ok = t.error.is_none();
+                view! {
+                    <div id="test-result" data-status=t.status.clone() class=if ok { "my-2 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm" } else { "my-2 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm" }>
+                        <p>{format!("To {} through {}: {}", t.phone, t.provider, t.status)}
+                            {t.provider_message_id.clone().map(|id| view! { <span class="ml-1 font-mono text-xs text-slate-500">{id}</span> })}</p>
+                        {t.error.clone().map(|e| view! { <p class="mt-1 text-red-800">{e}</p> })}
+                        <p class="mt-1"><a class="text-blue-700 underline" href="/messages">"See it in the message history"</a></p>
+                    </div>
+                }
+            })}
+            <ActionForm action=test>
+                <div class="flex flex-wrap items-end gap-3">
+                    <label class="block w-72 text-sm font-medium">"To (international format)"
+                        <input id="test-phone" name="phone" type="tel" required class=field()/>
+                    </label>
+                    <button id="send-test" type="submit" class="rounded-md border border-slate-300 px-4 py-2 text-sm font-semibold hover:bg-slate-50">"Send test message"</button>
+                </div>
+                <p class="mt-1 text-xs text-slate-500">"Sent now through the active provider. WhatsApp delivers free-form messages only to numbers that wrote in the last 24 hours."</p>
+            </ActionForm>
+        </section>
     }
 }

@@ -12,7 +12,7 @@ use leptos_router::{
 
 pub mod api;
 mod api_keys;
-mod integrations;
+pub mod integrations;
 #[cfg(feature = "hydrate")]
 mod keys;
 pub mod messages;

@@ -300,7 +300,7 @@ pub async fn sandbox_page(phone: Option<String>) -> Result<SandboxPageData, Serv
     let phones = st.store.contact_phones(20).await.map_err(fail)?;
     Ok(SandboxPageData {
         me: crate::api::me_of(&user),
-        provider: st.settings.provider.clone(),
+        provider: st.settings.integrations.active().to_string(),
         // list_messages matches digits anywhere; keep this number's own messages.
         messages: rows.into_iter().rev().filter(|m| m.phone == phone).map(message_view).collect(),
         phone,

@@ -26,8 +26,23 @@ pub struct Settings {
     /// `https://…` or `http://…`, the origin browsers and providers use.
     pub public_url: String,
     pub started_at: std::time::Instant,
-    /// The active WhatsApp provider: `sandbox`, `twilio` or `meta`.
-    pub provider: String,
+    /// The WhatsApp provider's settings (the server crate owns the provider clients).
+    pub integrations: Arc<dyn ProviderSettings>,
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Settings → Integrations as the server implements it: the active provider, its settings
+/// (secrets never leave as more than "set · …abcd"), saving them, and a test send.
+pub trait ProviderSettings: Send + Sync {
+    /// The provider in effect: `sandbox`, `twilio` or `meta`.
+    fn active(&self) -> &'static str;
+    fn panel(&self) -> BoxFuture<'_, Result<crate::integrations::ProviderPanel, CoreError>>;
+    /// Chooses the provider and sets the named settings (`""` removes a stored value; a blank
+    /// secret keeps the stored one). Nothing is saved unless the result is usable.
+    fn save<'a>(&'a self, provider: Option<String>, values: Vec<(String, String)>, by: &'a User) -> BoxFuture<'a, Result<(), CoreError>>;
+    /// Sends a test message through the active provider now and reports what happened.
+    fn send_test<'a>(&'a self, phone: String, by: &'a User) -> BoxFuture<'a, Result<crate::integrations::TestSend, CoreError>>;
 }
 
 impl std::fmt::Debug for Settings {

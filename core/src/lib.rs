@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod inbox;
+pub mod integrations;
 pub mod lifecycle;
 pub mod linking;
 pub mod media;

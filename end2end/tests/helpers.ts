@@ -3,6 +3,13 @@ import { expect, Page } from "@playwright/test";
 // Shared by the specs: the admin that review.spec.ts's first test creates, and signing in.
 export const ADMIN = { email: "admin@example.com", password: "correct horse battery" };
 
+// Provider credentials the settings test enters; none may appear in a page or the log.
+export const E2E_SECRETS = {
+  twilioToken: "e2e-twilio-auth-token-9k2T",
+  metaToken: "EAAGe2e-meta-access-token-77",
+  metaAppSecret: "e2e-meta-app-secret-55",
+};
+
 export async function signIn(page: Page, who: { email: string; password: string } = ADMIN) {
   await page.goto("/login");
   await page.fill("#email", who.email);

@@ -1,10 +1,11 @@
 import { test, expect, Page } from "@playwright/test";
 import { BRIDGE_KEY } from "../playwright.config";
-import { ADMIN, signIn } from "./helpers";
+import { ADMIN, E2E_SECRETS, signIn } from "./helpers";
 
 // Settings: the feedback template edited with its live preview is what the next "Mark
 // incomplete" sends; a user links their phone through the sandbox phone with a VERIFY code;
-// an API key is created, used and revoked. Runs after review.spec.ts (which created the admin).
+// an API key is created, used and revoked; an admin switches the WhatsApp provider and back.
+// Runs after review.spec.ts (which created the admin).
 test.describe.configure({ mode: "serial" });
 
 test("templates: live preview, a broken edit is refused, the saved feedback is what Mark incomplete sends", async ({ page, request }) => {
@@ -103,4 +104,57 @@ test("API keys: created with scopes, shown once, used, revoked", async ({ page, 
   await expect(row).toContainText("revoked");
   const gone = await request.get("/api/v1/messages", { headers: { "X-API-Key": key } });
   expect(gone.status()).toBe(401);
+});
+
+test("integrations: an admin switches the provider, sees its webhook URLs, and sends a test message", async ({ page, baseURL }) => {
+  await signIn(page);
+  await page.goto("/settings/integrations");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator("#active-provider")).toHaveText("sandbox");
+  // The API bases come from the server's environment (a closed local port in this run).
+  await expect(page.locator("#setting-twilio_api_base")).toHaveText("http://127.0.0.1:9");
+
+  // A token is required: refused with the reason, nothing changes.
+  await page.check("#provider-twilio");
+  await page.fill("#setting-twilio_account_sid", "AC0123456789abcdef0123456789abcdef");
+  await page.fill("#setting-twilio_whatsapp_number", "+1 415 523 8886");
+  await page.click("#save-provider");
+  await expect(page.locator("#provider .error-box")).toContainText("TWILIO_AUTH_TOKEN is required");
+  await expect(page.locator("#active-provider")).toHaveText("sandbox");
+
+  await page.fill("#setting-twilio_auth_token", E2E_SECRETS.twilioToken);
+  await page.click("#save-provider");
+  await expect(page.locator("#active-provider")).toHaveText("twilio");
+  await expect(page.locator("#provider-saved")).toBeVisible();
+  await expect(page.locator("#webhook-urls")).toContainText(`${baseURL}/webhooks/twilio`);
+  await expect(page.locator("#webhook-urls")).toContainText(`${baseURL}/webhooks/twilio/status`);
+  // The token is never shown back: the box is empty, its placeholder shows the last four.
+  await expect(page.locator("#setting-twilio_auth_token")).toHaveValue("");
+  await expect(page.locator("#setting-twilio_auth_token")).toHaveAttribute("placeholder", /set · …9k2T/);
+  await expect(page.locator("#setting-twilio_whatsapp_number")).toHaveValue("+14155238886");
+  await page.reload();
+  expect(await page.content()).not.toContain(E2E_SECRETS.twilioToken);
+
+  await page.check("#provider-meta");
+  await page.fill("#setting-meta_access_token", E2E_SECRETS.metaToken);
+  await page.fill("#setting-meta_phone_number_id", "10987654321");
+  await page.fill("#setting-meta_app_secret", E2E_SECRETS.metaAppSecret);
+  await page.fill("#setting-meta_verify_token", "e2e-verify-token");
+  await page.click("#save-provider");
+  await expect(page.locator("#active-provider")).toHaveText("meta");
+  await expect(page.locator("#webhook-urls")).toContainText(`${baseURL}/webhooks/meta`);
+  await expect(page.locator("#webhook-urls")).not.toContainText("/webhooks/twilio");
+  await page.screenshot({ path: "test-results/integrations-meta.png", fullPage: true });
+
+  // Back to the sandbox: the test message reaches the simulated phone.
+  await page.check("#provider-sandbox");
+  await page.click("#save-provider");
+  await expect(page.locator("#active-provider")).toHaveText("sandbox");
+  await page.fill("#test-phone", "+27825550009");
+  await page.click("#send-test");
+  await expect(page.locator("#test-result")).toContainText("To +27825550009 through sandbox");
+  await expect(page.locator("#test-result")).not.toHaveAttribute("data-status", "failed");
+  const phone = await page.context().newPage();
+  await phone.goto(`/sandbox?phone=${encodeURIComponent("+27825550009")}`);
+  await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: "Test message from Dropcheck through sandbox" })).toBeVisible();
 });

@@ -67,12 +67,14 @@ async fn main() {
         public_url: PUBLIC.into(),
         bridge_api_key: None,
         site_addr: "127.0.0.1:0".parse().unwrap(),
-        provider: ProviderConfig::Twilio {
+        provider_env: ProviderConfig::Twilio {
             account_sid: SID.into(),
             auth_token: TOKEN.into(),
             from: "whatsapp:+14155238886".into(),
             api_base: mock_base.clone(),
-        },
+        }
+        .as_env(),
+        sandbox_token: "sandbox-unused".into(),
         retry: RetryPolicy { base_ms: 100, cap_ms: 1000, max_attempts: 5 },
         send_rate: 10_000,
         max_media_bytes: 16 << 20,

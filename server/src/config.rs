@@ -1,6 +1,8 @@
 //! Configuration from the environment (and a `.env` file). Every problem is reported as one
 //! line naming the variable, and stops start-up.
 
+use dropcheck_core::integrations::{self, Effective, ProviderEnv};
+use dropcheck_core::InputError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,7 +14,11 @@ pub struct Config {
     pub public_url: String,
     pub bridge_api_key: Option<String>,
     pub site_addr: SocketAddr,
-    pub provider: ProviderConfig,
+    /// The provider settings found in the environment; they win over those stored under
+    /// Settings → Integrations.
+    pub provider_env: ProviderEnv,
+    /// Signs the sandbox's simulated webhooks (random per process).
+    pub sandbox_token: String,
     pub retry: RetryPolicy,
     /// Messages per second per sender number (`DROPCHECK_SEND_RATE`).
     pub send_rate: u32,
@@ -136,6 +142,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("bridge_api_key", &self.bridge_api_key.as_ref().map(|_| "[set]"))
             .field("site_addr", &self.site_addr)
+            .field("provider_env", &self.provider_env)
             .finish()
     }
 }
@@ -178,7 +185,8 @@ impl Config {
                 return Err("BRIDGE_API_KEY must be at least 16 characters".into());
             }
         }
-        let provider = provider_from_env()?;
+        let provider_env = ProviderEnv::from_env();
+        check_provider_env(&provider_env)?;
         let num = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, String> {
             match var(name) {
                 None => Ok(default),
@@ -212,7 +220,8 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_string(),
             bridge_api_key,
             site_addr,
-            provider,
+            provider_env,
+            sandbox_token: dropcheck_core::auth::random_token(24),
             retry,
             send_rate,
             max_media_bytes,
@@ -225,40 +234,87 @@ impl Config {
     }
 }
 
-fn required(name: &str, provider: &str) -> Result<String, String> {
-    var(name).ok_or_else(|| format!("{name} is required when DROPCHECK_PROVIDER={provider}"))
+/// Checks what can be checked of the environment's provider settings before the database
+/// is open (the stored settings fill the gaps later, see [`ProviderConfig::resolve`]).
+fn check_provider_env(env: &ProviderEnv) -> Result<(), String> {
+    if let Some(p) = env.get(integrations::PROVIDER) {
+        dropcheck_core::providers::Provider::parse(p)
+            .map_err(|_| format!("DROPCHECK_PROVIDER must be sandbox, twilio or meta (got {p:?})"))?;
+    }
+    for name in ["TWILIO_API_BASE", "META_API_BASE"] {
+        if let Some(v) = env.get(name) {
+            check_base(name, v).map_err(|e| e.message)?;
+        }
+    }
+    if let Some(n) = env.get("TWILIO_WHATSAPP_NUMBER") {
+        whatsapp_from(n).map_err(|e| e.message)?;
+    }
+    Ok(())
 }
 
-fn provider_from_env() -> Result<ProviderConfig, String> {
-    let base = |name: &str, default: &str| -> Result<String, String> {
-        let v = var(name).unwrap_or_else(|| default.to_string());
-        if !(v.starts_with("http://") || v.starts_with("https://")) {
-            return Err(format!("{name} must be an http:// or https:// URL (got {v:?})"));
-        }
-        Ok(v.trim_end_matches('/').to_string())
-    };
-    match var("DROPCHECK_PROVIDER").as_deref().unwrap_or("sandbox") {
-        "sandbox" => Ok(ProviderConfig::Sandbox { signing_token: dropcheck_core::auth::random_token(24) }),
-        "twilio" => {
-            let from = required("TWILIO_WHATSAPP_NUMBER", "twilio")?;
-            let number = from.strip_prefix("whatsapp:").unwrap_or(&from);
-            let number = dropcheck_core::domain::Phone::parse(number).map_err(|e| format!("TWILIO_WHATSAPP_NUMBER: {}", e.message))?;
-            Ok(ProviderConfig::Twilio {
-                account_sid: required("TWILIO_ACCOUNT_SID", "twilio")?,
-                auth_token: required("TWILIO_AUTH_TOKEN", "twilio")?,
-                from: format!("whatsapp:{}", number.as_str()),
-                api_base: base("TWILIO_API_BASE", "https://api.twilio.com")?,
-            })
-        }
-        "meta" => Ok(ProviderConfig::Meta {
-            access_token: required("META_ACCESS_TOKEN", "meta")?,
-            phone_number_id: required("META_PHONE_NUMBER_ID", "meta")?,
-            app_secret: required("META_APP_SECRET", "meta")?,
-            verify_token: required("META_VERIFY_TOKEN", "meta")?,
-            api_base: base("META_API_BASE", "https://graph.facebook.com")?,
-            api_version: var("META_API_VERSION").unwrap_or_else(|| "v21.0".into()),
-        }),
-        other => Err(format!("DROPCHECK_PROVIDER must be sandbox, twilio or meta (got {other:?})")),
+fn check_base(name: &str, v: &str) -> Result<String, InputError> {
+    if !(v.starts_with("http://") || v.starts_with("https://")) {
+        return Err(InputError::new("invalid_setting", format!("{name} must be an http:// or https:// URL (got {v:?})")));
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+/// `+14155238886` or `whatsapp:+14155238886` → `whatsapp:+14155238886`.
+fn whatsapp_from(raw: &str) -> Result<String, InputError> {
+    let number = raw.strip_prefix("whatsapp:").unwrap_or(raw);
+    let number = dropcheck_core::domain::Phone::parse(number)
+        .map_err(|e| InputError::new("invalid_setting", format!("TWILIO_WHATSAPP_NUMBER: {}", e.message)))?;
+    Ok(format!("whatsapp:{}", number.as_str()))
+}
+
+impl ProviderConfig {
+    /// The provider in effect (the environment's settings, else the stored ones, else the
+    /// defaults), or an error naming the setting that is missing or wrong. The sandbox signs
+    /// its simulated webhooks with `sandbox_token`.
+    pub fn resolve(e: &Effective, sandbox_token: &str) -> Result<ProviderConfig, InputError> {
+        use dropcheck_core::providers::Provider;
+        Ok(match e.provider {
+            Provider::Sandbox => ProviderConfig::Sandbox { signing_token: sandbox_token.to_string() },
+            Provider::Twilio => ProviderConfig::Twilio {
+                account_sid: e.required("TWILIO_ACCOUNT_SID")?.to_string(),
+                auth_token: e.required("TWILIO_AUTH_TOKEN")?.to_string(),
+                from: whatsapp_from(e.required("TWILIO_WHATSAPP_NUMBER")?)?,
+                api_base: check_base("TWILIO_API_BASE", e.required("TWILIO_API_BASE")?)?,
+            },
+            Provider::Meta => ProviderConfig::Meta {
+                access_token: e.required("META_ACCESS_TOKEN")?.to_string(),
+                phone_number_id: e.required("META_PHONE_NUMBER_ID")?.to_string(),
+                app_secret: e.required("META_APP_SECRET")?.to_string(),
+                verify_token: e.required("META_VERIFY_TOKEN")?.to_string(),
+                api_base: check_base("META_API_BASE", e.required("META_API_BASE")?)?,
+                api_version: e.required("META_API_VERSION")?.to_string(),
+            },
+        })
+    }
+
+    /// The environment variables that give exactly this provider (tests and benchmarks
+    /// configure the server this way).
+    pub fn as_env(&self) -> ProviderEnv {
+        let pairs: Vec<(&str, String)> = match self {
+            ProviderConfig::Sandbox { .. } => vec![(integrations::PROVIDER, "sandbox".into())],
+            ProviderConfig::Twilio { account_sid, auth_token, from, api_base } => vec![
+                (integrations::PROVIDER, "twilio".into()),
+                ("TWILIO_ACCOUNT_SID", account_sid.clone()),
+                ("TWILIO_AUTH_TOKEN", auth_token.clone()),
+                ("TWILIO_WHATSAPP_NUMBER", from.clone()),
+                ("TWILIO_API_BASE", api_base.clone()),
+            ],
+            ProviderConfig::Meta { access_token, phone_number_id, app_secret, verify_token, api_base, api_version } => vec![
+                (integrations::PROVIDER, "meta".into()),
+                ("META_ACCESS_TOKEN", access_token.clone()),
+                ("META_PHONE_NUMBER_ID", phone_number_id.clone()),
+                ("META_APP_SECRET", app_secret.clone()),
+                ("META_VERIFY_TOKEN", verify_token.clone()),
+                ("META_API_BASE", api_base.clone()),
+                ("META_API_VERSION", api_version.clone()),
+            ],
+        };
+        ProviderEnv::from_pairs(pairs)
     }
 }
 
@@ -276,14 +332,16 @@ mod tests {
             public_url: "http://x".into(),
             bridge_api_key: Some("key-that-is-secret".into()),
             site_addr: "127.0.0.1:1".parse().unwrap(),
-            provider: ProviderConfig::Meta {
+            provider_env: ProviderConfig::Meta {
                 access_token: "meta-token-secret".into(),
                 phone_number_id: "123".into(),
                 app_secret: "meta-app-secret".into(),
                 verify_token: "meta-verify-secret".into(),
                 api_base: "http://127.0.0.1:9".into(),
                 api_version: "v21.0".into(),
-            },
+            }
+            .as_env(),
+            sandbox_token: "sandbox-token-secret".into(),
             retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
             send_rate: 80,
             max_media_bytes: 1,
@@ -291,7 +349,11 @@ mod tests {
             secret_key: None,
         };
         let shown = format!("{c:?}");
-        assert!(!shown.contains("topsecret") && !shown.contains("key-that-is-secret"), "{shown}");
+        assert!(shown.contains("META_PHONE_NUMBER_ID"), "{shown}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("key-that-is-secret") && !shown.contains("sandbox-token-secret"),
+            "{shown}"
+        );
         assert!(
             !shown.contains("meta-token-secret") && !shown.contains("meta-app-secret") && !shown.contains("meta-verify-secret"),
             "{shown}"

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod group_commit;
+pub mod integrations;
 pub mod linking;
 pub mod notifications;
 pub mod openapi;
@@ -92,6 +93,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     messaging: Arc<workers::Messaging>,
+    integrations: Arc<integrations::Integrations>,
 }
 
 impl Application {
@@ -109,6 +111,29 @@ impl Application {
         let listener = TcpListener::bind(config.site_addr)
             .await
             .map_err(|e| format!("LEPTOS_SITE_ADDR: cannot listen on {}: {e}", config.site_addr))?;
+        let mut own = listener.local_addr().map_err(|e| format!("LEPTOS_SITE_ADDR: {e}"))?;
+        if own.ip().is_unspecified() {
+            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let messaging = Arc::new(workers::Messaging::new(
+            config::ProviderConfig::Sandbox { signing_token: config.sandbox_token.clone() },
+            config.public_url.clone(),
+            format!("http://{own}"),
+            config.retry,
+            config.send_rate,
+            config.max_media_bytes,
+            config.lease_ms,
+        ));
+        // The provider in effect: the environment's settings, else those stored under
+        // Settings → Integrations. A missing or unusable one stops start-up here.
+        let integrations = Arc::new(integrations::Integrations::new(
+            store.clone(),
+            messaging.clone(),
+            config.provider_env.clone(),
+            config.public_url.clone(),
+            config.sandbox_token.clone(),
+        ));
+        integrations.reload().await.map_err(integrations::one_line)?;
         let state = AppState {
             leptos_options,
             store,
@@ -117,24 +142,10 @@ impl Application {
                 bridge_api_key: config.bridge_api_key.clone(),
                 public_url: config.public_url.clone(),
                 started_at: std::time::Instant::now(),
-                provider: config.provider.kind().as_str().to_string(),
+                integrations: integrations.clone(),
             }),
         };
-        let mut own = listener.local_addr().map_err(|e| format!("LEPTOS_SITE_ADDR: {e}"))?;
-        if own.ip().is_unspecified() {
-            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let messaging = Arc::new(workers::Messaging::new(
-            config.provider.clone(),
-            config.public_url.clone(),
-            format!("http://{own}"),
-            config.retry,
-            config.send_rate,
-            config.max_media_bytes,
-            config.lease_ms,
-        ));
-        tracing::info!(provider = ?config.provider, "messaging provider");
-        Ok(Self { router: router(state.clone(), messaging.clone(), config.secure_cookies()), listener, state, messaging })
+        Ok(Self { router: router(state.clone(), messaging.clone(), config.secure_cookies()), listener, state, messaging, integrations })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -160,7 +171,8 @@ impl Application {
                 }
             }
         });
-        let workers = workers::spawn(self.state.store.clone(), self.state.media.clone(), self.messaging.clone());
+        let mut workers = workers::spawn(self.state.store.clone(), self.state.media.clone(), self.messaging.clone());
+        workers.push(self.integrations.clone().watch());
         let res = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await;

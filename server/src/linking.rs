@@ -148,5 +148,5 @@ async fn unlink(State(st): State<AppState>, acting: Acting, body: Result<Json<Li
 
 /// `GET /api/integrations/whatsapp/webhook`: the predecessor's health check.
 async fn webhook_health(State(st): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "service": "whatsapp-webhook", "provider": st.settings.provider }))
+    Json(json!({ "status": "ok", "service": "whatsapp-webhook", "provider": st.settings.integrations.active() }))
 }

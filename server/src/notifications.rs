@@ -41,7 +41,7 @@ async fn health(State(st): State<AppState>) -> ApiResult<Json<Value>> {
         "status": "healthy",
         "message": "WhatsApp notification service is running",
         "uptime_seconds": st.settings.started_at.elapsed().as_secs_f64(),
-        "provider": st.settings.provider,
+        "provider": st.settings.integrations.active(),
         "queue": { "queued": counts.queued, "sending": counts.sending, "failed": counts.failed },
     })))
 }

@@ -98,7 +98,8 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
 }
 
 async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, req: Request) -> Response {
-    let ProviderConfig::Sandbox { signing_token } = &m.provider else {
+    let active = m.provider();
+    let ProviderConfig::Sandbox { signing_token } = &*active else {
         return page(StatusCode::NOT_FOUND, "Sandbox off", "The sandbox works only while no WhatsApp provider is configured.");
     };
     let f = match read_form(req, m.max_media_bytes).await {
@@ -218,7 +219,7 @@ async fn media(
     Path(sha): Path<String>,
     Query(q): Query<MediaQuery>,
 ) -> Response {
-    if !matches!(m.provider, ProviderConfig::Sandbox { .. }) {
+    if !matches!(*m.provider(), ProviderConfig::Sandbox { .. }) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(path) = st.media.original_path(&sha) else { return StatusCode::NOT_FOUND.into_response() };

@@ -111,7 +111,8 @@ async fn twilio(
     parse: fn(&[(String, String)]) -> Result<WebhookEvent, InputError>,
 ) -> Response {
     // The sandbox speaks Twilio's format, signed with its own token, so it takes this path too.
-    let (token, provider) = match &m.provider {
+    let active = m.provider();
+    let (token, provider) = match &*active {
         ProviderConfig::Twilio { auth_token, .. } => (auth_token.as_str(), Provider::Twilio),
         ProviderConfig::Sandbox { signing_token } => (signing_token.as_str(), Provider::Sandbox),
         ProviderConfig::Meta { .. } => {
@@ -120,6 +121,7 @@ async fn twilio(
     };
     let Some(signature) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
         tracing::warn!(path = %uri.path(), "Twilio webhook without a signature refused");
+        m.note_refused(provider, "no X-Twilio-Signature header");
         return plain(StatusCode::FORBIDDEN, "Missing X-Twilio-Signature.");
     };
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -128,6 +130,7 @@ async fn twilio(
     let params = if is_json { vec![] } else { providers::parse_form(&body) };
     if !providers::verify_twilio(token, &url, &params, Some(&body), signature) {
         tracing::warn!(path = %uri.path(), "Twilio webhook with a bad signature refused");
+        m.note_refused(provider, "X-Twilio-Signature did not match (check the auth token and DROPCHECK_PUBLIC_URL)");
         return plain(StatusCode::FORBIDDEN, "Twilio request validation failed.");
     }
     let parsed = if is_json {
@@ -160,29 +163,26 @@ async fn store_and_answer(
     };
     let parsed = w.parsed.as_ref().map(|_| ()).map_err(|e| e.message.clone());
     match ingest.record(w).await {
-        Ok(outcome) => {
-            m.last_webhook.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
-            match parsed {
-                Ok(_) => {
-                    tracing::info!(
-                        provider = provider.as_str(),
-                        receipt = outcome.receipt_id,
-                        new = outcome.new_events,
-                        duplicates = outcome.duplicates,
-                        "webhook stored"
-                    );
-                    if outcome.new_events > 0 {
-                        m.wake_inbox.notify_one();
-                    }
-                    ok()
+        Ok(outcome) => match parsed {
+            Ok(_) => {
+                tracing::info!(
+                    provider = provider.as_str(),
+                    receipt = outcome.receipt_id,
+                    new = outcome.new_events,
+                    duplicates = outcome.duplicates,
+                    "webhook stored"
+                );
+                if outcome.new_events > 0 {
+                    m.wake_inbox.notify_one();
                 }
-                Err(e) => {
-                    tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e, "malformed webhook kept as rejected");
-                    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("Malformed webhook: {e}"))
-                        .into_response()
-                }
+                ok()
             }
-        }
+            Err(e) => {
+                tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e, "malformed webhook kept as rejected");
+                (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("Malformed webhook: {e}"))
+                    .into_response()
+            }
+        },
         Err(e) => {
             // Not committed: the provider must deliver it again.
             tracing::error!(error = %e, provider = provider.as_str(), "webhook could not be stored");
@@ -197,12 +197,14 @@ async fn meta_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ProviderConfig::Meta { app_secret, .. } = &m.provider else {
+    let active = m.provider();
+    let ProviderConfig::Meta { app_secret, .. } = &*active else {
         return plain(StatusCode::NOT_FOUND, "Meta webhooks are not enabled: the active provider is not Meta.");
     };
     let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !providers::verify_meta(app_secret, &body, signature) {
         tracing::warn!("Meta webhook with a missing or bad signature refused");
+        m.note_refused(Provider::Meta, "X-Hub-Signature-256 missing or not matching (check the app secret)");
         return plain(StatusCode::FORBIDDEN, "X-Hub-Signature-256 does not match.");
     }
     let parsed = providers::parse_meta(&body);
@@ -212,7 +214,8 @@ async fn meta_event(
 
 /// Meta's subscription handshake: echo `hub.challenge` when the verify token matches.
 async fn meta_verify(Extension(m): Extension<Arc<Messaging>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let ProviderConfig::Meta { verify_token, .. } = &m.provider else {
+    let active = m.provider();
+    let ProviderConfig::Meta { verify_token, .. } = &*active else {
         return plain(StatusCode::NOT_FOUND, "Meta webhooks are not enabled: the active provider is not Meta.");
     };
     let mode = q.get("hub.mode").map(String::as_str);
@@ -224,6 +227,7 @@ async fn meta_verify(Extension(m): Extension<Arc<Messaging>>, Query(q): Query<Ha
         }
         _ => {
             tracing::warn!("Meta webhook verification refused");
+            m.note_refused(Provider::Meta, "the subscription handshake's hub.verify_token did not match");
             plain(StatusCode::FORBIDDEN, "Verification failed.")
         }
     }

@@ -9,6 +9,7 @@ use crate::providers::{self, Content, SendFailure};
 use dropcheck_core::inbox::{ClaimedEvent, EventOutcome, DOWNLOAD_FAILED};
 use dropcheck_core::media::{MediaStore, StoredMedia};
 use dropcheck_core::outbox::{Outbound, SendOutcome};
+use dropcheck_core::providers::Provider;
 use dropcheck_core::providers::{DeliveryStatus, Retry, WebhookEvent};
 use dropcheck_core::store::{MessageRow, Store};
 use dropcheck_core::templates::{render_params, ProviderTemplates};
@@ -16,8 +17,7 @@ use dropcheck_core::{now_ms, CoreError};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -32,7 +32,9 @@ const EVENT_MAX_ATTEMPTS: i64 = 8;
 
 /// Everything the webhooks and workers share about messaging.
 pub struct Messaging {
-    pub provider: ProviderConfig,
+    /// The active provider; an admin may switch it while the server runs (Settings →
+    /// Integrations), so it is read afresh for each webhook and each send.
+    provider: RwLock<Arc<ProviderConfig>>,
     pub public_url: String,
     pub retry: RetryPolicy,
     pub max_media_bytes: u64,
@@ -44,8 +46,9 @@ pub struct Messaging {
     pub limiter: DefaultDirectRateLimiter,
     pub wake_inbox: Notify,
     pub wake_outbox: Notify,
-    /// When the last webhook was stored (unix ms; 0: none since start).
-    pub last_webhook: AtomicI64,
+    /// The last webhook request this process refused for its signature (or a Meta
+    /// handshake with the wrong verify token), shown on the integrations page.
+    last_refused: Mutex<Option<Refusal>>,
     /// This server's own address (the sandbox posts its webhooks there).
     self_url: String,
 }
@@ -62,7 +65,7 @@ impl Messaging {
     ) -> Self {
         let rate = NonZeroU32::new(send_rate.max(1)).expect("max(1) is non-zero");
         Self {
-            provider,
+            provider: RwLock::new(Arc::new(provider)),
             public_url,
             retry,
             max_media_bytes,
@@ -71,9 +74,28 @@ impl Messaging {
             limiter: RateLimiter::direct(Quota::per_second(rate)),
             wake_inbox: Notify::new(),
             wake_outbox: Notify::new(),
-            last_webhook: AtomicI64::new(0),
+            last_refused: Mutex::new(None),
             self_url,
         }
+    }
+
+    /// The provider in effect now.
+    pub fn provider(&self) -> Arc<ProviderConfig> {
+        self.provider.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Switches the provider (the settings changed); work in flight finishes with the old one.
+    pub fn set_provider(&self, p: ProviderConfig) {
+        *self.provider.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+    }
+
+    /// Notes a webhook request refused for its signature or verify token.
+    pub fn note_refused(&self, provider: Provider, what: &'static str) {
+        *self.last_refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal { at: now_ms(), provider, what });
+    }
+
+    pub fn last_refused(&self) -> Option<Refusal> {
+        self.last_refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn self_url(&self) -> &str {
@@ -83,6 +105,14 @@ impl Messaging {
     pub fn status_callback_url(&self) -> String {
         format!("{}/webhooks/twilio/status", self.public_url)
     }
+}
+
+/// A webhook request refused by this process.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub at: i64,
+    pub provider: Provider,
+    pub what: &'static str,
 }
 
 /// Starts both workers; they run until the returned handles are aborted.
@@ -155,7 +185,7 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
         WebhookEvent::Message(msg) => {
             let mut photos: Vec<Result<StoredMedia, String>> = Vec::with_capacity(msg.media.len());
             for item in &msg.media {
-                match providers::fetch_media(&m.client, &m.provider, item, m.max_media_bytes).await {
+                match providers::fetch_media(&m.client, &m.provider(), item, m.max_media_bytes).await {
                     Ok((bytes, content_type)) => {
                         // JPEG and PNG are checklist photos; anything else is kept as an attachment.
                         let stored = if matches!(content_type.as_str(), "image/jpeg" | "image/jpg" | "image/png") {
@@ -235,9 +265,10 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote:
     // then only the template's approved provider template may go, or the message fails at
     // once with the reason instead of being retried uselessly.
-    let template = template_content(&m.provider, &msg);
+    let provider = m.provider();
+    let template = template_content(&provider, &msg);
     let window_open =
-        matches!(m.provider, ProviderConfig::Sandbox { .. }) || msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
+        matches!(*provider, ProviderConfig::Sandbox { .. }) || msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
     let content = if window_open {
         Content::Text { body: &msg.body, media_url: msg.media_url.as_deref() }
     } else {
@@ -254,7 +285,7 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     };
     // The last attempt may have reached the provider after all: look before sending again.
     if msg.attempts > 1 && msg.error_code.as_deref().is_some_and(providers::is_ambiguous) {
-        match providers::find_already_sent(&m.client, &m.provider, &msg.phone, &msg.body, msg.created_at).await {
+        match providers::find_already_sent(&m.client, &provider, &msg.phone, &msg.body, msg.created_at).await {
             Ok(Some(provider_id)) => {
                 tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
                 let sent_as = content.sent_as();
@@ -275,13 +306,13 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     }
     m.limiter.until_ready().await;
     let mut sent_as = content.sent_as();
-    let mut result = providers::send(&m.client, &m.provider, &msg.phone, &content, &m.status_callback_url()).await;
+    let mut result = providers::send(&m.client, &provider, &msg.phone, &content, &m.status_callback_url()).await;
     // The provider says the window is closed (our record of the last inbound message can
     // lag behind its own): send the approved template instead, in this same attempt.
     if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Content::Text { .. }, Ok(Some(t))) = (&result, &content, template) {
         m.limiter.until_ready().await;
         sent_as = t.sent_as();
-        result = providers::send(&m.client, &m.provider, &msg.phone, &t, &m.status_callback_url()).await;
+        result = providers::send(&m.client, &provider, &msg.phone, &t, &m.status_callback_url()).await;
     }
     Ok(match result {
         Ok(acc) => {

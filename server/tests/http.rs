@@ -1,7 +1,7 @@
 //! The server over real HTTP: the JSON API with its error codes, sign-in, sessions, CSRF and
 //! admin gating. Every scenario runs on SQLite and on PostgreSQL (see dropcheck_core::testing).
 
-use dropcheck::config::{ProviderConfig, RetryPolicy};
+use dropcheck::config::RetryPolicy;
 use dropcheck::{Application, Config};
 use dropcheck_core::domain::{Email, Role, DEFAULT_DROP_PATTERN};
 use dropcheck_core::store::Store;
@@ -20,6 +20,10 @@ struct TestApp {
 }
 
 async fn spawn(store: Store) -> TestApp {
+    spawn_with_env(store, Default::default()).await
+}
+
+async fn spawn_with_env(store: Store, provider_env: dropcheck_core::integrations::ProviderEnv) -> TestApp {
     let data = tempfile::tempdir().unwrap().keep();
     let config = Config {
         data_dir: data,
@@ -27,7 +31,9 @@ async fn spawn(store: Store) -> TestApp {
         public_url: "http://127.0.0.1".into(),
         bridge_api_key: Some(BRIDGE.into()),
         site_addr: "127.0.0.1:0".parse().unwrap(),
-        provider: ProviderConfig::Sandbox { signing_token: "sandbox-test-token".into() },
+        // Usually nothing from the environment: the provider is chosen under Settings → Integrations.
+        provider_env,
+        sandbox_token: "sandbox-test-token".into(),
         retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
         send_rate: 80,
         max_media_bytes: 16 << 20,
@@ -463,14 +469,16 @@ async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once()
         let r =
             app.client.post(format!("{}/webhooks/twilio", app.base)).header("X-Twilio-Signature", sig).form(&params).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        let mut linked = None;
-        for _ in 0..200 {
-            linked = app.store.phone_link(ann.user_id).await.unwrap().filter(|l| l.is_verified());
-            if linked.is_some() {
+        // The event is stored before the 200; wait until the inbox has finished it (the link
+        // and the reply to the phone are its effects).
+        for _ in 0..400 {
+            if app.store.event_counts().await.unwrap().0 == 0 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+        assert_eq!(app.store.event_counts().await.unwrap(), (0, 1, 0), "the VERIFY event is processed");
+        let linked = app.store.phone_link(ann.user_id).await.unwrap().filter(|l| l.is_verified());
         assert_eq!(linked.expect("linked by the VERIFY message").phone, "+27640412391");
         let f = dropcheck_core::outbox::MessageFilter { direction: Some("out".into()), ..Default::default() };
         let (out, _) = app.store.list_messages(&f, None, 10).await.unwrap();
@@ -807,6 +815,230 @@ async fn the_api_document_is_served_as_json_and_as_a_page() {
         assert_eq!(r.status(), StatusCode::OK);
         let html = r.text().await.unwrap();
         assert!(html.contains("/api/v1/drops/{number}/review") && html.contains("/webhooks/meta"), "every operation listed");
+    })
+    .await;
+}
+
+/// A Twilio Messages API on a loopback port that accepts only one account's exact
+/// credentials; records (To, Body) of what it accepted.
+async fn mock_twilio(sid: &'static str, token: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use axum::extract::{Path, State};
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+    let sent: Sent = Default::default();
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}")));
+    let handler = move |State(sent): State<Sent>, Path(account): Path<String>, headers: axum::http::HeaderMap, body: String| {
+        let expected = expected.clone();
+        async move {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if account != sid || auth != expected {
+                return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
+            }
+            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let mut sent = sent.lock().unwrap();
+            sent.push((get("To"), get("Body")));
+            (StatusCode::CREATED, format!(r#"{{"sid": "SM{:032}", "status": "queued"}}"#, sent.len())).into_response()
+        }
+    };
+    let router =
+        axum::Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", axum::routing::post(handler)).with_state(sent.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (base, sent)
+}
+
+impl TestApp {
+    /// A form post from the integrations page without JavaScript; the error it carried back.
+    async fn settings_form(&self, path: &str, fields: &[(&str, &str)]) -> Option<String> {
+        use base64::Engine;
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(header::ACCEPT, "text/html")
+            .header(header::ORIGIN, self.base.clone())
+            .header(header::REFERER, format!("{}/settings/integrations", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND, "{path}");
+        let url = reqwest::Url::parse(&location(&r)).unwrap();
+        let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string())?;
+        let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(err).unwrap()).unwrap();
+        Some(text.split_once('|').map(|(_, m)| m.to_string()).unwrap_or(text))
+    }
+
+    async fn provider_health(&self) -> String {
+        let (_, v) = self.api("GET", "/api/integrations/whatsapp/webhook", None, None).await;
+        v["provider"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and_never_shown() {
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+    const TOKEN: &str = "tw-secret-auth-token-Q7x9";
+    on_each_backend(|store| async move {
+        let (mock, sent) = mock_twilio(SID, TOKEN).await;
+        // The API base is set only in the environment (so tests reach the mock); the rest is
+        // entered on the page.
+        let env = dropcheck_core::integrations::ProviderEnv::from_pairs([("TWILIO_API_BASE", mock.clone())]);
+        let app = spawn_with_env(store.clone(), env.clone()).await;
+        // A second replica on the same database, for the change to reach it too.
+        let replica = spawn_with_env(store.clone(), env).await;
+        sign_in_first_admin(&app).await;
+
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"id="active-provider">sandbox<"#), "sandbox by default");
+        assert!(html.contains(&mock) && html.contains("from the environment"), "the environment's API base, shown as such");
+
+        // Refused, and nothing stored: a missing token, a malformed SID, an env-only setting.
+        let twilio = |token: &'static str, sid: &'static str| {
+            vec![
+                ("provider", "twilio"),
+                ("twilio_account_sid", sid),
+                ("twilio_auth_token", token),
+                ("twilio_whatsapp_number", "+1 415 523 8886"),
+            ]
+        };
+        let err = app.settings_form("/rpc/save_provider", &twilio("", SID)).await.expect("refused");
+        assert!(err.contains("TWILIO_AUTH_TOKEN is required"), "{err}");
+        let err = app.settings_form("/rpc/save_provider", &twilio(TOKEN, "AC123")).await.expect("refused");
+        assert!(err.contains("TWILIO_ACCOUNT_SID"), "{err}");
+        let err = app.settings_form("/rpc/save_provider", &[("provider", "sms")]).await.expect("refused");
+        assert!(err.contains("not a provider"), "{err}");
+        assert!(store.integration_rows().await.unwrap().is_empty());
+        assert_eq!(app.provider_health().await, "sandbox");
+
+        // Saved: Twilio is active at once, with the webhook addresses to paste into its console.
+        assert_eq!(app.settings_form("/rpc/save_provider", &twilio(TOKEN, SID)).await, None);
+        assert_eq!(app.provider_health().await, "twilio");
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"id="active-provider">twilio<"#) && html.contains("provider-saved"));
+        assert!(html.contains("http://127.0.0.1/webhooks/twilio/status") && html.contains("http://127.0.0.1/webhooks/twilio<"));
+        assert!(html.contains("set · …Q7x9") && !html.contains(TOKEN), "the secret is never shown back");
+        assert!(html.contains(SID) && html.contains("+14155238886"), "normalised number");
+        assert!(html.contains("none received from this provider yet"));
+        // Encrypted at rest; the number is not a secret.
+        let rows = store.integration_rows().await.unwrap();
+        let stored = |n: &str| rows.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
+        assert!(stored("TWILIO_AUTH_TOKEN").starts_with("v1:") && !stored("TWILIO_AUTH_TOKEN").contains("Q7x9"));
+        assert_eq!(stored("TWILIO_WHATSAPP_NUMBER"), "+14155238886");
+        assert_eq!(stored("DROPCHECK_PROVIDER"), "twilio");
+
+        // The other replica picks the change up from the database within seconds.
+        for _ in 0..100 {
+            if replica.provider_health().await == "twilio" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(replica.provider_health().await, "twilio");
+
+        // Webhooks now verify with the stored token; the page shows the last one and its verdict.
+        let params: Vec<(String, String)> =
+            [("MessageSid", "SMint1"), ("From", "whatsapp:+27640412391"), ("Body", "/help"), ("NumMedia", "0")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let url = "http://127.0.0.1/webhooks/twilio";
+        let post =
+            |sig: String| app.client.post(format!("{}/webhooks/twilio", app.base)).header("X-Twilio-Signature", sig).form(&params).send();
+        assert_eq!(
+            post(dropcheck_core::providers::twilio_signature("sandbox-test-token", url, &params)).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"data-ok="false""#) && html.contains("X-Twilio-Signature did not match"), "a refused signature shows");
+        assert_eq!(post(dropcheck_core::providers::twilio_signature(TOKEN, url, &params)).await.unwrap().status(), StatusCode::OK);
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"data-ok="true""#) && html.contains("signature verified"));
+
+        // The test send goes through the mock with the stored credentials.
+        let phone = dropcheck_core::domain::Phone::parse("+27640412391").unwrap();
+        store.note_inbound(&phone, dropcheck_core::now_ms()).await.unwrap();
+        let err = app.settings_form("/rpc/send_test_message", &[("phone", "12")]).await.expect("refused");
+        assert!(err.contains("phone number"), "{err}");
+        assert_eq!(app.settings_form("/rpc/send_test_message", &[("phone", "+27 64 041 2391")]).await, None);
+        assert!(sent
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(to, body)| to == "whatsapp:+27640412391" && body.starts_with("Test message from Dropcheck through twilio")));
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"id="test-result" data-status="sent""#), "the result is shown after the round trip");
+
+        // A blank secret keeps the stored one; Meta without its settings is refused.
+        assert_eq!(app.settings_form("/rpc/save_provider", &twilio("", SID)).await, None);
+        assert!(store.integration_settings().await.unwrap().values.get("TWILIO_AUTH_TOKEN").is_some_and(|t| t == TOKEN));
+        let err = app.settings_form("/rpc/save_provider", &[("provider", "meta")]).await.expect("refused");
+        assert!(err.contains("META_ACCESS_TOKEN is required"), "{err}");
+        let meta = [
+            ("provider", "meta"),
+            ("meta_access_token", "EAAG-meta-access-token-0001"),
+            ("meta_phone_number_id", "10987654321"),
+            ("meta_app_secret", "meta-app-secret-0002"),
+            ("meta_verify_token", "meta-verify-0003"),
+        ];
+        assert_eq!(app.settings_form("/rpc/save_provider", &meta).await, None);
+        assert_eq!(app.provider_health().await, "meta");
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains("http://127.0.0.1/webhooks/meta") && !html.contains("meta-app-secret-0002") && !html.contains("EAAG-meta"));
+        // Back to the sandbox; the credentials stay stored for later.
+        assert_eq!(app.settings_form("/rpc/save_provider", &[("provider", "sandbox")]).await, None);
+        assert_eq!(app.provider_health().await, "sandbox");
+        assert_eq!(
+            store.integration_settings().await.unwrap().values.get("META_APP_SECRET").map(String::as_str),
+            Some("meta-app-secret-0002")
+        );
+
+        // A reviewer cannot change it.
+        let hash = dropcheck_core::auth::hash_password("a long password".into()).await.unwrap();
+        store.create_user(&Email::parse("rita@example.com").unwrap(), &hash, Role::Reviewer).await.unwrap();
+        let rita = TestApp { base: app.base.clone(), store: store.clone(), client: spawn_client() };
+        let r = rita.form("/rpc/login", &[("email", "rita@example.com"), ("password", "a long password")], true).await;
+        assert!(r.status().is_redirection());
+        let html = rita.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains("Your WhatsApp number") && !html.contains("save-provider"), "reviewers see only their phone link");
+        let err = rita.settings_form("/rpc/save_provider", &[("provider", "twilio")]).await.expect("refused");
+        assert!(err.contains("Only admins"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn provider_settings_from_the_environment_win_and_are_shown_as_such() {
+    on_each_backend(|store| async move {
+        // Stored: Meta. The environment says Twilio with its own token.
+        let now = dropcheck_core::now_ms();
+        store.save_integration_settings(&[("DROPCHECK_PROVIDER", Some("meta".into()))], "ann@example.com", now).await.unwrap();
+        let (mock, _) = mock_twilio("AC0123456789abcdef0123456789abcdef", "env-token-ABCD1234").await;
+        let env = dropcheck_core::integrations::ProviderEnv::from_pairs([
+            ("DROPCHECK_PROVIDER", "twilio".to_string()),
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef".into()),
+            ("TWILIO_AUTH_TOKEN", "env-token-ABCD1234".into()),
+            ("TWILIO_WHATSAPP_NUMBER", "+14155238886".into()),
+            ("TWILIO_API_BASE", mock),
+        ]);
+        let app = spawn_with_env(store.clone(), env).await;
+        sign_in_first_admin(&app).await;
+        assert_eq!(app.provider_health().await, "twilio");
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains("chosen by DROPCHECK_PROVIDER in the server") && html.contains("set · …1234"));
+        assert!(
+            !html.contains("env-token-ABCD1234") && !html.contains(r#"name="twilio_auth_token""#),
+            "no box for what the environment sets"
+        );
+        let err = app.settings_form("/rpc/save_provider", &[("provider", "meta")]).await.expect("refused");
+        assert!(err.contains("DROPCHECK_PROVIDER is set to twilio"), "{err}");
+        let err = app
+            .settings_form("/rpc/save_provider", &[("provider", "twilio"), ("twilio_auth_token", "other-token")])
+            .await
+            .expect("refused");
+        assert!(err.contains("TWILIO_AUTH_TOKEN is set in the server's environment"), "{err}");
     })
     .await;
 }

@@ -211,7 +211,11 @@ async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
         public_url: public_url.clone(),
         bridge_api_key: None,
         site_addr: "127.0.0.1:0".parse().unwrap(),
-        provider,
+        provider_env: provider.as_env(),
+        sandbox_token: match &provider {
+            ProviderConfig::Sandbox { signing_token } => signing_token.clone(),
+            _ => "sandbox-unused".into(),
+        },
         retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 6 },
         send_rate: 80,
         max_media_bytes: 16 << 20,
@@ -266,6 +270,18 @@ impl App {
             ("MediaContentType0", "image/jpeg"),
         ];
         assert_eq!(self.twilio("/webhooks/twilio", &fields, Some(TOKEN)).await, StatusCode::OK);
+    }
+
+    /// Waits until the outbox has nothing left to send (every reply went out or failed).
+    async fn drain(&self) {
+        for _ in 0..600 {
+            let c = self.store.outbox_counts().await.unwrap();
+            if c.queued + c.sending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the outbox did not drain: {:?}", self.store.outbox_counts().await.unwrap());
     }
 
     /// Waits until every stored event is processed.
@@ -438,6 +454,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         assert_eq!(sent.iter().filter(|(_, b)| b.starts_with("Drop DR12345678")).count(), 1);
 
         wait_for(&m, "the photo acknowledgment", |m| m.sent.iter().any(|(_, b)| b.starts_with("Got 1 photo"))).await;
+        app.drain().await;
         // A not-retryable error (invalid number) fails at once with the provider's reason.
         m.lock().unwrap().script.push_back((400, None, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#.into()));
         let id = store
@@ -813,6 +830,8 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
         // answers 63016 (its clock, not ours), the template goes out in the same attempt.
         app.text("SM1", "/status").await;
         app.settle().await;
+        // The reply to /status goes first, or it would meet the scripted answer below.
+        app.drain().await;
         m.lock().unwrap().script.push_back((400, None, r#"{"code": 63016, "message": "Outside messaging window"}"#.into()));
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 5 }] };
         let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
