@@ -203,6 +203,19 @@ pub fn IntegrationsPage() -> impl IntoView {
     let remove = ServerAction::<Unlink>::new();
     let save = ServerAction::<SaveProvider>::new();
     let test = ServerAction::<SendTestMessage>::new();
+    // After a successful save (with JavaScript) the form is reset to what the page then shows:
+    // the page is rebuilt in place, which updates the inputs' default values but would leave
+    // what the admin typed (a secret, say) in the boxes. After a refused save nothing is
+    // reset, so the admin can correct what they typed.
+    let provider_form = NodeRef::<leptos::html::Form>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(()))) {
+            if let Some(form) = provider_form.get_untracked() {
+                form.reset();
+            }
+        }
+    });
     let data = Resource::new(
         move || (start.version().get(), remove.version().get(), save.version().get(), test.version().get()),
         |_| integrations_data(),
@@ -258,7 +271,7 @@ pub fn IntegrationsPage() -> impl IntoView {
                                 }.into_any(),
                             }}
                         </section>
-                        {d.panel.clone().map(|p| view! { <ProviderSection p=p test_result=d.test.clone() saved=d.saved save=save test=test/> })}
+                        {d.panel.clone().map(|p| view! { <ProviderSection p=p test_result=d.test.clone() saved=d.saved save=save test=test form=provider_form/> })}
                     </Layout>
                 }.into_any()
             })}
@@ -286,7 +299,8 @@ fn field_row(f: FieldView) -> impl IntoView {
         view! { <p class="mt-1 rounded-md bg-slate-50 px-3 py-2 font-mono text-sm text-slate-700" id=id.clone()>{if f.shown.is_empty() { "—".to_string() } else { f.shown.clone() }}</p> }.into_any()
     } else if f.secret {
         let placeholder = if f.shown.is_empty() { "not set".to_string() } else { format!("{} — leave blank to keep", f.shown) };
-        view! { <input id=id.clone() name=input_name type="password" autocomplete="off" placeholder=placeholder class=field()/> }.into_any()
+        view! { <input id=id.clone() name=input_name type="password" autocomplete="off" placeholder=placeholder value="" class=field()/> }
+            .into_any()
     } else {
         view! { <input id=id.clone() name=input_name type="text" autocomplete="off" value=f.shown.clone() class=field()/> }.into_any()
     };
@@ -308,6 +322,7 @@ fn ProviderSection(
     saved: bool,
     save: ServerAction<SaveProvider>,
     test: ServerAction<SendTestMessage>,
+    form: NodeRef<leptos::html::Form>,
 ) -> impl IntoView {
     let choices = [
         ("sandbox", "Sandbox", "the built-in simulator (/sandbox); nothing reaches a real phone"),
@@ -326,7 +341,7 @@ fn ProviderSection(
             {p.error.clone().map(|m| view! { <ErrorBox msg=m/> })}
             {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
             {saved.then(|| view! { <p id="provider-saved" role="status" class="my-3 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">"Saved. The provider and its settings are in effect now."</p> })}
-            <ActionForm action=save>
+            <ActionForm action=save node_ref=form>
                 <fieldset class="mt-3" disabled=chosen_by_env>
                     <legend class="text-sm font-medium">"Provider"
                         {chosen_by_env.then(|| view! { <span class="ml-2 font-normal text-slate-500">"(chosen by DROPCHECK_PROVIDER in the server's environment)"</span> })}

@@ -54,7 +54,7 @@ await page.goto(`${base}/settings/integrations`);
 await page.fill("#link-phone", "+27825550098");
 await page.click("#start-link");
 await page.waitForSelector("#link-code");
-await page.screenshot({ path: `${out}/integrations.png` });
+await page.screenshot({ path: `${out}/integrations.png`, fullPage: true });
 await page.goto(`${base}/settings/api-keys`);
 await page.fill("#key-name", "planning system");
 await page.check("#scope-read");

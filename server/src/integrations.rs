@@ -175,8 +175,9 @@ impl Integrations {
                     format!("{} is set in the server's environment, which wins; change it there.", f.name),
                 ));
             }
-            if value.is_empty() {
-                // A blank secret keeps the stored one (it is never shown, so the form is blank).
+            if value.is_empty() || f.default == Some(value) {
+                // A blank secret keeps the stored one (it is never shown, so the form is blank);
+                // a blank or default value of another setting falls back to the default.
                 if !f.secret {
                     changes.push((f.name, None));
                 }

@@ -325,14 +325,19 @@ async fn first_run_setup_sign_in_csrf_and_admin_gating() {
 /// The error a no-JavaScript form post carries back: a redirect to the form's page with the
 /// encoded error in `__err` (what the page then shows).
 fn form_error(r: &reqwest::Response, base: &str) -> String {
-    use base64::Engine;
     assert_eq!(r.status(), StatusCode::FOUND);
     let loc = location(r);
     assert!(loc.starts_with(&format!("{base}/login?")), "{loc}");
-    let url = reqwest::Url::parse(&loc).unwrap();
-    let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string()).unwrap_or_default();
+    carried_error(&loc).unwrap_or_default()
+}
+
+/// The message in a redirect's `__err`, if it carries one.
+fn carried_error(location: &str) -> Option<String> {
+    use base64::Engine;
+    let url = reqwest::Url::parse(location).unwrap();
+    let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string())?;
     let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(err).unwrap()).unwrap();
-    text.split_once('|').map(|(_, m)| m.to_string()).unwrap_or(text)
+    Some(text.split_once('|').map(|(_, m)| m.to_string()).unwrap_or(text))
 }
 
 fn spawn_client() -> reqwest::Client {
@@ -853,7 +858,6 @@ async fn mock_twilio(sid: &'static str, token: &'static str) -> (String, std::sy
 impl TestApp {
     /// A form post from the integrations page without JavaScript; the error it carried back.
     async fn settings_form(&self, path: &str, fields: &[(&str, &str)]) -> Option<String> {
-        use base64::Engine;
         let r = self
             .client
             .post(format!("{}{path}", self.base))
@@ -865,10 +869,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::FOUND, "{path}");
-        let url = reqwest::Url::parse(&location(&r)).unwrap();
-        let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string())?;
-        let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(err).unwrap()).unwrap();
-        Some(text.split_once('|').map(|(_, m)| m.to_string()).unwrap_or(text))
+        carried_error(&location(&r))
     }
 
     async fn provider_health(&self) -> String {
@@ -982,9 +983,11 @@ async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and
             ("meta_phone_number_id", "10987654321"),
             ("meta_app_secret", "meta-app-secret-0002"),
             ("meta_verify_token", "meta-verify-0003"),
+            ("meta_api_version", "v21.0"),
         ];
         assert_eq!(app.settings_form("/rpc/save_provider", &meta).await, None);
         assert_eq!(app.provider_health().await, "meta");
+        assert!(!store.integration_rows().await.unwrap().iter().any(|(k, _)| k == "META_API_VERSION"), "a default is not stored");
         let html = app.get("/settings/integrations").await.text().await.unwrap();
         assert!(html.contains("http://127.0.0.1/webhooks/meta") && !html.contains("meta-app-secret-0002") && !html.contains("EAAG-meta"));
         // Back to the sandbox; the credentials stay stored for later.

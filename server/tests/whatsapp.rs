@@ -31,6 +31,8 @@ const CONTRACTOR: &str = "+27640412391";
 struct Mock {
     /// (to, body) of every accepted message.
     sent: Vec<(String, String)>,
+    /// When each accepted message arrived.
+    sent_at: Vec<std::time::Instant>,
     /// Every send attempt, accepted or not.
     attempts: usize,
     /// Scripted answers for the next send attempts: (status, Retry-After seconds, body).
@@ -106,6 +108,7 @@ async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String
         }
     };
     m.sent.push((get("To").unwrap_or_default(), what));
+    m.sent_at.push(std::time::Instant::now());
     let n = m.sent.len();
     (StatusCode::CREATED, format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#)).into_response()
 }
@@ -203,6 +206,10 @@ struct App {
 }
 
 async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
+    spawn_app_paced(store, provider, 80).await
+}
+
+async fn spawn_app_paced(store: Store, provider: ProviderConfig, send_rate: u32) -> App {
     // As behind a proxy: providers sign for the public URL, not the address we listen on.
     let public_url = "https://dropcheck.example".to_string();
     let config = Config {
@@ -217,7 +224,7 @@ async fn spawn_app(store: Store, provider: ProviderConfig) -> App {
             _ => "sandbox-unused".into(),
         },
         retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 6 },
-        send_rate: 80,
+        send_rate,
         max_media_bytes: 16 << 20,
         lease_ms: 60_000,
         secret_key: None,
@@ -918,6 +925,43 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1") };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         wait_for(&m, "the document", |m| m.sent.iter().any(|(_, b)| b == "Your invoice [document https://files.example/inv.pdf?x=1]")).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sender_never_exceeds_the_configured_rate_per_sender_number() {
+    on_each_backend(|store| async move {
+        const RATE: usize = 5;
+        const N: usize = 20;
+        let (mock, m) = start_mock().await;
+        let app = spawn_app_paced(store.clone(), twilio_config(&mock), RATE as u32).await;
+        // Twenty numbers (the sender works on 16 at once), all inside the 24-hour window.
+        let now = dropcheck_core::now_ms();
+        for i in 0..N {
+            let phone = dropcheck_core::domain::Phone::parse(&format!("+2764000{i:04}")).unwrap();
+            store.upsert_contact(&phone, "").await.unwrap();
+            store.note_inbound(&phone, now).await.unwrap();
+            store.queue_message(&phone, &format!("paced {i}"), None, now).await.unwrap();
+        }
+        wait_for(&m, "every paced message", |m| m.sent.iter().filter(|(_, b)| b.starts_with("paced ")).count() == N).await;
+        app.drain().await;
+        let m = m.lock().unwrap();
+        assert_eq!(m.sent.len(), N, "each sent once");
+        let at = &m.sent_at;
+        // GCRA at RATE/s with a burst of RATE: the first RATE go at once, then one every 1/RATE s.
+        let span = at[N - 1].duration_since(at[0]).as_secs_f64();
+        let least = (N - RATE) as f64 / RATE as f64 - 0.25;
+        assert!(span >= least, "{N} messages took {span:.2} s; at {RATE}/s they need at least {least:.2} s");
+        // In no stretch of time did more go than the rate allows (2 messages of slack for the
+        // variable time between the limiter's permit and the mock's clock).
+        for i in 0..N {
+            for j in i..N {
+                let secs = at[j].duration_since(at[i]).as_secs_f64();
+                let allowed = RATE as f64 + RATE as f64 * secs + 2.0;
+                assert!((j - i + 1) as f64 <= allowed, "{} messages within {secs:.3} s", j - i + 1);
+            }
+        }
     })
     .await;
 }
