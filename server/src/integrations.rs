@@ -208,7 +208,18 @@ impl Integrations {
         let body = format!("Test message from Dropcheck through {}, sent by {}.", provider.as_str(), by.email.as_str());
         let id = self.store.queue_message(&phone, &body, None, now_ms()).await?;
         tracing::info!(user_id = by.user_id, message_id = id, provider = provider.as_str(), "test message");
-        let row = workers::send_now(&self.store, &self.messaging, id).await?;
+        let mut row = workers::send_now(&self.store, &self.messaging, id).await?;
+        // The sender may have claimed it first: wait (a little) for its outcome, which is what
+        // the admin wants to see.
+        for _ in 0..100 {
+            // Still queued after an attempt means it failed and waits for a retry: say so now.
+            let pending = row.status == "sending" || (row.status == "queued" && row.attempts == 0);
+            if !pending {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            row = self.store.message(id).await?;
+        }
         let explained = row.error_code.as_deref().and_then(dropcheck_core::providers::explain_error);
         Ok(TestSend {
             message_id: row.message_id,
