@@ -669,7 +669,7 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
         assert_eq!(s, StatusCode::OK);
         assert!(matches!(v["status"].as_str(), Some("queued" | "sending")), "{v}");
         let id: i64 = v["id"].as_str().unwrap().parse().unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if app.store.message(id).await.unwrap().status == "delivered" {
                 break;
             }
@@ -696,7 +696,7 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
             media_url: None,
         };
         let queued = app.store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if app.store.message(queued).await.unwrap().status == "failed" {
                 break;
             }
@@ -774,7 +774,7 @@ async fn stats_count_deliveries_reviews_first_time_right_and_fix_times_and_rende
         app.store.set_verdicts(&dn("DR10000002"), &all_ok, &qa).await.unwrap();
         app.store.approve(&dn("DR10000002"), true, &qa).await.unwrap();
         // The feedback message is delivered by the sandbox.
-        for _ in 0..200 {
+        for _ in 0..600 {
             if app.store.outbox_counts().await.unwrap().delivered > 0 {
                 break;
             }
@@ -931,7 +931,7 @@ async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and
         assert_eq!(stored("DROPCHECK_PROVIDER"), "twilio");
 
         // The other replica picks the change up from the database within seconds.
-        for _ in 0..100 {
+        for _ in 0..400 {
             if replica.provider_health().await == "twilio" {
                 break;
             }

@@ -293,7 +293,7 @@ impl App {
 
     /// Waits until every stored event is processed.
     async fn settle(&self) {
-        for _ in 0..400 {
+        for _ in 0..800 {
             let (pending, _, _) = self.store.event_counts().await.unwrap();
             if pending == 0 {
                 return;
@@ -468,7 +468,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
             .queue_message(&dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap(), "hello", None, dropcheck_core::now_ms())
             .await
             .unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if store.message(id).await.unwrap().status == "failed" {
                 break;
             }
@@ -478,7 +478,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         assert_eq!((failed.status.as_str(), failed.error_code.as_deref(), failed.attempts), ("failed", Some("21211"), 1));
         // Resend queues it again; this time it goes.
         store.resend(id, dropcheck_core::now_ms()).await.unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if store.message(id).await.unwrap().status == "sent" {
                 break;
             }
@@ -495,7 +495,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
             .queue_message(&dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap(), "ambiguous hello", None, dropcheck_core::now_ms())
             .await
             .unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if store.message(amb).await.unwrap().status == "sent" {
                 break;
             }
@@ -761,7 +761,7 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
         let wait_failed = |id: i64| {
             let store = store.clone();
             async move {
-                for _ in 0..200 {
+                for _ in 0..600 {
                     let msg = store.message(id).await.unwrap();
                     if msg.status == "failed" {
                         return msg;
@@ -823,7 +823,7 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
         .await;
         let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
         let feedback = d.messages.iter().find(|x| x.template.as_deref() == Some("drop_feedback")).unwrap();
-        for _ in 0..100 {
+        for _ in 0..400 {
             if store.message(feedback.message_id).await.unwrap().sent_as.is_some() {
                 break;
             }
@@ -858,7 +858,7 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
         let silent = dropcheck_core::domain::Phone::parse("+27640000078").unwrap();
         let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if store.message(id).await.unwrap().status == "failed" {
                 break;
             }
@@ -912,7 +912,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         // A template without an approved provider template fails at once outside the window.
         let out = Outgoing { phone: &silent, body: "a notice", template: Some("help"), vars: None, media_url: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if store.message(id).await.unwrap().status == "failed" {
                 break;
             }
