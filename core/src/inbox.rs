@@ -956,8 +956,16 @@ fn inbound_text(msg: &InboundMessage) -> String {
     match &msg.kind {
         MessageKind::Text => msg.body.clone(),
         MessageKind::Media => {
-            let n = msg.media.len();
-            let what = if n == 1 { "[1 photo]".to_string() } else { format!("[{n} photos]") };
+            // As the provider declared them: JPEG/PNG become checklist photos, the rest files.
+            let photos =
+                msg.media.iter().filter(|m| m.content_type.starts_with("image/jpeg") || m.content_type.starts_with("image/png")).count();
+            let files = msg.media.len() - photos;
+            let count = |n: usize, what: &str| match n {
+                0 => None,
+                1 => Some(format!("1 {what}")),
+                n => Some(format!("{n} {what}s")),
+            };
+            let what = format!("[{}]", [count(photos, "photo"), count(files, "file")].into_iter().flatten().collect::<Vec<_>>().join(", "));
             if msg.body.trim().is_empty() {
                 what
             } else {
@@ -1005,4 +1013,28 @@ fn target_step(d: &DropDetail, hint: Option<i64>) -> Option<i64> {
         }
     }
     d.steps.iter().find(|s| s.photos.is_empty() && s.verdict != Verdict::Ok).map(|s| s.number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inbound_text;
+    use crate::providers::{InboundMessage, MediaRef, MessageKind};
+
+    #[test]
+    fn an_inbound_media_message_is_labelled_by_what_it_carries() {
+        let media = |types: &[&str]| InboundMessage {
+            provider_id: "SM1".into(),
+            from: "+27640412391".into(),
+            profile_name: String::new(),
+            body: String::new(),
+            kind: MessageKind::Media,
+            media: types.iter().map(|t| MediaRef { url: None, media_id: None, content_type: t.to_string(), sha256: None }).collect(),
+        };
+        assert_eq!(inbound_text(&media(&["image/jpeg"])), "[1 photo]");
+        assert_eq!(inbound_text(&media(&["image/jpeg", "image/png"])), "[2 photos]");
+        assert_eq!(inbound_text(&media(&["application/pdf"])), "[1 file]");
+        let mut m = media(&["image/jpeg", "application/pdf", "audio/ogg"]);
+        m.body = "DR12345678 3".into();
+        assert_eq!(inbound_text(&m), "[1 photo, 2 files] DR12345678 3");
+    }
 }

@@ -162,6 +162,9 @@ pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32
         }
     }
     draw_text(&mut img, 40, 50, 6, &format!("STEP {step_no}"), fg);
+    // A frame number, as a camera writes one: photos of other variants always differ (the
+    // colour alone repeats every 360 variants).
+    draw_text(&mut img, w - 240, 24, 2, &format!("IMG {variant}"), fg);
     let mut y = 140;
     for line in wrap(&step_name.to_uppercase(), 24) {
         draw_text(&mut img, 40, y, 3, &line, fg);

@@ -159,7 +159,8 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
     }
     for i in 0..photos {
         let step_name = DEFAULT_CHECKLIST.get(i).map(|(n, _)| *n).unwrap_or("Photo");
-        let variant = rand::random::<u32>() % 1000;
+        // Random, so a photo sent again is a new photo (not a duplicate of an earlier one).
+        let variant = rand::random::<u32>();
         let jpeg = demo_photo(&label, (i + 1) as i64, step_name, variant);
         let stored = match st.media.store_image(jpeg).await {
             Ok(s) => s,
