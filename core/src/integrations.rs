@@ -14,7 +14,6 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::{CoreError, CoreResult, InputError};
@@ -72,13 +71,23 @@ pub fn field_named(name: &str) -> Option<&'static Field> {
 }
 
 /// Where an effective value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Environment,
     Settings,
     Default,
     Unset,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Environment => "environment",
+            Source::Settings => "settings",
+            Source::Default => "default",
+            Source::Unset => "unset",
+        }
+    }
 }
 
 /// The provider settings present in the environment, read once at start-up. Its Debug

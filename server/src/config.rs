@@ -260,7 +260,7 @@ fn check_base(name: &str, v: &str) -> Result<String, InputError> {
 }
 
 /// `+14155238886` or `whatsapp:+14155238886` → `whatsapp:+14155238886`.
-fn whatsapp_from(raw: &str) -> Result<String, InputError> {
+pub(crate) fn whatsapp_from(raw: &str) -> Result<String, InputError> {
     let number = raw.strip_prefix("whatsapp:").unwrap_or(raw);
     let number = dropcheck_core::domain::Phone::parse(number)
         .map_err(|e| InputError::new("invalid_setting", format!("TWILIO_WHATSAPP_NUMBER: {}", e.message)))?;

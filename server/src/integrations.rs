@@ -105,12 +105,6 @@ impl Integrations {
         };
         let effective = Effective::resolve(&self.env, &stored)?;
         let active = self.messaging.provider().kind();
-        let source = |s: Source| match s {
-            Source::Environment => "environment",
-            Source::Settings => "settings",
-            Source::Default => "default",
-            Source::Unset => "unset",
-        };
         let fields = effective
             .fields
             .iter()
@@ -121,7 +115,7 @@ impl Integrations {
                 help: f.field.help.to_string(),
                 secret: f.field.secret,
                 env_only: f.field.env_only,
-                source: source(f.source).to_string(),
+                source: f.source.as_str().to_string(),
                 shown: f.display(),
             })
             .collect();
@@ -248,10 +242,8 @@ fn check_value(name: &'static str, v: &str) -> Result<String, InputError> {
         "TWILIO_ACCOUNT_SID" if !(v.len() == 34 && v.starts_with("AC") && v[2..].chars().all(|c| c.is_ascii_hexdigit())) => {
             Err(bad("an account SID is AC followed by 32 hexadecimal characters"))
         }
-        "TWILIO_WHATSAPP_NUMBER" => {
-            let n = v.strip_prefix("whatsapp:").unwrap_or(v);
-            Ok(Phone::parse(n).map_err(|e| bad(&e.message))?.as_str().to_string())
-        }
+        // Stored as E.164; the adapter adds the `whatsapp:` prefix.
+        "TWILIO_WHATSAPP_NUMBER" => Ok(crate::config::whatsapp_from(v)?.trim_start_matches("whatsapp:").to_string()),
         "META_PHONE_NUMBER_ID" if !v.chars().all(|c| c.is_ascii_digit()) => Err(bad("the phone number ID is digits only")),
         "META_API_VERSION"
             if !(v.starts_with('v') && v[1..].split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))) =>

@@ -100,7 +100,11 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
 async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>>, req: Request) -> Response {
     let active = m.provider();
     let ProviderConfig::Sandbox { signing_token } = &*active else {
-        return page(StatusCode::NOT_FOUND, "Sandbox off", "The sandbox works only while no WhatsApp provider is configured.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Sandbox off",
+            "The sandbox works only while it is the active provider (Settings → Integrations).",
+        );
     };
     let f = match read_form(req, m.max_media_bytes).await {
         Ok(f) => f,
