@@ -23,16 +23,35 @@ pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
-    use dropcheck_core::{auth, domain::Email, now_ms};
+    use dropcheck_core::{auth, domain::Email, now_ms, CoreError};
     let st = state()?;
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    let addr = client_address().await;
-    let account = email.trim().to_lowercase();
-    // Soft lock: 5 failures per account or 20 per address in 15 minutes (ASVS allows ≤ 100/h).
-    let (by_account, by_addr) = st.store.login_failures_since(&account, &addr, now_ms() - 15 * 60 * 1000).await.map_err(fail)?;
-    if by_account >= 5 || by_addr >= 20 {
+    let addr = client_address(&st).await;
+    let account: String = email.trim().to_lowercase().chars().filter(|c| !c.is_control()).take(254).collect();
+    // Each attempt is claimed before the password is checked (so parallel attempts cannot
+    // pass a limit): 20 per address in 15 minutes, and 5 per account from one address, whose
+    // lockout starts at a minute and doubles (at most 15 minutes). An attacker elsewhere
+    // cannot lock the owner out; one address cannot guess on for long.
+    let now = now_ms();
+    let (addr_key, acct_key) = (format!("addr:{addr}"), format!("acct:{account} {addr}"));
+    let too_many = |until: i64| {
+        let secs = ((until - now).max(1000) as u64).div_ceil(1000);
         tracing::warn!(address = %addr, "sign-in refused: too many recent failures");
-        return Err(ServerFnError::new("Too many failed sign-ins. Wait 15 minutes and try again."));
+        fail(CoreError::TooMany {
+            code: "too_many_attempts",
+            message: format!(
+                "Too many failed sign-ins. Try again in {}.",
+                if secs < 90 { format!("{secs} seconds") } else { format!("{} minutes", secs.div_ceil(60)) }
+            ),
+            retry_after_secs: secs,
+        })
+    };
+    if let Some(until) = st.store.claim_login_attempt(&addr_key, LOGIN_ADDRESS_LIMIT, LOGIN_WINDOW_MS, now).await.map_err(fail)? {
+        return Err(too_many(until));
+    }
+    if let Some(until) = st.store.claim_login_attempt(&acct_key, LOGIN_ACCOUNT_LIMIT, LOGIN_WINDOW_MS, now).await.map_err(fail)? {
+        st.store.release_login_attempt(&addr_key).await.map_err(fail)?;
+        return Err(too_many(until));
     }
     let user = match Email::parse(&email) {
         Ok(e) => st.store.user_by_email(&e).await.map_err(fail)?,
@@ -40,21 +59,37 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
     };
     let ok = auth::verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(fail)?;
     let Some(user) = user.filter(|_| ok) else {
-        st.store.record_login_failure(&account, &addr).await.map_err(fail)?;
+        let now = now_ms();
+        st.store.fail_login_attempt(&acct_key, LOGIN_ACCOUNT_LIMIT, 60_000, LOGIN_WINDOW_MS, now).await.map_err(fail)?;
+        st.store.fail_login_attempt(&addr_key, LOGIN_ADDRESS_LIMIT, LOGIN_WINDOW_MS, LOGIN_WINDOW_MS, now).await.map_err(fail)?;
         tracing::info!(address = %addr, "sign-in failed");
-        return Err(ServerFnError::new("Wrong e-mail or password."));
+        return Err(fail(CoreError::Unauthenticated { code: "wrong_credentials", message: "Wrong e-mail or password.".into() }));
     };
-    st.store.clear_login_failures(&account).await.map_err(fail)?;
+    st.store.clear_login_throttle(&acct_key).await.map_err(fail)?;
+    st.store.release_login_attempt(&addr_key).await.map_err(fail)?;
     start_session(&session, user.user_id).await?;
     tracing::info!(user_id = user.user_id, "signed in");
     leptos_axum::redirect("/");
     Ok(())
 }
 
+/// Sign-in limits (see `login`): attempts per address, and per account from one address,
+/// within the window.
+#[cfg(feature = "ssr")]
+const LOGIN_ADDRESS_LIMIT: i64 = 20;
+#[cfg(feature = "ssr")]
+const LOGIN_ACCOUNT_LIMIT: i64 = 5;
+#[cfg(feature = "ssr")]
+const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 #[server(prefix = "/rpc", endpoint = "logout")]
 pub async fn logout() -> Result<(), ServerFnError> {
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+    let id = session.id().map(|i| i.to_string());
     session.flush().await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    if let (Some(id), Ok(st)) = (id, crate::ssr::state()) {
+        st.settings.live.session_ended(&id); // its live streams close now
+    }
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -68,11 +103,14 @@ pub async fn setup(email: String, password: String, confirm: String) -> Result<(
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
     let email = Email::parse(&email).map_err(|e| fail(e.into()))?;
     if password != confirm {
-        return Err(ServerFnError::new("The two passwords differ."));
+        return Err(crate::ssr::refuse("password_mismatch", "The two passwords differ."));
     }
     auth::check_password_policy(&password).map_err(|e| fail(e.into()))?;
     if st.store.user_count().await.map_err(fail)? > 0 {
-        return Err(ServerFnError::new("Dropcheck is already set up; sign in instead."));
+        return Err(crate::ssr::fail(dropcheck_core::CoreError::conflict(
+            "already_set_up",
+            "Dropcheck is already set up; sign in instead.",
+        )));
     }
     let hash = auth::hash_password(password).await.map_err(fail)?;
     let user = st.store.create_first_admin(&email, &hash).await.map_err(fail)?;
@@ -93,12 +131,15 @@ async fn start_session(session: &tower_sessions::Session, user_id: i64) -> Resul
     Ok(())
 }
 
+/// The client's address: the peer's, or, when the peer is a trusted proxy
+/// (`DROPCHECK_TRUSTED_PROXY`), the one its `X-Forwarded-For` names.
 #[cfg(feature = "ssr")]
-async fn client_address() -> String {
+async fn client_address(st: &crate::ssr::AppState) -> String {
     use axum::extract::ConnectInfo;
-    match leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await {
-        Ok(ConnectInfo(a)) => a.ip().to_string(),
-        Err(_) => "unknown".into(),
+    let Ok(ConnectInfo(peer)) = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await else { return "unknown".into() };
+    match use_context::<axum::http::request::Parts>() {
+        Some(parts) => st.settings.trusted_proxies.client_ip(peer.ip(), &parts.headers).to_string(),
+        None => peer.ip().to_string(),
     }
 }
 
@@ -298,7 +339,7 @@ pub async fn move_photo(number: String, photo_id: String, step: String) -> Resul
     use dropcheck_core::domain::{DropNumber, StepNo};
     let (st, user) = require_user().await?;
     let number = DropNumber::parse(&number).map_err(|e| fail(e.into()))?;
-    let photo_id: i64 = photo_id.trim().parse().map_err(|_| ServerFnError::new("not a photo"))?;
+    let photo_id: i64 = photo_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a photo"))?;
     let step = StepNo::parse(&step).map_err(|e| fail(e.into()))?;
     st.store.move_photo(&number, photo_id, step, &actor(&user)).await.map_err(fail)
 }
@@ -365,7 +406,7 @@ pub async fn create_project(name: String, drop_pattern: String) -> Result<(), Se
 pub async fn save_project(project_id: String, drop_pattern: String, steps: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, _) = require_admin().await?;
-    let id: i64 = project_id.trim().parse().map_err(|_| ServerFnError::new("not a project"))?;
+    let id: i64 = project_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a project"))?;
     let steps: Vec<(String, String)> = steps
         .lines()
         .map(str::trim)
@@ -420,7 +461,7 @@ pub async fn set_user_role(user_id: String, role: String) -> Result<(), ServerFn
     use crate::ssr::*;
     use dropcheck_core::domain::Role;
     let (st, _) = require_admin().await?;
-    let id: i64 = user_id.trim().parse().map_err(|_| ServerFnError::new("not a user"))?;
+    let id: i64 = user_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a user"))?;
     let role = Role::parse(&role).map_err(|e| fail(e.into()))?;
     st.store.set_role(id, role).await.map_err(fail)
 }
@@ -429,9 +470,9 @@ pub async fn set_user_role(user_id: String, role: String) -> Result<(), ServerFn
 pub async fn delete_user(user_id: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, me) = require_admin().await?;
-    let id: i64 = user_id.trim().parse().map_err(|_| ServerFnError::new("not a user"))?;
+    let id: i64 = user_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a user"))?;
     if id == me.user_id {
-        return Err(ServerFnError::new("You cannot delete yourself."));
+        return Err(crate::ssr::fail(dropcheck_core::CoreError::conflict("cannot_delete_self", "You cannot delete yourself.")));
     }
     st.store.delete_user(id).await.map_err(fail)
 }

@@ -78,7 +78,7 @@ pub async fn create_api_key(
     let (st, user) = require_admin().await?;
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(ServerFnError::new("Give the key a name (up to 80 characters), e.g. the system that uses it."));
+        return Err(crate::ssr::refuse("invalid_name", "Give the key a name (up to 80 characters), e.g. the system that uses it."));
     }
     let picked: Vec<&str> = [("submit", &scope_submit), ("send", &scope_send), ("read", &scope_read), ("admin", &scope_admin)]
         .into_iter()
@@ -86,7 +86,7 @@ pub async fn create_api_key(
         .map(|(s, _)| s)
         .collect();
     if picked.is_empty() {
-        return Err(ServerFnError::new("Pick at least one scope."));
+        return Err(crate::ssr::refuse("invalid_scope", "Pick at least one scope."));
     }
     let (key, prefix) = dropcheck_core::auth::new_api_key();
     let id = st.store.create_api_key(&name, &prefix, &dropcheck_core::auth::hash_api_key(&key), &picked.join(" ")).await.map_err(fail)?;
@@ -100,7 +100,7 @@ pub async fn create_api_key(
 pub async fn revoke_api_key(id: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
-    let id: i64 = id.trim().parse().map_err(|_| ServerFnError::new("not an API key"))?;
+    let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not an API key"))?;
     st.store.revoke_api_key(id).await.map_err(fail)?;
     tracing::info!(api_key_id = id, by = %user.email, "API key revoked");
     Ok(())

@@ -177,7 +177,7 @@ pub async fn send_test_message(phone: String) -> Result<TestSend, ServerFnError>
 pub async fn start_link(phone: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
-    let phone = dropcheck_core::domain::Phone::parse(&phone).map_err(|e| ServerFnError::new(e.message))?;
+    let phone = dropcheck_core::domain::Phone::parse(&phone).map_err(|e| fail(e.into()))?;
     let code = st.store.start_phone_link(user.user_id, &phone, dropcheck_core::now_ms()).await.map_err(fail)?;
     session()
         .await?

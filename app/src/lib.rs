@@ -25,6 +25,8 @@ mod stats;
 mod templates;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -87,12 +87,12 @@ pub async fn messages_page(
     use dropcheck_core::outbox::MessageFilter;
     let (st, user) = require_user().await?;
     let days = match days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => Some(d.parse::<i64>().map_err(|_| ServerFnError::new(format!("'{d}' is not a number of days")))?),
+        Some(d) => Some(d.parse::<i64>().map_err(|_| crate::ssr::refuse("invalid_days", &format!("'{d}' is not a number of days")))?),
         None => None,
     };
     let filter = MessageFilter::parse(phone, direction, status, None, days, dropcheck_core::now_ms()).map_err(|e| fail(e.into()))?;
     let cursor = match cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ServerFnError::new("That page link is not valid any more."))?),
+        Some(c) => Some(c.parse::<i64>().map_err(|_| crate::ssr::refuse("invalid_cursor", "That page link is not valid any more."))?),
         None => None,
     };
     let (rows, next) = st.store.list_messages(&filter, cursor, 50).await.map_err(fail)?;
@@ -113,7 +113,7 @@ pub async fn messages_page(
 pub async fn resend_message(id: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
-    let id: i64 = id.trim().parse().map_err(|_| ServerFnError::new("That is not a message."))?;
+    let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "That is not a message."))?;
     st.store.resend(id, dropcheck_core::now_ms()).await.map_err(fail)?;
     tracing::info!(message_id = id, user_id = user.user_id, "message queued again");
     Ok(())
@@ -478,7 +478,7 @@ pub async fn events_page() -> Result<EventsPageData, ServerFnError> {
 pub async fn reprocess_event(id: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
-    let id: i64 = id.trim().parse().map_err(|_| ServerFnError::new("That is not an event."))?;
+    let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "That is not an event."))?;
     st.store.requeue_event(id, dropcheck_core::now_ms()).await.map_err(fail)?;
     tracing::info!(event = id, user_id = user.user_id, "event queued for reprocessing");
     Ok(())

@@ -40,7 +40,7 @@ pub async fn stats_page(days: Option<String>) -> Result<StatsPageData, ServerFnE
     let (st, user) = require_user().await?;
     let days: i64 = match days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         None => 14,
-        Some(d) => d.parse().map_err(|_| ServerFnError::new("days is a number from 1 to 366"))?,
+        Some(d) => d.parse().map_err(|_| crate::ssr::refuse("invalid_days", "days is a number from 1 to 366"))?,
     };
     let s = st.store.stats(days, dropcheck_core::now_ms()).await.map_err(fail)?;
     let rows = s

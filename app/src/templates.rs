@@ -69,7 +69,9 @@ pub async fn templates_page(name: Option<String>) -> Result<TemplatesPageData, S
             enabled: t.enabled,
             exists: true,
         },
-        (_, None) => return Err(ServerFnError::new(format!("There is no template called {wanted}."))),
+        (_, None) => {
+            return Err(crate::ssr::fail(dropcheck_core::CoreError::not_found("template_not_found", format!("template {wanted}"))))
+        }
     };
     Ok(TemplatesPageData { me: crate::api::me_of(&user), items, current })
 }
@@ -79,7 +81,7 @@ pub async fn templates_page(name: Option<String>) -> Result<TemplatesPageData, S
 pub async fn preview_template(body: String, sample_vars: String) -> Result<String, ServerFnError> {
     use crate::ssr::*;
     require_admin().await?;
-    dropcheck_core::templates::check(&body, &sample_vars).map_err(|e| ServerFnError::new(e.message))
+    dropcheck_core::templates::check(&body, &sample_vars).map_err(|e| fail(e.into()))
 }
 
 #[server(prefix = "/rpc", endpoint = "save_template")]

@@ -82,6 +82,19 @@ pub fn random_token(n: usize) -> String {
     hex::encode(bytes)
 }
 
+/// HMAC-SHA256 of `msg` under `key`, as hex: a token that proves this server minted `msg`.
+pub fn sign(key: &[u8], msg: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(msg.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `signature` is [`sign`]`(key, msg)`, compared in constant time.
+pub fn verify_signed(key: &[u8], msg: &str, signature: &str) -> bool {
+    secret_eq(&sign(key, msg), signature)
+}
+
 /// Constant-time equality for secrets.
 pub fn secret_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
@@ -110,5 +123,9 @@ mod tests {
         assert!(k.starts_with(&p) && k.len() == 43);
         assert_ne!(hash_api_key(&k), k);
         assert!(secret_eq("abc", "abc") && !secret_eq("abc", "abd"));
+        let t = sign(b"key", "sandbox-media abc image/png");
+        assert!(verify_signed(b"key", "sandbox-media abc image/png", &t));
+        assert!(!verify_signed(b"key", "sandbox-media abc text/html", &t));
+        assert!(!verify_signed(b"other", "sandbox-media abc image/png", &t));
     }
 }

@@ -812,6 +812,17 @@ impl Store {
         Ok(format!("{}:{}", at.unwrap_or(0), n.unwrap_or(0)))
     }
 
+    /// What changes when anything any live page shows changes (a drop's activity or status,
+    /// any message's delivery state): the live-update hub reads it once a second for all
+    /// open pages together, and only then asks the pages' own fingerprints.
+    pub async fn change_fingerprint(&self) -> CoreResult<String> {
+        let (at, n, m): (Option<i64>, Option<i64>, Option<i64>) = on_db!(self, pool => sqlx::query_as(
+            "select (select max(activity_at) from drop_job), (select cast(sum(n) as bigint) from drop_status_count),
+                    (select max(updated_at) from message)")
+            .fetch_one(pool).await?);
+        Ok(format!("{}:{}:{}", at.unwrap_or(0), n.unwrap_or(0), m.unwrap_or(0)))
+    }
+
     /// What changes when anything on a drop's page changes (status, photos, reviews, message
     /// ticks): the live view polls it and tells open pages to refresh.
     pub async fn drop_fingerprint(&self, number: &DropNumber) -> CoreResult<Option<String>> {

@@ -125,6 +125,18 @@ pub fn safe_content_type(content_type: &str) -> Option<String> {
     ok.then_some(ct)
 }
 
+/// The photo type the bytes themselves show (JPEG or PNG by their signature), whatever a
+/// URL, a header or the database says.
+pub fn sniff_photo(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
 /// Write to a temporary sibling, fsync, then rename: a crash never leaves a torn file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> CoreResult<()> {
     use std::io::Write;

@@ -291,6 +291,7 @@ impl Store {
     /// Message history, newest first, after `cursor` (a message id). Returns the next cursor.
     pub async fn list_messages(&self, f: &MessageFilter, cursor: Option<i64>, limit: i64) -> CoreResult<(Vec<MessageRow>, Option<i64>)> {
         let limit = limit.clamp(1, 200);
+        crate::store::check_search("phone", f.phone.as_deref())?;
         let mut conds: Vec<String> = vec![];
         let mut args: Vec<Arg> = vec![];
         let mut p = |a: Arg| {

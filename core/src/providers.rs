@@ -71,6 +71,47 @@ impl WebhookEvent {
             WebhookEvent::Status(_) => "status",
         }
     }
+
+    /// The event with NUL characters removed from every text (PostgreSQL cannot store
+    /// them; a contractor's text loses nothing a person could see). Done after the
+    /// signature check, which covers the bytes as sent.
+    pub fn without_nul(self) -> Self {
+        fn c(s: &mut String) {
+            if s.contains('\0') {
+                *s = s.replace('\0', "");
+            }
+        }
+        fn co(s: &mut Option<String>) {
+            if let Some(s) = s {
+                c(s)
+            }
+        }
+        let mut ev = self;
+        match &mut ev {
+            WebhookEvent::Message(m) => {
+                c(&mut m.provider_id);
+                c(&mut m.from);
+                c(&mut m.profile_name);
+                c(&mut m.body);
+                if let MessageKind::Other(k) = &mut m.kind {
+                    c(k);
+                }
+                for r in &mut m.media {
+                    co(&mut r.url);
+                    co(&mut r.media_id);
+                    c(&mut r.content_type);
+                    co(&mut r.sha256);
+                }
+            }
+            WebhookEvent::Status(s) => {
+                c(&mut s.provider_id);
+                co(&mut s.recipient);
+                co(&mut s.error_code);
+                co(&mut s.error_text);
+            }
+        }
+        ev
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

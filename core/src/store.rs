@@ -645,6 +645,8 @@ impl Store {
         limit: i64,
     ) -> CoreResult<(Vec<DropSummary>, Option<Cursor>)> {
         let limit = limit.clamp(1, 200);
+        check_search("contractor", filter.contractor.as_deref())?;
+        check_search("q", filter.q.as_deref())?;
         let mut conds: Vec<String> = vec![];
         let mut args: Vec<Arg> = vec![];
         let p = |args: &mut Vec<Arg>, a: Arg| {
@@ -1110,27 +1112,53 @@ impl Store {
 
     // ---------------------------------------------------------------- login throttling
 
-    pub async fn record_login_failure(&self, email: &str, address: &str) -> CoreResult<()> {
+    /// Claims one sign-in attempt against `key`'s limit (`limit` attempts per `window_ms`)
+    /// before the password is checked, atomically: parallel attempts can never pass the
+    /// limit. `Ok(None)` when claimed; `Ok(Some(until_ms))` when refused, with the time the
+    /// key may try again.
+    pub async fn claim_login_attempt(&self, key: &str, limit: i64, window_ms: i64, now: i64) -> CoreResult<Option<i64>> {
+        let claimed: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "insert into login_throttle (key, failures, window_start, locked_until, lockouts) values ($1, 1, $2, 0, 0)
+             on conflict (key) do update set
+                 failures = case when login_throttle.window_start <= $3 then 1 else login_throttle.failures + 1 end,
+                 window_start = case when login_throttle.window_start <= $3 then $2 else login_throttle.window_start end
+             where login_throttle.locked_until <= $2 and (login_throttle.window_start <= $3 or login_throttle.failures < $4)
+             returning cast(failures as bigint)")
+            .bind(key).bind(now).bind(now - window_ms).bind(limit).fetch_optional(pool).await?);
+        if claimed.is_some() {
+            return Ok(None);
+        }
+        let row: Option<(i64, i64)> = on_db!(self, pool => sqlx::query_as("select locked_until, window_start from login_throttle where key = $1")
+            .bind(key).fetch_optional(pool).await?);
+        Ok(Some(row.map(|(locked, start)| if locked > now { locked } else { start + window_ms }).unwrap_or(now)))
+    }
+
+    /// A claimed attempt failed: when it was the last one the limit allows, the key is locked
+    /// for `base_ms` doubled for each lockout before it (at most `cap_ms`), and starts afresh.
+    pub async fn fail_login_attempt(&self, key: &str, limit: i64, base_ms: i64, cap_ms: i64, now: i64) -> CoreResult<()> {
         on_db!(self, pool => {
-            sqlx::query("insert into login_failure (email, address, at) values ($1, $2, $3)")
-                .bind(email).bind(address).bind(now_ms()).execute(pool).await?;
+            sqlx::query(
+                "update login_throttle set
+                     locked_until = $3 + (case when $4 * (1 << (case when lockouts > 16 then 16 else lockouts end)) > $5 then $5
+                                          else $4 * (1 << (case when lockouts > 16 then 16 else lockouts end)) end),
+                     lockouts = lockouts + 1, failures = 0, window_start = $3
+                 where key = $1 and failures >= $2")
+                .bind(key).bind(limit).bind(now).bind(base_ms).bind(cap_ms).execute(pool).await?;
         });
         Ok(())
     }
 
-    /// Failed sign-ins since `since_ms` for this account and for this address.
-    pub async fn login_failures_since(&self, email: &str, address: &str, since_ms: i64) -> CoreResult<(i64, i64)> {
-        Ok(on_db!(self, pool => {
-            let by_email: i64 = sqlx::query_scalar("select count(*) from login_failure where email = $1 and at >= $2")
-                .bind(email).bind(since_ms).fetch_one(pool).await?;
-            let by_addr: i64 = sqlx::query_scalar("select count(*) from login_failure where address = $1 and at >= $2")
-                .bind(address).bind(since_ms).fetch_one(pool).await?;
-            (by_email, by_addr)
-        }))
+    /// Gives a claimed attempt back (it was not a wrong password).
+    pub async fn release_login_attempt(&self, key: &str) -> CoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("update login_throttle set failures = failures - 1 where key = $1 and failures > 0").bind(key).execute(pool).await?;
+        });
+        Ok(())
     }
 
-    pub async fn clear_login_failures(&self, email: &str) -> CoreResult<()> {
-        on_db!(self, pool => { sqlx::query("delete from login_failure where email = $1").bind(email).execute(pool).await?; });
+    /// A successful sign-in clears the key (its failures and its lockout history).
+    pub async fn clear_login_throttle(&self, key: &str) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("delete from login_throttle where key = $1").bind(key).execute(pool).await?; });
         Ok(())
     }
 
@@ -1162,11 +1190,12 @@ impl Store {
         Ok(())
     }
 
-    /// Housekeeping: expired sessions and old login failures.
+    /// Housekeeping: expired sessions and sign-in throttles idle for a day.
     pub async fn purge_expired(&self, now: i64) -> CoreResult<()> {
         on_db!(self, pool => {
             sqlx::query("delete from session where expires_at <= $1").bind(now).execute(pool).await?;
-            sqlx::query("delete from login_failure where at < $1").bind(now - 24 * 3600 * 1000).execute(pool).await?;
+            sqlx::query("delete from login_throttle where window_start < $1 and locked_until < $2")
+                .bind(now - 24 * 3600 * 1000).bind(now).execute(pool).await?;
         });
         Ok(())
     }
@@ -1244,6 +1273,20 @@ pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.pho
 /// A message's template variables as stored with it (JSON), for sends as a provider template.
 pub(crate) fn vars_json(vars: &minijinja::Value) -> CoreResult<String> {
     serde_json::to_string(vars).map_err(|e| CoreError::Internal(format!("template variables: {e}")))
+}
+
+/// The longest search term a list takes. Longer ones are refused (422) before they reach the
+/// database: a LIKE pattern of 50 000 characters is an SQLite error, and no drop number, name
+/// or phone number is anywhere near this long.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+pub(crate) fn check_search(name: &str, value: Option<&str>) -> Result<(), InputError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_SEARCH_CHARS => {
+            Err(InputError::new("search_too_long", format!("The search term '{name}' can have at most {MAX_SEARCH_CHARS} characters.")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn escape_like(s: &str) -> String {

@@ -233,7 +233,7 @@ async fn photos_move_between_steps_and_history_records_it() {
 }
 
 #[tokio::test]
-async fn users_sessions_login_failures_and_api_keys_persist() {
+async fn users_sessions_login_throttles_and_api_keys_persist() {
     on_each_backend(|store| async move {
         let ann = Email::parse("ann@example.com").unwrap();
         let bob = Email::parse("bob@example.com").unwrap();
@@ -260,12 +260,26 @@ async fn users_sessions_login_failures_and_api_keys_persist() {
         store.session_delete("s1").await.unwrap();
         assert_eq!(store.session_load("s1", now).await.unwrap(), None);
 
+        // Sign-in throttling: 3 attempts a minute; the 4th is refused until the window ends;
+        // failing the 3rd locks the key (1 s, then doubled up to the 1.5 s cap); a success
+        // clears it; other keys are not affected.
+        let k = "acct:bob@example.com 10.0.0.1";
         for _ in 0..3 {
-            store.record_login_failure("bob@example.com", "10.0.0.1").await.unwrap();
+            assert_eq!(store.claim_login_attempt(k, 3, 60_000, now).await.unwrap(), None);
         }
-        assert_eq!(store.login_failures_since("bob@example.com", "10.0.0.1", now - 1000).await.unwrap(), (3, 3));
-        store.clear_login_failures("bob@example.com").await.unwrap();
-        assert_eq!(store.login_failures_since("bob@example.com", "10.0.0.2", now - 1000).await.unwrap(), (0, 0));
+        assert_eq!(store.claim_login_attempt(k, 3, 60_000, now).await.unwrap(), Some(now + 60_000));
+        store.fail_login_attempt(k, 3, 1000, 1500, now).await.unwrap();
+        assert_eq!(store.claim_login_attempt(k, 3, 60_000, now + 10).await.unwrap(), Some(now + 1000), "locked for 1 s");
+        assert_eq!(store.claim_login_attempt(k, 3, 60_000, now + 1000).await.unwrap(), None, "the lock is over");
+        store.release_login_attempt(k).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(store.claim_login_attempt(k, 3, 60_000, now + 1000).await.unwrap(), None);
+        }
+        store.fail_login_attempt(k, 3, 1000, 1500, now + 1000).await.unwrap();
+        assert_eq!(store.claim_login_attempt(k, 3, 60_000, now + 1010).await.unwrap(), Some(now + 2500), "doubled, capped");
+        assert_eq!(store.claim_login_attempt("addr:10.0.0.2", 3, 60_000, now).await.unwrap(), None);
+        store.clear_login_throttle(k).await.unwrap();
+        assert_eq!(store.claim_login_attempt(k, 3, 60_000, now + 1010).await.unwrap(), None);
 
         let id = store.create_api_key("ci", "dc_abcdef", "hash1", "submit read").await.unwrap();
         assert_eq!(store.api_key_by_hash("hash1").await.unwrap().unwrap().name, "ci");
@@ -295,6 +309,28 @@ async fn project_checklists_are_editable_and_validated() {
         let p = store.project_by_name("VELO TEST").await.unwrap().unwrap();
         assert!(p.check_drop_number(&dn("DR123456")).is_ok());
         assert!(p.check_drop_number(&dn("DR12345678")).is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_refusal_of_the_data_is_deterministic() {
+    on_each_backend(|store| async move {
+        // PostgreSQL refuses a NUL in text (SQLSTATE 22021) every time it is asked: a retry
+        // cannot help, so the inbox fails such an event at once. SQLite stores it.
+        match store.create_project("Velo\0Test", DEFAULT_DROP_PATTERN).await {
+            Ok(_) => assert_eq!(store.backend(), "sqlite"),
+            Err(e) => {
+                assert_eq!(store.backend(), "postgresql", "{e:?}");
+                assert!(e.is_deterministic(), "{e:?}");
+                assert!(e.is_internal());
+            }
+        }
+        // Searches longer than any drop number or name are refused before the database.
+        let long = "D".repeat(dropcheck_core::store::MAX_SEARCH_CHARS + 1);
+        let f = DropFilter { q: Some(long), ..Default::default() };
+        assert!(matches!(store.list_drops(&f, None, 10).await, Err(CoreError::Input(e)) if e.code == "search_too_long"));
+        assert!(!CoreError::Internal("lost the connection".into()).is_deterministic());
     })
     .await;
 }

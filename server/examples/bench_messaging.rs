@@ -78,8 +78,7 @@ async fn main() {
         retry: RetryPolicy { base_ms: 100, cap_ms: 1000, max_attempts: 5 },
         send_rate: 10_000,
         max_media_bytes: 16 << 20,
-        lease_ms: 60_000,
-        secret_key: None,
+        ..Config::for_tests()
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();

@@ -57,16 +57,10 @@ impl ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        let status = match &e {
-            CoreError::Input(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
-            CoreError::Conflict { .. } => StatusCode::CONFLICT,
-            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-            CoreError::Db(_) | CoreError::Internal(_) => {
-                tracing::error!(error = ?e, "API request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if e.is_internal() {
+            tracing::error!(error = ?e, "API request failed");
+        }
         Self { status, code: e.code(), message: e.public_message() }
     }
 }
@@ -88,6 +82,18 @@ impl From<JsonRejection> for ApiError {
             }
             other => Self::new(StatusCode::BAD_REQUEST, "bad_request", other.body_text()),
         }
+    }
+}
+
+/// A path parameter, refused with the JSON error (404: a path that names nothing) instead of
+/// axum's plain-text answer.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such resource: {}", r.body_text()))
     }
 }
 
@@ -343,7 +349,7 @@ async fn list_drops(
     })))
 }
 
-async fn get_drop(State(st): State<AppState>, caller: ApiCaller, Path(number): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_drop(State(st): State<AppState>, caller: ApiCaller, ApiPath(number): ApiPath<String>) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     let number = DropNumber::parse(&number)?;
     Ok(Json(detail_json(st.store.drop_detail(&number).await?)))
@@ -368,7 +374,7 @@ struct ReviewInput {
 async fn review_drop(
     State(st): State<AppState>,
     caller: ApiCaller,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
     body: Result<Json<ReviewInput>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
@@ -466,7 +472,7 @@ pub(crate) async fn list_templates(State(st): State<AppState>, caller: ApiCaller
     Ok(Json(json!({ "success": true, "templates": rows.iter().map(template_json).collect::<Vec<_>>() })))
 }
 
-pub(crate) async fn get_template(State(st): State<AppState>, caller: ApiCaller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub(crate) async fn get_template(State(st): State<AppState>, caller: ApiCaller, ApiPath(name): ApiPath<String>) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     Ok(Json(template_json(&st.store.template(&name).await?)))
 }
@@ -489,7 +495,7 @@ pub(crate) async fn create_template(
 pub(crate) async fn update_template(
     State(st): State<AppState>,
     caller: ApiCaller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     body: Result<Json<TemplateBody>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
@@ -579,7 +585,7 @@ async fn list_messages(
     })))
 }
 
-pub(crate) async fn resend_message(State(st): State<AppState>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub(crate) async fn resend_message(State(st): State<AppState>, caller: ApiCaller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     caller.require("send")?;
     st.store.resend(id, dropcheck_core::now_ms()).await?;
     Ok(Json(json!({ "success": true, "id": id, "status": "queued" })))

@@ -30,6 +30,40 @@ pub struct Config {
     /// `DROPCHECK_SECRET_KEY` (64 hex characters); `None`: generated once into the data
     /// directory (`secret.key`). Keys the hashes of verification codes. Never logged.
     pub secret_key: Option<[u8; 32]>,
+    /// `DROPCHECK_TRUSTED_PROXY`: the reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: app::ssr::TrustedProxies,
+    /// How long a client may take to send a request's headers (`DROPCHECK_HEADER_TIMEOUT_SECONDS`, 10).
+    pub header_timeout_ms: u64,
+    /// How long a request body may take to arrive, and an idle keep-alive connection may stay
+    /// open (`DROPCHECK_IDLE_TIMEOUT_SECONDS`, 60).
+    pub idle_timeout_ms: u64,
+}
+
+impl Config {
+    /// The configuration tests start from: a fresh temporary data directory, SQLite in it,
+    /// the sandbox provider, a public URL of `http://127.0.0.1`, the bootstrap key
+    /// `test-bridge-key-0123456789`, port 0 and fast retries. Tests change what they need
+    /// with `Config { field: …, ..Config::for_tests() }`.
+    pub fn for_tests() -> Config {
+        let data_dir = std::env::temp_dir().join(format!("dropcheck-test-{}", dropcheck_core::auth::random_token(8)));
+        Config {
+            data_dir,
+            database_url: None,
+            public_url: "http://127.0.0.1".into(),
+            bridge_api_key: Some("test-bridge-key-0123456789".into()),
+            site_addr: "127.0.0.1:0".parse().expect("a socket address"),
+            provider_env: ProviderEnv::default(),
+            sandbox_token: "sandbox-test-token".into(),
+            retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
+            send_rate: 80,
+            max_media_bytes: 16 << 20,
+            lease_ms: 60_000,
+            secret_key: None,
+            trusted_proxies: app::ssr::TrustedProxies::default(),
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
 }
 
 /// The server's secret key: from the environment, else the data directory's `secret.key`,
@@ -213,7 +247,14 @@ impl Config {
                     .ok_or("DROPCHECK_SECRET_KEY must be 64 hex characters (32 bytes), e.g. from `openssl rand -hex 32`")?,
             ),
         };
+        let trusted_proxies = app::ssr::TrustedProxies::parse(&var("DROPCHECK_TRUSTED_PROXY").unwrap_or_default())
+            .map_err(|e| format!("DROPCHECK_TRUSTED_PROXY: {e}"))?;
+        let header_timeout_ms = num("DROPCHECK_HEADER_TIMEOUT_SECONDS", 10, 1, 600)? as u64 * 1000;
+        let idle_timeout_ms = num("DROPCHECK_IDLE_TIMEOUT_SECONDS", 60, 1, 3600)? as u64 * 1000;
         Ok(Config {
+            trusted_proxies,
+            header_timeout_ms,
+            idle_timeout_ms,
             secret_key,
             data_dir,
             database_url,
@@ -343,10 +384,8 @@ mod tests {
             .as_env(),
             sandbox_token: "sandbox-token-secret".into(),
             retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
-            send_rate: 80,
             max_media_bytes: 1,
-            lease_ms: 60_000,
-            secret_key: None,
+            ..Config::for_tests()
         };
         let shown = format!("{c:?}");
         assert!(shown.contains("META_PHONE_NUMBER_ID"), "{shown}");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod group_commit;
 pub mod integrations;
 pub mod linking;
+pub mod logging;
 pub mod notifications;
 pub mod openapi;
 pub mod providers;
@@ -28,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
@@ -45,8 +47,14 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
     Ok(store)
 }
 
+/// The largest body of a form post or server function call (a template body is the
+/// largest thing a form carries).
+pub const FORM_BODY_LIMIT: usize = 256 << 10;
+/// The largest JSON API request body.
+pub const API_BODY_LIMIT: usize = 1 << 20;
+
 /// The whole HTTP surface, ready to serve.
-pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookies: bool) -> Router {
+pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookies: bool, body_timeout: std::time::Duration) -> Router {
     let sessions = SessionManagerLayer::new(sessions::DbSessionStore { store: state.store.clone() })
         // `__Host-` pins the cookie to this host and path, but browsers accept it only over https.
         .with_name(if secure_cookies { "__Host-dropcheck" } else { "dropcheck_session" })
@@ -65,6 +73,8 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
         .merge(web::router())
         // Phone linking acts for the session's user too, so it sits behind the session layer.
         .merge(linking::router())
+        // Forms and server functions: small bodies. The sandbox's upload sets its own limit.
+        .layer(RequestBodyLimitLayer::new(FORM_BODY_LIMIT))
         .merge(sandbox::router(messaging.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(from_fn_with_state(state.clone(), web::gate))
@@ -81,10 +91,14 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
         .merge(api::router())
         .merge(notifications::router(messaging.clone()))
         .merge(openapi::router())
+        .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT))
         .merge(webhooks::router(messaging, state.store.clone()))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(web::clean_input))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(from_fn_with_state(state.clone(), web::security_headers))
         .with_state(state)
 }
 
@@ -94,6 +108,15 @@ pub struct Application {
     state: AppState,
     messaging: Arc<workers::Messaging>,
     integrations: Arc<integrations::Integrations>,
+    timeouts: Timeouts,
+}
+
+/// Connection timeouts: a client has `header` to send a request's headers (also the longest
+/// a kept-alive connection waits idle for its next request), and `idle` for a request body.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub header: std::time::Duration,
+    pub idle: std::time::Duration,
 }
 
 impl Application {
@@ -136,16 +159,29 @@ impl Application {
         integrations.reload().await.map_err(integrations::one_line)?;
         let state = AppState {
             leptos_options,
-            store,
+            store: store.clone(),
             media: MediaStore::new(&config.data_dir),
             settings: Arc::new(Settings {
                 bridge_api_key: config.bridge_api_key.clone(),
                 public_url: config.public_url.clone(),
                 started_at: std::time::Instant::now(),
                 integrations: integrations.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
+                live: app::ssr::LiveHub::new(store.clone()),
             }),
         };
-        Ok(Self { router: router(state.clone(), messaging.clone(), config.secure_cookies()), listener, state, messaging, integrations })
+        let timeouts = Timeouts {
+            header: std::time::Duration::from_millis(config.header_timeout_ms),
+            idle: std::time::Duration::from_millis(config.idle_timeout_ms),
+        };
+        Ok(Self {
+            router: router(state.clone(), messaging.clone(), config.secure_cookies(), timeouts.idle),
+            listener,
+            state,
+            messaging,
+            integrations,
+            timeouts,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -173,15 +209,64 @@ impl Application {
         });
         let mut workers = workers::spawn(self.state.store.clone(), self.state.media.clone(), self.messaging.clone());
         workers.push(self.integrations.clone().watch());
-        let res = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let res = serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;
         housekeeping.abort();
         for w in workers {
             w.abort();
         }
         res
     }
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` completes, then lets open requests finish
+/// (at most 10 s). Each request carries the peer's address (`ConnectInfo`); a client that
+/// does not send its headers within `timeouts.header` is disconnected (axum::serve has no
+/// such timeout, so slow clients could hold connections open).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(timeouts.header).keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            async move { tower::Service::call(&mut router, req.map(axum::body::Body::new)).await }
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections were still open 10 s after shutdown began");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -3,11 +3,11 @@
 //! `process-queue`, `resend/{id}`; and the native contacts API, `/api/v1/contacts`.
 //! Every send goes through the outbox and honours the contact's opt-out and muted types.
 
-use crate::api::{self, ApiCaller, ApiError, ApiResult};
+use crate::api::{self, ApiCaller, ApiError, ApiPath, ApiResult};
 use crate::workers::{self, Messaging};
 use app::ssr::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -179,7 +179,7 @@ async fn list_contacts(State(st): State<AppState>, caller: ApiCaller) -> ApiResu
     Ok(Json(json!({ "contacts": contacts.iter().map(contact_json).collect::<Vec<_>>() })))
 }
 
-async fn get_contact(State(st): State<AppState>, caller: ApiCaller, Path(phone): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_contact(State(st): State<AppState>, caller: ApiCaller, ApiPath(phone): ApiPath<String>) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     Ok(Json(contact_json(&st.store.contact(&Phone::parse(&phone)?).await?)))
 }
@@ -204,7 +204,7 @@ async fn create_contact(
 async fn update_contact(
     State(st): State<AppState>,
     caller: ApiCaller,
-    Path(phone): Path<String>,
+    ApiPath(phone): ApiPath<String>,
     body: Result<Json<ContactBody>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;

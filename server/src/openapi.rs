@@ -13,44 +13,144 @@ use serde_json::{json, Map, Value};
 
 /// One operation: method, path (axum syntax, `{param}`), the API-key scope it needs
 /// (`none`, `submit`, `send`, `read`, `admin`, `session` for the signed-in user, `signature`
-/// for provider webhooks), a tag and a summary.
+/// for provider webhooks), a tag, a summary, its query parameters, its request body, and
+/// every status it answers with (beyond those all authenticated operations share).
 pub struct Op {
     pub method: &'static str,
     pub path: &'static str,
     pub scope: &'static str,
     pub tag: &'static str,
     pub summary: &'static str,
+    pub query: &'static [Param],
+    pub body: Body,
+    /// Every status this operation answers with (success first).
+    pub statuses: &'static [u16],
+}
+
+/// A query parameter: name, JSON schema (as JSON text), description.
+pub struct Param(pub &'static str, pub &'static str, pub &'static str);
+
+/// A request body: JSON with this schema, a provider's form, or none.
+#[derive(Clone, Copy)]
+pub enum Body {
+    None,
+    Json(&'static str),
+    /// `application/x-www-form-urlencoded` with this schema (provider webhooks).
+    Form(&'static str),
+    /// Whatever the provider sends, checked against its signature.
+    Raw,
 }
 
 const fn op(method: &'static str, path: &'static str, scope: &'static str, tag: &'static str, summary: &'static str) -> Op {
-    Op { method, path, scope, tag, summary }
+    Op { method, path, scope, tag, summary, query: &[], body: Body::None, statuses: &[200] }
 }
+
+impl Op {
+    const fn q(mut self, query: &'static [Param]) -> Self {
+        self.query = query;
+        self
+    }
+    const fn json(mut self, schema: &'static str) -> Self {
+        self.body = Body::Json(schema);
+        self
+    }
+    const fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+    const fn st(mut self, statuses: &'static [u16]) -> Self {
+        self.statuses = statuses;
+        self
+    }
+}
+
+const STR: &str = r#"{"type": "string"}"#;
+const DAYS: Param = Param("days", r#"{"type": "integer", "minimum": 1, "maximum": 3660}"#, "the last N days");
+const CURSOR: Param = Param("cursor", STR, "next_cursor of the previous page");
+const LIMIT: Param = Param("limit", r#"{"type": "integer", "minimum": 1, "maximum": 200}"#, "rows per page (50)");
+const TEMPLATE: &str = r#"{"type": "object", "required": ["body"], "properties": {
+    "name": {"type": "string"}, "body": {"type": "string"}, "description": {"type": ["string", "null"]},
+    "sample_vars": {"type": ["object", "null"]}, "provider_template": {"type": ["object", "null"]}, "enabled": {"type": ["boolean", "null"]}}}"#;
+const CONTACT: &str = r#"{"type": "object", "properties": {
+    "phone": {"type": "string"}, "name": {"type": ["string", "null"]}, "opted_out": {"type": ["boolean", "null"]},
+    "muted_types": {"type": ["array", "null"], "items": {"type": "string"}}}}"#;
+const LINK: &str = r#"{"type": "object", "required": ["phone"], "properties": {
+    "phone": {"type": "string"}, "code": {"type": "string"}, "user": {"type": "string", "description": "e-mail, with an admin key"}}}"#;
+const TWILIO_FORM: &str = r#"{"type": "object", "properties": {"MessageSid": {"type": "string"}, "From": {"type": "string"},
+    "To": {"type": "string"}, "Body": {"type": "string"}, "NumMedia": {"type": "string"}, "MessageStatus": {"type": "string"}}}"#;
+
+/// Statuses of a JSON body operation besides its own: malformed (400), too large (413), not
+/// JSON (415), wrong shape or values (422).
+const WITH_BODY: &[u16] = &[400, 413, 415, 422];
 
 pub const OPERATIONS: &[Op] = &[
     op("get", "/health", "none", "service", "Health: {success, status, message, database, uptime_seconds}"),
-    op("get", "/db/test", "none", "service", "Database check: {success, message, database}; 503 when unreachable"),
+    op("get", "/db/test", "none", "service", "Database check: {success, message, database}; 503 when unreachable").st(&[200, 503]),
     op("get", "/api/openapi.json", "none", "service", "This document"),
-    op("get", "/api/docs", "none", "service", "This document as a page"),
+    op("get", "/api/docs", "none", "service", "This document as a page (HTML)"),
     op(
         "post",
         "/api/submit-installation",
         "submit",
         "drops",
         "Register a drop: {drop_number, contractor_number, project_name} → {success, action: created|exists, drop_number, message}",
-    ),
-    op("post", "/api/resubmit", "submit", "drops", "Incomplete → Resubmitted: {drop_number}"),
-    op("get", "/api/v1/drops", "read", "drops", "List drops: ?status=&project=&contractor=&q=&cursor=&limit= → {drops, next_cursor}"),
-    op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos and history"),
+    )
+    .json(
+        r#"{"type": "object", "required": ["drop_number", "contractor_number", "project_name"], "properties": {
+        "drop_number": {"type": "string"}, "contractor_number": {"type": "string"}, "project_name": {"type": "string"}}}"#,
+    )
+    .st(&[200, 404, 409]),
+    op("post", "/api/resubmit", "submit", "drops", "Incomplete → Resubmitted: {drop_number}")
+        .json(r#"{"type": "object", "required": ["drop_number"], "properties": {"drop_number": {"type": "string"}}}"#)
+        .st(&[200, 404, 409]),
+    op("get", "/api/v1/drops", "read", "drops", "List drops → {drops, next_cursor}")
+        .q(&[
+            Param(
+                "status",
+                r#"{"type": "string", "enum": ["collecting", "unreviewed", "incomplete", "resubmitted", "approved"]}"#,
+                "one status",
+            ),
+            Param("project", STR, "project name"),
+            Param("contractor", r#"{"type": "string", "maxLength": 200}"#, "phone or name, substring"),
+            Param("q", r#"{"type": "string", "maxLength": 200}"#, "drop number, substring"),
+            CURSOR,
+            LIMIT,
+        ])
+        .st(&[200, 400, 404, 422]),
+    op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos and history").st(&[200, 404, 422]),
     op(
         "post",
         "/api/v1/drops/{number}/review",
         "admin",
         "drops",
         "Verdicts and an action (save | incomplete | approve); 409 when the lifecycle forbids it",
-    ),
-    op("get", "/api/v1/messages", "read", "messages", "Message history: ?phone=&direction=&status=&drop=&days=&cursor=&limit="),
-    op("post", "/api/v1/messages/{id}/resend", "send", "messages", "Queue a failed message again"),
-    op("post", "/send", "send", "messages", "Queue a free-form message: {to, message, media_url?}"),
+    )
+    .json(
+        r#"{"type": "object", "properties": {
+            "steps": {"type": "object", "additionalProperties": {"type": "object", "required": ["verdict"], "properties": {
+                "verdict": {"type": "string", "enum": ["pending", "ok", "missing", "retake", "rework"]},
+                "reason": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]}}}},
+            "action": {"type": ["string", "null"], "enum": ["save", "incomplete", "approve", null]}}}"#,
+    )
+    .st(&[200, 404, 409]),
+    op("get", "/api/v1/messages", "read", "messages", "Message history → {messages, next_cursor}")
+        .q(&[
+            Param("phone", r#"{"type": "string", "maxLength": 200}"#, "digits of the number, substring"),
+            Param("direction", r#"{"type": "string", "enum": ["in", "out"]}"#, "in or out"),
+            Param("status", STR, "delivery status"),
+            Param("drop", STR, "drop number"),
+            DAYS,
+            CURSOR,
+            LIMIT,
+        ])
+        .st(&[200, 400, 422]),
+    op("post", "/api/v1/messages/{id}/resend", "send", "messages", "Queue a failed message again").st(&[200, 404, 409]),
+    op("post", "/send", "send", "messages", "Queue a free-form message: {to, message, media_url?}")
+        .json(
+            r#"{"type": "object", "required": ["to", "message"], "properties": {
+            "to": {"type": "string"}, "message": {"type": "string"}, "media_url": {"type": ["string", "null"]}}}"#,
+        )
+        .st(&[200, 409]),
     op("get", "/api/v1/templates", "read", "templates", "List templates"),
     op(
         "post",
@@ -58,13 +158,21 @@ pub const OPERATIONS: &[Op] = &[
         "admin",
         "templates",
         "Create a template; 422 template_syntax / unknown_variable / invalid_provider_template",
-    ),
-    op("get", "/api/v1/templates/{name}", "read", "templates", "One template"),
-    op("put", "/api/v1/templates/{name}", "admin", "templates", "Update a template; refused edits are not stored"),
+    )
+    .json(TEMPLATE)
+    .st(&[201, 409]),
+    op("get", "/api/v1/templates/{name}", "read", "templates", "One template").st(&[200, 404]),
+    op("put", "/api/v1/templates/{name}", "admin", "templates", "Update a template; refused edits are not stored")
+        .json(TEMPLATE)
+        .st(&[200, 404]),
     op("get", "/api/v1/contacts", "read", "contacts", "List contacts with their preferences"),
-    op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, opted_out?, muted_types?}"),
-    op("get", "/api/v1/contacts/{phone}", "read", "contacts", "One contact"),
-    op("put", "/api/v1/contacts/{phone}", "admin", "contacts", "Update name, opt-out and muted message types"),
+    op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, opted_out?, muted_types?}")
+        .json(CONTACT)
+        .st(&[201, 409]),
+    op("get", "/api/v1/contacts/{phone}", "read", "contacts", "One contact").st(&[200, 404, 422]),
+    op("put", "/api/v1/contacts/{phone}", "admin", "contacts", "Update name, opt-out and muted message types")
+        .json(CONTACT)
+        .st(&[200, 404]),
     op("get", "/api/notifications/health", "none", "notifications", "{status: healthy, message, uptime_seconds, provider, queue}"),
     op(
         "post",
@@ -72,68 +180,150 @@ pub const OPERATIONS: &[Op] = &[
         "send",
         "notifications",
         "{phone, message_type, context, reference_id?, immediate?}; immediate sends now and returns the provider status",
-    ),
-    op("get", "/api/notifications/history", "read", "notifications", "Outbound history: ?phone=&status=&days="),
-    op("get", "/api/notifications/statistics", "read", "notifications", "Totals and rates by status and message type: ?days=30"),
+    )
+    .json(
+        r#"{"type": "object", "required": ["phone", "message_type"], "properties": {
+        "phone": {"type": "string"}, "message_type": {"type": "string"}, "context": {"type": ["object", "null"]},
+        "reference_id": {"type": ["string", "null"]}, "immediate": {"type": "boolean"}}}"#,
+    )
+    .st(&[200, 409]),
+    op("get", "/api/notifications/history", "read", "notifications", "Outbound history")
+        .q(&[
+            Param("phone", r#"{"type": "string", "maxLength": 200}"#, "number"),
+            Param("status", STR, "delivery status"),
+            DAYS,
+            CURSOR,
+            LIMIT,
+        ])
+        .st(&[200, 400, 422]),
+    op("get", "/api/notifications/statistics", "read", "notifications", "Totals and rates by status and message type")
+        .q(&[DAYS])
+        .st(&[200, 400, 422]),
     op("get", "/api/notifications/templates", "read", "notifications", "As GET /api/v1/templates"),
-    op("post", "/api/notifications/templates", "admin", "notifications", "As POST /api/v1/templates"),
-    op("get", "/api/notifications/templates/{name}", "read", "notifications", "As GET /api/v1/templates/{name}"),
-    op("put", "/api/notifications/templates/{name}", "admin", "notifications", "As PUT /api/v1/templates/{name}"),
+    op("post", "/api/notifications/templates", "admin", "notifications", "As POST /api/v1/templates").json(TEMPLATE).st(&[201, 409]),
+    op("get", "/api/notifications/templates/{name}", "read", "notifications", "As GET /api/v1/templates/{name}").st(&[200, 404]),
+    op("put", "/api/notifications/templates/{name}", "admin", "notifications", "As PUT /api/v1/templates/{name}")
+        .json(TEMPLATE)
+        .st(&[200, 404]),
     op("post", "/api/notifications/process-queue", "send", "notifications", "Wake the sender now"),
-    op("post", "/api/notifications/resend/{id}", "send", "notifications", "As POST /api/v1/messages/{id}/resend"),
+    op("post", "/api/notifications/resend/{id}", "send", "notifications", "As POST /api/v1/messages/{id}/resend").st(&[200, 404, 409]),
     op(
         "post",
         "/api/integrations/whatsapp/link",
         "session",
         "phone linking",
         "Start linking {phone} (admin key: with user); returns the 6-digit code",
-    ),
+    )
+    .json(LINK)
+    .st(&[200, 404, 409]),
     op(
         "post",
         "/api/integrations/whatsapp/verify",
         "session",
         "phone linking",
         "{phone, code}: 422 wrong_code, 410 code_expired, 429 code_locked, 409 code_used",
-    ),
-    op("post", "/api/integrations/whatsapp/unlink", "session", "phone linking", "{phone}"),
+    )
+    .json(LINK)
+    .st(&[200, 404, 409, 410, 429]),
+    op("post", "/api/integrations/whatsapp/unlink", "session", "phone linking", "{phone}").json(LINK).st(&[200, 404]),
     op("get", "/api/integrations/whatsapp/webhook", "none", "phone linking", "{status: ok, service: whatsapp-webhook, provider}"),
     op(
         "post",
         "/webhooks/twilio",
         "signature",
         "webhooks",
-        "Twilio inbound messages (X-Twilio-Signature); 200 only after the event is stored",
-    ),
-    op("post", "/webhooks/twilio/status", "signature", "webhooks", "Twilio status callbacks"),
-    op("get", "/webhooks/meta", "none", "webhooks", "Meta subscription handshake (hub.verify_token, hub.challenge)"),
-    op("post", "/webhooks/meta", "signature", "webhooks", "Meta messages and statuses (X-Hub-Signature-256)"),
+        "Twilio inbound messages (X-Twilio-Signature); 200 (TwiML) only after the event is stored",
+    )
+    .body(Body::Form(TWILIO_FORM))
+    .st(&[200, 400, 403, 404, 413, 503]),
+    op("post", "/webhooks/twilio/status", "signature", "webhooks", "Twilio status callbacks")
+        .body(Body::Form(TWILIO_FORM))
+        .st(&[200, 400, 403, 404, 413, 503]),
+    op(
+        "get",
+        "/webhooks/meta",
+        "none",
+        "webhooks",
+        "Meta subscription handshake: echoes hub.challenge (text) when hub.verify_token matches",
+    )
+    .q(&[Param("hub.mode", STR, "subscribe"), Param("hub.verify_token", STR, "the verify token"), Param("hub.challenge", STR, "echoed")])
+    .st(&[200, 400, 403, 404]),
+    op("post", "/webhooks/meta", "signature", "webhooks", "Meta messages and statuses (X-Hub-Signature-256)")
+        .body(Body::Raw)
+        .st(&[200, 400, 403, 404, 413, 503]),
 ];
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/api/openapi.json", get(openapi_json)).route("/api/docs", get(docs_page))
 }
 
+fn schema(text: &str, what: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("the OpenAPI schema of {what} is not JSON: {e}"))
+}
+
+fn describe(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Malformed request (JSON syntax, query)",
+        401 => "No API key or session, or an unknown or revoked key",
+        403 => "The key lacks the scope (webhooks: the signature does not match)",
+        404 => "Not found",
+        409 => "Not allowed in the current state",
+        410 => "Expired",
+        413 => "The body is too large",
+        415 => "Not JSON",
+        422 => "Understood but not acceptable: a stable code names what",
+        429 => "Too many attempts",
+        503 => "Temporarily unable to store or reach the database; retry",
+        _ => "See the summary",
+    }
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = Map::new();
     for o in OPERATIONS {
-        let params: Vec<Value> = o
+        let what = format!("{} {}", o.method, o.path);
+        let mut params: Vec<Value> = o
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                let schema = if name == "id" { json!({"type": "integer", "format": "int64"}) } else { json!({"type": "string"}) };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
             .collect();
+        for Param(name, s, description) in o.query {
+            params.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema(s, &what)}));
+        }
         let security = match o.scope {
             "none" | "signature" => json!([]),
             "session" => json!([{"session": []}, {"apiKey": ["admin"]}]),
             scope => json!([{"apiKey": [scope]}, {"bearer": [scope]}]),
         };
-        let mut responses = Map::new();
-        responses.insert("200".into(), json!({"description": "OK", "content": {"application/json": {}}}));
-        if o.scope != "none" {
-            responses.insert("4XX".into(), json!({"$ref": "#/components/responses/Error"}));
+        let mut statuses: Vec<u16> = o.statuses.to_vec();
+        if !matches!(o.scope, "none" | "signature") {
+            statuses.extend([401, 403]);
         }
-        let operation = json!({
+        if matches!(o.body, Body::Json(_)) {
+            statuses.extend(WITH_BODY);
+        }
+        statuses.sort_unstable();
+        statuses.dedup();
+        let mut responses = Map::new();
+        for status in statuses {
+            let content = match (status, o.path) {
+                (200..=299, "/api/docs") => json!({"text/html": {}}),
+                (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
+                (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),
+                (200..=299, _) => json!({"application/json": {"schema": {"type": "object"}}}),
+                (_, p) if p.starts_with("/webhooks/") => json!({"text/plain": {}}),
+                _ => json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}),
+            };
+            responses.insert(status.to_string(), json!({"description": describe(status), "content": content}));
+        }
+        let mut operation = json!({
             "tags": [o.tag],
             "summary": o.summary,
             "description": format!("Scope: {}", o.scope),
@@ -141,6 +331,19 @@ pub fn document() -> Value {
             "security": security,
             "responses": responses,
         });
+        match o.body {
+            Body::None => {}
+            Body::Json(s) => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema(s, &what)}}});
+            }
+            Body::Form(s) => {
+                operation["requestBody"] =
+                    json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": schema(s, &what)}}});
+            }
+            Body::Raw => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+            }
+        }
         let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
         entry[o.method] = operation;
     }
@@ -158,12 +361,9 @@ pub fn document() -> Value {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "dropcheck_session"}
             },
-            "responses": {
-                "Error": {
-                    "description": "A refusal with a stable code",
-                    "content": {"application/json": {"schema": {"type": "object", "required": ["error", "message"], "properties": {
-                        "success": {"type": "boolean"}, "error": {"type": "string"}, "message": {"type": "string"}}}}}
-                }
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {
+                    "success": {"type": "boolean"}, "error": {"type": "string"}, "message": {"type": "string"}}}
             }
         }
     })

@@ -27,12 +27,34 @@ const SANDBOX_NUMBER: &str = "whatsapp:+14155238886";
 /// Uploads from the simulated phone: up to 12 files, each at most the media limit.
 const MAX_FILES: usize = 12;
 
+/// The plain (no files) form: a phone number, a short text and a photo count.
+const MAX_PLAIN_FORM: usize = 8 << 10;
+
+/// The largest multipart body: twelve files at the media limit and the text fields. Read as
+/// a stream, so a body only ever occupies what its files really are, each checked as it
+/// arrives.
+fn max_multipart(max_file: u64) -> usize {
+    (max_file as usize).saturating_mul(MAX_FILES).min(256 << 20) + (64 << 10)
+}
+
 pub fn router(messaging: Arc<Messaging>) -> Router<AppState> {
-    let limit = (messaging.max_media_bytes as usize).saturating_mul(MAX_FILES).min(256 << 20) + (1 << 20);
+    let limit = max_multipart(messaging.max_media_bytes);
     Router::new()
         .route("/sandbox/send", post(send).layer(DefaultBodyLimit::max(limit)))
         .route("/sandbox/media/{sha}", get(media))
         .layer(Extension(messaging))
+}
+
+/// The signature a sandbox media URL carries: only URLs this server minted (for a photo it
+/// generated or a file a signed-in user uploaded) are served, and only with the type it
+/// minted them with.
+fn media_signature(token: &str, sha: &str, content_type: &str) -> String {
+    dropcheck_core::auth::sign(token.as_bytes(), &format!("sandbox-media\n{sha}\n{content_type}"))
+}
+
+fn media_url(m: &Messaging, token: &str, sha: &str, content_type: &str) -> String {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!("{}/sandbox/media/{sha}?type={}&sig={}", m.self_url(), enc(content_type), media_signature(token, sha, content_type))
 }
 
 #[derive(Default)]
@@ -40,15 +62,20 @@ struct SendForm {
     phone: String,
     body: String,
     photos: String,
-    /// Uploaded files: (content type, bytes).
-    files: Vec<(String, Vec<u8>)>,
+    /// Uploaded files, stored as each arrived (one in memory at a time).
+    files: Vec<dropcheck_core::media::StoredMedia>,
 }
 
 /// Reads the form, plain (`application/x-www-form-urlencoded`) or with files (multipart).
-async fn read_form(req: Request, max_file: u64) -> Result<SendForm, Response> {
+async fn read_form(st: &AppState, req: Request, max_file: u64) -> Result<SendForm, Response> {
     let is_multipart =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("multipart/form-data"));
+    let too_large = || page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", "That form is larger than the sandbox accepts.");
     if !is_multipart {
+        // A few KB at most: read no further than that, whatever the body claims.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_PLAIN_FORM).await.map_err(|_| too_large())?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         #[derive(Deserialize)]
         struct Plain {
             phone: String,
@@ -66,31 +93,65 @@ async fn read_form(req: Request, max_file: u64) -> Result<SendForm, Response> {
     let bad = |e: axum::extract::multipart::MultipartError| page(StatusCode::BAD_REQUEST, "Not sent", &e.body_text());
     while let Some(field) = mp.next_field().await.map_err(bad)? {
         match field.name().unwrap_or_default() {
-            "phone" => f.phone = field.text().await.map_err(bad)?,
-            "body" => f.body = field.text().await.map_err(bad)?,
-            "photos" => f.photos = field.text().await.map_err(bad)?,
+            name @ ("phone" | "body" | "photos") => {
+                let name = name.to_string();
+                let text = read_field(field, MAX_PLAIN_FORM as u64).await?.ok_or_else(too_large)?;
+                let text =
+                    String::from_utf8(text).map_err(|_| page(StatusCode::BAD_REQUEST, "Not sent", "The form's text is not UTF-8."))?;
+                match name.as_str() {
+                    "phone" => f.phone = text,
+                    "body" => f.body = text,
+                    _ => f.photos = text,
+                }
+            }
             "files" => {
                 let ct = field.content_type().unwrap_or("application/octet-stream").to_string();
-                let bytes = field.bytes().await.map_err(bad)?;
-                if bytes.is_empty() {
-                    continue; // an empty file input
-                }
-                if bytes.len() as u64 > max_file {
+                let Some(bytes) = read_field(field, max_file).await? else {
                     return Err(page(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "File too large",
                         &format!("Each file can be at most {} MB.", max_file >> 20),
                     ));
+                };
+                if bytes.is_empty() {
+                    continue; // an empty file input
                 }
                 if f.files.len() == MAX_FILES {
                     return Err(page(StatusCode::UNPROCESSABLE_ENTITY, "Too many files", "Attach at most 12 files."));
                 }
-                f.files.push((ct, bytes.to_vec()));
+                let is_photo = matches!(ct.as_str(), "image/jpeg" | "image/png");
+                let stored = if is_photo { st.media.store_image(bytes).await } else { st.media.store_file(bytes, &ct).await };
+                match stored {
+                    Ok(s) => f.files.push(s),
+                    Err(dropcheck_core::CoreError::Input(e)) => {
+                        return Err(page(StatusCode::UNPROCESSABLE_ENTITY, "Not a usable file", &e.message))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = ?e, "sandbox upload could not be stored");
+                        return Err(page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "File not stored",
+                            "The file could not be stored; see the server log.",
+                        ));
+                    }
+                }
             }
             _ => {}
         }
     }
     Ok(f)
+}
+
+/// A multipart field read chunk by chunk; `None` as soon as it passes `max` bytes.
+async fn read_field(mut field: axum::extract::multipart::Field<'_>, max: u64) -> Result<Option<Vec<u8>>, Response> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| page(StatusCode::BAD_REQUEST, "Not sent", &e.body_text()))? {
+        if (out.len() + chunk.len()) as u64 > max {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
 }
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
@@ -106,7 +167,7 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
             "The sandbox works only while it is the active provider (Settings → Integrations).",
         );
     };
-    let f = match read_form(req, m.max_media_bytes).await {
+    let f = match read_form(&st, req, m.max_media_bytes).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -136,20 +197,8 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
     let sid = || format!("SM{}", dropcheck_core::auth::random_token(16));
     // Uploaded files first (as the phone would send what was picked), then generated photos.
     let mut media: Vec<(String, String)> = vec![]; // (URL, content type)
-    for (ct, bytes) in f.files {
-        let is_photo = matches!(ct.as_str(), "image/jpeg" | "image/png");
-        let stored = if is_photo { st.media.store_image(bytes).await } else { st.media.store_file(bytes, &ct).await };
-        match stored {
-            Ok(s) => media.push((
-                format!("{}/sandbox/media/{}?type={}", m.self_url(), s.sha256, s.mime_type.replace('+', "%2B").replace('/', "%2F")),
-                s.mime_type,
-            )),
-            Err(dropcheck_core::CoreError::Input(e)) => return page(StatusCode::UNPROCESSABLE_ENTITY, "Not a usable file", &e.message),
-            Err(e) => {
-                tracing::error!(error = ?e, "sandbox upload could not be stored");
-                return page(StatusCode::INTERNAL_SERVER_ERROR, "File not stored", "The file could not be stored; see the server log.");
-            }
-        }
+    for s in f.files {
+        media.push((media_url(&m, signing_token, &s.sha256, &s.mime_type), s.mime_type));
     }
     if photos == 0 && media.is_empty() {
         messages.push(vec![
@@ -177,7 +226,7 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
                 );
             }
         };
-        media.push((format!("{}/sandbox/media/{}", m.self_url(), stored.sha256), "image/jpeg".into()));
+        media.push((media_url(&m, signing_token, &stored.sha256, "image/jpeg"), "image/jpeg".into()));
     }
     for (i, (url, ct)) in media.into_iter().enumerate() {
         messages.push(vec![
@@ -211,11 +260,14 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
     Redirect::to(&format!("/sandbox?phone={}", phone.as_str().replace('+', "%2B"))).into_response()
 }
 
-/// The simulated provider's media URLs: the generated photos, by digest (sandbox mode only).
+/// The simulated provider's media URLs (sandbox mode only): a file the sandbox minted a URL
+/// for, with the type it was minted with. A photo is served as one only if its bytes are
+/// JPEG or PNG; anything else is an inert download (see `web::stored_file`).
 #[derive(Deserialize)]
 struct MediaQuery {
     #[serde(rename = "type")]
     content_type: Option<String>,
+    sig: Option<String>,
 }
 
 async fn media(
@@ -224,14 +276,17 @@ async fn media(
     Path(sha): Path<String>,
     Query(q): Query<MediaQuery>,
 ) -> Response {
-    if !matches!(*m.provider(), ProviderConfig::Sandbox { .. }) {
+    let active = m.provider();
+    let ProviderConfig::Sandbox { signing_token } = &*active else { return StatusCode::NOT_FOUND.into_response() };
+    let (Some(ct), Some(sig)) = (q.content_type.as_deref(), q.sig.as_deref()) else { return StatusCode::NOT_FOUND.into_response() };
+    if !dropcheck_core::auth::secret_eq(&media_signature(signing_token, &sha, ct), sig) {
+        tracing::info!(sha = ?sha, "sandbox media URL with a wrong signature refused");
         return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(path) = st.media.original_path(&sha) else { return StatusCode::NOT_FOUND.into_response() };
-    // The type the upload declared (checked again when stored on arrival); JPEG by default.
-    let ct = q.content_type.as_deref().and_then(dropcheck_core::media::safe_content_type).unwrap_or_else(|| "image/jpeg".into());
+    let photo = matches!(ct, "image/jpeg" | "image/png");
     match tokio::fs::read(&path).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, ct), (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string())], bytes).into_response(),
+        Ok(bytes) => crate::web::stored_file(bytes, ct, &format!("sandbox-{}", &sha[..12]), photo),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -35,7 +35,9 @@ fn is_public(path: &str) -> bool {
 fn is_admin_only(path: &str) -> bool {
     // Every user links their own phone under Settings → Integrations.
     (path.starts_with("/settings/") && path != "/settings/integrations")
+        || path == "/settings"
         || path == "/events"
+        || path.starts_with("/events/")
         || matches!(
             path,
             "/rpc/events_page"
@@ -56,10 +58,57 @@ fn is_admin_only(path: &str) -> bool {
         )
 }
 
+/// The path as the gate judges it: percent-decoded, repeated and trailing slashes removed,
+/// lower-case, so `/events/`, `//Events` and `/%65vents` are all `/events`. `None` for a
+/// path with `.` or `..` segments or a NUL, which no page of ours has (browsers resolve dot
+/// segments before sending).
+pub(crate) fn normalised_path(raw: &str) -> Option<String> {
+    let decoded: String = percent_decode(raw)?;
+    let mut out = String::with_capacity(decoded.len());
+    for seg in decoded.split('/').filter(|s| !s.is_empty()) {
+        if seg == "." || seg == ".." || seg.contains('\0') {
+            return None;
+        }
+        out.push('/');
+        out.push_str(&seg.to_lowercase());
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Sends visitors without a session to sign in (or to `/setup` on a fresh install), keeps
 /// reviewers out of admin pages (403), and keeps signed-in users off the sign-in page.
 pub async fn gate(State(st): State<AppState>, session: Session, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    let Some(path) = normalised_path(req.uri().path()) else {
+        tracing::info!(path = ?req.uri().path(), "path with dot segments refused");
+        return notice_page(
+            StatusCode::BAD_REQUEST,
+            "Not a page",
+            "That address is not one of Dropcheck's pages.",
+            ("/", "Back to the drops"),
+        );
+    };
+    // Public paths are judged by the path as sent (exact routes); everything else needs a
+    // user, and the admin check sees the normalised path.
     let user = match session_user(&session, &st.store).await {
         Ok(u) => u,
         Err(e) => {
@@ -78,12 +127,12 @@ pub async fn gate(State(st): State<AppState>, session: Session, mut req: Request
             _ => next.run(req).await,
         };
     }
-    if is_public(&path) {
+    if is_public(req.uri().path()) && is_public(&path) {
         return next.run(req).await;
     }
     match user {
         Some(u) if is_admin_only(&path) && u.role() != Role::Admin => {
-            tracing::info!(user_id = u.user_id, path = %path, "admin page refused");
+            tracing::info!(user_id = u.user_id, path = ?path, "admin page refused");
             forbidden(&path)
         }
         Some(u) => {
@@ -136,19 +185,50 @@ pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// CSRF defence for cookie-authenticated requests (OWASP): a state-changing request must come
-/// from our own pages, shown by `Sec-Fetch-Site: same-origin`, or, from browsers without it,
-/// by an `Origin` (else `Referer`) of our own origin. API and webhook routes carry no cookies'
-/// authority (API keys, signatures) and are exempt.
+/// CSRF defence for cookie-authenticated requests (OWASP): a state-changing request must be
+/// addressed to our own host name (the Host header against `DROPCHECK_PUBLIC_URL`, so a
+/// DNS-rebinding page on another name cannot act even though the browser calls it
+/// same-origin) and come from our own pages, shown by `Sec-Fetch-Site: same-origin`, or, from
+/// browsers without it, by an `Origin` (else `Referer`) of our own origin. API and webhook
+/// routes carry no cookies' authority (API keys, signatures) and are exempt.
 pub async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
     let exempt = path.starts_with("/api/") || path.starts_with("/webhooks/") || path == "/send";
-    if safe || exempt || same_origin(req.headers(), &st.settings.public_url) {
+    if safe || exempt {
         return next.run(req).await;
     }
-    tracing::warn!(path = %path, "cross-site request refused");
+    if !host_is_ours(req.headers(), &st.settings.public_url) {
+        tracing::warn!(path = ?path, host = ?req.headers().get(header::HOST), "request for another host name refused");
+        let text = format!("Open Dropcheck at its own address, {}, to make changes.", st.settings.public_url);
+        return notice_page(StatusCode::FORBIDDEN, "Wrong address", &text, (&st.settings.public_url, "Go there"));
+    }
+    if same_origin(req.headers(), &st.settings.public_url) {
+        return next.run(req).await;
+    }
+    tracing::warn!(path = ?path, "cross-site request refused");
     (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
+}
+
+/// The host name (without port) of an origin or a Host header value.
+fn host_name(authority: &str) -> &str {
+    let a = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some(rest) = a.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest); // [::1]:3000
+    }
+    a.split(':').next().unwrap_or(a)
+}
+
+/// Whether the request's Host is one a browser can only have reached us by: the public URL's
+/// host name (any port: a port does not change whose server it is, and tests listen on random
+/// ones), or an IP address or `localhost` (direct access, or a reverse proxy that forwards to
+/// our address). A DNS-rebinding page always names a host of the attacker's, which is none
+/// of these.
+pub(crate) fn host_is_ours(h: &HeaderMap, public_url: &str) -> bool {
+    let ours = public_url.split_once("://").map(|(_, r)| r.split('/').next().unwrap_or(r)).unwrap_or(public_url);
+    let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else { return false };
+    let name = host_name(host);
+    name.eq_ignore_ascii_case(host_name(ours)) || name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 pub(crate) fn same_origin(h: &HeaderMap, public_url: &str) -> bool {
@@ -187,17 +267,32 @@ async fn load_photo(st: &AppState, raw: &str) -> Result<dropcheck_core::store::P
     })
 }
 
-async fn send_file(path: std::path::PathBuf, mime: &str) -> Response {
+/// A stored file as a response that can never run as active content on our origin: a photo
+/// is shown inline only when its bytes are JPEG or PNG (the type is taken from the bytes,
+/// not from the database or a URL); anything else is a download, never sniffed, and
+/// sandboxed should a browser render it anyway.
+pub(crate) fn stored_file(bytes: Vec<u8>, declared: &str, download_name: &str, show_photos: bool) -> Response {
+    let cache = (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string());
+    if let Some(photo) = dropcheck_core::media::sniff_photo(&bytes).filter(|_| show_photos) {
+        return ([(header::CONTENT_TYPE, photo.to_string()), cache], Body::from(bytes)).into_response();
+    }
+    let ct = dropcheck_core::media::safe_content_type(declared).unwrap_or_else(|| "application/octet-stream".into());
+    let name: String = download_name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+    (
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
+            cache,
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+async fn send_file(path: std::path::PathBuf, mime: &str, name: &str) -> Response {
     match tokio::fs::read(&path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, mime.to_string()),
-                // Content-addressed: the bytes behind a photo never change.
-                (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string()),
-            ],
-            Body::from(bytes),
-        )
-            .into_response(),
+        Ok(bytes) => stored_file(bytes, mime, name, true),
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "media file missing");
             (StatusCode::NOT_FOUND, "the photo file is missing").into_response()
@@ -211,7 +306,7 @@ async fn original(State(st): State<AppState>, Path(id): Path<String>) -> Respons
         Err(r) => return r,
     };
     match st.media.original_path(&p.sha256) {
-        Ok(path) => send_file(path, &p.mime_type).await,
+        Ok(path) => send_file(path, &p.mime_type, &format!("dropcheck-photo-{}", p.photo_id)).await,
         Err(_) => (StatusCode::NOT_FOUND, "no such photo").into_response(),
     }
 }
@@ -222,7 +317,7 @@ async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Respon
         Err(r) => return r,
     };
     match st.media.thumbnail(&p.sha256).await {
-        Ok(path) => send_file(path, "image/jpeg").await,
+        Ok(path) => send_file(path, "image/jpeg", &format!("dropcheck-thumb-{}", p.photo_id)).await,
         Err(e) => {
             tracing::warn!(error = ?e, photo_id = p.photo_id, "thumbnail unavailable");
             (StatusCode::NOT_FOUND, "thumbnail unavailable").into_response()
@@ -244,16 +339,8 @@ async fn attachment(State(st): State<AppState>, Path(id): Path<String>) -> Respo
     };
     let Ok(path) = st.media.original_path(&a.sha256) else { return (StatusCode::NOT_FOUND, "no such file").into_response() };
     match tokio::fs::read(&path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, a.mime_type.clone()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"dropcheck-attachment-{}\"", a.attachment_id)),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string()),
-            ],
-            Body::from(bytes),
-        )
-            .into_response(),
+        // Always a download here, photo or not: the drop page links it as a file.
+        Ok(bytes) => stored_file(bytes, &a.mime_type, &format!("dropcheck-attachment-{}", a.attachment_id), false),
         Err(e) => {
             tracing::error!(error = %e, attachment = a.attachment_id, "attachment file missing");
             (StatusCode::NOT_FOUND, "the file is missing").into_response()
@@ -302,16 +389,39 @@ mod tests {
         assert!(!same_origin(&headers(&[("host", "a.example"), ("referer", "http://a.example.evil/x")]), p));
         assert!(!same_origin(&headers(&[("host", "a.example")]), p));
     }
+
+    #[test]
+    fn mutations_must_name_our_host_and_admin_paths_are_normalised() {
+        let p = "https://qa.example.com";
+        assert!(host_is_ours(&headers(&[("host", "qa.example.com")]), p));
+        assert!(host_is_ours(&headers(&[("host", "QA.example.com:443")]), p));
+        assert!(!host_is_ours(&headers(&[("host", "rebind.attacker.example")]), p), "DNS rebinding");
+        assert!(!host_is_ours(&headers(&[("host", "127.0.0.1.attacker.example:3000")]), p));
+        assert!(host_is_ours(&headers(&[("host", "127.0.0.1:3000")]), p), "a proxy forwarding to our address");
+        assert!(host_is_ours(&headers(&[("host", "[::1]:3000")]), p));
+        assert!(!host_is_ours(&headers(&[]), p));
+        assert!(host_is_ours(&headers(&[("host", "127.0.0.1:40123")]), "http://127.0.0.1"));
+        for raw in ["/events/", "//events", "/EVENTS", "/%65vents", "/events//", "/settings/users/"] {
+            let n = normalised_path(raw).unwrap();
+            assert!(is_admin_only(&n), "{raw} → {n}");
+        }
+        assert!(!is_admin_only(&normalised_path("/settings/integrations/").unwrap()));
+        assert_eq!(normalised_path("/drops/../events"), None);
+        assert_eq!(normalised_path("/a/%2e%2e/events"), None);
+        assert_eq!(normalised_path("/a%00b"), None);
+        assert_eq!(normalised_path("/").as_deref(), Some("/"));
+    }
 }
 
 /// Server-sent events for an open drop page: a `change` event whenever the drop's status,
-/// photos, reviews or message ticks change (from any replica: it watches the database), so
-/// the page refreshes itself without a reload.
-async fn live_drop(State(st): State<AppState>, Path(number): Path<String>) -> Response {
-    let Ok(number) = dropcheck_core::domain::DropNumber::parse(&number) else {
+/// photos, reviews or message ticks change (from any replica: the hub watches the database),
+/// so the page refreshes itself without a reload.
+async fn live_drop(State(st): State<AppState>, session: Session, req: Request) -> Response {
+    let raw = req.uri().path().trim_start_matches("/live/drops/").to_string();
+    let Ok(number) = dropcheck_core::domain::DropNumber::parse(&raw) else {
         return (StatusCode::BAD_REQUEST, "not a drop number").into_response();
     };
-    live(st, move |st: AppState| {
+    live(st, session, req, move |st: AppState| {
         let number = number.clone();
         async move { st.store.drop_fingerprint(&number).await }
     })
@@ -319,33 +429,176 @@ async fn live_drop(State(st): State<AppState>, Path(number): Path<String>) -> Re
 }
 
 /// The same for the drops list: any drop's activity (a new drop, photos, a status change).
-async fn live_list(State(st): State<AppState>) -> Response {
-    live(st, |st: AppState| async move { st.store.list_fingerprint().await.map(Some) }).await
+async fn live_list(State(st): State<AppState>, session: Session, req: Request) -> Response {
+    live(st, session, req, |st: AppState| async move { st.store.list_fingerprint().await.map(Some) }).await
 }
 
-/// An SSE stream that polls `fingerprint` once a second and sends `change` when it differs.
-async fn live<F, Fut>(st: AppState, fingerprint: F) -> Response
+/// An SSE stream that sends `change` when `fingerprint` differs from what the page was
+/// rendered with. It asks only when the hub saw the database change (see `LiveHub`), ends
+/// when its session signs out (or, seen from another replica, within 30 s), and counts
+/// against the user's cap of open streams (429 beyond it).
+async fn live<F, Fut>(st: AppState, session: Session, req: Request, fingerprint: F) -> Response
 where
     F: Fn(AppState) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Option<String>, dropcheck_core::CoreError>> + Send,
 {
     use axum::response::sse::{Event, KeepAlive, Sse};
+    let Some(SignedIn(user)) = req.extensions().get::<SignedIn>().cloned() else {
+        return (StatusCode::UNAUTHORIZED, "Your session has ended; sign in again.").into_response();
+    };
+    let Some(session_id) = session.id().map(|i| i.to_string()) else {
+        return (StatusCode::UNAUTHORIZED, "Your session has ended; sign in again.").into_response();
+    };
+    let hub = st.settings.live.clone();
+    let Some(slot) = hub.claim(user.user_id) else {
+        tracing::info!(user_id = user.user_id, "live stream refused: too many open");
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "30")], "Too many open live pages; close some tabs.")
+            .into_response();
+    };
+    let changes = hub.subscribe();
+    let ended = hub.ended_sessions();
     let first = fingerprint(st.clone()).await.ok().flatten();
-    let stream = futures_util::stream::unfold((st, fingerprint, first), |(st, fingerprint, last)| async move {
+    struct S<F> {
+        st: AppState,
+        fingerprint: F,
+        last: Option<String>,
+        changes: tokio::sync::watch::Receiver<u64>,
+        ended: tokio::sync::broadcast::Receiver<String>,
+        session_id: String,
+        _slot: app::ssr::LiveSlot,
+    }
+    let state = S { st, fingerprint, last: first, changes, ended, session_id, _slot: slot };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        let mut check = tokio::time::interval(app::ssr::LiveHub::SESSION_CHECK);
+        check.tick().await; // the first tick is immediate
         loop {
-            tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-            match fingerprint(st.clone()).await {
-                Ok(now) if now != last => {
-                    let ev = Event::default().event("change").data(now.clone().unwrap_or_default());
-                    return Some((Ok::<_, std::convert::Infallible>(ev), (st, fingerprint, now)));
+            tokio::select! {
+                changed = s.changes.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    match (s.fingerprint)(s.st.clone()).await {
+                        Ok(now) if now != s.last => {
+                            let ev = Event::default().event("change").data(now.clone().unwrap_or_default());
+                            s.last = now;
+                            return Some((Ok::<_, std::convert::Infallible>(ev), s));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "live view check failed");
+                            return None;
+                        }
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = ?e, "live view poll failed");
-                    return None;
+                ended = s.ended.recv() => match ended {
+                    Ok(id) if id == s.session_id => return None,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return None,
+                },
+                _ = check.tick() => {
+                    // Signed out on another replica, or expired: the session is gone.
+                    match s.st.store.session_load(&s.session_id, dropcheck_core::now_ms()).await {
+                        Ok(Some(_)) => {}
+                        _ => return None,
+                    }
                 }
             }
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// Browser security headers on every response (pages, API, files, errors): no sniffing, no
+/// framing, the referrer kept to our own origin, HSTS when served over https, and a strict
+/// Content-Security-Policy where the page did not set its own (Leptos pages set one with
+/// their nonce, see `app::ssr::set_page_csp`).
+pub async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    use axum::http::HeaderValue;
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        if let Ok(v) = HeaderValue::from_str(&app::ssr::content_security_policy(None)) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    if st.settings.public_url.starts_with("https://") {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    res
+}
+
+/// Text from outside is cleaned of NUL characters before anything reads it: PostgreSQL
+/// cannot store them in text, so a NUL in a search, a form field or a JSON string would be a
+/// database error (a 500) instead of the text the user meant. Query strings, form posts and
+/// JSON bodies are rewritten without them; bodies are read at most up to the API's limit.
+/// Webhooks are left alone (their signatures cover the raw bytes; their parsers clean the
+/// text), and so are uploads (bytes, not text).
+pub async fn clean_input(mut req: Request, next: Next) -> Response {
+    if let Some(q) = req.uri().query().filter(|q| contains_nul(q.as_bytes())) {
+        let cleaned: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.replace('\0', ""), v.replace('\0', ""))))
+            .finish();
+        let path = req.uri().path();
+        if let Ok(uri) = format!("{path}?{cleaned}").parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    let path = req.uri().path();
+    if path.starts_with("/webhooks/") {
+        return next.run(req).await;
+    }
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let form = ct.starts_with("application/x-www-form-urlencoded");
+    let json = ct.starts_with("application/json");
+    if !(form || json) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let limit = crate::API_BODY_LIMIT.max(crate::FORM_BODY_LIMIT);
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than this server accepts.").into_response();
+    };
+    let bytes = if !contains_nul(&bytes) {
+        bytes
+    } else if form {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(&bytes).map(|(k, v)| (k.replace('\0', ""), v.replace('\0', ""))))
+            .finish()
+            .into()
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(mut v) => {
+                strip_nul(&mut v);
+                serde_json::to_vec(&v).map(Into::into).unwrap_or(bytes)
+            }
+            Err(_) => bytes, // malformed: the handler says so
+        }
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Whether raw, percent-encoded or JSON-escaped NUL may be in `b` (a cheap first look).
+fn contains_nul(b: &[u8]) -> bool {
+    b.contains(&0)
+        || b.windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+        || b.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}
+
+fn strip_nul(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                *map = std::mem::take(map).into_iter().map(|(k, v)| (k.replace('\0', ""), v)).collect();
+            }
+            map.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
 }

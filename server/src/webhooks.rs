@@ -153,12 +153,18 @@ async fn store_and_answer(
     ok: fn() -> Response,
 ) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // Text from outside never carries NUL into the database (PostgreSQL refuses it): the
+    // receipt shows one as U+FFFD, the events lose it.
+    let mut raw = String::from_utf8_lossy(body).into_owned();
+    if raw.contains('\0') {
+        raw = raw.replace('\0', "\u{FFFD}");
+    }
     let w = WebhookIn {
         provider,
         path: path.to_string(),
         content_type: content_type.to_string(),
-        body: String::from_utf8_lossy(body).into_owned(),
-        parsed,
+        body: raw,
+        parsed: parsed.map(|evs| evs.into_iter().map(WebhookEvent::without_nul).collect()),
         received_at: now_ms(),
     };
     let parsed = w.parsed.as_ref().map(|_| ()).map_err(|e| e.message.clone());

@@ -161,6 +161,14 @@ pub async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) ->
     Ok(true)
 }
 
+/// What the database said, for the ledger (an admin page), without the query's data.
+fn deterministic_detail(e: &CoreError) -> String {
+    match e {
+        CoreError::Db(sqlx::Error::Database(d)) => d.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
 fn retry_or_fail(ev: &ClaimedEvent, m: &Messaging, error: String) -> EventOutcome {
     if ev.attempts >= EVENT_MAX_ATTEMPTS {
         EventOutcome::Failed(format!("{error} (gave up after {} attempts)", ev.attempts))
@@ -208,6 +216,11 @@ async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &Cl
             }
             match store.handle_message(msg, &photos, now).await {
                 Ok(r) => EventOutcome::Done(r),
+                // It would fail the same way on every retry, holding up this number's later
+                // messages: fail it now (it stays in the ledger to inspect and reprocess).
+                Err(e) if e.is_deterministic() => {
+                    EventOutcome::Failed(format!("cannot be processed ({}): {}", e.code(), deterministic_detail(&e)))
+                }
                 Err(e) => retry_or_fail(ev, m, e.to_string()),
             }
         }

@@ -37,8 +37,7 @@ async fn spawn_with_env(store: Store, provider_env: dropcheck_core::integrations
         retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
         send_rate: 80,
         max_media_bytes: 16 << 20,
-        lease_ms: 60_000,
-        secret_key: None,
+        ..Config::for_tests()
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();

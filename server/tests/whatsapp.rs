@@ -226,8 +226,7 @@ async fn spawn_app_paced(store: Store, provider: ProviderConfig, send_rate: u32)
         retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 6 },
         send_rate,
         max_media_bytes: 16 << 20,
-        lease_ms: 60_000,
-        secret_key: None,
+        ..Config::for_tests()
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
