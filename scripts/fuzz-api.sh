@@ -4,7 +4,7 @@
 # /api/openapi.json — valid ones and deliberately invalid ones — against a fresh server
 # (embedded SQLite, sandbox provider, the bootstrap key) and fails on any 5xx or any status
 # the document does not list. The budget is bounded: FUZZ_EXAMPLES cases per operation
-# (default 30) within FUZZ_SECONDS (default 240). A panic in the server's log fails it too.
+# (default 30) within FUZZ_SECONDS (default 180). A panic in the server's log fails it too.
 # Usage: scripts/fuzz-api.sh — needs the release build (scripts/test.sh builds it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ set +e
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
   -H "X-API-Key: $KEY" \
   --checks not_a_server_error,status_code_conformance \
-  --max-examples "${FUZZ_EXAMPLES:-30}" --max-time "${FUZZ_SECONDS:-240}" \
+  --max-examples "${FUZZ_EXAMPLES:-30}" --max-time "${FUZZ_SECONDS:-180}" \
   --generation-database none --seed "${FUZZ_SEED:-20261201}" --suppress-health-check all \
   --request-timeout 10 --no-color --workers 2
 status=$?
