@@ -47,3 +47,53 @@ fn every_route_is_in_the_openapi_document_and_nothing_else() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["paths"]["/api/v1/drops/{number}"]["get"]["parameters"][0]["name"], "number");
 }
+
+#[test]
+fn the_document_is_a_contract_bodies_parameters_and_every_status() {
+    let doc = dropcheck::openapi::document();
+    let op = |method: &str, path: &str| doc["paths"][path][method].clone();
+    // Request bodies where the handler reads one.
+    for (m, p) in [
+        ("post", "/api/submit-installation"),
+        ("post", "/api/v1/drops/{number}/review"),
+        ("post", "/api/v1/templates"),
+        ("put", "/api/v1/templates/{name}"),
+        ("post", "/api/v1/contacts"),
+        ("post", "/api/notifications/send-message"),
+        ("post", "/send"),
+        ("post", "/api/integrations/whatsapp/verify"),
+    ] {
+        let schema = &op(m, p)["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "object", "{m} {p}: {schema}");
+        let responses = op(m, p)["responses"].as_object().unwrap().clone();
+        for status in ["400", "415", "422"] {
+            assert!(responses.contains_key(status), "{m} {p} lacks {status}");
+        }
+    }
+    assert!(op("post", "/webhooks/twilio")["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+    // Creates answer 201; authenticated operations document 401 and 403; no "4XX" catch-all.
+    for (m, p) in [("post", "/api/v1/templates"), ("post", "/api/v1/contacts"), ("post", "/api/notifications/templates")] {
+        assert!(op(m, p)["responses"]["201"].is_object(), "{m} {p}");
+        assert!(op(m, p)["responses"]["200"].is_null(), "{m} {p}");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, o) in item.as_object().unwrap() {
+            let responses = o["responses"].as_object().unwrap();
+            assert!(!responses.contains_key("4XX"), "{method} {path}");
+            if o["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{method} {path}");
+            }
+        }
+    }
+    // Query parameters of the lists, with their limits.
+    let names: Vec<String> =
+        op("get", "/api/v1/drops")["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    for n in ["status", "project", "contractor", "q", "cursor", "limit"] {
+        assert!(names.contains(&n.to_string()), "{names:?}");
+    }
+    assert_eq!(op("get", "/api/v1/drops")["parameters"][3]["schema"]["maxLength"], 200);
+    assert_eq!(op("post", "/api/v1/messages/{id}/resend")["parameters"][0]["schema"]["type"], "integer");
+    // Non-JSON answers say so.
+    assert!(op("get", "/api/docs")["responses"]["200"]["content"]["text/html"].is_object());
+    assert!(op("post", "/webhooks/twilio")["responses"]["200"]["content"]["text/xml"].is_object());
+}
