@@ -96,7 +96,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
 
 /// First run: creates the first admin (only while there are no users) and signs them in.
 #[server(prefix = "/rpc", endpoint = "setup")]
-pub async fn setup(email: String, password: String, confirm: String) -> Result<(), ServerFnError> {
+pub async fn setup(email: String, password: String, confirm: String, project: Option<String>) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     use dropcheck_core::{auth, domain::Email};
     let st = state()?;
@@ -112,8 +112,25 @@ pub async fn setup(email: String, password: String, confirm: String) -> Result<(
             "Dropcheck is already set up; sign in instead.",
         )));
     }
+    // The first admin names the project a fresh install starts with (only that one).
+    let rename = match project.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(name) => match st.store.project_by_name(dropcheck_core::store::DEFAULT_PROJECT_NAME).await.map_err(fail)? {
+            Some(p) if p.name != name => Some((p.project_id, name.to_string())),
+            _ => None,
+        },
+        None => None,
+    };
+    if let Some((_, name)) = &rename {
+        if name.chars().count() > 100 {
+            return Err(refuse("invalid_project_name", "a project name needs 1–100 characters"));
+        }
+    }
     let hash = auth::hash_password(password).await.map_err(fail)?;
     let user = st.store.create_first_admin(&email, &hash).await.map_err(fail)?;
+    if let Some((id, name)) = rename {
+        st.store.rename_project(id, &name).await.map_err(fail)?;
+        tracing::info!(project = ?name, "default project named at setup");
+    }
     start_session(&session, user.user_id).await?;
     tracing::info!(user_id = user.user_id, "first admin created");
     leptos_axum::redirect("/");

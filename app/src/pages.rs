@@ -130,6 +130,12 @@ pub fn SetupPage() -> impl IntoView {
                 <label class="mt-4 block text-sm font-medium">"Password again"
                     <input id="confirm" type="password" name="confirm" required minlength="8" autocomplete="new-password" class=input_class()/>
                 </label>
+                <label class="mt-4 block text-sm font-medium">"Your project"
+                    <input id="project" type="text" name="project" value="Default project" maxlength="100" class=input_class()/>
+                    <span class="mt-1 block text-xs font-normal text-slate-500">
+                        "Drops from WhatsApp go here, with the standard 12-step checklist (editable later under Settings → Projects)."
+                    </span>
+                </label>
                 <button id="create-admin" type="submit" class=format!("mt-6 w-full {}", primary_button())>"Create admin and sign in"</button>
             </ActionForm>
         </div>

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::domain::{DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_REASONS};
+use crate::domain::{
+    DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_DROP_PATTERN, DEFAULT_REASONS,
+};
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::lifecycle::{self, Action, Actor};
 use crate::now_ms;
@@ -403,6 +405,9 @@ pub struct Store {
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
+/// The project a fresh install starts with.
+pub const DEFAULT_PROJECT_NAME: &str = "Default project";
+
 pub fn database_url(explicit: Option<&str>, data_dir: &Path) -> String {
     match explicit {
         Some(url) if !url.trim().is_empty() => url.trim().to_string(),
@@ -527,6 +532,39 @@ impl Store {
             tx.commit().await?;
         });
         self.project_by_name(name).await?.ok_or_else(|| CoreError::Internal("project vanished after insert".into()))
+    }
+
+    /// A fresh install works at once: when there is no project, one named
+    /// [`DEFAULT_PROJECT_NAME`] with the default 12-step checklist and drop pattern is
+    /// created (the first admin can rename it at `/setup`). Returns it when it was created.
+    pub async fn ensure_default_project(&self) -> CoreResult<Option<Project>> {
+        if !self.projects().await?.is_empty() {
+            return Ok(None);
+        }
+        match self.create_project(DEFAULT_PROJECT_NAME, DEFAULT_DROP_PATTERN).await {
+            Ok(p) => Ok(Some(p)),
+            Err(CoreError::Conflict { .. }) => Ok(None), // another replica created it first
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Renames a project (names are unique, case-insensitively as `project_by_name` finds them).
+    pub async fn rename_project(&self, project_id: i64, name: &str) -> CoreResult<()> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(InputError::new("invalid_project_name", "a project name needs 1–100 characters").into());
+        }
+        if let Some(other) = self.project_by_name(name).await? {
+            if other.project_id != project_id {
+                return Err(CoreError::conflict("project_exists", format!("a project named {name} already exists")));
+            }
+        }
+        let n = on_db!(self, pool => sqlx::query("update project set name = $1 where project_id = $2")
+            .bind(name).bind(project_id).execute(pool).await?.rows_affected());
+        if n == 0 {
+            return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
+        }
+        Ok(())
     }
 
     pub async fn projects(&self) -> CoreResult<Vec<Project>> {

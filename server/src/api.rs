@@ -211,11 +211,32 @@ async fn submit_installation(
 ) -> ApiResult<Json<Value>> {
     caller.require("submit")?;
     let Json(body) = body?;
+    // The input first (422 with its code), then the project: an unknown name is created with
+    // the default checklist, as the predecessor accepted any project name.
     let number = DropNumber::parse(&body.drop_number)?;
     let phone = Phone::parse(&body.contractor_number)?;
-    let project = st.store.project_by_name(&body.project_name).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "project_not_found", format!("there is no project named '{}'", body.project_name.trim()))
-    })?;
+    let project = match st.store.project_by_name(&body.project_name).await? {
+        Some(p) => p,
+        None => {
+            let new = dropcheck_core::store::Project {
+                project_id: 0,
+                name: body.project_name.trim().to_string(),
+                drop_pattern: dropcheck_core::domain::DEFAULT_DROP_PATTERN.to_string(),
+                created_at: 0,
+            };
+            new.check_drop_number(&number)?;
+            let p = match st.store.create_project(&body.project_name, dropcheck_core::domain::DEFAULT_DROP_PATTERN).await {
+                Ok(p) => p,
+                // Created by a parallel call meanwhile.
+                Err(CoreError::Conflict { .. }) => st.store.project_by_name(&body.project_name).await?.ok_or_else(|| {
+                    ApiError::new(StatusCode::CONFLICT, "project_exists", "the project was created and removed meanwhile; try again")
+                })?,
+                Err(e) => return Err(e.into()),
+            };
+            tracing::info!(project = ?p.name, caller = ?caller.name, "project created by submit-installation");
+            p
+        }
+    };
     let (drop, created) = st.store.create_drop(&project, &number, Some(&phone), DropStatus::Unreviewed, &caller.actor()).await?;
     Ok(Json(json!({
         "success": true,

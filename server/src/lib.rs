@@ -131,6 +131,10 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("DROPCHECK_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
         store.set_secret_key(config::load_secret_key(&config)?);
+        // A fresh install takes drops at once: a default project when there is none.
+        if let Some(p) = store.ensure_default_project().await.map_err(|e| format!("creating the default project: {e}"))? {
+            tracing::info!(project = %p.name, "no project yet: created the default project with the default checklist");
+        }
         let listener = TcpListener::bind(config.site_addr)
             .await
             .map_err(|e| format!("LEPTOS_SITE_ADDR: cannot listen on {}: {e}", config.site_addr))?;

@@ -132,11 +132,12 @@ async fn submit_installation_creates_once_and_rejects_bad_input_with_codes() {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_phone",
             ),
+            // The input is checked before the project is looked up or created.
             (
                 Some(BRIDGE),
-                r#"{"drop_number":"DR00000001","contractor_number":"+27640412391","project_name":"Nope"}"#,
-                StatusCode::NOT_FOUND,
-                "project_not_found",
+                r#"{"drop_number":"XX99","contractor_number":"+27640412391","project_name":"Nope"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_drop_number",
             ),
         ];
         for (key, body, status, code) in cases {
