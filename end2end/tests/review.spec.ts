@@ -17,6 +17,8 @@ test("first run: /setup creates the admin and signs them in", async ({ page }) =
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto("/");
   await expect(page).toHaveURL(/\/setup$/);
+  // The first admin can name the project a fresh install starts with (prefilled).
+  await expect(page.locator("#project")).toHaveValue("Default project");
   await page.fill("#email", ADMIN.email);
   await page.fill("#password", ADMIN.password);
   await page.fill("#confirm", ADMIN.password);
