@@ -26,14 +26,27 @@ DROPCHECK_DATA_DIR="$DIR" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" LEPTOS_SITE_ROOT="$
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+fuzz() { # seed
+  # From the temporary directory, so schemathesis's own files (.schemathesis/) stay out of the tree.
+  (cd "$DIR" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
+    -H "X-API-Key: $KEY" \
+    --checks not_a_server_error,status_code_conformance \
+    --max-examples "${FUZZ_EXAMPLES:-30}" --max-time "${FUZZ_SECONDS:-180}" \
+    --generation-database none --seed "$1" --suppress-health-check all \
+    --request-timeout 10 --no-color --workers 1) 2>&1 | tee "$DIR/fuzz.log"
+  return "${PIPESTATUS[0]}"
+}
 set +e
-"$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
-  -H "X-API-Key: $KEY" \
-  --checks not_a_server_error,status_code_conformance \
-  --max-examples "${FUZZ_EXAMPLES:-30}" --max-time "${FUZZ_SECONDS:-180}" \
-  --generation-database none --seed "${FUZZ_SEED:-20261201}" --suppress-health-check all \
-  --request-timeout 10 --no-color --workers 2
+fuzz "${FUZZ_SEED:-20261201}"
 status=$?
+# A crash inside schemathesis itself ("Runtime Error", seen once from its Python AST cache)
+# is not a finding about Dropcheck: run once more with the next seed. A real finding (a
+# 5xx, an undocumented status) is listed under FAILURES and fails at once.
+if [ "$status" != 0 ] && ! grep -q "^=* FAILURES =*$" "$DIR/fuzz.log" && grep -q "Runtime Error" "$DIR/fuzz.log"; then
+  echo "schemathesis failed internally (no finding); running it once more with the next seed"
+  fuzz "$(( ${FUZZ_SEED:-20261201} + 1 ))"
+  status=$?
+fi
 set -e
 if grep -q "panicked" "$DIR/server.log"; then
   echo "The server panicked during the fuzz run:"; grep -A3 "panicked" "$DIR/server.log" | head -20
