@@ -382,6 +382,9 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         wait_for(&m, "the not-ready reply", |m| m.sent.iter().any(|(_, b)| b.contains("Still missing: 2 "))).await;
 
         // Eleven more photos, one captioned for step 12 out of order; a burst gets one acknowledgment.
+        // The earlier replies first leave (the held-photo reply waits out its batching delay),
+        // so that only the burst's acknowledgment is counted.
+        app.drain().await;
         let before = m.lock().unwrap().sent.len();
         app.photo("MM12", &format!("{mock}/media/12"), "step 12").await;
         for n in 2..=11u32 {
