@@ -395,6 +395,12 @@ pub async fn projects_data() -> Result<Vec<ProjectView>, ServerFnError> {
             name: p.name,
             drop_pattern: p.drop_pattern,
             step_count: steps.len(),
+            wait_for_done: p.wait_for_done,
+            created: match p.created_by.as_str() {
+                "" => format!("Created {}", dropcheck_core::fmt_time(p.created_at)),
+                "system" => format!("Created {} at the first start", dropcheck_core::fmt_time(p.created_at)),
+                by => format!("Created {} by {by}", dropcheck_core::fmt_time(p.created_at)),
+            },
             steps_text: steps
                 .iter()
                 .map(|s| if s.description.is_empty() { s.name.clone() } else { format!("{} | {}", s.name, s.description) })
@@ -408,19 +414,25 @@ pub async fn projects_data() -> Result<Vec<ProjectView>, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "create_project")]
 pub async fn create_project(name: String, drop_pattern: String) -> Result<(), ServerFnError> {
     use crate::ssr::*;
-    let (st, _) = require_admin().await?;
+    let (st, user) = require_admin().await?;
     let pattern = if drop_pattern.trim().is_empty() {
         dropcheck_core::domain::DEFAULT_DROP_PATTERN.to_string()
     } else {
         drop_pattern.trim().to_string()
     };
-    st.store.create_project(&name, &pattern).await.map_err(fail)?;
+    st.store.create_project_by(&name, &pattern, &user.email).await.map_err(fail)?;
     Ok(())
 }
 
-/// Saves a project's drop pattern and checklist (one step per line, `Name | description`).
+/// Saves a project's drop pattern, checklist (one step per line, `Name | description`) and
+/// whether its drops wait for `DONE` (a checkbox: absent when unticked).
 #[server(prefix = "/rpc", endpoint = "save_project")]
-pub async fn save_project(project_id: String, drop_pattern: String, steps: String) -> Result<(), ServerFnError> {
+pub async fn save_project(
+    project_id: String,
+    drop_pattern: String,
+    steps: String,
+    wait_for_done: Option<String>,
+) -> Result<(), ServerFnError> {
     use crate::ssr::*;
     let (st, _) = require_admin().await?;
     let id: i64 = project_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a project"))?;
@@ -433,7 +445,8 @@ pub async fn save_project(project_id: String, drop_pattern: String, steps: Strin
             None => (l.to_string(), String::new()),
         })
         .collect();
-    st.store.update_project(id, drop_pattern.trim(), &steps).await.map_err(fail)
+    st.store.update_project(id, drop_pattern.trim(), &steps).await.map_err(fail)?;
+    st.store.set_wait_for_done(id, wait_for_done.is_some()).await.map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "users_data")]

@@ -128,6 +128,10 @@ pub struct ProjectView {
     /// One step per line: `Name | what the photo must show`.
     pub steps_text: String,
     pub step_count: usize,
+    /// Drops wait for the contractor's `DONE` instead of completing themselves.
+    pub wait_for_done: bool,
+    /// "Created 2026-12-01 10:00 by API key Bridge", or by whom it is known.
+    pub created: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

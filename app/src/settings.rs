@@ -40,7 +40,7 @@ pub fn ProjectsPage() -> impl IntoView {
                             {projects.into_iter().map(|p| view! {
                                 <section class="project rounded-lg border border-slate-200 bg-white p-5 shadow-sm" data-project=p.name.clone()>
                                     <h2 class="text-lg font-semibold">{p.name.clone()}</h2>
-                                    <p class="text-sm text-slate-500">{format!("{} steps", p.step_count)}</p>
+                                    <p class="text-sm text-slate-500">{format!("{} steps · {}", p.step_count, p.created)}</p>
                                     <ActionForm action=save>
                                         <input type="hidden" name="project_id" value=p.id.to_string()/>
                                         <label class="mt-3 block text-sm font-medium">"Drop number pattern (regular expression)"
@@ -49,7 +49,14 @@ pub fn ProjectsPage() -> impl IntoView {
                                         <label class="mt-3 block text-sm font-medium">"Checklist: one step per line, " <code>"Name | what the photo must show"</code>
                                             <textarea name="steps" rows="13" class=format!("{} font-mono", field())>{p.steps_text.clone()}</textarea>
                                         </label>
-                                        <button type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Save checklist"</button>
+                                        <label class="mt-3 flex items-start gap-2 text-sm">
+                                            <input type="checkbox" name="wait_for_done" value="on" checked=p.wait_for_done class="mt-0.5"/>
+                                            <span>
+                                                <span class="font-medium">"Wait for DONE"</span>
+                                                <span class="block text-slate-500">"Off: a drop goes to review by itself once every step has a photo. On: it stays Collecting until the contractor sends DR… DONE."</span>
+                                            </span>
+                                        </label>
+                                        <button type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Save project"</button>
                                     </ActionForm>
                                 </section>
                             }).collect_view()}

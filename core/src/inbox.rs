@@ -382,11 +382,13 @@ impl Store {
                 if let Some(d) = self.open_drop(phone, &dn, ctx, now, fx).await? {
                     let attached = self.attach_held(phone, &d, now, fx).await?;
                     let d = if attached > 0 { self.drop_detail(&dn).await? } else { d };
+                    let d = self.complete_if_ready(phone, d, fx).await?;
                     let (done, total, missing, next) = progress(&d);
+                    let with_qa = with_qa(&d);
                     self.reply(
                         phone,
                         "drop_opened",
-                        context! { drop_number => &d.drop_number, project => &d.project, done, total, missing, next_step => next },
+                        context! { drop_number => &d.drop_number, project => &d.project, done, total, missing, next_step => next, with_qa },
                         Some(d.drop_id),
                         None,
                         now,
@@ -566,9 +568,29 @@ impl Store {
                     self.reply(phone, "drop_not_ready", vars(missing), Some(d.drop_id), None, now, fx).await?;
                 }
             }
+            // Already with QA (it completed itself when its last photo arrived): DONE is
+            // confirmed, not answered "nothing to do".
+            DropStatus::Unreviewed => self.reply(phone, "drop_submitted", vars(vec![]), Some(d.drop_id), None, now, fx).await?,
+            DropStatus::Resubmitted => self.reply(phone, "drop_resubmitted", vars(vec![]), Some(d.drop_id), None, now, fx).await?,
             _ => self.reply(phone, "drop_waiting", vars(vec![]), Some(d.drop_id), None, now, fx).await?,
         }
         Ok(())
+    }
+
+    /// A collecting drop whose every step has a photo goes to review by itself (its history
+    /// says why), unless its project waits for the contractor's `DONE`. Returns the drop as
+    /// it is now.
+    async fn complete_if_ready(&self, phone: &Phone, d: DropDetail, fx: &mut Effects) -> CoreResult<DropDetail> {
+        if d.status != DropStatus::Collecting || d.steps.is_empty() || d.steps.iter().any(|s| s.photos.is_empty()) {
+            return Ok(d);
+        }
+        if self.project(d.project_id).await?.wait_for_done {
+            return Ok(d);
+        }
+        let number = DropNumber::parse(&d.drop_number)?;
+        self.complete_because(&number, &ActorRef::system(phone.as_str()), Some("every step has a photo")).await?;
+        fx.note(format!("drop {} complete: every step has a photo", d.drop_number));
+        self.drop_detail(&number).await
     }
 
     /// Files the photos of a media message on the active (or captioned) drop, or holds them
@@ -680,7 +702,7 @@ impl Store {
             };
             self.add_photo(&number, &photo, &actor).await?;
             fx.note(format!("photo on {} step {step}", d.drop_number));
-            let fresh = self.drop_detail(&number).await?;
+            let fresh = self.complete_if_ready(phone, self.drop_detail(&number).await?, fx).await?;
             self.ack_photos(phone, &fresh, now, fx).await?;
             drop = Some(fresh);
         }
@@ -699,7 +721,7 @@ impl Store {
         let steps: Vec<i64> = d.steps.iter().filter(|s| s.photos.iter().any(|p| p.received_at >= since)).map(|s| s.number).collect();
         let count = d.steps.iter().flat_map(|s| &s.photos).filter(|p| p.received_at >= since).count();
         let (_, _, _, next) = progress(d);
-        let vars = context! { drop_number => &d.drop_number, count, steps, next_step => next };
+        let vars = context! { drop_number => &d.drop_number, count, steps, next_step => next, with_qa => with_qa(d) };
         // `reply` replaces the pending acknowledgment (same key) with this one.
         self.reply(phone, "photo_ack", vars, Some(d.drop_id), Some(key), now, fx).await
     }
@@ -855,6 +877,11 @@ impl Store {
                         sample_vars = coalesce(message_template.sample_vars, excluded.sample_vars)")
                     .bind(*name).bind(*body).bind(description).bind(sample).bind(now).execute(pool).await?;
             }
+            for (name, old) in templates::SUPERSEDED {
+                let (Some(body), Some((_, sample))) = (templates::built_in(name), templates::sample(name)) else { continue };
+                sqlx::query("update message_template set body = $1, sample_vars = $2, updated_at = $3 where name = $4 and body = $5")
+                    .bind(body).bind(sample).bind(now).bind(*name).bind(*old).execute(pool).await?;
+            }
         });
         Ok(())
     }
@@ -998,6 +1025,11 @@ struct NextStep {
 }
 
 /// (steps with a photo, steps, labels of steps without one, the next step to shoot).
+/// The drop waits for a reviewer (what the contractor's replies say instead of "send DONE").
+fn with_qa(d: &DropDetail) -> bool {
+    matches!(d.status, DropStatus::Unreviewed | DropStatus::Resubmitted)
+}
+
 fn progress(d: &DropDetail) -> (usize, usize, Vec<String>, Option<NextStep>) {
     let total = d.steps.len();
     let open: Vec<&crate::store::StepDetail> = if d.status == DropStatus::Incomplete {

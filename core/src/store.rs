@@ -122,7 +122,14 @@ pub struct Project {
     pub name: String,
     pub drop_pattern: String,
     pub created_at: i64,
+    /// Drops wait for the contractor's `DONE` instead of completing themselves when every
+    /// step has a photo.
+    pub wait_for_done: bool,
+    /// Who created the project: an admin's e-mail, `API key <name>`, or `system`.
+    pub created_by: String,
 }
+
+const PROJECT_COLS: &str = "select project_id, name, drop_pattern, created_at, wait_for_done, created_by from project";
 
 impl Project {
     /// Checks a drop number against this project's pattern.
@@ -509,6 +516,12 @@ impl Store {
 
     /// Creates a project with the default 12-step checklist.
     pub async fn create_project(&self, name: &str, drop_pattern: &str) -> CoreResult<Project> {
+        self.create_project_by(name, drop_pattern, "").await
+    }
+
+    /// Creates a project with the default 12-step checklist, recording who created it (an
+    /// admin's e-mail, `API key <name>`, `system`).
+    pub async fn create_project_by(&self, name: &str, drop_pattern: &str, created_by: &str) -> CoreResult<Project> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(InputError::new("invalid_project_name", "a project name needs 1–100 characters").into());
@@ -519,8 +532,8 @@ impl Store {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(
-                "insert into project (name, drop_pattern, created_at) values ($1, $2, $3) on conflict do nothing returning project_id")
-                .bind(name).bind(drop_pattern).bind(now).fetch_optional(&mut *tx).await?;
+                "insert into project (name, drop_pattern, created_at, created_by) values ($1, $2, $3, $4) on conflict do nothing returning project_id")
+                .bind(name).bind(drop_pattern).bind(now).bind(created_by).fetch_optional(&mut *tx).await?;
             let Some(id) = id else {
                 return Err(CoreError::conflict("project_exists", format!("a project named {name} already exists")));
             };
@@ -541,7 +554,7 @@ impl Store {
         if !self.projects().await?.is_empty() {
             return Ok(None);
         }
-        match self.create_project(DEFAULT_PROJECT_NAME, DEFAULT_DROP_PATTERN).await {
+        match self.create_project_by(DEFAULT_PROJECT_NAME, DEFAULT_DROP_PATTERN, "system").await {
             Ok(p) => Ok(Some(p)),
             Err(CoreError::Conflict { .. }) => Ok(None), // another replica created it first
             Err(e) => Err(e),
@@ -568,27 +581,36 @@ impl Store {
     }
 
     pub async fn projects(&self) -> CoreResult<Vec<Project>> {
-        Ok(
-            on_db!(self, pool => sqlx::query_as::<_, Project>("select project_id, name, drop_pattern, created_at from project order by name").fetch_all(pool).await?),
-        )
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Project>(&format!("{PROJECT_COLS} order by name")).fetch_all(pool).await?))
     }
 
     pub async fn project_by_name(&self, name: &str) -> CoreResult<Option<Project>> {
         Ok(on_db!(self, pool => sqlx::query_as::<_, Project>(
-            "select project_id, name, drop_pattern, created_at from project where lower(name) = lower($1)")
+            &format!("{PROJECT_COLS} where lower(name) = lower($1)"))
             .bind(name.trim()).fetch_optional(pool).await?))
     }
 
     pub async fn project(&self, project_id: i64) -> CoreResult<Project> {
-        on_db!(self, pool => sqlx::query_as::<_, Project>("select project_id, name, drop_pattern, created_at from project where project_id = $1")
+        on_db!(self, pool => sqlx::query_as::<_, Project>(&format!("{PROJECT_COLS} where project_id = $1"))
             .bind(project_id).fetch_optional(pool).await?)
-            .ok_or_else(|| CoreError::not_found("project_not_found", format!("project {project_id}")))
+        .ok_or_else(|| CoreError::not_found("project_not_found", format!("project {project_id}")))
     }
 
     pub async fn checklist(&self, project_id: i64) -> CoreResult<Vec<ChecklistStep>> {
         Ok(on_db!(self, pool => sqlx::query_as::<_, ChecklistStep>(
             "select step_no, name, description from checklist_step where project_id = $1 order by step_no")
             .bind(project_id).fetch_all(pool).await?))
+    }
+
+    /// Sets whether the project's drops wait for the contractor's `DONE` (see
+    /// [`Project::wait_for_done`]).
+    pub async fn set_wait_for_done(&self, project_id: i64, wait: bool) -> CoreResult<()> {
+        let n = on_db!(self, pool => sqlx::query("update project set wait_for_done = $1 where project_id = $2")
+            .bind(wait).bind(project_id).execute(pool).await?.rows_affected());
+        if n == 0 {
+            return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
+        }
+        Ok(())
     }
 
     /// Replaces a project's checklist (steps numbered in the order given) and drop pattern.
@@ -957,13 +979,22 @@ impl Store {
 
     /// collecting → unreviewed.
     pub async fn complete(&self, number: &DropNumber, actor: &ActorRef) -> CoreResult<DropStatus> {
+        self.complete_because(number, actor, None).await
+    }
+
+    /// collecting → unreviewed, with why in the history entry (e.g. "every step has a photo").
+    pub async fn complete_because(&self, number: &DropNumber, actor: &ActorRef, why: Option<&str>) -> CoreResult<DropStatus> {
         let detail = self.drop_detail(number).await?;
         let to = lifecycle::transition(detail.status, Action::Complete, actor.kind)?;
         let now = now_ms();
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             set_status!(tx, detail.drop_id, detail.status, to, "unreviewed_at", now);
-            history!(tx, detail.drop_id, &actor.label, "status", format!("{} → {}", detail.status.label(), to.label()));
+            let mut what = format!("{} → {}", detail.status.label(), to.label());
+            if let Some(why) = why {
+                what.push_str(&format!(" ({why})"));
+            }
+            history!(tx, detail.drop_id, &actor.label, "status", what);
             tx.commit().await?;
         });
         Ok(to)

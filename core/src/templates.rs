@@ -24,14 +24,16 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (
         "drop_opened",
         "Drop {{ drop_number }} ({{ project }}): {{ done }} of {{ total }} steps have a photo.\n\
-{% if next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}. Send one photo per step; a caption like \"3\" puts it on step 3.\n\
+{% if with_qa %}It is with QA for review. You can still send photos: a caption like \"3\" puts one on step 3.\n\
+{% elif next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}. Send one photo per step; a caption like \"3\" puts it on step 3.\n\
 {% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.\n{% endif %}\
 {% if missing %}Still missing: {{ missing | join(\", \") }}{% endif %}",
     ),
     (
         "photo_ack",
         "Got {{ count }} photo{% if count != 1 %}s{% endif %} for {{ drop_number }}: step{% if steps | length != 1 %}s{% endif %} {{ steps | join(\", \") }} ✓. \
-{% if next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
+{% if with_qa %}Every step has a photo: {{ drop_number }} is now with QA for review. You can still send photos; a caption like \"3\" puts one on step 3.\
+{% elif next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
     ),
     ("photo_held", "Got your photo. Which drop is it for? Send the drop number (e.g. DR12345678) within 30 minutes and it is filed there."),
     ("drop_submitted", "Thanks! {{ drop_number }} is submitted for review. You will hear from us if anything needs fixing."),
@@ -68,6 +70,24 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (
         "attachment_received",
         "Got your file ({{ mime_type }}). It is kept {% if drop_number %}with {{ drop_number }} {% endif %}for the reviewer; checklist steps need photos.",
+    ),
+];
+
+/// Built-in bodies an earlier version seeded, by name, with the sample variables of the
+/// current one: a stored template still equal to one of these (never edited) is updated to
+/// the current built-in at start-up; an edited one is left alone.
+pub const SUPERSEDED: &[(&str, &str)] = &[
+    (
+        "drop_opened",
+        "Drop {{ drop_number }} ({{ project }}): {{ done }} of {{ total }} steps have a photo.\n\
+{% if next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}. Send one photo per step; a caption like \"3\" puts it on step 3.\n\
+{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.\n{% endif %}\
+{% if missing %}Still missing: {{ missing | join(\", \") }}{% endif %}",
+    ),
+    (
+        "photo_ack",
+        "Got {{ count }} photo{% if count != 1 %}s{% endif %} for {{ drop_number }}: step{% if steps | length != 1 %}s{% endif %} {{ steps | join(\", \") }} ✓. \
+{% if next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
     ),
 ];
 
@@ -265,12 +285,12 @@ pub const SAMPLES: &[(&str, &str, &str)] = &[
     (
         "drop_opened",
         "Reply to a drop number: progress and the next step.",
-        r#"{"drop_number": "DR12345678", "project": "Velo Test", "done": 4, "total": 12, "next_step": {"number": 5, "name": "Splice closure open"}, "missing": ["5 Splice closure open", "6 Splice tray"]}"#,
+        r#"{"drop_number": "DR12345678", "project": "Velo Test", "done": 4, "total": 12, "next_step": {"number": 5, "name": "Splice closure open"}, "missing": ["5 Splice closure open", "6 Splice tray"], "with_qa": false}"#,
     ),
     (
         "photo_ack",
         "One acknowledgment per burst of photos.",
-        r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}}"#,
+        r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}, "with_qa": false}"#,
     ),
     ("photo_held", "A photo arrived before any drop number.", "{}"),
     ("drop_submitted", "DONE on a complete drop.", r#"{"drop_number": "DR12345678"}"#),

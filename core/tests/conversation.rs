@@ -217,3 +217,67 @@ async fn fixes_for_an_incomplete_drop_are_acknowledged_as_one_burst() {
     })
     .await;
 }
+
+/// Issue 10, item 2: a drop whose every step has a photo goes to review by itself (in its
+/// history, and the acknowledgment says it is with QA), also when the photos were held
+/// before the drop number; a project that waits for DONE keeps it collecting.
+#[tokio::test]
+async fn a_drop_completes_itself_when_every_step_has_a_photo() {
+    on_each_backend(|store| async move {
+        let project = store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let t = dropcheck_core::now_ms();
+        let dn = DropNumber::parse("DR12345678").unwrap();
+        say(&store, "DR12345678", t).await;
+        let mut m = text("");
+        m.kind = MessageKind::Media;
+        for n in 1..=11 {
+            m.provider_id = format!("MMauto{n}");
+            store.handle_message(&m, &[Ok(photo(&media, n).await)], t + n as i64).await.unwrap();
+        }
+        assert_eq!(store.drop_summary(&dn).await.unwrap().status, "collecting", "one step still has no photo");
+        m.provider_id = "MMauto12".into();
+        store.handle_message(&m, &[Ok(photo(&media, 12).await)], t + 12).await.unwrap();
+        let d = store.drop_detail(&dn).await.unwrap();
+        assert_eq!(d.status, dropcheck_core::domain::DropStatus::Unreviewed, "no DONE needed");
+        assert!(d.history.iter().any(|h| h.detail.contains("Unreviewed (every step has a photo)")), "{:?}", d.history);
+        let ack = replies(&store).await.into_iter().filter(|b| b.starts_with("Got ")).last().unwrap();
+        assert!(ack.contains("DR12345678 is now with QA") && ack.contains("still send photos"), "{ack}");
+        assert!(!ack.contains("DONE"), "the contractor is not asked for DONE: {ack}");
+        // A DONE out of habit is confirmed, not answered "nothing to do".
+        say(&store, "DR12345678 DONE", t + 20).await;
+        assert!(replies(&store).await.last().unwrap().contains("submitted for review"));
+
+        // Photos held before the drop number: the number files them and completes the drop.
+        let mut m2 = text("");
+        m2.kind = MessageKind::Media;
+        m2.from = "+27640412392".into();
+        for n in 1..=12 {
+            m2.provider_id = format!("MMheld{n}");
+            store.handle_message(&m2, &[Ok(photo(&media, 20 + n).await)], t + 100 + n as i64).await.unwrap();
+        }
+        let mut number = text("DR12345690");
+        number.from = "+27640412392".into();
+        store.handle_message(&number, &[], t + 200).await.unwrap();
+        let d = store.drop_detail(&DropNumber::parse("DR12345690").unwrap()).await.unwrap();
+        assert_eq!(d.status, dropcheck_core::domain::DropStatus::Unreviewed);
+        assert!(replies(&store).await.last().unwrap().contains("It is with QA for review"));
+
+        // "Wait for DONE": twelve photos keep the drop collecting until DONE.
+        store.set_wait_for_done(project.project_id, true).await.unwrap();
+        assert!(store.project(project.project_id).await.unwrap().wait_for_done);
+        say(&store, "DR12345679", t + 300).await;
+        for n in 1..=12 {
+            m.provider_id = format!("MMwait{n}");
+            store.handle_message(&m, &[Ok(photo(&media, 40 + n).await)], t + 300 + n as i64).await.unwrap();
+        }
+        let wait = DropNumber::parse("DR12345679").unwrap();
+        assert_eq!(store.drop_summary(&wait).await.unwrap().status, "collecting");
+        let ack = replies(&store).await.into_iter().filter(|b| b.starts_with("Got ")).last().unwrap();
+        assert!(ack.contains("Send DR12345679 DONE when you are finished"), "{ack}");
+        say(&store, "DR12345679 DONE", t + 400).await;
+        assert_eq!(store.drop_summary(&wait).await.unwrap().status, "unreviewed");
+    })
+    .await;
+}

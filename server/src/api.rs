@@ -223,9 +223,12 @@ async fn submit_installation(
                 name: body.project_name.trim().to_string(),
                 drop_pattern: dropcheck_core::domain::DEFAULT_DROP_PATTERN.to_string(),
                 created_at: 0,
+                wait_for_done: false,
+                created_by: String::new(),
             };
             new.check_drop_number(&number)?;
-            let p = match st.store.create_project(&body.project_name, dropcheck_core::domain::DEFAULT_DROP_PATTERN).await {
+            let by = format!("API key {}", caller.name);
+            let p = match st.store.create_project_by(&body.project_name, dropcheck_core::domain::DEFAULT_DROP_PATTERN, &by).await {
                 Ok(p) => p,
                 // Created by a parallel call meanwhile.
                 Err(CoreError::Conflict { .. }) => st.store.project_by_name(&body.project_name).await?.ok_or_else(|| {

@@ -68,6 +68,8 @@ async fn a_fresh_install_takes_drops_at_once() {
         assert_eq!((v["success"].as_bool(), v["action"].as_str()), (Some(true), Some("created")), "{v}");
         let velo = store.project_by_name("Velo Test").await.unwrap().expect("the project was created");
         assert_eq!(store.checklist(velo.project_id).await.unwrap().len(), 12);
+        assert_eq!(velo.created_by, "API key bridge", "the project says which API key created it");
+        assert_eq!(projects[0].created_by, "system");
         assert_eq!(store.drop_detail(&DropNumber::parse("DR12345679").unwrap()).await.unwrap().project, "Velo Test");
         // A bad drop number is refused as such, and creates no project.
         let r = api(r#"{"drop_number": "XX99", "contractor_number": "+27640412391", "project_name": "Another"}"#).await.unwrap();

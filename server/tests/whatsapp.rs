@@ -396,10 +396,14 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         wait_for(&m, "one batched acknowledgment", |m| m.sent.len() > before && m.sent.last().unwrap().1.starts_with("Got 11 photos"))
             .await;
         assert_eq!(m.lock().unwrap().sent.len(), before + 1, "eleven photos, one reply");
+        // Every step has a photo: the drop went to review by itself, and the reply says so.
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "unreviewed");
+        assert!(m.lock().unwrap().sent.last().unwrap().1.contains("now with QA"));
 
+        // A DONE out of habit is confirmed.
         app.text("SM13", "DR12345678 DONE").await;
         app.settle().await;
-        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "unreviewed");
+        wait_for(&m, "the submitted reply", |m| m.sent.iter().any(|(_, b)| b.contains("submitted for review"))).await;
 
         // The reviewer marks steps 3 and 7 missing; the feedback goes out through the queue.
         let reviewer = ActorRef::system("qa@example.com");
