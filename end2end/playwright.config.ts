@@ -1,6 +1,7 @@
 import { defineConfig, devices } from "@playwright/test";
 
-// The server under test: the release binary, a fresh data directory per run, the demo data
+// The server under test: DROPCHECK_BIN (scripts/test.sh passes the binary `cargo test` built;
+// by default the release binary scripts/run.sh builds), a fresh data directory per run, the demo data
 // loaded first, the sandbox provider (chosen in no environment variable, so the settings
 // test can switch it), and a bootstrap API key for the API calls.
 const port = process.env.E2E_PORT ?? "3100";

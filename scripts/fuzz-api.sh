@@ -5,7 +5,7 @@
 # (embedded SQLite, sandbox provider, the bootstrap key) and fails on any 5xx or any status
 # the document does not list. The budget is bounded: FUZZ_EXAMPLES cases per operation
 # (default 30) within FUZZ_SECONDS (default 180). A panic in the server's log fails it too.
-# Usage: scripts/fuzz-api.sh — needs the release build (scripts/test.sh builds it first).
+# Usage: scripts/fuzz-api.sh — needs a server binary (DROPCHECK_BIN; scripts/test.sh passes the one `cargo test` built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

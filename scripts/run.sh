@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup-tools.sh
-cargo leptos build --release --split
+cargo xtask build            # the release server and, in parallel, the site (xtask/src/main.rs)
 node scripts/precompress.mjs "$TARGET_DIR/site/pkg"
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$TARGET_DIR/site}"
 if [ "${1:-}" = "demo" ]; then

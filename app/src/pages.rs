@@ -163,7 +163,10 @@ pub fn DropsPage() -> impl IntoView {
         |(status, project, contractor, q, from, to, cursor, _)| drops_page(status, project, contractor, q, from, to, cursor),
     );
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| crate::keys::live("/live/drops".into(), live));
+    {
+        crate::keys::install_list();
+        Effect::new(move |_| crate::keys::live("/live/drops".into(), live));
+    }
     view! {
         <Title text="Drops · Dropcheck"/>
         <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
@@ -241,7 +244,7 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                         </a>
                     }
                 }).collect_view()}
-                <a href="/next" id="review-next" class="ml-auto rounded-md bg-blue-600 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-blue-700">
+                <a href="/next" rel="external" id="review-next" class="ml-auto rounded-md bg-blue-600 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-blue-700">
                     "Review next " <kbd class="ml-1 rounded bg-blue-800 px-1.5 text-xs">"n"</kbd>
                 </a>
             </div>
@@ -294,8 +297,8 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                             let href = format!("/drops/{}", r.number);
                             let complete = r.photo_steps >= r.step_count && r.step_count > 0;
                             view! {
-                                <tr class="drop-row hover:bg-slate-50" data-drop=r.number.clone()>
-                                    <td class="px-4 py-2.5 font-mono font-semibold"><a href=href class="text-blue-700 hover:underline">{r.number.clone()}</a></td>
+                                <tr class="drop-row hover:bg-slate-50 focus-within:bg-blue-50" data-drop=r.number.clone()>
+                                    <td class="px-4 py-2.5 font-mono font-semibold"><a href=href class="drop-link text-blue-700 hover:underline focus:outline-none focus:ring-2 focus:ring-blue-400 rounded">{r.number.clone()}</a></td>
                                     <td class="px-4 py-2.5"><StatusBadge status=r.status.clone() label=r.status_label.clone()/></td>
                                     <td class="px-4 py-2.5 text-slate-700">{r.project.clone()}</td>
                                     <td class="px-4 py-2.5 text-slate-700">{r.contractor.clone()}</td>
@@ -310,9 +313,15 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                     </tbody>
                 </table>
             </div>
-            <div class="mt-4 flex gap-3 text-sm">
+            <div class="mt-4 flex flex-wrap items-center gap-3 text-sm">
                 {(!is_first_page).then(|| view! { <a href=link(&current_status) class="rounded-md border border-slate-300 bg-white px-3 py-1.5 hover:bg-slate-100">"← First page"</a> })}
                 {next_link.map(|l| view! { <a href=l id="next-page" class="rounded-md border border-slate-300 bg-white px-3 py-1.5 hover:bg-slate-100">"Next page →"</a> })}
+                <p class="ml-auto text-xs text-slate-500" id="list-keys">
+                    "Keys: " <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"j"</kbd> " / " <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"k"</kbd>
+                    " rows · " <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"Enter"</kbd> " open · "
+                    <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"/"</kbd> " search · "
+                    <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"n"</kbd> " review next"
+                </p>
             </div>
         </Layout>
     }
@@ -381,8 +390,18 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
     let contractor =
         if d.contractor_name.is_empty() { d.contractor_phone.clone() } else { format!("{} · {}", d.contractor_name, d.contractor_phone) };
     let feedback_text = d.feedback.clone();
+    #[cfg(feature = "hydrate")]
+    {
+        let number = number.clone();
+        Effect::new(move |_| crate::keys::after_render(number.clone()));
+    }
     view! {
         <Layout me=d.me.clone()>
+            // The full-size view of a photo (keyboard: Space or Enter on a thumbnail; arrows; Esc).
+            <dialog id="lightbox" aria-label="Photo, full size" class="m-auto max-h-[95vh] max-w-[95vw] rounded-lg bg-slate-900 p-3 backdrop:bg-black/70">
+                <img id="lightbox-img" alt="" class="mx-auto max-h-[85vh] max-w-[90vw] object-contain"/>
+                <p id="lightbox-caption" class="mt-2 text-center text-sm text-slate-200"></p>
+            </dialog>
             <div class="mb-4 flex flex-wrap items-start gap-4">
                 <div>
                     <a href="/" class="text-sm text-slate-500 hover:underline">"← Drops"</a>
@@ -403,7 +422,7 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                             </button>
                         </ActionForm>
                     }})}
-                    <a href=format!("/next?after={}", d.number) id="next-drop" class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm hover:bg-slate-100">
+                    <a href=format!("/next?after={}", d.number) rel="external" id="next-drop" class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm hover:bg-slate-100">
                         "Next drop " <kbd class="ml-1 rounded bg-slate-200 px-1.5 text-xs">"n"</kbd>
                     </a>
                 </div>
@@ -446,7 +465,7 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                             <ul class="space-y-1 text-sm">
                                 {d.attachments.iter().map(|a| view! {
                                     <li>
-                                        <a class="text-blue-700 underline" href=format!("/attachments/{}", a.id)>{a.mime_type.clone()}</a>
+                                        <a class="text-blue-700 underline" rel="external" href=format!("/attachments/{}", a.id)>{a.mime_type.clone()}</a>
                                         <span class="text-slate-500">{format!(" · {} · {}", a.size, a.received)}</span>
                                     </li>
                                 }).collect_view()}
@@ -477,10 +496,14 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
 fn Shortcuts() -> impl IntoView {
     let keys = [
         ("j / k", "next / previous step"),
-        ("o", "step OK"),
-        ("m / r / w", "missing / retake / rework"),
+        ("o", "step OK, on to the next step"),
+        ("m / r / w", "missing / retake / rework: opens the step's form"),
+        ("1–9", "in that form, before typing a note: reason"),
+        ("Enter", "save the form, on to the next step"),
+        ("Esc", "leave the form (or the full-size photo)"),
+        ("Space", "on a photo: full size (← → for the others)"),
+        ("i", "feedback preview; Enter sends it"),
         ("a", "approve all"),
-        ("i", "mark incomplete"),
         ("n", "next drop to review"),
     ];
     view! {
@@ -508,15 +531,18 @@ fn StepCard(
 ) -> impl IntoView {
     let n = s.number;
     let reopened = !s.previous_verdict.is_empty();
+    let name = s.name.clone();
     let has_photo = !s.new_photos.is_empty() || !s.old_photos.is_empty();
     let photo_view = {
         let number = number.clone();
         move |p: &PhotoView| {
             let number = number.clone();
+            let name = name.clone();
             let id = p.id.to_string();
             view! {
                 <figure class="photo w-40">
-                    <a href=format!("/media/{}", p.id) target="_blank" title="Open full size">
+                    <a href=format!("/media/{}", p.id) target="_blank" title="Open full size" class="thumb block rounded-md focus:outline-none focus:ring-2 focus:ring-blue-500"
+                       data-caption=format!("Step {n}: {name} · {}", p.received)>
                         <img src=format!("/media/{}/thumb", p.id) alt=format!("Step {n} photo") loading="lazy" width="160" height="120"
                              class="h-30 w-40 rounded-md object-cover ring-1 ring-slate-200 hover:ring-2 hover:ring-blue-400"/>
                     </a>
@@ -616,7 +642,15 @@ fn ReviewForms(n: i64, number: String, verdict: String, reasons: Vec<ReasonOptio
             }
         })
         .collect_view();
-    let reason_options = reasons.into_iter().map(|r| view! { <option value=r.code>{r.label}</option> }).collect_view();
+    // Numbered: while the note is still empty, typing the digit picks the reason.
+    let reason_options = reasons
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let label = if i < 9 { format!("{} · {}", i + 1, r.label) } else { r.label };
+            view! { <option value=r.code>{label}</option> }
+        })
+        .collect_view();
     view! {
         <div class="mt-3 flex flex-wrap items-start gap-3 border-t border-slate-100 pt-3">
             {quick}

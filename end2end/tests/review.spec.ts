@@ -1,4 +1,4 @@
-import { test, expect, Page } from "@playwright/test";
+import { test, expect, Page, APIRequestContext } from "@playwright/test";
 import { BRIDGE_KEY } from "../playwright.config";
 import { ADMIN, signIn } from "./helpers";
 
@@ -103,18 +103,138 @@ test("review loop: missing + retake, mark incomplete, API resubmit, approve all"
   await expect(page.locator('.step-card[data-verdict="ok"]')).toHaveCount(12);
 });
 
-test("keyboard: a approves the drop, n opens the next one waiting", async ({ page }) => {
+// The keyboard tests press keys only (no clicks once the page is open) and check the outcome
+// over the API, so a shortcut that types into a field or a key that does nothing fails them.
+async function api(request: APIRequestContext, path: string) {
+  const res = await request.get(path, { headers: { "X-API-Key": BRIDGE_KEY } });
+  expect(res.status()).toBe(200);
+  return res.json();
+}
+
+test("Review next opens a drop with JavaScript on; the list's keys: / search, j/k rows, Enter opens, n next", async ({ page }) => {
+  await signIn(page, ADMIN);
+  await hydrated(page);
+  await page.click("#review-next");
+  await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
+  await expect(page.locator("#drop-number")).toBeVisible();
+  await expect(page.locator("h1")).not.toHaveText("Page not found");
+
+  await page.goto("/?status=unreviewed");
+  await hydrated(page);
+  await page.keyboard.press("/");
+  await expect(page.locator("#search")).toBeFocused();
+  await page.keyboard.type("jkn");
+  await expect(page.locator("#search")).toHaveValue("jkn");
+  await expect(page).toHaveURL(/status=unreviewed$/);
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Backspace");
+  await page.keyboard.press("Escape");
+  await expect(page.locator("#search")).not.toBeFocused();
+  const rows = page.locator("tr.drop-row a.drop-link");
+  await page.keyboard.press("j");
+  await expect(rows.nth(0)).toBeFocused();
+  await page.keyboard.press("j");
+  await expect(rows.nth(1)).toBeFocused();
+  await page.keyboard.press("k");
+  await expect(rows.nth(0)).toBeFocused();
+  const first = (await page.locator("tr.drop-row").first().getAttribute("data-drop"))!;
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(new RegExp(`/drops/${first}$`));
+  await page.goto("/");
+  await hydrated(page);
+  await page.keyboard.press("n");
+  await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
+});
+
+test("keyboard only: n then a approves the next drop (2 keys)", async ({ page, request }) => {
   await signIn(page, ADMIN);
   await page.goto("/next");
   await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
-  const first = page.url();
+  const previous = page.url();
+  await hydrated(page);
+  await page.keyboard.press("n");
+  await expect(page).not.toHaveURL(previous);
+  await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
+  const number = page.url().split("/").pop()!;
+  await expect(page.locator("#drop-number .status-badge")).toHaveText(/Unreviewed|Resubmitted/);
   await hydrated(page);
   await page.keyboard.press("a");
   await expect(page.locator("#drop-number .status-badge")).toHaveText("Approved");
-  await page.keyboard.press("n");
-  await expect(page).not.toHaveURL(first);
-  await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
-  await expect(page.locator("#drop-number .status-badge")).toHaveText(/Unreviewed|Resubmitted/);
+  const d = await api(request, `/api/v1/drops/${number}`);
+  expect(d.status).toBe("approved");
+  expect(d.steps.map((s: any) => s.verdict)).toEqual(Array(d.steps.length).fill("ok"));
+});
+
+test("keyboard only: two steps sent back with a note each in 7 keys; the feedback is queued", async ({ page, request }) => {
+  await signIn(page, ADMIN);
+  await page.goto("/?status=unreviewed");
+  const number = (await page.locator("tr.drop-row").last().getAttribute("data-drop"))!;
+  await page.goto(`/drops/${number}`);
+  await hydrated(page);
+  // The page opens on the first step that needs a verdict.
+  await expect(page.locator("#step-1")).toBeFocused();
+  const reasons = await page.locator("#reason-2 option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+
+  await page.keyboard.press("m");                       // 1: step 1 missing, its note focused
+  await expect(page.locator("#note-1")).toBeFocused();
+  await page.keyboard.type("Cable entry not visible");
+  await page.keyboard.press("Enter");                   // 2: saved, on to step 2
+  await expect(page.locator("#step-1")).toHaveAttribute("data-verdict", "missing");
+  await expect(page.locator("#step-2")).toBeFocused();
+  await page.keyboard.press("r");                       // 3: step 2 retake
+  await expect(page.locator("#note-2")).toBeFocused();
+  await page.keyboard.press("2");                       // 4: the second coded reason
+  await expect(page.locator("#reason-2")).toHaveValue(reasons[2]);
+  await page.keyboard.type("Meter 2 is blurred");
+  await page.keyboard.press("Enter");                   // 5: saved, on to step 3
+  await expect(page.locator("#step-2")).toHaveAttribute("data-verdict", "retake");
+  await expect(page.locator("#step-3")).toBeFocused();
+  await page.keyboard.press("i");                       // 6: the preview, its confirm focused
+  await expect(page.locator("#confirm-incomplete")).toBeFocused();
+  await expect(page.locator("#feedback-preview")).toContainText("Meter 2 is blurred");
+  await page.keyboard.press("Enter");                   // 7: queued
+  await expect(page.locator("#drop-number .status-badge")).toHaveText("Incomplete");
+
+  const d = await api(request, `/api/v1/drops/${number}`);
+  expect(d.status).toBe("incomplete");
+  expect([d.steps[0].verdict, d.steps[0].note]).toEqual(["missing", "Cable entry not visible"]);
+  expect([d.steps[1].verdict, d.steps[1].reason, d.steps[1].note]).toEqual(["retake", reasons[2], "Meter 2 is blurred"]);
+  expect(d.steps.slice(2).every((s: any) => s.verdict === "pending")).toBe(true);
+  const m = await api(request, `/api/v1/messages?drop=${number}&direction=out`);
+  const feedback = m.messages.find((x: any) => x.template === "drop_feedback");
+  expect(feedback.body).toContain("Cable entry not visible");
+  expect(feedback.body).toContain("Meter 2 is blurred");
+});
+
+test("keyboard only: Escape leaves a step's form, o accepts and moves on, Space opens a photo full size", async ({ page, request }) => {
+  await signIn(page, ADMIN);
+  await page.goto("/?status=unreviewed");
+  const number = (await page.locator("tr.drop-row").last().getAttribute("data-drop"))!;
+  await page.goto(`/drops/${number}`);
+  await hydrated(page);
+  await expect(page.locator("#step-1")).toBeFocused();
+  await page.keyboard.press("w");
+  await expect(page.locator("#note-1")).toBeFocused();
+  await page.keyboard.type("x");
+  await page.keyboard.press("Escape");
+  await expect(page.locator("#reject-1")).not.toHaveAttribute("open", "");
+  await expect(page.locator("#step-1")).toBeFocused();
+  await page.keyboard.press("o");
+  await expect(page.locator("#step-1")).toHaveAttribute("data-verdict", "ok");
+  await expect(page.locator("#step-2")).toBeFocused();
+  // Tab reaches step 2's photo; Space opens it over the page, Escape closes it.
+  await page.keyboard.press("Tab");
+  await expect(page.locator("#step-2 a.thumb").first()).toBeFocused();
+  await page.keyboard.press(" ");
+  await expect(page.locator("#lightbox")).toHaveAttribute("open", "");
+  await expect(page.locator("#lightbox-img")).toHaveAttribute("src", /\/media\/\d+$/);
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("Escape");
+  await expect(page.locator("#lightbox")).not.toHaveAttribute("open", "");
+  await expect(page.locator("#step-2 a.thumb").first()).toBeFocused();
+  const d = await api(request, `/api/v1/drops/${number}`);
+  expect([d.steps[0].verdict, d.steps[0].note]).toEqual(["ok", ""]);
+  expect(d.status).toBe("unreviewed");
 });
 
 test.describe("without JavaScript", () => {
@@ -145,6 +265,17 @@ test.describe("without JavaScript", () => {
     await expect(page.locator("#feedback-preview")).toContainText("Retake with the flash on");
     await page.click("#confirm-incomplete");
     await expect(page.locator("#drop-number .status-badge")).toHaveText("Incomplete");
+  });
+
+  test("Review next is a plain link to the next drop", async ({ page }) => {
+    await page.goto("/login");
+    await page.fill("#email", ADMIN.email);
+    await page.fill("#password", ADMIN.password);
+    await page.click("#sign-in");
+    await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
+    await page.click("#review-next");
+    await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
+    await expect(page.locator("#drop-number")).toBeVisible();
   });
 
   test("a failed sign-in shows the reason", async ({ page }) => {

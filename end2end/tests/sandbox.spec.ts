@@ -45,6 +45,8 @@ test("sandbox: drop + 12 photos, feedback on steps 3 and 7, fixes, Resubmitted l
   await list.close();
   await send(phone, "", 12);
   await expectChat(phone, /Got 12 photos/);
+  // Every step has a photo: the drop went to review by itself (no DONE needed).
+  await expectChat(phone, `${DROP} is now with QA`);
   await send(phone, `${DROP} DONE`);
   await expectChat(phone, `${DROP} is submitted for review`);
 
