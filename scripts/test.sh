@@ -8,18 +8,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup-tools.sh --browser
+# Each phase prints the seconds since the start (docs/PERFORMANCE.md records a fresh run).
+phase() { echo "== [${SECONDS} s] $*"; }
 
-echo "== Rust tests (SQLite + PostgreSQL)"
+phase "Rust tests (SQLite + PostgreSQL)"
 cargo test -p dropcheck-core -p dropcheck
 BIN="$TARGET_DIR/debug/dropcheck"   # built by `cargo test` for the server's integration tests
 
-echo "== The site (release wasm, lazy-route split, CSS): cargo xtask site"
+phase "The site (release wasm, lazy-route split, CSS): cargo xtask site"
 cargo xtask site
 node scripts/precompress.mjs "$TARGET_DIR/site/pkg"
 
-echo "== API fuzzing (schemathesis against /api/openapi.json: no 5xx, no undocumented status)"
+phase "API fuzzing (schemathesis against /api/openapi.json: no 5xx, no undocumented status)"
 DROPCHECK_BIN="$BIN" scripts/fuzz-api.sh
 
-echo "== End-to-end tests (Playwright, Chromium)"
+phase "End-to-end tests (Playwright, Chromium)"
 cd end2end
 DROPCHECK_BIN="$BIN" LEPTOS_SITE_ROOT="$TARGET_DIR/site" npx playwright test
+phase "All passed"

@@ -158,3 +158,32 @@ test("integrations: an admin switches the provider, sees its webhook URLs, and s
   await phone.goto(`/sandbox?phone=${encodeURIComponent("+27825550009")}`);
   await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: "Test message from Dropcheck through sandbox" })).toBeVisible();
 });
+
+test("projects: Wait for DONE is saved per project, with JavaScript and without", async ({ page, browser }) => {
+  await signIn(page);
+  await page.goto("/settings/projects");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const velo = page.locator('section[data-project="Velo Test"]');
+  await expect(velo).toContainText("12 steps");
+  const box = velo.locator('input[name="wait_for_done"]');
+  await expect(box).not.toBeChecked();
+  await box.check();
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/rpc/save_project") && r.ok()),
+    velo.locator('button[type="submit"]').click(),
+  ]);
+  await page.reload();
+  await expect(page.locator('section[data-project="Velo Test"] input[name="wait_for_done"]')).toBeChecked();
+
+  // The same form without JavaScript: unticked and saved, the setting is off again.
+  const ctx = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await ctx.newPage();
+  await signIn(plain);
+  await plain.goto("/settings/projects");
+  const form = plain.locator('section[data-project="Velo Test"]');
+  await form.locator('input[name="wait_for_done"]').uncheck();
+  await form.locator('button[type="submit"]').click();
+  await plain.goto("/settings/projects");
+  await expect(plain.locator('section[data-project="Velo Test"] input[name="wait_for_done"]')).not.toBeChecked();
+  await ctx.close();
+});
