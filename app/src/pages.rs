@@ -290,8 +290,16 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody class="divide-y divide-slate-100">
-                        {d.rows.is_empty().then(|| view! {
-                            <tr><td colspan="7" class="px-4 py-10 text-center text-slate-500">"No drops match these filters."</td></tr>
+                        {d.rows.is_empty().then(|| if d.total == 0 {
+                            // A fresh install: say how the first drop arrives.
+                            view! {
+                                <tr><td colspan="7" class="px-4 py-10 text-center text-slate-500" id="no-drops-yet">
+                                    "No drops yet. A drop opens when a contractor sends its number (e.g. DR12345678) on WhatsApp; "
+                                    <a href="/sandbox" class="text-blue-700 underline">"try it in the sandbox"</a> "."
+                                </td></tr>
+                            }.into_any()
+                        } else {
+                            view! { <tr><td colspan="7" class="px-4 py-10 text-center text-slate-500">"No drops match these filters."</td></tr> }.into_any()
                         })}
                         {d.rows.iter().map(|r| {
                             let href = format!("/drops/{}", r.number);

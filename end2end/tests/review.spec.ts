@@ -97,6 +97,8 @@ test("review loop: missing + retake, mark incomplete, API resubmit, approve all"
   await expect(page.locator("#step-3")).toContainText("Reopened — was Missing");
 
   await hydrated(page);
+  // The page opens on the first reopened step.
+  await expect(page.locator("#step-3")).toBeFocused();
   await page.click("#approve-all");
   await expect(page.locator("#drop-number .status-badge")).toHaveText("Approved");
   await expect(page.locator("#drop-number .status-badge")).toHaveClass(/bg-green-100/);
@@ -109,6 +111,18 @@ async function api(request: APIRequestContext, path: string) {
   const res = await request.get(path, { headers: { "X-API-Key": BRIDGE_KEY } });
   expect(res.status()).toBe(200);
   return res.json();
+}
+
+// Signs in and opens the oldest unreviewed drop on the list's first page, which opens with
+// focus on its first step (every step needs a verdict).
+async function openUnreviewedDrop(page: Page): Promise<string> {
+  await signIn(page, ADMIN);
+  await page.goto("/?status=unreviewed");
+  const number = (await page.locator("tr.drop-row").last().getAttribute("data-drop"))!;
+  await page.goto(`/drops/${number}`);
+  await hydrated(page);
+  await expect(page.locator("#step-1")).toBeFocused();
+  return number;
 }
 
 test("Review next opens a drop with JavaScript on; the list's keys: / search, j/k rows, Enter opens, n next", async ({ page }) => {
@@ -166,13 +180,7 @@ test("keyboard only: n then a approves the next drop (2 keys)", async ({ page, r
 });
 
 test("keyboard only: two steps sent back with a note each in 7 keys; the feedback is queued", async ({ page, request }) => {
-  await signIn(page, ADMIN);
-  await page.goto("/?status=unreviewed");
-  const number = (await page.locator("tr.drop-row").last().getAttribute("data-drop"))!;
-  await page.goto(`/drops/${number}`);
-  await hydrated(page);
-  // The page opens on the first step that needs a verdict.
-  await expect(page.locator("#step-1")).toBeFocused();
+  const number = await openUnreviewedDrop(page);
   const reasons = await page.locator("#reason-2 option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
 
   await page.keyboard.press("m");                       // 1: step 1 missing, its note focused
@@ -207,12 +215,7 @@ test("keyboard only: two steps sent back with a note each in 7 keys; the feedbac
 });
 
 test("keyboard only: Escape leaves a step's form, o accepts and moves on, Space opens a photo full size", async ({ page, request }) => {
-  await signIn(page, ADMIN);
-  await page.goto("/?status=unreviewed");
-  const number = (await page.locator("tr.drop-row").last().getAttribute("data-drop"))!;
-  await page.goto(`/drops/${number}`);
-  await hydrated(page);
-  await expect(page.locator("#step-1")).toBeFocused();
+  const number = await openUnreviewedDrop(page);
   await page.keyboard.press("w");
   await expect(page.locator("#note-1")).toBeFocused();
   await page.keyboard.type("x");
