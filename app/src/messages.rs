@@ -23,6 +23,8 @@ pub struct MessageView {
     pub error_help: String,
     pub error_text: String,
     pub attempts: i64,
+    /// A queued message whose last attempt failed: "retrying · next attempt in 40 s".
+    pub retrying: String,
     pub drop_number: String,
     pub at: String,
     pub can_resend: bool,
@@ -43,7 +45,21 @@ pub struct MessagesPageData {
 #[cfg(feature = "ssr")]
 fn message_view(m: dropcheck_core::store::MessageRow) -> MessageView {
     let code = m.error_code.clone().unwrap_or_default();
+    let retrying = match (m.status.as_str(), m.next_attempt_at) {
+        ("queued", Some(next)) if m.error_code.is_some() => {
+            let secs = (next - dropcheck_core::now_ms()) / 1000;
+            let when = match secs {
+                ..=0 => "now".to_string(),
+                1..=89 => format!("in {secs} s"),
+                90..=5399 => format!("in {} min", (secs + 30) / 60),
+                _ => format!("at {}", dropcheck_core::fmt_time(next)),
+            };
+            format!("retrying · next attempt {when}")
+        }
+        _ => String::new(),
+    };
     MessageView {
+        retrying,
         id: m.message_id,
         can_resend: m.direction == "out" && (m.status == "failed" || m.status == "undelivered"),
         error_help: dropcheck_core::providers::explain_error(&code).unwrap_or_default().to_string(),
@@ -253,6 +269,7 @@ fn MessagesView(d: MessagesPageData, resend: ServerAction<ResendMessage>) -> imp
                                 <td class=format!("whitespace-nowrap px-3 py-2 {}", tick_class(&m.status))>
                                     {tick_label(&m.status)}
                                     {(m.attempts > 1).then(|| view! { <div class="text-xs text-slate-400">{format!("{} attempts", m.attempts)}</div> })}
+                                    {(!m.retrying.is_empty()).then(|| view! { <div class="retrying text-xs text-amber-700">{m.retrying.clone()}</div> })}
                                 </td>
                                 <td class="px-3 py-2">
                                     {m.can_resend.then(|| view! {

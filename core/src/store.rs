@@ -299,6 +299,8 @@ pub struct MessageRow {
     /// The caller's reference (notifications API).
     pub reference_id: Option<String>,
     pub created_at: i64,
+    /// When a queued message is tried (next): after a failed attempt, the retry time.
+    pub next_attempt_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -1336,7 +1338,7 @@ const SUMMARY_SELECT: &str = "select d.drop_id, d.drop_number, d.status, p.name 
     left join contact c on c.contact_id = d.contractor_id";
 
 pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
-        m.error_code, m.error_text, m.attempts, d.drop_number, m.media_url, m.sent_as, m.reference_id, m.created_at
+        m.error_code, m.error_text, m.attempts, d.drop_number, m.media_url, m.sent_as, m.reference_id, m.created_at, m.next_attempt_at
     from message m left join drop_job d on d.drop_id = m.drop_id";
 
 /// A message's template variables as stored with it (JSON), for sends as a provider template.

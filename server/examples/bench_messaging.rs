@@ -75,7 +75,7 @@ async fn main() {
         }
         .as_env(),
         sandbox_token: "sandbox-unused".into(),
-        retry: RetryPolicy { base_ms: 100, cap_ms: 1000, max_attempts: 5 },
+        retry: RetryPolicy { base_ms: 100, cap_ms: 1000, horizon_ms: 86_400_000 },
         send_rate: 10_000,
         max_media_bytes: 16 << 20,
         ..Config::for_tests()

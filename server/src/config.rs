@@ -54,7 +54,7 @@ impl Config {
             site_addr: "127.0.0.1:0".parse().expect("a socket address"),
             provider_env: ProviderEnv::default(),
             sandbox_token: "sandbox-test-token".into(),
-            retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
+            retry: RetryPolicy { base_ms: 10, cap_ms: 100, horizon_ms: 2_000 },
             send_rate: 80,
             max_media_bytes: 16 << 20,
             lease_ms: 60_000,
@@ -149,24 +149,9 @@ impl std::fmt::Debug for ProviderConfig {
     }
 }
 
-/// Outbox retries: exponential backoff with full jitter (SPEC section 5).
-#[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    pub base_ms: i64,
-    pub cap_ms: i64,
-    pub max_attempts: i64,
-}
-
-impl RetryPolicy {
-    /// The delay before attempt `attempt + 1`: uniform in [0, min(cap, base·2^attempt)],
-    /// never shorter than the provider's `Retry-After`.
-    pub fn delay_ms(&self, attempt: i64, retry_after_ms: Option<i64>) -> i64 {
-        use rand::Rng;
-        let ceiling = self.base_ms.saturating_mul(1i64 << attempt.clamp(0, 30)).min(self.cap_ms).max(1);
-        let jitter = rand::thread_rng().gen_range(0..=ceiling);
-        jitter.max(retry_after_ms.unwrap_or(0))
-    }
-}
+/// Outbox retries: exponential backoff with full jitter until a deadline (SPEC section 5);
+/// the policy itself is in the core crate, beside the outbox it drives.
+pub use dropcheck_core::outbox::RetryPolicy;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -230,10 +215,17 @@ impl Config {
                 },
             }
         };
+        if var("DROPCHECK_RETRY_MAX_ATTEMPTS").is_some() {
+            // Retries end at a deadline now, not after a count (a provider outage of a few
+            // minutes used to fail every message sent meanwhile).
+            tracing::warn!(
+                "DROPCHECK_RETRY_MAX_ATTEMPTS is no longer read: messages retry for DROPCHECK_RETRY_FOR_SECONDS (default 86400)"
+            );
+        }
         let retry = RetryPolicy {
             base_ms: num("DROPCHECK_RETRY_BASE_SECONDS", 10, 0, 86_400)? * 1000,
-            cap_ms: num("DROPCHECK_RETRY_CAP_SECONDS", 3600, 1, 7 * 86_400)? * 1000,
-            max_attempts: num("DROPCHECK_RETRY_MAX_ATTEMPTS", 5, 1, 100)?,
+            cap_ms: num("DROPCHECK_RETRY_CAP_SECONDS", 600, 1, 7 * 86_400)? * 1000,
+            horizon_ms: num("DROPCHECK_RETRY_FOR_SECONDS", 86_400, 1, 30 * 86_400)? * 1000,
         };
         let send_rate = num("DROPCHECK_SEND_RATE", 80, 1, 10_000)? as u32;
         let max_media_bytes = num("DROPCHECK_MAX_MEDIA_MB", 16, 1, 100)? as u64 * 1024 * 1024;
@@ -383,7 +375,7 @@ mod tests {
             }
             .as_env(),
             sandbox_token: "sandbox-token-secret".into(),
-            retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
+            retry: RetryPolicy { base_ms: 10, cap_ms: 100, horizon_ms: 2_000 },
             max_media_bytes: 1,
             ..Config::for_tests()
         };
@@ -397,16 +389,5 @@ mod tests {
             !shown.contains("meta-token-secret") && !shown.contains("meta-app-secret") && !shown.contains("meta-verify-secret"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn backoff_is_jittered_capped_and_honours_retry_after() {
-        let p = RetryPolicy { base_ms: 10_000, cap_ms: 3_600_000, max_attempts: 5 };
-        for attempt in 0..40 {
-            let d = p.delay_ms(attempt, None);
-            assert!((0..=3_600_000).contains(&d));
-            assert!(d <= 10_000 * (1i64 << attempt.min(30)));
-        }
-        assert!(p.delay_ms(0, Some(30_000)) >= 30_000, "Retry-After is a floor");
     }
 }

@@ -173,7 +173,8 @@ fn retry_or_fail(ev: &ClaimedEvent, m: &Messaging, error: String) -> EventOutcom
     if ev.attempts >= EVENT_MAX_ATTEMPTS {
         EventOutcome::Failed(format!("{error} (gave up after {} attempts)", ev.attempts))
     } else {
-        let base = RetryPolicy { base_ms: m.retry.base_ms.clamp(200, 10_000), cap_ms: m.retry.cap_ms, max_attempts: EVENT_MAX_ATTEMPTS };
+        // Events count their attempts (EVENT_MAX_ATTEMPTS); only the backoff is shared.
+        let base = RetryPolicy { base_ms: m.retry.base_ms.clamp(200, 10_000), cap_ms: m.retry.cap_ms, horizon_ms: m.retry.horizon_ms };
         EventOutcome::Retry { error, at: now_ms() + base.delay_ms(ev.attempts, None).max(100) }
     }
 }
@@ -312,7 +313,7 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
             }
             Ok(None) => {}
             Err(f) => {
-                let at = (msg.attempts < m.retry.max_attempts).then(|| now_ms() + m.retry.delay_ms(msg.attempts - 1, None));
+                let at = m.retry.next_attempt(msg.attempts - 1, msg.retry_from, now_ms());
                 return Ok(failed(&msg, &f.code, &f.message, at));
             }
         }
@@ -333,10 +334,17 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
             SendOutcome::Sent { message_id: msg.message_id, provider_id: acc.provider_id, status: acc.status, sent_as, at: now_ms() }
         }
         Err(SendFailure { retry, code, message, retry_after }) => {
-            let retry_at = match retry {
-                Retry::Yes if msg.attempts < m.retry.max_attempts => {
-                    Some(now_ms() + m.retry.delay_ms(msg.attempts - 1, retry_after.map(|d| d.as_millis() as i64)))
+            let now = now_ms();
+            // The provider said when (a 429, a throughput error): wait as told; the attempt
+            // is not counted. Otherwise back off until the message's deadline.
+            if let (Retry::Yes, Some(after)) = (&retry, retry_after) {
+                if let Some(until) = m.retry.after_throttle(msg.retry_from, now, after.as_millis() as i64) {
+                    tracing::info!(message_id = msg.message_id, code = %code, wait_ms = until - now, "provider asked to wait: {message}");
+                    return Ok(SendOutcome::Throttled { message_id: msg.message_id, code, text: message, until, at: now });
                 }
+            }
+            let retry_at = match retry {
+                Retry::Yes => m.retry.next_attempt(msg.attempts - 1, msg.retry_from, now),
                 _ => None,
             };
             tracing::warn!(message_id = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}");

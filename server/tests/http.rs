@@ -34,7 +34,7 @@ async fn spawn_with_env(store: Store, provider_env: dropcheck_core::integrations
         // Usually nothing from the environment: the provider is chosen under Settings → Integrations.
         provider_env,
         sandbox_token: "sandbox-test-token".into(),
-        retry: RetryPolicy { base_ms: 10, cap_ms: 100, max_attempts: 3 },
+        retry: RetryPolicy { base_ms: 10, cap_ms: 100, horizon_ms: 2_000 },
         send_rate: 80,
         max_media_bytes: 16 << 20,
         ..Config::for_tests()

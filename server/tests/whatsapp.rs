@@ -51,6 +51,8 @@ const RESET: u16 = 0;
 const SLOW: u16 = 1;
 /// The message is accepted (and counted as sent), then the connection breaks: ambiguous.
 const ACCEPT_THEN_RESET: u16 = 2;
+/// This attempt is answered as usual (accepted): interleaves successes with failures.
+const PASS: u16 = 3;
 
 async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
     let next = {
@@ -88,7 +90,10 @@ async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String
     if sid != SID || !authed {
         return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
     }
-    if let Some((status, after, body)) = m.script.pop_front() {
+    let pass = m.script.front().is_some_and(|(s, _, _)| *s == PASS);
+    if pass {
+        m.script.pop_front();
+    } else if let Some((status, after, body)) = m.script.pop_front() {
         let mut res = (StatusCode::from_u16(status).unwrap(), body).into_response();
         if let Some(a) = after {
             res.headers_mut().insert("retry-after", a.to_string().parse().unwrap());
@@ -223,7 +228,7 @@ async fn spawn_app_paced(store: Store, provider: ProviderConfig, send_rate: u32)
             ProviderConfig::Sandbox { signing_token } => signing_token.clone(),
             _ => "sandbox-unused".into(),
         },
-        retry: RetryPolicy { base_ms: 50, cap_ms: 400, max_attempts: 6 },
+        retry: RetryPolicy { base_ms: 50, cap_ms: 400, horizon_ms: 30_000 },
         send_rate,
         max_media_bytes: 16 << 20,
         ..Config::for_tests()
@@ -968,6 +973,93 @@ async fn the_sender_never_exceeds_the_configured_rate_per_sender_number() {
                 assert!((j - i + 1) as f64 <= allowed, "{} messages within {secs:.3} s", j - i + 1);
             }
         }
+    })
+    .await;
+}
+
+/// Issue 11, item 4: retries end at a deadline, not after a count. A provider that fails every
+/// send for a while (60 attempts in a row; the old budget gave up after 6 per message) loses
+/// nothing, and one failing half the calls (500, connection resets, 429 with Retry-After)
+/// delivers every message exactly once.
+#[tokio::test]
+async fn an_outage_loses_nothing_and_a_flaky_provider_delivers_everything_once() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        {
+            let mut m = m.lock().unwrap();
+            for _ in 0..60 {
+                m.script.push_back((503, None, r#"{"code": 20503, "message": "Service Unavailable"}"#.into()));
+            }
+        }
+        let _app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        let phones: Vec<dropcheck_core::domain::Phone> =
+            (0..5).map(|i| dropcheck_core::domain::Phone::parse(&format!("+2764000020{i}")).unwrap()).collect();
+        for p in &phones {
+            // Inside the 24-hour window, so plain text may go.
+            store.upsert_contact(p, "").await.unwrap();
+            store.note_inbound(p, dropcheck_core::now_ms()).await.unwrap();
+        }
+        let queue = |i: usize, body: String| {
+            let store = store.clone();
+            let phone = phones[i % phones.len()].clone();
+            async move {
+                let out = Outgoing { phone: &phone, body: &body, template: None, vars: None, media_url: None };
+                store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap()
+            }
+        };
+        let delivered = |prefix: &'static str, n: usize| {
+            let m = m.clone();
+            async move {
+                for _ in 0..2400 {
+                    let sent = m.lock().unwrap().sent.clone();
+                    if (0..n).all(|i| sent.iter().any(|(_, b)| *b == format!("{prefix} {i}"))) {
+                        return sent;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                panic!("not every '{prefix}' message was delivered: {:?}", m.lock().unwrap().sent);
+            }
+        };
+
+        let mut ids = vec![];
+        for i in 0..5 {
+            ids.push(queue(i, format!("outage message {i}")).await);
+        }
+        let sent = delivered("outage message", 5).await;
+        for i in 0..5 {
+            assert_eq!(sent.iter().filter(|(_, b)| *b == format!("outage message {i}")).count(), 1, "message {i} once");
+        }
+        assert!(m.lock().unwrap().attempts >= 65, "the outage was met");
+        for id in &ids {
+            assert_eq!(store.message(*id).await.unwrap().status, "sent");
+        }
+
+        // Half the calls fail.
+        {
+            let mut m = m.lock().unwrap();
+            for k in 0..30 {
+                let fail = match k {
+                    2 | 14 | 26 => (429, Some(1), r#"{"code": 20429, "message": "Too Many Requests"}"#.to_string()),
+                    k if k % 2 == 0 => (500, None, r#"{"code": 20500, "message": "Internal Server Error"}"#.to_string()),
+                    _ => (RESET, None, String::new()),
+                };
+                m.script.push_back(fail);
+                m.script.push_back((PASS, None, String::new()));
+            }
+        }
+        let mut ids = vec![];
+        for i in 0..60 {
+            ids.push(queue(i, format!("flaky message {i}")).await);
+        }
+        let sent = delivered("flaky message", 60).await;
+        for i in 0..60 {
+            assert_eq!(sent.iter().filter(|(_, b)| *b == format!("flaky message {i}")).count(), 1, "flaky message {i}: 0 duplicates");
+        }
+        for id in &ids {
+            let msg = store.message(*id).await.unwrap();
+            assert_eq!(msg.status, "sent", "{msg:?}");
+        }
+        assert_eq!(store.outbox_counts().await.unwrap().failed, 0);
     })
     .await;
 }
