@@ -262,7 +262,7 @@ fn MessagesView(d: MessagesPageData, resend: ServerAction<ResendMessage>) -> imp
                                         <div class="mt-1 rounded bg-red-50 px-2 py-1 text-xs text-red-800">
                                             <span class="font-semibold">{format!("Error {}: ", m.error_code)}</span>
                                             {if m.error_help.is_empty() { m.error_text.clone() } else { m.error_help.clone() }}
-                                            {(!m.error_help.is_empty() && !m.error_text.is_empty()).then(|| view! { <span class="text-red-600">{format!(" ({})", m.error_text)}</span> })}
+                                            {(!m.error_help.is_empty() && !m.error_text.is_empty() && m.error_help != m.error_text).then(|| view! { <span class="text-red-600">{format!(" ({})", m.error_text)}</span> })}
                                         </div>
                                     })}
                                 </td>

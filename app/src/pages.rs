@@ -248,6 +248,11 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                     "Review next " <kbd class="ml-1 rounded bg-blue-800 px-1.5 text-xs">"n"</kbd>
                 </a>
             </div>
+            {(get("waiting") == "none").then(|| view! {
+                <p id="nothing-waiting" class="mb-4 rounded-md bg-green-50 px-4 py-3 text-sm text-green-800 ring-1 ring-green-200">
+                    "Nothing is waiting for review right now: no drop is Unreviewed or Resubmitted."
+                </p>
+            })}
             <form method="get" action="/" class="mb-5 grid grid-cols-2 gap-3 rounded-lg border border-slate-200 bg-white p-4 shadow-sm md:grid-cols-7">
                 <input type="hidden" name="status" value=current_status.clone()/>
                 <label class="text-xs font-medium text-slate-600">"Project"

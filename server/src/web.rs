@@ -358,7 +358,8 @@ async fn next_drop(State(st): State<AppState>, Query(q): Query<NextQuery>) -> Re
     let after = q.after.map(|a| a.trim().to_ascii_uppercase());
     match st.store.next_for_review(after.as_deref()).await {
         Ok(Some(n)) => Redirect::to(&format!("/drops/{n}")).into_response(),
-        Ok(None) => Redirect::to("/?status=unreviewed").into_response(),
+        // Nothing waits: the unreviewed list says so (`waiting=none`).
+        Ok(None) => Redirect::to("/?status=unreviewed&waiting=none").into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "next drop lookup failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

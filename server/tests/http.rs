@@ -266,6 +266,18 @@ async fn first_run_setup_sign_in_csrf_and_admin_gating() {
         let cookie = r.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
         assert_eq!(app.get("/").await.status(), StatusCode::OK, "signed in after setup");
+        // A fresh install: the empty list says how the first drop arrives, and Review next
+        // with nothing waiting says so.
+        assert!(app.get("/").await.text().await.unwrap().contains("No drops yet. A drop opens when a contractor sends its number"));
+        let r = app.get("/next").await;
+        assert_eq!(location(&r), "/?status=unreviewed&waiting=none");
+        assert!(app
+            .get("/?status=unreviewed&waiting=none")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Nothing is waiting for review right now"));
         // Setup works once.
         assert_eq!(location(&app.get("/setup").await), "/");
 
