@@ -39,12 +39,12 @@ struct Paths {
 }
 
 impl Paths {
-    fn new() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf();
+    fn new() -> Result<Self> {
+        let root = workspace_root()?;
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
         let site = std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from).unwrap_or_else(|| target.join("site"));
         let pkg = site.join(SITE_PKG_DIR);
-        Paths { root, target, site, pkg }
+        Ok(Paths { root, target, site, pkg })
     }
 
     fn front_wasm(&self) -> PathBuf {
@@ -54,6 +54,25 @@ impl Paths {
     fn npm_bin(&self, name: &str) -> PathBuf {
         self.root.join("node_modules/.bin").join(name)
     }
+}
+
+/// The workspace this run is for, found at run time: `cargo run` sets `CARGO_MANIFEST_DIR`
+/// (xtask's folder), else the nearest folder above the working directory with `xtask/`.
+/// Never the compile-time path: with a target directory shared between clones (CI links one)
+/// a binary built in one clone is reused by the next.
+fn workspace_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) {
+        if dir.join("src/main.rs").exists() {
+            if let Some(root) = dir.parent() {
+                return Ok(root.to_path_buf());
+            }
+        }
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("working directory: {e}"))?;
+    cwd.ancestors()
+        .find(|d| d.join("xtask/Cargo.toml").exists() && d.join("Cargo.toml").exists())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("{} is not inside the Dropcheck workspace", cwd.display()))
 }
 
 /// The environment cargo-leptos gives both builds (Leptos reads `LEPTOS_OUTPUT_NAME` at
@@ -244,7 +263,13 @@ fn site(p: &Paths) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let p = Paths::new();
+    let p = match Paths::new() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let what = std::env::args().nth(1).unwrap_or_default();
     let start = Instant::now();
     let result = match what.as_str() {
