@@ -226,6 +226,7 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
     let is_first_page = get("cursor").is_empty();
     let all_active = current_status.is_empty();
     let project_sel = get("project");
+    let kbd = |k: &'static str| view! { <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">{k}</kbd> };
     view! {
         <Layout me=d.me.clone()>
             <div class="mb-5 flex flex-wrap items-center gap-3">
@@ -330,10 +331,7 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                 {(!is_first_page).then(|| view! { <a href=link(&current_status) class="rounded-md border border-slate-300 bg-white px-3 py-1.5 hover:bg-slate-100">"← First page"</a> })}
                 {next_link.map(|l| view! { <a href=l id="next-page" class="rounded-md border border-slate-300 bg-white px-3 py-1.5 hover:bg-slate-100">"Next page →"</a> })}
                 <p class="ml-auto text-xs text-slate-500" id="list-keys">
-                    "Keys: " <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"j"</kbd> " / " <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"k"</kbd>
-                    " rows · " <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"Enter"</kbd> " open · "
-                    <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"/"</kbd> " search · "
-                    <kbd class="rounded bg-slate-100 px-1 ring-1 ring-slate-300">"n"</kbd> " review next"
+                    "Keys: " {kbd("j")} " / " {kbd("k")} " rows · " {kbd("Enter")} " open · " {kbd("/")} " search · " {kbd("n")} " review next"
                 </p>
             </div>
         </Layout>

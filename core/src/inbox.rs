@@ -1024,12 +1024,12 @@ struct NextStep {
     name: String,
 }
 
-/// (steps with a photo, steps, labels of steps without one, the next step to shoot).
 /// The drop waits for a reviewer (what the contractor's replies say instead of "send DONE").
 fn with_qa(d: &DropDetail) -> bool {
     matches!(d.status, DropStatus::Unreviewed | DropStatus::Resubmitted)
 }
 
+/// (steps with a photo, steps, labels of steps without one, the next step to shoot).
 fn progress(d: &DropDetail) -> (usize, usize, Vec<String>, Option<NextStep>) {
     let total = d.steps.len();
     let open: Vec<&crate::store::StepDetail> = if d.status == DropStatus::Incomplete {

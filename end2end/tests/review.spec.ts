@@ -244,11 +244,7 @@ test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
   test("mark steps and mark incomplete with plain form posts", async ({ page }) => {
-    await page.goto("/login");
-    await page.fill("#email", ADMIN.email);
-    await page.fill("#password", ADMIN.password);
-    await page.click("#sign-in");
-    await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
+    await signIn(page, ADMIN); // a plain form post without JavaScript
     await page.goto("/?status=unreviewed");
     const number = (await page.locator("tr.drop-row").first().getAttribute("data-drop"))!;
     await page.goto(`/drops/${number}`);
@@ -271,11 +267,7 @@ test.describe("without JavaScript", () => {
   });
 
   test("Review next is a plain link to the next drop", async ({ page }) => {
-    await page.goto("/login");
-    await page.fill("#email", ADMIN.email);
-    await page.fill("#password", ADMIN.password);
-    await page.click("#sign-in");
-    await expect(page.locator("#signed-in-as")).toHaveText(ADMIN.email);
+    await signIn(page, ADMIN); // a plain form post without JavaScript
     await page.click("#review-next");
     await expect(page).toHaveURL(/\/drops\/DR\d{8}$/);
     await expect(page.locator("#drop-number")).toBeVisible();

@@ -999,57 +999,47 @@ async fn an_outage_loses_nothing_and_a_flaky_provider_delivers_everything_once()
             store.upsert_contact(p, "").await.unwrap();
             store.note_inbound(p, dropcheck_core::now_ms()).await.unwrap();
         }
-        let queue = |i: usize, body: String| {
-            let store = store.clone();
-            let phone = phones[i % phones.len()].clone();
+        // Queues `n` messages "{prefix} {i}" over the five numbers, waits until the mock has
+        // all of them and the outbox has recorded each send (the mock counts a message when it
+        // accepts it, the outbox a moment later), and checks each arrived exactly once.
+        let deliver_once = |prefix: &'static str, n: usize| {
+            let (store, m, phones) = (store.clone(), m.clone(), phones.clone());
             async move {
-                let out = Outgoing { phone: &phone, body: &body, template: None, vars: None, media_url: None };
-                store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap()
-            }
-        };
-        let delivered = |prefix: &'static str, n: usize| {
-            let m = m.clone();
-            async move {
+                let mut ids = vec![];
+                for i in 0..n {
+                    let body = format!("{prefix} {i}");
+                    let out = Outgoing { phone: &phones[i % phones.len()], body: &body, template: None, vars: None, media_url: None };
+                    ids.push(store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap());
+                }
+                let mut all_recorded = false;
                 for _ in 0..2400 {
                     let sent = m.lock().unwrap().sent.clone();
                     if (0..n).all(|i| sent.iter().any(|(_, b)| *b == format!("{prefix} {i}"))) {
-                        return sent;
+                        let mut done = true;
+                        for id in &ids {
+                            done &= !matches!(store.message(*id).await.unwrap().status.as_str(), "queued" | "sending");
+                        }
+                        if done {
+                            all_recorded = true;
+                            break;
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
-                panic!("not every '{prefix}' message was delivered: {:?}", m.lock().unwrap().sent);
+                assert!(all_recorded, "not every '{prefix}' message was delivered: {:?}", m.lock().unwrap().sent);
+                let sent = m.lock().unwrap().sent.clone();
+                for i in 0..n {
+                    assert_eq!(sent.iter().filter(|(_, b)| *b == format!("{prefix} {i}")).count(), 1, "{prefix} {i}: exactly once");
+                }
+                for id in &ids {
+                    let msg = store.message(*id).await.unwrap();
+                    assert_eq!(msg.status, "sent", "{msg:?}");
+                }
             }
         };
 
-        // The mock counts a message when it accepts it; the outbox records it a moment later.
-        let recorded = |ids: Vec<i64>| {
-            let store = store.clone();
-            async move {
-                for _ in 0..400 {
-                    let mut done = true;
-                    for id in &ids {
-                        done &= !matches!(store.message(*id).await.unwrap().status.as_str(), "queued" | "sending");
-                    }
-                    if done {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                ids
-            }
-        };
-        let mut ids = vec![];
-        for i in 0..5 {
-            ids.push(queue(i, format!("outage message {i}")).await);
-        }
-        let sent = delivered("outage message", 5).await;
-        for i in 0..5 {
-            assert_eq!(sent.iter().filter(|(_, b)| *b == format!("outage message {i}")).count(), 1, "message {i} once");
-        }
+        deliver_once("outage message", 5).await;
         assert!(m.lock().unwrap().attempts >= 65, "the outage was met");
-        for id in &recorded(ids).await {
-            assert_eq!(store.message(*id).await.unwrap().status, "sent");
-        }
 
         // Half the calls fail.
         {
@@ -1064,18 +1054,7 @@ async fn an_outage_loses_nothing_and_a_flaky_provider_delivers_everything_once()
                 m.script.push_back((PASS, None, String::new()));
             }
         }
-        let mut ids = vec![];
-        for i in 0..60 {
-            ids.push(queue(i, format!("flaky message {i}")).await);
-        }
-        let sent = delivered("flaky message", 60).await;
-        for i in 0..60 {
-            assert_eq!(sent.iter().filter(|(_, b)| *b == format!("flaky message {i}")).count(), 1, "flaky message {i}: 0 duplicates");
-        }
-        for id in &recorded(ids).await {
-            let msg = store.message(*id).await.unwrap();
-            assert_eq!(msg.status, "sent", "{msg:?}");
-        }
+        deliver_once("flaky message", 60).await;
         assert_eq!(store.outbox_counts().await.unwrap().failed, 0);
     })
     .await;

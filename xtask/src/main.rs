@@ -148,13 +148,14 @@ fn build_wasm(p: &Paths) -> Result<()> {
 }
 
 /// Removes what an earlier build wrote to the pkg directory (split chunks are named by
-/// content, so old ones would pile up).
+/// content, so old ones would pile up), and every precompressed copy: the server prefers a
+/// `.br` beside a file, so a stale one would be served instead of the new build.
 fn clean_pkg(p: &Paths) -> Result<()> {
     std::fs::create_dir_all(&p.pkg).map_err(|e| format!("{}: {e}", p.pkg.display()))?;
     for entry in std::fs::read_dir(&p.pkg).map_err(|e| e.to_string())? {
         let path = entry.map_err(|e| e.to_string())?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let ours = [".wasm", ".js", ".json", ".wasm.br", ".wasm.gz", ".js.br", ".js.gz"].iter().any(|s| name.ends_with(s));
+        let ours = [".wasm", ".js", ".json", ".br", ".gz"].iter().any(|s| name.ends_with(s));
         if path.is_file() && ours {
             std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
