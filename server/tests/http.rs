@@ -989,7 +989,14 @@ async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        assert!(reached(), "the test message reached the provider");
+        if !reached() {
+            // What the outbox made of it, for whoever reads the failure.
+            let f = dropcheck_core::outbox::MessageFilter { direction: Some("out".into()), ..Default::default() };
+            let rows = store.list_messages(&f, None, 20).await.unwrap().0;
+            let seen: Vec<_> =
+                rows.iter().map(|m| (m.status.clone(), m.attempts, m.error_code.clone(), m.error_text.clone(), m.body.clone())).collect();
+            panic!("the test message did not reach the provider; the outbox: {seen:?}");
+        }
         let html = app.get("/settings/integrations").await.text().await.unwrap();
         assert!(html.contains(r#"id="test-result" data-status="sent""#), "the result is shown after the round trip");
 
