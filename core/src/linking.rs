@@ -11,7 +11,7 @@ use sqlx::FromRow;
 
 use crate::domain::Phone;
 use crate::error::{CoreError, CoreResult};
-use crate::store::{on_db, Db, Store};
+use crate::store::{on_db, on_tx, Db, Store, Tx};
 
 /// A code works for this long.
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -136,47 +136,10 @@ impl Store {
     /// `user_id`). A right code links the number and is used up; a wrong one counts toward
     /// the lock.
     pub async fn verify_phone_link(&self, phone: &Phone, code: &str, user_id: Option<i64>, now: i64) -> CoreResult<VerifyOutcome> {
-        let hash = code_hash(&self.secret_key(), phone.as_str(), code.trim());
-        let rows: Vec<(i64, Option<String>, Option<i64>, i64, Option<i64>)> = on_db!(self, pool => sqlx::query_as(
-            "select user_id, code_hash, code_expires_at, attempts, verified_at from phone_link where phone = $1 order by created_at")
-            .bind(phone.as_str()).fetch_all(pool).await?);
-        let rows: Vec<_> = rows.into_iter().filter(|r| user_id.is_none_or(|u| u == r.0)).collect();
-        if let Some(r) = rows.iter().find(|r| r.4.is_some()) {
-            return Ok(VerifyOutcome::AlreadyLinked { user_id: r.0 });
-        }
-        let pending: Vec<_> = rows.iter().filter(|r| r.1.is_some()).collect();
-        if pending.is_empty() {
-            return Ok(VerifyOutcome::NoPendingLink);
-        }
-        // The right code, if any pending link has it.
-        let matching = pending.iter().find(|r| r.1.as_deref().is_some_and(|h| crate::auth::secret_eq(h, &hash)));
-        let Some(&&(uid, _, expires, attempts, _)) = matching else {
-            // Wrong: counts against every pending link of this number.
-            on_db!(self, pool => { sqlx::query(
-                "update phone_link set attempts = attempts + 1 where phone = $1 and verified_at is null and code_hash is not null")
-                .bind(phone.as_str()).execute(pool).await?; });
-            let worst = pending.iter().map(|r| r.3).max().unwrap_or(0) + 1;
-            return Ok(if worst > MAX_WRONG_CODES {
-                VerifyOutcome::Locked
-            } else {
-                VerifyOutcome::Wrong { left: (MAX_WRONG_CODES - worst).max(0) }
-            });
-        };
-        if attempts >= MAX_WRONG_CODES {
-            return Ok(VerifyOutcome::Locked);
-        }
-        if expires.is_none_or(|e| e < now) {
-            return Ok(VerifyOutcome::Expired);
-        }
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            // Used once: the hash is gone; other accounts' pending links to this number end.
-            sqlx::query("update phone_link set verified_at = $1, code_hash = null, code_expires_at = null where user_id = $2 and phone = $3")
-                .bind(now).bind(uid).bind(phone.as_str()).execute(&mut *tx).await?;
-            sqlx::query("delete from phone_link where phone = $1 and user_id <> $2").bind(phone.as_str()).bind(uid).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
-        Ok(VerifyOutcome::Linked { user_id: uid })
+        let mut tx = self.begin().await?;
+        let out = tx.verify_phone_link(&self.secret_key(), phone, code, user_id, now).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// The user's link (pending or verified), if any.
@@ -193,5 +156,57 @@ impl Store {
             None => sqlx::query("delete from phone_link where user_id = $1").bind(user_id).execute(pool).await?,
         }.rows_affected());
         Ok(n > 0)
+    }
+}
+
+impl Tx<'_> {
+    /// [`Store::verify_phone_link`] inside a larger change (an inbound message).
+    pub async fn verify_phone_link(
+        &mut self,
+        key: &[u8; 32],
+        phone: &Phone,
+        code: &str,
+        user_id: Option<i64>,
+        now: i64,
+    ) -> CoreResult<VerifyOutcome> {
+        let hash = code_hash(key, phone.as_str(), code.trim());
+        let rows: Vec<(i64, Option<String>, Option<i64>, i64, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+            "select user_id, code_hash, code_expires_at, attempts, verified_at from phone_link where phone = $1 order by created_at")
+            .bind(phone.as_str()).fetch_all(&mut *c).await?);
+        let rows: Vec<_> = rows.into_iter().filter(|r| user_id.is_none_or(|u| u == r.0)).collect();
+        if let Some(r) = rows.iter().find(|r| r.4.is_some()) {
+            return Ok(VerifyOutcome::AlreadyLinked { user_id: r.0 });
+        }
+        let pending: Vec<_> = rows.iter().filter(|r| r.1.is_some()).collect();
+        if pending.is_empty() {
+            return Ok(VerifyOutcome::NoPendingLink);
+        }
+        // The right code, if any pending link has it.
+        let matching = pending.iter().find(|r| r.1.as_deref().is_some_and(|h| crate::auth::secret_eq(h, &hash)));
+        let Some(&&(uid, _, expires, attempts, _)) = matching else {
+            // Wrong: counts against every pending link of this number.
+            on_tx!(self, c => { sqlx::query(
+                "update phone_link set attempts = attempts + 1 where phone = $1 and verified_at is null and code_hash is not null")
+                .bind(phone.as_str()).execute(&mut *c).await?; });
+            let worst = pending.iter().map(|r| r.3).max().unwrap_or(0) + 1;
+            return Ok(if worst > MAX_WRONG_CODES {
+                VerifyOutcome::Locked
+            } else {
+                VerifyOutcome::Wrong { left: (MAX_WRONG_CODES - worst).max(0) }
+            });
+        };
+        if attempts >= MAX_WRONG_CODES {
+            return Ok(VerifyOutcome::Locked);
+        }
+        if expires.is_none_or(|e| e < now) {
+            return Ok(VerifyOutcome::Expired);
+        }
+        on_tx!(self, c => {
+            // Used once: the hash is gone; other accounts' pending links to this number end.
+            sqlx::query("update phone_link set verified_at = $1, code_hash = null, code_expires_at = null where user_id = $2 and phone = $3")
+                .bind(now).bind(uid).bind(phone.as_str()).execute(&mut *c).await?;
+            sqlx::query("delete from phone_link where phone = $1 and user_id <> $2").bind(phone.as_str()).bind(uid).execute(&mut *c).await?;
+        });
+        Ok(VerifyOutcome::Linked { user_id: uid })
     }
 }

@@ -127,13 +127,15 @@ impl Store {
 
     /// Queues a notification of `message_type` (a template) rendered with `context`. Refused
     /// when the template is unknown or disabled, the context lacks a variable the template
-    /// uses, or the contact opted out or muted this type. Returns the message id and text.
+    /// uses, or the contact opted out or muted this type. Returns the message id and text
+    /// (with an `idempotency_key` queued before: that message, nothing queued again).
     pub async fn notify(
         &self,
         phone: &Phone,
         message_type: &str,
         context: &serde_json::Value,
         reference_id: Option<&str>,
+        idempotency_key: Option<&str>,
         now: i64,
     ) -> CoreResult<(i64, String)> {
         let t = self.template(message_type).await.map_err(|e| match e {
@@ -169,7 +171,10 @@ impl Store {
         self.upsert_contact(phone, "").await?;
         let vars = minijinja::Value::from_serialize(context);
         let id = self
-            .queue_outbound(&Outgoing { phone, body: &body, template: Some(message_type), vars: Some(&vars), media_url: None }, now)
+            .queue_outbound(
+                &Outgoing { phone, body: &body, template: Some(message_type), vars: Some(&vars), media_url: None, idempotency_key },
+                now,
+            )
             .await?;
         if let Some(r) = reference_id {
             on_db!(self, pool => { sqlx::query("update message set reference_id = $1 where message_id = $2").bind(r).bind(id).execute(pool).await?; });

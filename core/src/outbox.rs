@@ -156,6 +156,9 @@ pub struct Outgoing<'a> {
     pub template: Option<&'a str>,
     pub vars: Option<&'a minijinja::Value>,
     pub media_url: Option<&'a str>,
+    /// What caused it, unique in the outbox: queueing the same key again queues nothing and
+    /// returns the message queued first. `None`: a cause of its own (a random key).
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// A media URL the provider will fetch: absolute http(s), no credentials, at most 2000 characters.
@@ -311,7 +314,7 @@ impl Store {
 
     /// Queues a free-form outbound message (`POST /send`, the API).
     pub async fn queue_message(&self, phone: &crate::domain::Phone, body: &str, template: Option<&str>, now: i64) -> CoreResult<i64> {
-        self.queue_outbound(&Outgoing { phone, body, template, vars: None, media_url: None }, now).await
+        self.queue_outbound(&Outgoing { phone, body, template, vars: None, media_url: None, idempotency_key: None }, now).await
     }
 
     /// Queues an outbound message: a text, optionally with a picture or document by URL
@@ -324,10 +327,22 @@ impl Store {
         }
         let media_url = m.media_url.map(check_media_url).transpose()?;
         let vars = m.vars.map(crate::store::vars_json).transpose()?;
-        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
-            "insert into message (direction, phone, body, template, template_vars, media_url, status, attempts, next_attempt_at, created_at, updated_at)
-             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) returning message_id")
-            .bind(m.phone.as_str()).bind(body).bind(m.template).bind(&vars).bind(&media_url).bind(now).fetch_one(pool).await?))
+        let key = match m.idempotency_key {
+            Some(k) => k.to_string(),
+            None => format!("once:{}", hex::encode(rand::random::<[u8; 16]>())),
+        };
+        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "insert into message (direction, phone, body, template, template_vars, media_url, status, attempts, next_attempt_at,
+                idempotency_key, created_at, updated_at)
+             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
+            .bind(m.phone.as_str()).bind(body).bind(m.template).bind(&vars).bind(&media_url).bind(now).bind(&key)
+            .fetch_optional(pool).await?);
+        match id {
+            Some(id) => Ok(id),
+            None => on_db!(self, pool => sqlx::query_scalar("select message_id from message where idempotency_key = $1")
+                .bind(&key).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::Internal(format!("message with key {key} neither queued nor found"))),
+        }
     }
 
     pub async fn message(&self, message_id: i64) -> CoreResult<MessageRow> {

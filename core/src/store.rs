@@ -38,6 +38,67 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// A transaction on whichever backend is active. Everything one change does is written
+/// through one of these and commits together ([`Tx::commit`]) or not at all (dropped).
+pub enum Tx<'c> {
+    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection (`&mut SqliteConnection`
+/// or `&mut PgConnection`); queries in the body run on it with `.execute(&mut *$conn)`.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            crate::store::Tx::Sqlite(t) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            crate::store::Tx::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl<'c> Tx<'c> {
+    pub async fn commit(self) -> CoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Undoes what was written through this transaction (or savepoint).
+    pub async fn rollback(self) -> CoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// A savepoint inside this transaction: dropping it undoes what was written through it
+    /// (and only that); [`Tx::commit`] keeps it as part of the outer transaction.
+    pub async fn savepoint(&mut self) -> CoreResult<Tx<'_>> {
+        use sqlx::Connection;
+        Ok(match self {
+            Tx::Sqlite(t) => Tx::Sqlite((**t).begin().await?),
+            Tx::Postgres(t) => Tx::Postgres((**t).begin().await?),
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => "sqlite",
+            Tx::Postgres(_) => "postgresql",
+        }
+    }
+}
+
 /// Binds a list of dynamic arguments (for queries assembled from filters).
 macro_rules! bind_args {
     ($q:expr, $args:expr) => {{
@@ -129,7 +190,7 @@ pub struct Project {
     pub created_by: String,
 }
 
-const PROJECT_COLS: &str = "select project_id, name, drop_pattern, created_at, wait_for_done, created_by from project";
+pub(crate) const PROJECT_COLS: &str = "select project_id, name, drop_pattern, created_at, wait_for_done, created_by from project";
 
 impl Project {
     /// Checks a drop number against this project's pattern.
@@ -493,6 +554,16 @@ impl Store {
         self.seed_templates().await
     }
 
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a transaction that reads before it writes cannot fail half-way
+    /// because another connection wrote in between.
+    pub async fn begin(&self) -> CoreResult<Tx<'static>> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     pub async fn ping(&self) -> CoreResult<()> {
         on_db!(self, pool => { sqlx::query("select 1").execute(pool).await?; });
         Ok(())
@@ -647,12 +718,10 @@ impl Store {
 
     /// Finds or creates the contact for a phone number; a non-empty `name` fills an empty one.
     pub async fn upsert_contact(&self, phone: &Phone, name: &str) -> CoreResult<i64> {
-        let now = now_ms();
-        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
-            "insert into contact (phone, name, created_at) values ($1, $2, $3)
-             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end
-             returning contact_id")
-            .bind(phone.as_str()).bind(name.trim()).bind(now).fetch_one(pool).await?))
+        let mut tx = self.begin().await?;
+        let (id, _) = tx.upsert_contact(phone, name, now_ms()).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     // ---------------------------------------------------------------- drops
@@ -667,28 +736,13 @@ impl Store {
         actor: &ActorRef,
     ) -> CoreResult<(DropSummary, bool)> {
         project.check_drop_number(number)?;
+        let mut tx = self.begin().await?;
         let contact_id = match contractor {
-            Some(p) => Some(self.upsert_contact(p, "").await?),
+            Some(p) => Some(tx.upsert_contact(p, "", now_ms()).await?.0),
             None => None,
         };
-        let now = now_ms();
-        let unreviewed_at = (status == DropStatus::Unreviewed).then_some(now);
-        let created = on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let id: Option<i64> = sqlx::query_scalar(
-                "insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at, unreviewed_at)
-                 values ($1, $2, $3, $4, 1, $5, $5, $6) on conflict (drop_number) do nothing returning drop_id")
-                .bind(number.as_str()).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(now).bind(unreviewed_at)
-                .fetch_optional(&mut *tx).await?;
-            if let Some(id) = id {
-                sqlx::query("update drop_status_count set n = n + 1 where status = $1").bind(status.as_str()).execute(&mut *tx).await?;
-                history!(tx, id, &actor.label, "created", format!("created as {} in project {}", status.label(), project.name));
-                tx.commit().await?;
-                true
-            } else {
-                false
-            }
-        });
+        let created = tx.create_drop(project, number, contact_id, status, actor, now_ms()).await?;
+        tx.commit().await?;
         let summary = self.drop_summary(number).await?;
         Ok((summary, created))
     }
@@ -778,13 +832,7 @@ impl Store {
     }
 
     pub async fn drop_detail(&self, number: &DropNumber) -> CoreResult<DropDetail> {
-        let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, DropRow>(
-            "select d.drop_id, d.drop_number, d.status, d.project_id, p.name as project, c.phone as contractor_phone,
-                    c.name as contractor_name, d.round, d.created_at, d.activity_at, d.unreviewed_at, d.incomplete_at,
-                    d.resubmitted_at, d.approved_at, d.feedback_sent_at
-             from drop_job d join project p on p.project_id = d.project_id
-             left join contact c on c.contact_id = d.contractor_id
-             where d.drop_number = $1")
+        let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
             .bind(number.as_str()).fetch_optional(pool).await?)
         .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
         // Six independent reads. On PostgreSQL they run concurrently (each a round trip to
@@ -793,23 +841,9 @@ impl Store {
         macro_rules! detail_reads {
             ($pool:expr) => {
                 (
-                    sqlx::query_as::<_, ChecklistStep>(
-                        "select step_no, name, description from checklist_step where project_id = $1 order by step_no",
-                    )
-                    .bind(d.project_id)
-                    .fetch_all($pool),
-                    sqlx::query_as::<_, ReviewRow>(
-                        "select r.step_no, r.verdict, r.reason_code, r.note, u.email as reviewer, r.prev_verdict, r.prev_note, r.updated_at
-                         from step_review r left join app_user u on u.user_id = r.reviewer_id where r.drop_id = $1",
-                    )
-                    .bind(d.drop_id)
-                    .fetch_all($pool),
-                    sqlx::query_as::<_, PhotoInfo>(
-                        "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at
-                         from photo where drop_id = $1 order by received_at desc, photo_id desc",
-                    )
-                    .bind(d.drop_id)
-                    .fetch_all($pool),
+                    sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all($pool),
+                    sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, PhotoInfo>(PHOTOS_SELECT).bind(d.drop_id).fetch_all($pool),
                     sqlx::query_as::<_, HistoryEntry>(
                         "select at, actor, kind, detail from drop_event where drop_id = $1 order by event_id",
                     )
@@ -830,71 +864,15 @@ impl Store {
                 tokio::try_join!(a, b, c, e, f, g)?
             }
         };
-        let status = DropStatus::parse(&d.status).map_err(|e| CoreError::Internal(format!("stored status: {e}")))?;
-        let steps = checklist
-            .into_iter()
-            .map(|c| {
-                let r = reviews.iter().find(|r| r.step_no == c.step_no);
-                let verdict = r.and_then(|r| Verdict::parse(&r.verdict).ok()).unwrap_or(Verdict::Pending);
-                let reason = r.and_then(|r| r.reason_code.clone());
-                StepDetail {
-                    number: c.step_no,
-                    name: c.name,
-                    description: c.description,
-                    verdict,
-                    reason_label: reason.as_ref().and_then(|code| reasons.iter().find(|x| &x.code == code).map(|x| x.label.clone())),
-                    reason,
-                    note: r.map(|r| r.note.clone()).unwrap_or_default(),
-                    reviewer: r.and_then(|r| r.reviewer.clone()),
-                    reviewed_at: r.map(|r| r.updated_at),
-                    previous_verdict: r.and_then(|r| r.prev_verdict.as_deref()).and_then(|v| Verdict::parse(v).ok()),
-                    previous_note: r.and_then(|r| r.prev_note.clone()),
-                    photos: photos.iter().filter(|p| p.step_no == c.step_no).cloned().collect(),
-                }
-            })
-            .collect();
-        Ok(DropDetail {
-            drop_id: d.drop_id,
-            drop_number: d.drop_number,
-            status,
-            project_id: d.project_id,
-            project: d.project,
-            contractor: d.contractor_phone.map(|phone| Contractor { phone, name: d.contractor_name.unwrap_or_default() }),
-            round: d.round,
-            created_at: d.created_at,
-            activity_at: d.activity_at,
-            unreviewed_at: d.unreviewed_at,
-            incomplete_at: d.incomplete_at,
-            resubmitted_at: d.resubmitted_at,
-            approved_at: d.approved_at,
-            feedback_sent_at: d.feedback_sent_at,
-            steps,
-            history,
-            messages,
-        })
+        assemble_detail(d, checklist, reviews, photos, history, messages, &reasons)
     }
 
     /// Attaches a photo to a step of a drop.
     pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<i64> {
-        let detail = self.drop_detail(number).await?;
-        if !detail.steps.iter().any(|s| s.number == photo.step.get()) {
-            return Err(InputError::new("invalid_step", format!("drop {number} has no step {}", photo.step.get())).into());
-        }
-        // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
-        let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
-        let id = on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
-                "insert into photo (drop_id, step_no, sha256, mime_type, size_bytes, width, height, provider_media_id, round, received_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning photo_id")
-                .bind(detail.drop_id).bind(photo.step.get()).bind(&photo.sha256).bind(&photo.mime_type).bind(photo.size_bytes)
-                .bind(photo.width).bind(photo.height).bind(&photo.provider_media_id).bind(round).bind(photo.received_at)
-                .fetch_one(&mut *tx).await?;
-            recount_photo_steps!(tx, detail.drop_id);
-            history!(tx, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));
-            tx.commit().await?;
-            id
-        });
+        let mut tx = self.begin().await?;
+        let detail = tx.drop_state(DropKey::Number(number)).await?;
+        let id = tx.add_photo(&detail, photo, actor).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -986,19 +964,10 @@ impl Store {
 
     /// collecting → unreviewed, with why in the history entry (e.g. "every step has a photo").
     pub async fn complete_because(&self, number: &DropNumber, actor: &ActorRef, why: Option<&str>) -> CoreResult<DropStatus> {
-        let detail = self.drop_detail(number).await?;
-        let to = lifecycle::transition(detail.status, Action::Complete, actor.kind)?;
-        let now = now_ms();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            set_status!(tx, detail.drop_id, detail.status, to, "unreviewed_at", now);
-            let mut what = format!("{} → {}", detail.status.label(), to.label());
-            if let Some(why) = why {
-                what.push_str(&format!(" ({why})"));
-            }
-            history!(tx, detail.drop_id, &actor.label, "status", what);
-            tx.commit().await?;
-        });
+        let mut tx = self.begin().await?;
+        let detail = tx.drop_state(DropKey::Number(number)).await?;
+        let to = tx.change_status(&detail, Action::Complete, actor, why).await?;
+        tx.commit().await?;
         Ok(to)
     }
 
@@ -1021,9 +990,13 @@ impl Store {
             let mut tx = pool.begin().await?;
             set_status!(tx, detail.drop_id, detail.status, to, "incomplete_at", now);
             sqlx::query(
-                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at, created_at, updated_at)
-                 values ('out', $1, $2, 'drop_feedback', $3, $4, 'queued', 0, $5, $5, $5)")
-                .bind(&phone).bind(&body).bind(&vars).bind(detail.drop_id).bind(now).execute(&mut *tx).await?;
+                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
+                    idempotency_key, created_at, updated_at)
+                 values ('out', $1, $2, 'drop_feedback', $3, $4, 'queued', 0, $5, $6, $5, $5)")
+                .bind(&phone).bind(&body).bind(&vars).bind(detail.drop_id).bind(now)
+                // A drop is marked incomplete at most once per round.
+                .bind(format!("review:{}:{}:incomplete", detail.drop_id, detail.round))
+                .execute(&mut *tx).await?;
             history!(tx, detail.drop_id, &actor.label, "status",
                 format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
             tx.commit().await?;
@@ -1083,26 +1056,146 @@ impl Store {
     /// incomplete → resubmitted: the round goes up, steps not ok reopen (their last verdict is
     /// kept as `previous_*` for side-by-side review), the feedback-sent time clears.
     pub async fn resubmit(&self, number: &DropNumber, actor: &ActorRef) -> CoreResult<()> {
-        let detail = self.drop_detail(number).await?;
-        let to = lifecycle::transition(detail.status, Action::Resubmit, actor.kind)?;
-        let now = now_ms();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            set_status!(tx, detail.drop_id, detail.status, to, "resubmitted_at", now);
-            sqlx::query("update drop_job set round = round + 1, feedback_sent_at = null where drop_id = $1")
-                .bind(detail.drop_id).execute(&mut *tx).await?;
-            sqlx::query("update step_review set prev_verdict = null, prev_note = null where drop_id = $1")
-                .bind(detail.drop_id).execute(&mut *tx).await?;
-            sqlx::query(
-                "update step_review set prev_verdict = verdict, prev_note = note, verdict = 'pending', reason_code = null, note = '',
-                    updated_at = $1 where drop_id = $2 and verdict <> 'ok'")
-                .bind(now).bind(detail.drop_id).execute(&mut *tx).await?;
-            history!(tx, detail.drop_id, &actor.label, "status", format!("Incomplete → Resubmitted (round {})", detail.round + 1));
-            tx.commit().await?;
-        });
+        let mut tx = self.begin().await?;
+        let detail = tx.drop_state(DropKey::Number(number)).await?;
+        tx.change_status(&detail, Action::Resubmit, actor, None).await?;
+        tx.commit().await?;
         Ok(())
     }
+}
 
+/// Which drop to load.
+#[derive(Debug, Clone, Copy)]
+pub enum DropKey<'a> {
+    Number(&'a DropNumber),
+    Id(i64),
+}
+
+/// The drop operations a larger change (an inbound message) makes inside its own transaction;
+/// the `Store` methods of the same names run each in a transaction of its own.
+impl Tx<'_> {
+    /// Finds or creates the contact for a phone number (a non-empty `name` fills an empty
+    /// one). Returns its id and whether the number opted out.
+    pub async fn upsert_contact(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(i64, bool)> {
+        let (id, opted_out): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+            "insert into contact (phone, name, created_at) values ($1, $2, $3)
+             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end
+             returning contact_id, opted_out")
+            .bind(phone.as_str()).bind(name.trim()).bind(now).fetch_one(&mut *c).await?);
+        Ok((id, opted_out != 0))
+    }
+
+    /// A drop's status, steps, reviews and photos, as a change needs them to decide; its
+    /// history and messages are not loaded (left empty).
+    pub async fn drop_state(&mut self, key: DropKey<'_>) -> CoreResult<DropDetail> {
+        let d: Option<DropRow> = on_tx!(self, c => match key {
+            DropKey::Number(n) => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
+                .bind(n.as_str()).fetch_optional(&mut *c).await?,
+            DropKey::Id(id) => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_id = $1"))
+                .bind(id).fetch_optional(&mut *c).await?,
+        });
+        let d = d.ok_or_else(|| match key {
+            DropKey::Number(n) => CoreError::not_found("drop_not_found", format!("drop {n}")),
+            DropKey::Id(id) => CoreError::not_found("drop_not_found", format!("drop {id}")),
+        })?;
+        let (checklist, reviews, photos, reasons) = on_tx!(self, c => (
+            sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all(&mut *c).await?,
+            sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
+            sqlx::query_as::<_, PhotoInfo>(PHOTOS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
+            sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(&mut *c).await?,
+        ));
+        assemble_detail(d, checklist, reviews, photos, vec![], vec![], &reasons)
+    }
+
+    /// Creates a drop unless one with this number exists. Returns whether it was created.
+    pub async fn create_drop(
+        &mut self,
+        project: &Project,
+        number: &DropNumber,
+        contact_id: Option<i64>,
+        status: DropStatus,
+        actor: &ActorRef,
+        now: i64,
+    ) -> CoreResult<bool> {
+        project.check_drop_number(number)?;
+        let unreviewed_at = (status == DropStatus::Unreviewed).then_some(now);
+        Ok(on_tx!(self, c => {
+            let id: Option<i64> = sqlx::query_scalar(
+                "insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at, unreviewed_at)
+                 values ($1, $2, $3, $4, 1, $5, $5, $6) on conflict (drop_number) do nothing returning drop_id")
+                .bind(number.as_str()).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(now).bind(unreviewed_at)
+                .fetch_optional(&mut *c).await?;
+            if let Some(id) = id {
+                sqlx::query("update drop_status_count set n = n + 1 where status = $1").bind(status.as_str()).execute(&mut *c).await?;
+                history!(c, id, &actor.label, "created", format!("created as {} in project {}", status.label(), project.name));
+                true
+            } else {
+                false
+            }
+        }))
+    }
+
+    /// Attaches a photo to a step of `detail` (as loaded in this transaction).
+    pub async fn add_photo(&mut self, detail: &DropDetail, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<i64> {
+        if !detail.steps.iter().any(|s| s.number == photo.step.get()) {
+            return Err(InputError::new("invalid_step", format!("drop {} has no step {}", detail.drop_number, photo.step.get())).into());
+        }
+        // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
+        let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
+        Ok(on_tx!(self, c => {
+            let id: i64 = sqlx::query_scalar(
+                "insert into photo (drop_id, step_no, sha256, mime_type, size_bytes, width, height, provider_media_id, round, received_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning photo_id")
+                .bind(detail.drop_id).bind(photo.step.get()).bind(&photo.sha256).bind(&photo.mime_type).bind(photo.size_bytes)
+                .bind(photo.width).bind(photo.height).bind(&photo.provider_media_id).bind(round).bind(photo.received_at)
+                .fetch_one(&mut *c).await?;
+            recount_photo_steps!(c, detail.drop_id);
+            history!(c, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));
+            id
+        }))
+    }
+
+    /// A contractor's or the system's status change: `Complete` (collecting → unreviewed, with
+    /// `why` in the history entry) or `Resubmit` (incomplete → resubmitted: the round goes up,
+    /// steps not ok reopen with their last verdict kept as `previous_*`, the feedback-sent
+    /// time clears). Other actions have their own `Store` methods.
+    pub async fn change_status(
+        &mut self,
+        detail: &DropDetail,
+        action: Action,
+        actor: &ActorRef,
+        why: Option<&str>,
+    ) -> CoreResult<DropStatus> {
+        let to = lifecycle::transition(detail.status, action, actor.kind)?;
+        let now = now_ms();
+        let mut what = format!("{} → {}", detail.status.label(), to.label());
+        if let Some(why) = why {
+            what.push_str(&format!(" ({why})"));
+        }
+        on_tx!(self, c => match action {
+            Action::Complete => {
+                set_status!(c, detail.drop_id, detail.status, to, "unreviewed_at", now);
+                history!(c, detail.drop_id, &actor.label, "status", what);
+            }
+            Action::Resubmit => {
+                set_status!(c, detail.drop_id, detail.status, to, "resubmitted_at", now);
+                sqlx::query("update drop_job set round = round + 1, feedback_sent_at = null where drop_id = $1")
+                    .bind(detail.drop_id).execute(&mut *c).await?;
+                sqlx::query("update step_review set prev_verdict = null, prev_note = null where drop_id = $1")
+                    .bind(detail.drop_id).execute(&mut *c).await?;
+                sqlx::query(
+                    "update step_review set prev_verdict = verdict, prev_note = note, verdict = 'pending', reason_code = null, note = '',
+                        updated_at = $1 where drop_id = $2 and verdict <> 'ok'")
+                    .bind(now).bind(detail.drop_id).execute(&mut *c).await?;
+                history!(c, detail.drop_id, &actor.label, "status", format!("Incomplete → Resubmitted (round {})", detail.round + 1));
+            }
+            other => return Err(CoreError::Internal(format!("change_status does not apply {other:?}"))),
+        });
+        Ok(to)
+    }
+}
+
+impl Store {
     // ---------------------------------------------------------------- users
 
     pub async fn user_count(&self) -> CoreResult<i64> {
@@ -1362,4 +1455,71 @@ pub(crate) fn check_search(name: &str, value: Option<&str>) -> Result<(), InputE
 
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+const DROP_ROW_SELECT: &str = "select d.drop_id, d.drop_number, d.status, d.project_id, p.name as project, c.phone as contractor_phone,
+        c.name as contractor_name, d.round, d.created_at, d.activity_at, d.unreviewed_at, d.incomplete_at,
+        d.resubmitted_at, d.approved_at, d.feedback_sent_at
+    from drop_job d join project p on p.project_id = d.project_id
+    left join contact c on c.contact_id = d.contractor_id";
+const CHECKLIST_SELECT: &str = "select step_no, name, description from checklist_step where project_id = $1 order by step_no";
+const REVIEWS_SELECT: &str =
+    "select r.step_no, r.verdict, r.reason_code, r.note, u.email as reviewer, r.prev_verdict, r.prev_note, r.updated_at
+    from step_review r left join app_user u on u.user_id = r.reviewer_id where r.drop_id = $1";
+const PHOTOS_SELECT: &str = "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at
+    from photo where drop_id = $1 order by received_at desc, photo_id desc";
+
+/// A drop's detail from its rows.
+#[allow(clippy::too_many_arguments)]
+fn assemble_detail(
+    d: DropRow,
+    checklist: Vec<ChecklistStep>,
+    reviews: Vec<ReviewRow>,
+    photos: Vec<PhotoInfo>,
+    history: Vec<HistoryEntry>,
+    messages: Vec<MessageRow>,
+    reasons: &[Reason],
+) -> CoreResult<DropDetail> {
+    let status = DropStatus::parse(&d.status).map_err(|e| CoreError::Internal(format!("stored status: {e}")))?;
+    let steps = checklist
+        .into_iter()
+        .map(|c| {
+            let r = reviews.iter().find(|r| r.step_no == c.step_no);
+            let verdict = r.and_then(|r| Verdict::parse(&r.verdict).ok()).unwrap_or(Verdict::Pending);
+            let reason = r.and_then(|r| r.reason_code.clone());
+            StepDetail {
+                number: c.step_no,
+                name: c.name,
+                description: c.description,
+                verdict,
+                reason_label: reason.as_ref().and_then(|code| reasons.iter().find(|x| &x.code == code).map(|x| x.label.clone())),
+                reason,
+                note: r.map(|r| r.note.clone()).unwrap_or_default(),
+                reviewer: r.and_then(|r| r.reviewer.clone()),
+                reviewed_at: r.map(|r| r.updated_at),
+                previous_verdict: r.and_then(|r| r.prev_verdict.as_deref()).and_then(|v| Verdict::parse(v).ok()),
+                previous_note: r.and_then(|r| r.prev_note.clone()),
+                photos: photos.iter().filter(|p| p.step_no == c.step_no).cloned().collect(),
+            }
+        })
+        .collect();
+    Ok(DropDetail {
+        drop_id: d.drop_id,
+        drop_number: d.drop_number,
+        status,
+        project_id: d.project_id,
+        project: d.project,
+        contractor: d.contractor_phone.map(|phone| Contractor { phone, name: d.contractor_name.unwrap_or_default() }),
+        round: d.round,
+        created_at: d.created_at,
+        activity_at: d.activity_at,
+        unreviewed_at: d.unreviewed_at,
+        incomplete_at: d.incomplete_at,
+        resubmitted_at: d.resubmitted_at,
+        approved_at: d.approved_at,
+        feedback_sent_at: d.feedback_sent_at,
+        steps,
+        history,
+        messages,
+    })
 }

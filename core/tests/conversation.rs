@@ -1,8 +1,9 @@
 //! The contractor's conversation (SPEC section 2) through the inbox on both backends: the
 //! commands, context expiry, opt-out, the reply limit, the inbox's ordering and leases.
 
+use dropcheck_core::conversation::{CONTEXT_IDLE_MS, REPLIES_PER_MINUTE};
 use dropcheck_core::domain::{DropNumber, DEFAULT_DROP_PATTERN};
-use dropcheck_core::inbox::{EventOutcome, CONTEXT_IDLE_MS, REPLIES_PER_MINUTE};
+use dropcheck_core::inbox::EventOutcome;
 use dropcheck_core::media::{demo_photo, MediaStore, StoredMedia};
 use dropcheck_core::outbox::MessageFilter;
 use dropcheck_core::providers::{InboundMessage, MessageKind, Provider, WebhookEvent};

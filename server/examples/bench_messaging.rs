@@ -4,7 +4,9 @@
 //!    comes only after the request and its event are committed (persist-before-ack), so
 //!    the latency is the cost of that commit;
 //! 2. inbound processing: how fast the inbox worker turns those events into stored messages
-//!    and conversation effects;
+//!    and conversation effects, end to end (first webhook to last event applied): text only,
+//!    then with one message in four carrying a photo downloaded from a local mock and
+//!    thumbnailed;
 //! 3. outbound dispatch: N queued messages sent to a local mock of Twilio's API.
 //!
 //! Run: `cargo run --release -p dropcheck --example bench_messaging -- [N] [C]`
@@ -52,6 +54,16 @@ async fn main() {
             }
         }),
     );
+    // Photos for the mixed run: 64 distinct JPEGs (a drop's 12 steps each get a new one).
+    let photos: Arc<Vec<Vec<u8>>> =
+        Arc::new((0..64).map(|k| dropcheck_core::media::demo_photo("DR10000000", k % 12 + 1, "bench", k as u32)).collect());
+    let mock = mock.route(
+        "/media/{n}",
+        axum::routing::get(move |axum::extract::Path(n): axum::extract::Path<usize>| {
+            let photos = photos.clone();
+            async move { ([("content-type", "image/jpeg")], photos[n % photos.len()].clone()) }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mock_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, mock).await.unwrap() });
@@ -93,25 +105,35 @@ async fn main() {
     let bare_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, bare).await.unwrap() });
     let client = reqwest::Client::new();
-    let (elapsed, lat) = post_webhooks(&client, &bare_base, "SMbare", n, c).await;
+    let (elapsed, lat) = post_webhooks(&client, &bare_base, "SMbare", n, c, None, 0).await;
     report("ceiling: bare axum handler", n, elapsed, &lat);
 
-    // 1 + 2: ingest, then processing. 200 contractors, so ordering per number matters.
-    let t0 = Instant::now();
-    let (elapsed, lat) = post_webhooks(&client, &base, "SMbench", n, c).await;
-    report("webhook ingest (answered after the commit)", n, elapsed, &lat);
-    loop {
-        let (pending, _, _) = store.event_counts().await.unwrap();
-        if pending == 0 {
-            break;
+    // 1 + 2: ingest, then processing. 200 contractors, so ordering per number matters; each
+    // first opens a drop, then sends texts (and, in the mixed run, photos for it).
+    for (label, prefix, photo_every) in [("text only", "SMtext", 0usize), ("one photo in four", "SMmix", 4)] {
+        let t0 = Instant::now();
+        let media = (photo_every > 0).then_some(mock_base.as_str());
+        let (elapsed, lat) = post_webhooks(&client, &base, prefix, n, c, media, photo_every).await;
+        report(&format!("webhook ingest, {label} (answered after the commit)"), n, elapsed, &lat);
+        let ingested = t0.elapsed();
+        loop {
+            let (pending, _, _) = store.event_counts().await.unwrap();
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let all = t0.elapsed();
+        println!(
+            "inbound processing, {label}: all {n} events applied {:.2} s after the first webhook ({:.0} events/s end to end), \
+             {:.2} s after the last was acknowledged",
+            all.as_secs_f64(),
+            n as f64 / all.as_secs_f64(),
+            (all - ingested).as_secs_f64()
+        );
     }
-    println!(
-        "inbound processing: all {n} events processed {:.2} s after the first webhook ({:.0} events/s overall)",
-        t0.elapsed().as_secs_f64(),
-        n as f64 / t0.elapsed().as_secs_f64()
-    );
+    let (_, done, failed) = store.event_counts().await.unwrap();
+    println!("events: {done} done, {failed} failed");
 
     // 3: dispatch. Let the hint replies drain, then queue N messages due a little later
     // (queueing is not what is measured) and time their sending from when they come due.
@@ -163,13 +185,24 @@ async fn main() {
     println!("ceiling: {n} posts straight to the mock, 16 at a time: {:.0} messages/s", n as f64 / d.as_secs_f64());
 }
 
-/// Posts `n` signed Twilio webhooks from `c` concurrent clients; returns the time and latencies.
-async fn post_webhooks(client: &reqwest::Client, base: &str, prefix: &str, n: usize, c: usize) -> (Duration, Vec<Duration>) {
+/// Posts `n` signed Twilio webhooks from `c` concurrent clients (from 200 numbers: each
+/// number's first message names its drop; with `media`, every `photo_every`-th message is a
+/// photo at `{media}/media/{i}`); returns the time and latencies.
+async fn post_webhooks(
+    client: &reqwest::Client,
+    base: &str,
+    prefix: &str,
+    n: usize,
+    c: usize,
+    media: Option<&str>,
+    photo_every: usize,
+) -> (Duration, Vec<Duration>) {
     let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
     let mut tasks = vec![];
     for _ in 0..c {
         let (client, base, next, prefix) = (client.clone(), base.to_string(), next.clone(), prefix.to_string());
+        let media = media.map(str::to_string);
         tasks.push(tokio::spawn(async move {
             let mut lat = vec![];
             loop {
@@ -177,12 +210,22 @@ async fn post_webhooks(client: &reqwest::Client, base: &str, prefix: &str, n: us
                 if i >= n {
                     return lat;
                 }
-                let params: Vec<(String, String)> = vec![
-                    ("MessageSid".into(), format!("{prefix}{i:08}")),
-                    ("From".into(), format!("whatsapp:+2764{:07}", 1_000_000 + i % 200)),
-                    ("Body".into(), format!("hello {i}")),
-                    ("NumMedia".into(), "0".into()),
-                ];
+                let number = 1_000_000 + i % 200;
+                let mut params: Vec<(String, String)> =
+                    vec![("MessageSid".into(), format!("{prefix}{i:08}")), ("From".into(), format!("whatsapp:+2764{number:07}"))];
+                match &media {
+                    Some(m) if i >= 200 && i % photo_every == 0 => {
+                        params.push(("Body".into(), String::new()));
+                        params.push(("NumMedia".into(), "1".into()));
+                        params.push(("MediaUrl0".into(), format!("{m}/media/{i}")));
+                        params.push(("MediaContentType0".into(), "image/jpeg".into()));
+                    }
+                    _ => {
+                        let body = if i < 200 { format!("DR1{number:07}") } else { format!("hello {i}") };
+                        params.push(("Body".into(), body));
+                        params.push(("NumMedia".into(), "0".into()));
+                    }
+                }
                 let sig = twilio_signature(TOKEN, &format!("{PUBLIC}/webhooks/twilio"), &params);
                 let s = Instant::now();
                 let r =

@@ -169,6 +169,38 @@ impl FromRequestParts<AppState> for ApiCaller {
     }
 }
 
+/// The request's `Idempotency-Key` header, if any: a client that retries a request with the
+/// same key gets the message queued the first time, and nothing is queued twice.
+pub struct IdempotencyKey(Option<String>);
+
+impl IdempotencyKey {
+    /// The outbox key: the caller's own key under the caller's name (two callers' keys
+    /// never collide); `None` without a header (each request is a cause of its own).
+    pub fn for_caller(&self, caller: &ApiCaller) -> Option<String> {
+        self.0.as_ref().map(|k| format!("api:{}:{k}", caller.name))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(v) = parts.headers.get("idempotency-key") else { return Ok(Self(None)) };
+        let bad = || {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_idempotency_key",
+                "Idempotency-Key is 1–255 visible ASCII characters (a UUID, for example)",
+            )
+        };
+        let k = v.to_str().map_err(|_| bad())?.trim();
+        if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad());
+        }
+        Ok(Self(Some(k.to_string())))
+    }
+}
+
 // ------------------------------------------------------------------ health
 
 async fn health(State(st): State<AppState>) -> Json<Value> {
@@ -542,12 +574,25 @@ struct SendBody {
 }
 
 /// `POST /send`: queues a free-form WhatsApp message through the outbox.
-async fn send(State(st): State<AppState>, caller: ApiCaller, body: Result<Json<SendBody>, JsonRejection>) -> ApiResult<Json<Value>> {
+async fn send(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    idempotency: IdempotencyKey,
+    body: Result<Json<SendBody>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
     caller.require("send")?;
     let Json(body) = body?;
     let to = body.to.trim();
     let phone = Phone::parse(to.strip_prefix("whatsapp:").unwrap_or(to))?;
-    let out = Outgoing { phone: &phone, body: &body.message, template: None, vars: None, media_url: body.media_url.as_deref() };
+    let key = idempotency.for_caller(&caller);
+    let out = Outgoing {
+        phone: &phone,
+        body: &body.message,
+        template: None,
+        vars: None,
+        media_url: body.media_url.as_deref(),
+        idempotency_key: key.as_deref(),
+    };
     let id = st.store.queue_outbound(&out, dropcheck_core::now_ms()).await?;
     tracing::info!(message_id = id, caller = %caller.name, "message queued through the API");
     Ok(Json(json!({

@@ -3,7 +3,7 @@
 //! `process-queue`, `resend/{id}`; and the native contacts API, `/api/v1/contacts`.
 //! Every send goes through the outbox and honours the contact's opt-out and muted types.
 
-use crate::api::{self, ApiCaller, ApiError, ApiPath, ApiResult};
+use crate::api::{self, ApiCaller, ApiError, ApiPath, ApiResult, IdempotencyKey};
 use crate::workers::{self, Messaging};
 use app::ssr::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -81,13 +81,16 @@ async fn send_message(
     State(st): State<AppState>,
     Extension(m): Extension<Arc<Messaging>>,
     caller: ApiCaller,
+    idempotency: IdempotencyKey,
     body: Result<Json<SendMessage>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     caller.require("send")?;
     let Json(body) = body?;
     let phone = Phone::parse(&body.phone)?;
     let context = body.context.unwrap_or_else(|| json!({}));
-    let (id, _) = st.store.notify(&phone, body.message_type.trim(), &context, body.reference_id.as_deref(), now_ms()).await?;
+    let key = idempotency.for_caller(&caller);
+    let (id, _) =
+        st.store.notify(&phone, body.message_type.trim(), &context, body.reference_id.as_deref(), key.as_deref(), now_ms()).await?;
     tracing::info!(message_id = id, message_type = %body.message_type, caller = %caller.name, immediate = body.immediate, "notification queued");
     let row = if body.immediate {
         workers::send_now(&st.store, &m, id).await?

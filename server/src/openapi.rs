@@ -145,12 +145,18 @@ pub const OPERATIONS: &[Op] = &[
         ])
         .st(&[200, 400, 422]),
     op("post", "/api/v1/messages/{id}/resend", "send", "messages", "Queue a failed message again").st(&[200, 404, 409]),
-    op("post", "/send", "send", "messages", "Queue a free-form message: {to, message, media_url?}")
-        .json(
-            r#"{"type": "object", "required": ["to", "message"], "properties": {
+    op(
+        "post",
+        "/send",
+        "send",
+        "messages",
+        "Queue a free-form message: {to, message, media_url?}; with an Idempotency-Key header a retry returns the first message",
+    )
+    .json(
+        r#"{"type": "object", "required": ["to", "message"], "properties": {
             "to": {"type": "string"}, "message": {"type": "string"}, "media_url": {"type": ["string", "null"]}}}"#,
-        )
-        .st(&[200, 409]),
+    )
+    .st(&[200, 409]),
     op("get", "/api/v1/templates", "read", "templates", "List templates"),
     op(
         "post",
@@ -179,7 +185,8 @@ pub const OPERATIONS: &[Op] = &[
         "/api/notifications/send-message",
         "send",
         "notifications",
-        "{phone, message_type, context, reference_id?, immediate?}; immediate sends now and returns the provider status",
+        "{phone, message_type, context, reference_id?, immediate?}; immediate sends now and returns the provider status; \
+         with an Idempotency-Key header (1–255 visible ASCII) a retry returns the first message and queues nothing",
     )
     .json(
         r#"{"type": "object", "required": ["phone", "message_type"], "properties": {

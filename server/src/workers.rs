@@ -6,7 +6,8 @@
 use crate::config::{ProviderConfig, RetryPolicy};
 use crate::group_commit::GroupCommit;
 use crate::providers::{self, Content, SendFailure};
-use dropcheck_core::inbox::{ClaimedEvent, EventOutcome, DOWNLOAD_FAILED};
+use dropcheck_core::conversation::DOWNLOAD_FAILED;
+use dropcheck_core::inbox::{self, ClaimedEvent, EventOutcome, ReadyEvent, Work, EVENT_MAX_ATTEMPTS};
 use dropcheck_core::media::{MediaStore, StoredMedia};
 use dropcheck_core::outbox::{Outbound, SendOutcome};
 use dropcheck_core::providers::Provider;
@@ -27,8 +28,10 @@ const POLL: Duration = Duration::from_millis(500);
 const OUTBOX_BATCH: i64 = 64;
 /// How many numbers are sent to at once (each number's messages go one after another).
 pub const SEND_CONCURRENCY: usize = 16;
-/// Media downloads and status callbacks that arrive before their message are retried this often.
-const EVENT_MAX_ATTEMPTS: i64 = 8;
+/// How many due inbound events the inbox worker claims and commits at once.
+const INBOX_BATCH: i64 = 256;
+/// How many media downloads (and thumbnails) run at once.
+const MEDIA_CONCURRENCY: usize = 8;
 
 /// Everything the webhooks and workers share about messaging.
 pub struct Messaging {
@@ -144,88 +147,73 @@ pub fn spawn(store: Store, media: MediaStore, m: Arc<Messaging>) -> Vec<tokio::t
     vec![inbox, outbox]
 }
 
-/// Processes one due inbound event. Returns whether there was one.
+/// Processes a batch of due inbound events: claimed together, their media downloaded and
+/// stored concurrently (at most [`MEDIA_CONCURRENCY`] at once), then applied in one
+/// transaction. Returns whether there were any.
 pub async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
-    let Some(ev) = store.claim_event(now_ms(), m.lease_ms).await? else { return Ok(false) };
-    let outcome = process_event(store, media, m, &ev).await;
-    match &outcome {
-        EventOutcome::Done(r) => tracing::info!(event = ev.event_id, result = %r, "event processed"),
-        EventOutcome::Retry { error, .. } => {
-            tracing::warn!(event = ev.event_id, attempt = ev.attempts, error = %error, "event will be retried")
-        }
-        EventOutcome::Failed(e) => tracing::error!(event = ev.event_id, error = %e, "event failed"),
+    let claimed = store.claim_events(now_ms(), m.lease_ms, INBOX_BATCH).await?;
+    if claimed.is_empty() {
+        return Ok(false);
     }
-    store.finish_event(ev.event_id, &outcome, now_ms()).await?;
+    let ids: Vec<i64> = claimed.iter().map(|e| e.event_id).collect();
+    let ready: Vec<ReadyEvent> =
+        futures_util::stream::iter(claimed).map(|ev| prepare(media, m, ev)).buffered(MEDIA_CONCURRENCY).collect().await;
+    let outcomes = match store.process_events(ready, &m.retry, now_ms()).await {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing of the batch was committed: give the events back for the next round.
+            if let Err(release) = store.release_events(&ids).await {
+                tracing::error!(error = ?release, "giving back an uncommitted batch failed; its leases will expire");
+            }
+            return Err(e);
+        }
+    };
+    for (id, outcome) in &outcomes {
+        match outcome {
+            EventOutcome::Done(r) => tracing::info!(event = id, result = %r, "event processed"),
+            EventOutcome::Retry { error, .. } => tracing::warn!(event = id, error = %error, "event will be retried"),
+            EventOutcome::Failed(e) => tracing::error!(event = id, error = %e, "event failed"),
+        }
+    }
     // Replies were queued: let the sender look now.
     m.wake_outbox.notify_one();
     Ok(true)
 }
 
-/// What the database said, for the ledger (an admin page), without the query's data.
-fn deterministic_detail(e: &CoreError) -> String {
-    match e {
-        CoreError::Db(sqlx::Error::Database(d)) => d.message().to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn retry_or_fail(ev: &ClaimedEvent, m: &Messaging, error: String) -> EventOutcome {
-    if ev.attempts >= EVENT_MAX_ATTEMPTS {
-        EventOutcome::Failed(format!("{error} (gave up after {} attempts)", ev.attempts))
-    } else {
-        // Events count their attempts (EVENT_MAX_ATTEMPTS); only the backoff is shared.
-        let base = RetryPolicy { base_ms: m.retry.base_ms.clamp(200, 10_000), cap_ms: m.retry.cap_ms, horizon_ms: m.retry.horizon_ms };
-        EventOutcome::Retry { error, at: now_ms() + base.delay_ms(ev.attempts, None).max(100) }
-    }
-}
-
-async fn process_event(store: &Store, media: &MediaStore, m: &Messaging, ev: &ClaimedEvent) -> EventOutcome {
-    let now = now_ms();
-    match &ev.event {
-        WebhookEvent::Status(s) => match store.apply_status(s, now).await {
-            Ok(r) => EventOutcome::Done(r),
-            // The callback can beat the send's own bookkeeping: wait for it a little.
-            Err(CoreError::NotFound { .. }) if ev.attempts < 4 => {
-                EventOutcome::Retry { error: format!("no message {} yet", s.provider_id), at: now + 250 * ev.attempts }
-            }
-            Err(CoreError::NotFound { .. }) => EventOutcome::Done(format!("no outbound message {} here; ignored", s.provider_id)),
-            Err(e) => retry_or_fail(ev, m, e.to_string()),
-        },
-        WebhookEvent::Message(msg) => {
-            let mut photos: Vec<Result<StoredMedia, String>> = Vec::with_capacity(msg.media.len());
-            for item in &msg.media {
-                match providers::fetch_media(&m.client, &m.provider(), item, m.max_media_bytes).await {
-                    Ok((bytes, content_type)) => {
-                        // JPEG and PNG are checklist photos; anything else is kept as an attachment.
-                        let stored = if matches!(content_type.as_str(), "image/jpeg" | "image/jpg" | "image/png") {
-                            media.store_image(bytes).await
-                        } else {
-                            media.store_file(bytes, &content_type).await
-                        };
-                        match stored {
-                            Ok(stored) => photos.push(Ok(stored)),
-                            Err(CoreError::Input(e)) => photos.push(Err(e.message)),
-                            Err(e) => return retry_or_fail(ev, m, format!("storing media: {e}")),
-                        }
+/// Downloads and stores an event's media, before its transaction.
+async fn prepare(media: &MediaStore, m: &Messaging, ev: ClaimedEvent) -> ReadyEvent {
+    let WebhookEvent::Message(msg) = &ev.event else { return ReadyEvent { event: ev, work: Work::Apply(vec![]) } };
+    let mut photos: Vec<Result<StoredMedia, String>> = Vec::with_capacity(msg.media.len());
+    let retry = |error: String| Work::Decided(inbox::retry_or_fail(ev.attempts, error, &m.retry, now_ms()));
+    for item in &msg.media {
+        match providers::fetch_media(&m.client, &m.provider(), item, m.max_media_bytes).await {
+            Ok((bytes, content_type)) => {
+                // JPEG and PNG are checklist photos; anything else is kept as an attachment.
+                let stored = if matches!(content_type.as_str(), "image/jpeg" | "image/jpg" | "image/png") {
+                    media.store_image(bytes).await
+                } else {
+                    media.store_file(bytes, &content_type).await
+                };
+                match stored {
+                    Ok(stored) => photos.push(Ok(stored)),
+                    Err(CoreError::Input(e)) => photos.push(Err(e.message)),
+                    Err(e) => {
+                        let work = retry(format!("storing media: {e}"));
+                        return ReadyEvent { event: ev, work };
                     }
-                    // Transient: the whole event is retried with backoff; after the last
-                    // attempt the message is still processed, the photo marked as not received.
-                    Err(f) if f.retryable && ev.attempts < EVENT_MAX_ATTEMPTS => return retry_or_fail(ev, m, f.message),
-                    Err(f) if f.retryable => photos.push(Err(format!("{DOWNLOAD_FAILED}{} (after {} attempts)", f.message, ev.attempts))),
-                    Err(f) => photos.push(Err(format!("{DOWNLOAD_FAILED}{}", f.message))),
                 }
             }
-            match store.handle_message(msg, &photos, now).await {
-                Ok(r) => EventOutcome::Done(r),
-                // It would fail the same way on every retry, holding up this number's later
-                // messages: fail it now (it stays in the ledger to inspect and reprocess).
-                Err(e) if e.is_deterministic() => {
-                    EventOutcome::Failed(format!("cannot be processed ({}): {}", e.code(), deterministic_detail(&e)))
-                }
-                Err(e) => retry_or_fail(ev, m, e.to_string()),
+            // Transient: the whole event is retried with backoff; after the last attempt the
+            // message is still processed, the photo marked as not received.
+            Err(f) if f.retryable && ev.attempts < EVENT_MAX_ATTEMPTS => {
+                let work = retry(f.message);
+                return ReadyEvent { event: ev, work };
             }
+            Err(f) if f.retryable => photos.push(Err(format!("{DOWNLOAD_FAILED}{} (after {} attempts)", f.message, ev.attempts))),
+            Err(f) => photos.push(Err(format!("{DOWNLOAD_FAILED}{}", f.message))),
         }
     }
+    ReadyEvent { event: ev, work: Work::Apply(photos) }
 }
 
 /// Sends a batch of due outbound messages: claimed together in one statement, sent

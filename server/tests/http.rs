@@ -635,6 +635,53 @@ async fn settings_pages_for_templates_keys_and_linking_work_without_javascript()
 }
 
 #[tokio::test]
+async fn an_api_retry_with_the_same_idempotency_key_queues_one_message() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        // A client that retries with the same Idempotency-Key gets the message queued the
+        // first time; nothing is queued twice. Another key is another message.
+        let keyed = json!({"phone": "+27640412399", "message_type": "payment_confirmation",
+            "context": {"customer_name": "John", "amount": "R 200", "reference": "invoice 42"}});
+        let with_key = |key: &'static str| {
+            let (app, body) = (&app, keyed.to_string());
+            async move {
+                let r = app
+                    .client
+                    .post(format!("{}/api/notifications/send-message", app.base))
+                    .header("X-API-Key", BRIDGE)
+                    .header("Idempotency-Key", key)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status();
+                (s, r.json::<Value>().await.unwrap())
+            }
+        };
+        let outbound = |app: &TestApp| {
+            let store = app.store.clone();
+            async move {
+                let c = store.outbox_counts().await.unwrap();
+                c.queued + c.sending + c.sent + c.delivered + c.read + c.failed
+            }
+        };
+        let before = outbound(&app).await;
+        let (s1, first) = with_key("invoice-42-payment").await;
+        let (s2, again) = with_key("invoice-42-payment").await;
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{first} {again}");
+        assert_eq!(first["id"], again["id"], "the retry answers with the first message");
+        let after = outbound(&app).await;
+        assert_eq!(after, before + 1, "one message queued for two requests");
+        let (_, other) = with_key("invoice-43-payment").await;
+        assert_ne!(other["id"], first["id"]);
+        let (s, v) = with_key("not a key").await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_idempotency_key")));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_notifications_api_sends_by_message_type_and_honours_contact_preferences() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -706,6 +753,7 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
             template: Some("delivery_reminder"),
             vars: Some(&vars),
             media_url: None,
+            idempotency_key: None,
         };
         let queued = app.store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         for _ in 0..600 {

@@ -360,6 +360,38 @@ async fn twilio_webhooks_are_verified_stored_before_200_and_deduplicated() {
 }
 
 #[tokio::test]
+async fn reprocessing_a_finished_event_from_the_ledger_changes_nothing_and_sends_nothing() {
+    on_each_backend(|store| async move {
+        let (mock, m) = start_mock().await;
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let app = spawn_app(store.clone(), twilio_config(&mock)).await;
+        app.text("SM700", "DR12345678").await;
+        app.settle().await;
+        app.drain().await;
+        wait_for(&m, "the checklist reply", |m| m.sent.iter().any(|(_, b)| b.contains("DR12345678"))).await;
+        let before_sent = m.lock().unwrap().sent.len();
+        let drop = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        let event = store.recent_events(1).await.unwrap().remove(0);
+        assert_eq!(event.state, "done");
+
+        // "Reprocess" on /events puts the event back in the queue.
+        store.requeue_event(event.event_id, dropcheck_core::now_ms()).await.unwrap();
+        app.settle().await;
+        app.drain().await;
+        let again = store.recent_events(1).await.unwrap().remove(0);
+        assert_eq!((again.event_id, again.state.as_str()), (event.event_id, "done"));
+        assert!(again.result.as_deref().unwrap().contains("already applied"), "{:?}", again.result);
+        let after = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(after.history.len(), drop.history.len(), "no new history");
+        assert_eq!(after.messages.len(), drop.messages.len(), "no new message in or out");
+        // Give a wrongly queued reply time to leave; none does.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(m.lock().unwrap().sent.len(), before_sent, "nothing sent again");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmits() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -852,22 +884,22 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
         app.drain().await;
         m.lock().unwrap().script.push_back((400, None, r#"{"code": 63016, "message": "Outside messaging window"}"#.into()));
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 5 }] };
-        let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
+        let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         wait_for(&m, "the template after 63016", |m| m.sent.iter().any(|(_, b)| b.ends_with(r#"{"1":"DR12345678","2":"5"}"#))).await;
         assert_eq!(store.message(id).await.unwrap().attempts, 1);
 
         // A picture by URL goes with its caption.
-        let out = Outgoing { phone: &me, body: "Site plan", template: None, vars: None, media_url: Some("https://files.example/plan.png") };
+        let out = Outgoing { phone: &me, body: "Site plan", template: None, vars: None, media_url: Some("https://files.example/plan.png"), idempotency_key: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         wait_for(&m, "the media message", |m| m.sent.iter().any(|(_, b)| b == "Site plan [media https://files.example/plan.png]")).await;
-        let bad = Outgoing { phone: &me, body: "x", template: None, vars: None, media_url: Some("file:///etc/passwd") };
+        let bad = Outgoing { phone: &me, body: "x", template: None, vars: None, media_url: Some("file:///etc/passwd"), idempotency_key: None };
         assert_eq!(store.queue_outbound(&bad, 0).await.unwrap_err().code(), "invalid_media_url");
 
         // Without a provider template for the active provider, it fails at once with the reason.
         store.set_provider_template("drop_feedback", None).await.unwrap();
         let silent = dropcheck_core::domain::Phone::parse("+27640000078").unwrap();
-        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
+        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         for _ in 0..600 {
             if store.message(id).await.unwrap().status == "failed" {
@@ -911,7 +943,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         // Never wrote: outside the window.
         let silent = dropcheck_core::domain::Phone::parse("+27640000079").unwrap();
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 3 }, dropcheck_core::minijinja::context! { number => 7 }] };
-        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None };
+        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         wait_for(&m, "the Meta template", |m| {
             m.sent.iter().any(|(to, b)| {
@@ -921,7 +953,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         })
         .await;
         // A template without an approved provider template fails at once outside the window.
-        let out = Outgoing { phone: &silent, body: "a notice", template: Some("help"), vars: None, media_url: None };
+        let out = Outgoing { phone: &silent, body: "a notice", template: Some("help"), vars: None, media_url: None, idempotency_key: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         for _ in 0..600 {
             if store.message(id).await.unwrap().status == "failed" {
@@ -933,7 +965,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         // Inside the window: a document by link, with its caption.
         store.upsert_contact(&silent, "").await.unwrap();
         store.note_inbound(&silent, dropcheck_core::now_ms()).await.unwrap();
-        let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1") };
+        let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1"), idempotency_key: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         wait_for(&m, "the document", |m| m.sent.iter().any(|(_, b)| b == "Your invoice [document https://files.example/inv.pdf?x=1]")).await;
     })
@@ -1008,7 +1040,14 @@ async fn an_outage_loses_nothing_and_a_flaky_provider_delivers_everything_once()
                 let mut ids = vec![];
                 for i in 0..n {
                     let body = format!("{prefix} {i}");
-                    let out = Outgoing { phone: &phones[i % phones.len()], body: &body, template: None, vars: None, media_url: None };
+                    let out = Outgoing {
+                        phone: &phones[i % phones.len()],
+                        body: &body,
+                        template: None,
+                        vars: None,
+                        media_url: None,
+                        idempotency_key: None,
+                    };
                     ids.push(store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap());
                 }
                 let mut all_recorded = false;
