@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 type Reply<R> = oneshot::Sender<Result<R, String>>;
@@ -62,6 +63,23 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         self.queue.send((item, tx)).await.map_err(|_| "the writer task has stopped".to_string())?;
         rx.await.map_err(|_| "the writer task has stopped".to_string())?
     }
+
+    /// [`GroupCommit::write`], waiting at most `wait` for the queue and the commit. On
+    /// `Overloaded` the row may still be committed later (the caller must not say it was,
+    /// and a redelivery is deduplicated); the bounded queue keeps memory bounded meanwhile.
+    pub async fn write_within(&self, item: T, wait: Duration) -> Result<R, WriteError> {
+        match tokio::time::timeout(wait, self.write(item)).await {
+            Ok(r) => r.map_err(WriteError::Failed),
+            Err(_) => Err(WriteError::Overloaded),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// Not committed within the wait: writes arrive faster than they can be committed.
+    Overloaded,
+    Failed(String),
 }
 
 async fn write_batch<T, R, F, Fut>(commit: &F, items: Vec<T>, replies: Vec<Reply<R>>)
@@ -76,5 +94,22 @@ where
         // The writer may have given up waiting (its request was cancelled); the row is
         // committed either way.
         let _ = reply.send(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_that_cannot_be_committed_in_time_is_refused_as_overloaded() {
+        // A writer whose commit takes 300 ms: a write allowed 20 ms is refused, one allowed
+        // 2 s is committed, and the refused one does not block the ones after it.
+        let g: GroupCommit<u32, u32> = GroupCommit::start(4, 1, |items: Vec<u32>| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            items.into_iter().map(|i| Ok(i * 10)).collect()
+        });
+        assert_eq!(g.write_within(1, Duration::from_millis(20)).await, Err(WriteError::Overloaded));
+        assert_eq!(g.write_within(2, Duration::from_secs(2)).await, Ok(20));
     }
 }

@@ -7,7 +7,7 @@
 //! - A redelivery: stored as a receipt, its events are duplicates with no second effect.
 
 use crate::config::ProviderConfig;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, WriteError};
 use crate::workers::Messaging;
 use app::ssr::AppState;
 use axum::body::Bytes;
@@ -39,6 +39,10 @@ pub fn router(messaging: Arc<Messaging>, store: Store) -> Router<AppState> {
         .layer(Extension(messaging))
 }
 
+/// How long a webhook waits for its receipt to be committed before it is answered 503 with
+/// `Retry-After` (writes arriving faster than they can be committed).
+pub const INGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Verified webhook requests are stored through one group-committing writer: a request is
 /// answered only after its own commit, but requests arriving together share it.
 pub struct Ingest(GroupCommit<WebhookIn, ReceiptOutcome>);
@@ -67,8 +71,8 @@ impl Ingest {
         }))
     }
 
-    async fn record(&self, w: WebhookIn) -> Result<ReceiptOutcome, String> {
-        self.0.write(w).await
+    async fn record(&self, w: WebhookIn) -> Result<ReceiptOutcome, WriteError> {
+        self.0.write_within(w, INGEST_WAIT).await
     }
 }
 
@@ -189,7 +193,19 @@ async fn store_and_answer(
                     .into_response()
             }
         },
-        Err(e) => {
+        Err(WriteError::Overloaded) => {
+            // Not known to be committed: the provider delivers it again (a copy that did commit
+            // meanwhile is deduplicated).
+            tracing::warn!(
+                provider = provider.as_str(),
+                wait_ms = INGEST_WAIT.as_millis() as u64,
+                "webhook not stored in time: overloaded"
+            );
+            let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "Busy: the event was not stored in time; please retry.");
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            r
+        }
+        Err(WriteError::Failed(e)) => {
             // Not committed: the provider must deliver it again.
             tracing::error!(error = %e, provider = provider.as_str(), "webhook could not be stored");
             plain(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unable to store the event; please retry.")
