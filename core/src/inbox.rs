@@ -267,60 +267,101 @@ impl Store {
         tx.commit().await
     }
 
-    /// Applies a batch of claimed events in one transaction: each event in a savepoint with
-    /// its outcome, so one event's failure undoes only its own effects; everything commits
-    /// with one write to disk. Events of a number whose earlier event did not finish (it
-    /// waits for a retry, or another worker holds it) are given back untouched, keeping each
-    /// number's events in order. Returns each processed event's outcome.
+    /// Applies a batch of claimed events in one transaction, so everything commits with one
+    /// write to disk. The batch is first applied straight through; if any event fails, that
+    /// attempt is rolled back and the batch applied again with each event in a savepoint with
+    /// its outcome, so one event's failure undoes only its own effects. Events of a number
+    /// whose earlier event did not finish (it waits for a retry, or another worker holds it)
+    /// are given back untouched, keeping each number's events in order. Returns each
+    /// processed event's outcome.
     pub async fn process_events(&self, batch: Vec<ReadyEvent>, policy: &RetryPolicy, now: i64) -> CoreResult<Vec<(i64, EventOutcome)>> {
-        let secret = self.secret_key();
         let mut batch = batch;
         // Numbers in one order in every batch: per-number locks are then always taken in
         // the same order, and two workers cannot deadlock on them.
         batch.sort_by(|a, b| (&a.event.phone, a.event.event_id).cmp(&(&b.event.phone, b.event.event_id)));
+        if let Some(outcomes) = self.apply_batch(&batch, policy, now, false).await? {
+            return Ok(outcomes);
+        }
+        self.apply_batch(&batch, policy, now, true)
+            .await?
+            .ok_or_else(|| CoreError::Internal("a batch applied event by event did not finish".into()))
+    }
+
+    /// One attempt at a batch; `None` when an event failed and `careful` is off (nothing of
+    /// the attempt is kept).
+    async fn apply_batch(
+        &self,
+        batch: &[ReadyEvent],
+        policy: &RetryPolicy,
+        now: i64,
+        careful: bool,
+    ) -> CoreResult<Option<Vec<(i64, EventOutcome)>>> {
+        let secret = self.secret_key();
         let mut tx = self.begin().await?;
         let settings = tx.settings().await?;
-        let mut waiting: HashSet<String> = HashSet::new();
+        let mut waiting: HashSet<&str> = HashSet::new();
+        let mut checked: HashSet<&str> = HashSet::new();
+        let mut done: Vec<(i64, String)> = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         for r in batch {
             let ev = &r.event;
-            if waiting.contains(&ev.phone) {
+            let phone = ev.phone.as_str();
+            if waiting.contains(phone) {
                 tx.release_event(ev.event_id).await?;
                 continue;
             }
-            let outcome = match r.work {
-                Work::Decided(o) => o,
+            let outcome = match &r.work {
+                Work::Decided(o) => o.clone(),
                 Work::Apply(photos) => {
-                    if !ev.phone.is_empty() && tx.earlier_unfinished(&ev.phone, ev.event_id).await? {
+                    // Once per number and batch: its earlier events here come first anyway.
+                    if !phone.is_empty() && checked.insert(phone) && tx.earlier_unfinished(phone, ev.event_id).await? {
                         tx.release_event(ev.event_id).await?;
-                        waiting.insert(ev.phone.clone());
+                        waiting.insert(phone);
                         continue;
                     }
-                    let mut sp = tx.savepoint().await?;
-                    let applied = match &ev.event {
-                        WebhookEvent::Status(s) => sp.apply_status(s, now).await,
-                        WebhookEvent::Message(m) => sp.handle_message(&settings, &secret, m, &photos, now).await,
-                    };
-                    match applied {
-                        Ok(result) => {
-                            sp.commit().await?;
-                            EventOutcome::Done(result)
+                    if careful {
+                        let mut sp = tx.savepoint().await?;
+                        match sp.apply_event(&settings, &secret, &ev.event, photos, now).await {
+                            Ok(result) => {
+                                sp.commit().await?;
+                                EventOutcome::Done(result)
+                            }
+                            Err(e) => {
+                                sp.rollback().await?;
+                                after_error(ev, e, policy, now)
+                            }
                         }
-                        Err(e) => {
-                            sp.rollback().await?;
-                            after_error(ev, e, policy, now)
+                    } else {
+                        match tx.apply_event(&settings, &secret, &ev.event, photos, now).await {
+                            Ok(result) => EventOutcome::Done(result),
+                            // A status for a message not known (yet): refused before it wrote
+                            // anything, so the rest of the batch stands.
+                            Err(e @ CoreError::NotFound { .. }) if matches!(ev.event, WebhookEvent::Status(_)) => {
+                                after_error(ev, e, policy, now)
+                            }
+                            Err(e) => {
+                                tracing::debug!(event = ev.event_id, error = %e, "batch applied again event by event");
+                                tx.rollback().await?;
+                                return Ok(None);
+                            }
                         }
                     }
                 }
             };
-            if matches!(outcome, EventOutcome::Retry { .. }) {
-                waiting.insert(ev.phone.clone());
+            match &outcome {
+                EventOutcome::Done(result) => done.push((ev.event_id, result.clone())),
+                other => {
+                    if matches!(other, EventOutcome::Retry { .. }) {
+                        waiting.insert(phone);
+                    }
+                    tx.finish_event(ev.event_id, other, now).await?;
+                }
             }
-            tx.finish_event(ev.event_id, &outcome, now).await?;
             outcomes.push((ev.event_id, outcome));
         }
+        tx.finish_done(&done, now).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
 
     /// Applies one inbound message in a transaction of its own (the conversation tests; the
@@ -517,6 +558,43 @@ fn deterministic_detail(e: &CoreError) -> String {
 }
 
 impl Tx<'_> {
+    /// Applies one event (a status or a message) in this transaction.
+    async fn apply_event(
+        &mut self,
+        settings: &crate::conversation::Settings,
+        secret: &[u8; 32],
+        event: &WebhookEvent,
+        photos: &[Result<StoredMedia, String>],
+        now: i64,
+    ) -> CoreResult<String> {
+        match event {
+            WebhookEvent::Status(s) => self.apply_status(s, now).await,
+            WebhookEvent::Message(m) => self.handle_message(settings, secret, m, photos, now).await,
+        }
+    }
+
+    /// Marks events done with their results, in one statement per 200.
+    async fn finish_done(&mut self, done: &[(i64, String)], now: i64) -> CoreResult<()> {
+        for chunk in done.chunks(200) {
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+            let sql = format!(
+                "with v (id, result) as (values {})
+                 update inbound_event set state = 'done', error = null, lease_until = null, processed_at = $1,
+                    result = (select v.result from v where v.id = inbound_event.event_id)
+                 where event_id in (select id from v)",
+                values.join(", ")
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(&sql).bind(now);
+                for (id, result) in chunk {
+                    q = q.bind(*id).bind(result);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        Ok(())
+    }
+
     /// Records how an event's attempt ended.
     pub async fn finish_event(&mut self, event_id: i64, outcome: &EventOutcome, now: i64) -> CoreResult<()> {
         on_tx!(self, c => {

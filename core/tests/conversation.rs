@@ -3,10 +3,11 @@
 
 use dropcheck_core::conversation::{CONTEXT_IDLE_MS, REPLIES_PER_MINUTE};
 use dropcheck_core::domain::{DropNumber, DEFAULT_DROP_PATTERN};
-use dropcheck_core::inbox::EventOutcome;
+use dropcheck_core::inbox::{EventOutcome, ReadyEvent, Work};
 use dropcheck_core::media::{demo_photo, MediaStore, StoredMedia};
 use dropcheck_core::outbox::MessageFilter;
-use dropcheck_core::providers::{InboundMessage, MessageKind, Provider, WebhookEvent};
+use dropcheck_core::outbox::RetryPolicy;
+use dropcheck_core::providers::{DeliveryStatus, InboundMessage, MessageKind, Provider, StatusUpdate, WebhookEvent};
 use dropcheck_core::store::Store;
 use dropcheck_core::testing::on_each_backend;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -181,6 +182,81 @@ async fn events_of_one_number_are_processed_in_order_with_leases() {
         store.finish_event(a2.event_id, &EventOutcome::Failed("bad".into()), now + 5000).await.unwrap();
         store.requeue_event(a2.event_id, now + 6000).await.unwrap();
         assert_eq!(key(&store.claim_event(now + 6000, 1000).await.unwrap().unwrap()), "A2", "a failed event can be reprocessed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_applies_in_one_transaction_and_keeps_each_numbers_order() {
+    on_each_backend(|store| async move {
+        let now = dropcheck_core::now_ms();
+        let ev = |id: &str, from: &str, body: &str| {
+            WebhookEvent::Message(InboundMessage { provider_id: id.into(), from: from.into(), ..text(body) })
+        };
+        let status = WebhookEvent::Status(StatusUpdate {
+            provider_id: "SMnot-sent-here".into(),
+            status: DeliveryStatus::Delivered,
+            recipient: None,
+            error_code: None,
+            error_text: None,
+        });
+        let events = vec![
+            ev("A1", "+27640000001", "DR12345671"),
+            ev("B1", "+27640000002", "DR12345672"),
+            ev("A2", "+27640000001", "/status"),
+            ev("B2", "+27640000002", "/status"),
+            status,
+        ];
+        store.record_webhook(Provider::Twilio, "/webhooks/twilio", "x", "raw", &Ok(events), now).await.unwrap();
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let claimed = store.claim_events(now, 60_000, 100).await.unwrap();
+        assert_eq!(claimed.len(), 5, "one statement claims the batch, several events of a number in order");
+        let id_of = |key: &str| {
+            claimed
+                .iter()
+                .find(|c| match &c.event {
+                    WebhookEvent::Message(m) => m.provider_id == key,
+                    WebhookEvent::Status(_) => key == "status",
+                })
+                .unwrap()
+                .event_id
+        };
+        let (a1, a2, b1, b2, st) = (id_of("A1"), id_of("A2"), id_of("B1"), id_of("B2"), id_of("status"));
+        // A1's media must be fetched again later: A2 must not overtake it.
+        let ready: Vec<ReadyEvent> = claimed
+            .into_iter()
+            .map(|c| {
+                let work = if c.event_id == a1 {
+                    Work::Decided(EventOutcome::Retry { error: "media".into(), at: now + 5_000 })
+                } else {
+                    Work::Apply(vec![])
+                };
+                ReadyEvent { event: c, work }
+            })
+            .collect();
+        let policy = RetryPolicy { base_ms: 100, cap_ms: 1_000, horizon_ms: 60_000 };
+        let outcomes = store.process_events(ready, &policy, now).await.unwrap();
+        let outcome = |id: i64| outcomes.iter().find(|(e, _)| *e == id).map(|(_, o)| o.clone());
+        assert!(matches!(outcome(a1), Some(EventOutcome::Retry { .. })));
+        assert!(outcome(a2).is_none(), "A2 is given back, not processed");
+        assert!(matches!(outcome(b1), Some(EventOutcome::Done(_))));
+        assert!(matches!(outcome(b2), Some(EventOutcome::Done(_))));
+        // A status for a message not sent (yet) waits a little; the rest of the batch stands.
+        assert!(matches!(outcome(st), Some(EventOutcome::Retry { .. })), "{:?}", outcome(st));
+        let drop = store.drop_detail(&DropNumber::parse("DR12345672").unwrap()).await.unwrap();
+        assert_eq!(drop.contractor.as_ref().map(|c| c.phone.as_str()), Some("+27640000002"));
+        assert!(store.drop_detail(&DropNumber::parse("DR12345671").unwrap()).await.is_err(), "A1 was not applied");
+        let rows = store.recent_events(10).await.unwrap();
+        let row = |id: i64| rows.iter().find(|r| r.event_id == id).unwrap().clone();
+        assert_eq!((row(a2).state.as_str(), row(a2).attempts), ("pending", 0), "given back with its attempt not counted");
+        assert_eq!(row(b2).state, "done");
+        let result = row(b2).result.unwrap();
+        assert!(result.contains("reply status queued"), "{result}");
+        // While A1 backs off, nothing of A is claimable; then A1 comes first.
+        assert!(store.claim_events(now + 1_000, 60_000, 100).await.unwrap().iter().all(|c| c.phone != "+27640000001"));
+        let later = store.claim_events(now + 5_000, 60_000, 100).await.unwrap();
+        let a: Vec<i64> = later.iter().filter(|c| c.phone == "+27640000001").map(|c| c.event_id).collect();
+        assert_eq!(a, vec![a1, a2]);
     })
     .await;
 }

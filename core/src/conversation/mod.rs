@@ -106,9 +106,14 @@ impl Tx<'_> {
             // Written in the same transaction as everything the message did: it was applied.
             return Ok(format!("message {} was already applied; nothing done again", msg.provider_id));
         };
-        let (contact_id, opted_out) = self.upsert_contact(&phone, &msg.profile_name, now).await?;
-        on_tx!(self, c => { sqlx::query("update contact set last_inbound_at = $1 where contact_id = $2")
-            .bind(now).bind(contact_id).execute(&mut *c).await?; });
+        // The contact, with when it last wrote (the 24-hour window starts there).
+        let (contact_id, opted_out): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+            "insert into contact (phone, name, created_at, last_inbound_at) values ($1, $2, $3, $3)
+             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end,
+                last_inbound_at = excluded.last_inbound_at
+             returning contact_id, opted_out")
+            .bind(phone.as_str()).bind(msg.profile_name.trim()).bind(now).fetch_one(&mut *c).await?);
+        let opted_out = opted_out != 0;
         let (ctx, recent_replies) = self.conversation(phone.as_str(), now).await?;
         let mut turn = Turn {
             tx: self,
