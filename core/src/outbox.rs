@@ -220,10 +220,14 @@ impl Store {
         Ok(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Outbound>(&sql), &args).fetch_all(pool).await?))
     }
 
-    /// Records that a number wrote to us (opens WhatsApp's 24-hour window).
+    /// Records that a number wrote to us (opens WhatsApp's 24-hour window); the number becomes
+    /// a contact if it was not one. (The conversation records this itself for every inbound
+    /// message; tests use this to open the window.)
     pub async fn note_inbound(&self, phone: &crate::domain::Phone, at: i64) -> CoreResult<()> {
-        on_db!(self, pool => { sqlx::query("update contact set last_inbound_at = $1 where phone = $2")
-            .bind(at).bind(phone.as_str()).execute(pool).await?; });
+        on_db!(self, pool => { sqlx::query(
+            "insert into contact (phone, name, created_at, last_inbound_at) values ($1, '', $2, $2)
+             on conflict (phone) do update set last_inbound_at = excluded.last_inbound_at")
+            .bind(phone.as_str()).bind(at).execute(pool).await?; });
         Ok(())
     }
 
