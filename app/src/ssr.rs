@@ -334,9 +334,11 @@ impl LiveHub {
             }
             match self.store.change_fingerprint().await {
                 Ok(now) if last.as_ref() != Some(&now) => {
-                    if last.is_some() {
-                        self.changes.send_modify(|g| *g += 1);
-                    }
+                    // Also on the first look after streams opened: each stream compares with
+                    // the fingerprint it opened with, so a change between a stream's opening
+                    // and this look is not missed (it was, once inbound events were applied
+                    // within the second).
+                    self.changes.send_modify(|g| *g += 1);
                     last = Some(now);
                 }
                 Ok(_) => {}
