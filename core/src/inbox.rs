@@ -500,10 +500,7 @@ impl Store {
             .bind(name).fetch_optional(pool).await?);
         let body = match body {
             Some(b) => b,
-            None => templates::built_in(name)
-                .or_else(|| templates::NOTIFICATIONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b))
-                .ok_or_else(|| CoreError::Internal(format!("no template {name}")))?
-                .to_string(),
+            None => templates::shipped(name).ok_or_else(|| CoreError::Internal(format!("no template {name}")))?.to_string(),
         };
         templates::render(name, &body, vars)
     }

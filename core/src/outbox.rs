@@ -224,11 +224,9 @@ impl Store {
     /// a contact if it was not one. (The conversation records this itself for every inbound
     /// message; tests use this to open the window.)
     pub async fn note_inbound(&self, phone: &crate::domain::Phone, at: i64) -> CoreResult<()> {
-        on_db!(self, pool => { sqlx::query(
-            "insert into contact (phone, name, created_at, last_inbound_at) values ($1, '', $2, $2)
-             on conflict (phone) do update set last_inbound_at = excluded.last_inbound_at")
-            .bind(phone.as_str()).bind(at).execute(pool).await?; });
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.note_inbound(phone, "", at).await?;
+        tx.commit().await
     }
 
     /// Inbound events of this number not yet processed.

@@ -1085,6 +1085,18 @@ impl Tx<'_> {
         Ok((id, opted_out != 0))
     }
 
+    /// Records that a number wrote to us at `now` (WhatsApp's 24-hour window starts there):
+    /// [`Tx::upsert_contact`] that also sets the contact's last inbound time.
+    pub async fn note_inbound(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(i64, bool)> {
+        let (id, opted_out): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+            "insert into contact (phone, name, created_at, last_inbound_at) values ($1, $2, $3, $3)
+             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end,
+                last_inbound_at = excluded.last_inbound_at
+             returning contact_id, opted_out")
+            .bind(phone.as_str()).bind(name.trim()).bind(now).fetch_one(&mut *c).await?);
+        Ok((id, opted_out != 0))
+    }
+
     /// A drop's status, steps, reviews and photos, as a change needs them to decide; its
     /// history and messages are not loaded (left empty).
     pub async fn drop_state(&mut self, key: DropKey<'_>) -> CoreResult<DropDetail> {

@@ -25,7 +25,7 @@ pub struct TemplateRow {
 
 impl TemplateRow {
     pub fn built_in(&self) -> bool {
-        templates::built_in(&self.name).is_some() || templates::NOTIFICATIONS.iter().any(|(n, _)| *n == self.name)
+        templates::shipped(&self.name).is_some()
     }
 }
 

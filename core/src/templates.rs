@@ -96,6 +96,11 @@ pub fn built_in(name: &str) -> Option<&'static str> {
     BUILT_IN.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
 }
 
+/// The body a template ships with: a bot reply's or a notification's.
+pub fn shipped(name: &str) -> Option<&'static str> {
+    built_in(name).or_else(|| NOTIFICATIONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b))
+}
+
 /// Renders a template body with a context; an unknown variable or a syntax error is an
 /// input error naming the problem (what the template editor shows).
 pub fn render(name: &str, body: &str, ctx: minijinja::Value) -> CoreResult<String> {

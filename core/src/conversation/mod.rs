@@ -58,10 +58,7 @@ impl Settings {
         if let Some((body, enabled)) = self.templates.get(name) {
             return Ok((body, *enabled));
         }
-        templates::built_in(name)
-            .or_else(|| templates::NOTIFICATIONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b))
-            .map(|b| (b, true))
-            .ok_or_else(|| CoreError::Internal(format!("no template {name}")))
+        templates::shipped(name).map(|b| (b, true)).ok_or_else(|| CoreError::Internal(format!("no template {name}")))
     }
 
     fn project(&self, project_id: i64) -> Option<&Project> {
@@ -106,14 +103,7 @@ impl Tx<'_> {
             // Written in the same transaction as everything the message did: it was applied.
             return Ok(format!("message {} was already applied; nothing done again", msg.provider_id));
         };
-        // The contact, with when it last wrote (the 24-hour window starts there).
-        let (contact_id, opted_out): (i64, i64) = on_tx!(self, c => sqlx::query_as(
-            "insert into contact (phone, name, created_at, last_inbound_at) values ($1, $2, $3, $3)
-             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end,
-                last_inbound_at = excluded.last_inbound_at
-             returning contact_id, opted_out")
-            .bind(phone.as_str()).bind(msg.profile_name.trim()).bind(now).fetch_one(&mut *c).await?);
-        let opted_out = opted_out != 0;
+        let (contact_id, opted_out) = self.note_inbound(&phone, &msg.profile_name, now).await?;
         let (ctx, recent_replies) = self.conversation(phone.as_str(), now).await?;
         let mut turn = Turn {
             tx: self,
