@@ -101,7 +101,7 @@ impl Store {
                 if let Some(bad) = types.iter().find(|t| !known.contains(t)) {
                     return Err(InputError::new("invalid_message_type", format!("'{bad}' is not a message type (a template name)")).into());
                 }
-                if types.iter().any(|t| t == "stopped" || t == "started") {
+                if types.iter().any(|t| crate::outbox::is_opt_confirmation(t)) {
                     return Err(InputError::new("invalid_message_type", "the STOP/START confirmations cannot be muted").into());
                 }
                 Some(types.join(" "))

@@ -39,6 +39,10 @@ pub fn one_line(e: CoreError) -> String {
     }
 }
 
+/// Twilio's connection overrides for the inbound webhook: up to 5 retries, on any failure
+/// (a 5xx included, not only a failed connection).
+pub const TWILIO_RETRY_FRAGMENT: &str = "#rc=5&rp=all";
+
 impl Integrations {
     pub fn new(store: Store, messaging: Arc<Messaging>, env: ProviderEnv, public_url: String, sandbox_token: String) -> Self {
         Self { store, messaging, env, public_url, sandbox_token, seen: Default::default() }
@@ -82,11 +86,15 @@ impl Integrations {
         })
     }
 
+    /// The webhook addresses to configure at the provider. Twilio's carries its connection
+    /// overrides as a fragment, which Twilio reads and does not send: without `rp=all` Twilio
+    /// retries only a failed connection, never a 5xx, so a webhook this server answered 503
+    /// when overloaded would be lost. The signature is computed without the fragment.
     fn webhooks(&self, provider: Provider) -> Vec<(String, String)> {
         let base = self.public_url.trim_end_matches('/');
         match provider {
             Provider::Twilio => vec![
-                ("Twilio: “A message comes in” (HTTP POST)".into(), format!("{base}/webhooks/twilio")),
+                ("Twilio: “A message comes in” (HTTP POST)".into(), format!("{base}/webhooks/twilio{TWILIO_RETRY_FRAGMENT}")),
                 ("Twilio: status callback (sent with each message)".into(), format!("{base}/webhooks/twilio/status")),
             ],
             Provider::Meta => vec![("Meta: callback URL (GET verification, POST events)".into(), format!("{base}/webhooks/meta"))],

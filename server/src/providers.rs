@@ -4,6 +4,7 @@
 //! provider error codes are worth retrying.
 
 use crate::config::ProviderConfig;
+pub use dropcheck_core::outbox::{Content, SendFailure};
 use dropcheck_core::providers::{meta_retry, twilio_retry, DeliveryStatus, MediaRef, Retry};
 use serde::Deserialize;
 use std::time::Duration;
@@ -13,22 +14,6 @@ use std::time::Duration;
 pub struct Accepted {
     pub provider_id: String,
     pub status: DeliveryStatus,
-}
-
-/// Why a send failed, and whether trying again can help.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendFailure {
-    pub retry: Retry,
-    pub code: String,
-    pub message: String,
-    /// The provider's `Retry-After`, when it gave one.
-    pub retry_after: Option<Duration>,
-}
-
-impl SendFailure {
-    fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { retry: Retry::Yes, code: code.into(), message: message.into(), retry_after: None }
-    }
 }
 
 /// The HTTP client every adapter shares: bounded timeouts, no redirects to elsewhere.
@@ -85,46 +70,12 @@ struct MetaErrorData {
     details: Option<String>,
 }
 
-/// What to send: free-form text (optionally with a picture or document by URL, the text
-/// being its caption), or an approved template (the only thing WhatsApp accepts outside the
-/// 24-hour window), in the active provider's form.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Content<'a> {
-    Text {
-        body: &'a str,
-        media_url: Option<&'a str>,
-    },
-    /// Twilio Content API: `ContentSid` and variables "1", "2", … in order.
-    TwilioTemplate {
-        content_sid: String,
-        variables: Vec<String>,
-    },
-    /// Meta message template: name, language and body parameters in order.
-    MetaTemplate {
-        name: String,
-        language: String,
-        params: Vec<String>,
-    },
-}
-
-impl Content<'_> {
-    /// How the message went out, as recorded on it (`text`, `media`, `template:NAME`).
-    pub fn sent_as(&self) -> String {
-        match self {
-            Content::Text { media_url: None, .. } => "text".into(),
-            Content::Text { media_url: Some(_), .. } => "media".into(),
-            Content::TwilioTemplate { content_sid, .. } => format!("template:{content_sid}"),
-            Content::MetaTemplate { name, .. } => format!("template:{name}"),
-        }
-    }
-}
-
 /// Sends one message to `to` (E.164). `status_callback` is where Twilio reports ticks.
 pub async fn send(
     client: &reqwest::Client,
     provider: &ProviderConfig,
     to: &str,
-    content: &Content<'_>,
+    content: &Content,
     status_callback: &str,
 ) -> Result<Accepted, SendFailure> {
     match provider {
@@ -265,14 +216,6 @@ fn wrong_template(provider: &str, what: &str) -> SendFailure {
         message: format!("{provider} cannot send {what}; configure this template for {provider}"),
         retry_after: None,
     }
-}
-
-/// Whether a failed send may nevertheless have reached the provider: a timeout or broken
-/// connection after the request went out, an unreadable answer, or a 5xx. Twilio documents
-/// that a message may have been sent despite a 500 (error 20500). So is a send interrupted by
-/// the sender's own death (its lease expired).
-pub fn is_ambiguous(code: &str) -> bool {
-    matches!(code, "network" | "bad_response" | "20500" | dropcheck_core::outbox::LEASE_EXPIRED) || code.starts_with("http_5")
 }
 
 #[derive(Deserialize)]

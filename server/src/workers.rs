@@ -5,15 +5,14 @@
 
 use crate::config::{ProviderConfig, RetryPolicy};
 use crate::group_commit::GroupCommit;
-use crate::providers::{self, Content, SendFailure};
+use crate::providers::{self, SendFailure};
 use dropcheck_core::conversation::DOWNLOAD_FAILED;
 use dropcheck_core::inbox::{self, ClaimedEvent, EventOutcome, ReadyEvent, Work, EVENT_MAX_ATTEMPTS};
 use dropcheck_core::media::{MediaStore, StoredMedia};
-use dropcheck_core::outbox::{Outbound, SendOutcome};
+use dropcheck_core::outbox::{self, Outbound, SendOutcome, SendPlan};
 use dropcheck_core::providers::Provider;
 use dropcheck_core::providers::{DeliveryStatus, Retry, WebhookEvent};
 use dropcheck_core::store::{MessageRow, Store};
-use dropcheck_core::templates::{render_params, ProviderTemplates};
 use dropcheck_core::{now_ms, CoreError};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -247,96 +246,56 @@ pub async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) 
     Ok(true)
 }
 
-/// Sends one claimed message; returns what became of it (recorded by the caller).
+/// Sends one claimed message; returns what became of it (recorded by the caller). What the
+/// message may do is decided by `outbox::plan_send` and what a failure means by
+/// `outbox::outcome_after_failure`; this only does the I/O.
 async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOutcome, CoreError> {
-    let now = now_ms();
-    // A burst acknowledgment waits until the burst's messages are all processed, so a slow
-    // inbox never splits one burst into several replies.
-    if msg.batch_key.is_some() && msg.attempts == 1 && store.inbox_backlog(&msg.phone).await? > 0 {
-        return Ok(SendOutcome::Deferred { message_id: msg.message_id, until: now + 1000 });
-    }
-    let confirmation = matches!(msg.template.as_deref(), Some("stopped" | "started"));
-    let muted = dropcheck_core::notify::parse_muted(msg.muted_types.as_deref());
-    if let Some(t) = msg.template.as_deref().filter(|t| !confirmation && muted.iter().any(|m| m == t)) {
-        return Ok(failed(&msg, "muted", &format!("The contact does not want {t} messages (their notification preferences)."), None));
-    }
-    if msg.opted_out != 0 && !confirmation {
-        let text = "The contractor sent STOP; nothing is sent until they send START.";
-        return Ok(failed(&msg, "opted_out", text, None));
-    }
-    // WhatsApp refuses free-form messages more than 24 hours after the contractor last wrote:
-    // then only the template's approved provider template may go, or the message fails at
-    // once with the reason instead of being retried uselessly.
     let provider = m.provider();
-    let template = template_content(&provider, &msg);
-    let window_open =
-        matches!(*provider, ProviderConfig::Sandbox { .. }) || msg.last_inbound_at.is_some_and(|t| now - t < 24 * 3600 * 1000);
-    let content = if window_open {
-        Content::Text { body: &msg.body, media_url: msg.media_url.as_deref() }
-    } else {
-        match template.clone() {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                let why = "Outside the 24-hour window and no approved template is configured for this message.";
-                return Ok(failed(&msg, "window_closed", why, None));
-            }
-            Err(why) => {
-                return Ok(failed(&msg, "template_error", &why, None));
-            }
-        }
+    let backlog = if msg.waits_for_burst() { store.inbox_backlog(&msg.phone).await? } else { 0 };
+    let (content, fallback, reconcile_first) = match outbox::plan_send(&msg, provider.kind(), backlog, now_ms()) {
+        SendPlan::Defer { until } => return Ok(SendOutcome::Deferred { message_id: msg.message_id, until }),
+        SendPlan::Fail { code, text } => return Ok(failed(&msg, code, &text, None)),
+        SendPlan::Send { content, fallback, reconcile_first } => (content, fallback, reconcile_first),
     };
     // The last attempt may have reached the provider after all: look before sending again.
-    if msg.attempts > 1 && msg.error_code.as_deref().is_some_and(providers::is_ambiguous) {
+    if reconcile_first {
         match providers::find_already_sent(&m.client, &provider, &msg.phone, &msg.body, msg.created_at).await {
             Ok(Some(provider_id)) => {
                 tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
-                let sent_as = content.sent_as();
-                return Ok(SendOutcome::Sent {
-                    message_id: msg.message_id,
-                    provider_id,
-                    status: DeliveryStatus::Sent,
-                    sent_as,
-                    at: now_ms(),
-                });
+                let (sent_as, at) = (content.sent_as(), now_ms());
+                return Ok(SendOutcome::Sent { message_id: msg.message_id, provider_id, status: DeliveryStatus::Sent, sent_as, at });
             }
             Ok(None) => {}
-            Err(f) => {
-                let at = m.retry.next_attempt(msg.attempts - 1, msg.retry_from, now_ms());
-                return Ok(failed(&msg, &f.code, &f.message, at));
-            }
+            // Not known whether it went: try again later rather than risk a second copy.
+            Err(f) => return Ok(outbox::outcome_after_failure(&msg, SendFailure { retry: Retry::Yes, ..f }, &m.retry, now_ms())),
         }
     }
     m.limiter.until_ready().await;
     let mut sent_as = content.sent_as();
     let mut result = providers::send(&m.client, &provider, &msg.phone, &content, &m.status_callback_url()).await;
-    // The provider says the window is closed (our record of the last inbound message can
-    // lag behind its own): send the approved template instead, in this same attempt.
-    if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Content::Text { .. }, Ok(Some(t))) = (&result, &content, template) {
+    if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Some(t)) = (&result, &fallback) {
         m.limiter.until_ready().await;
         sent_as = t.sent_as();
-        result = providers::send(&m.client, &provider, &msg.phone, &t, &m.status_callback_url()).await;
+        result = providers::send(&m.client, &provider, &msg.phone, t, &m.status_callback_url()).await;
     }
     Ok(match result {
         Ok(acc) => {
             tracing::info!(message_id = msg.message_id, attempt = msg.attempts, sent_as = %sent_as, "message accepted by the provider");
             SendOutcome::Sent { message_id: msg.message_id, provider_id: acc.provider_id, status: acc.status, sent_as, at: now_ms() }
         }
-        Err(SendFailure { retry, code, message, retry_after }) => {
-            let now = now_ms();
-            // The provider said when (a 429, a throughput error): wait as told; the attempt
-            // is not counted. Otherwise back off until the message's deadline.
-            if let (Retry::Yes, Some(after)) = (&retry, retry_after) {
-                if let Some(until) = m.retry.after_throttle(msg.retry_from, now, after.as_millis() as i64) {
-                    tracing::info!(message_id = msg.message_id, code = %code, wait_ms = until - now, "provider asked to wait: {message}");
-                    return Ok(SendOutcome::Throttled { message_id: msg.message_id, code, text: message, until, at: now });
+        Err(failure) => {
+            let (code, message) = (failure.code.clone(), failure.message.clone());
+            let outcome = outbox::outcome_after_failure(&msg, failure, &m.retry, now_ms());
+            match &outcome {
+                SendOutcome::Throttled { until, at, .. } => {
+                    tracing::info!(message_id = msg.message_id, code = %code, wait_ms = until - at, "provider asked to wait: {message}")
                 }
+                SendOutcome::Failed { retry_at, .. } => {
+                    tracing::warn!(message_id = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}")
+                }
+                _ => {}
             }
-            let retry_at = match retry {
-                Retry::Yes => m.retry.next_attempt(msg.attempts - 1, msg.retry_from, now),
-                _ => None,
-            };
-            tracing::warn!(message_id = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}");
-            failed(&msg, &code, &message, retry_at)
+            outcome
         }
     })
 }
@@ -374,29 +333,5 @@ fn outcome_recorder(store: Store) -> Recorder {
                 }
             }
         }
-    })
-}
-
-/// The message as its template's approved provider template for the active provider, with
-/// the parameters filled from the variables stored with the message; `None` when there is
-/// none; an error (shown on the message) when the configuration or a parameter is broken.
-fn template_content(provider: &ProviderConfig, msg: &Outbound) -> Result<Option<Content<'static>>, String> {
-    let Some(raw) = msg.provider_template.as_deref() else { return Ok(None) };
-    let t = ProviderTemplates::parse(raw).map_err(|e| e.message)?;
-    let vars: serde_json::Value = match msg.template_vars.as_deref() {
-        Some(v) => serde_json::from_str(v).map_err(|e| format!("the message's template variables are unreadable: {e}"))?,
-        None => serde_json::Value::Object(Default::default()),
-    };
-    let params = |exprs: &[String]| render_params(exprs, &vars).map_err(|e| e.to_string());
-    Ok(match provider {
-        ProviderConfig::Twilio { .. } => match t.twilio {
-            Some(tw) => Some(Content::TwilioTemplate { variables: params(&tw.variables)?, content_sid: tw.content_sid }),
-            None => None,
-        },
-        ProviderConfig::Meta { .. } => match t.meta {
-            Some(mt) => Some(Content::MetaTemplate { params: params(&mt.params)?, name: mt.name, language: mt.language }),
-            None => None,
-        },
-        ProviderConfig::Sandbox { .. } => None,
     })
 }

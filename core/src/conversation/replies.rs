@@ -45,7 +45,7 @@ impl Turn<'_, '_> {
     ) -> CoreResult<()> {
         let key = format!("{}:{}", self.cause, self.replies);
         self.replies += 1;
-        if self.opted_out && template != "stopped" && template != "started" {
+        if self.opted_out && !crate::outbox::is_opt_confirmation(template) {
             self.fx.note(format!("reply {template} not sent: opted out"));
             return Ok(());
         }

@@ -12,6 +12,12 @@ use crate::error::{CoreError, CoreResult};
 use crate::providers::DeliveryStatus;
 use crate::store::{bind_args, on_db, Arg, Db, MessageRow, Store, MESSAGE_SELECT};
 
+mod policy;
+pub use policy::{
+    is_ambiguous, is_opt_confirmation, outcome_after_failure, plan_send, Content, RetryPolicy, SendFailure, SendPlan, BURST_WAIT_MS,
+    SESSION_WINDOW_MS,
+};
+
 /// Filters of the messages list (`/messages`, `GET /api/v1/messages`).
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
@@ -111,42 +117,6 @@ pub enum SendOutcome {
     /// The provider asked us to wait (a 429 or a throughput error with `Retry-After`): back
     /// in the queue until then, the attempt not counted, the error kept for `/messages`.
     Throttled { message_id: i64, code: String, text: String, until: i64, at: i64 },
-}
-
-/// How the outbox retries transient failures: exponential backoff with full jitter
-/// (uniform in [0, min(cap, base·2^attempt)]) until a deadline — the horizon after the
-/// series began — not for a number of attempts, so a provider outage of hours loses nothing.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RetryPolicy {
-    pub base_ms: i64,
-    pub cap_ms: i64,
-    /// How long a message keeps retrying, from when it was queued (or resent).
-    pub horizon_ms: i64,
-}
-
-impl RetryPolicy {
-    /// The backoff before attempt `attempt + 1`, never shorter than the provider's `Retry-After`.
-    pub fn delay_ms(&self, attempt: i64, retry_after_ms: Option<i64>) -> i64 {
-        use rand::Rng;
-        let ceiling = self.base_ms.saturating_mul(1i64 << attempt.clamp(0, 30)).min(self.cap_ms).max(1);
-        let jitter = rand::thread_rng().gen_range(0..=ceiling);
-        jitter.max(retry_after_ms.unwrap_or(0))
-    }
-
-    /// When a message whose attempt number `attempt` failed transiently at `now` is tried
-    /// again, or `None` once its series (begun at `since`) has run out of time. The last
-    /// attempt falls on the deadline itself.
-    pub fn next_attempt(&self, attempt: i64, since: i64, now: i64) -> Option<i64> {
-        let deadline = since.saturating_add(self.horizon_ms);
-        (now < deadline).then(|| (now + self.delay_ms(attempt, None)).min(deadline))
-    }
-
-    /// When a message the provider throttled (`Retry-After`) is tried again: exactly then,
-    /// unless that is past the deadline.
-    pub fn after_throttle(&self, since: i64, now: i64, retry_after_ms: i64) -> Option<i64> {
-        let at = now.saturating_add(retry_after_ms.max(0));
-        (at <= since.saturating_add(self.horizon_ms)).then_some(at)
-    }
 }
 
 /// An outbound message to queue.
@@ -422,38 +392,5 @@ impl Store {
             }
         }
         Ok(c)
-    }
-}
-
-#[cfg(test)]
-mod retry_tests {
-    use super::RetryPolicy;
-
-    #[test]
-    fn backoff_is_jittered_capped_and_honours_retry_after() {
-        let p = RetryPolicy { base_ms: 10_000, cap_ms: 600_000, horizon_ms: 86_400_000 };
-        for attempt in 0..40 {
-            let d = p.delay_ms(attempt, None);
-            assert!((0..=600_000).contains(&d));
-            assert!(d <= 10_000 * (1i64 << attempt.min(30)));
-        }
-        assert!(p.delay_ms(0, Some(30_000)) >= 30_000, "Retry-After is a floor");
-    }
-
-    #[test]
-    fn retries_run_until_the_deadline_whatever_the_count() {
-        let p = RetryPolicy { base_ms: 10_000, cap_ms: 600_000, horizon_ms: 86_400_000 };
-        let since = 1_000_000;
-        // The 50th attempt an hour in still gets another, at most the cap later.
-        let at = p.next_attempt(50, since, since + 3_600_000).expect("within the horizon");
-        assert!((since + 3_600_000..=since + 3_600_000 + 600_000).contains(&at));
-        // Close to the deadline the last attempt falls on it; at or past it, none.
-        let end = since + 86_400_000;
-        assert!(p.next_attempt(3, since, end - 1).unwrap() <= end);
-        assert_eq!(p.next_attempt(3, since, end), None);
-        assert_eq!(p.next_attempt(0, since, end + 5), None);
-        // A throttle waits exactly as told, unless that is past the deadline.
-        assert_eq!(p.after_throttle(since, since + 10, 30_000), Some(since + 30_010));
-        assert_eq!(p.after_throttle(since, end - 10, 30_000), None);
     }
 }
