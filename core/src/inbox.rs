@@ -4,21 +4,21 @@
 //! `inbound_event` row per message or status. `(provider, dedupe_key)` is unique, so a
 //! redelivery has no second effect. Workers [`Store::claim_events`] in batches with a lease
 //! (events of one number strictly in arrival order), download the media, then
-//! [`Store::process_events`] applies the batch in one transaction, each event in a savepoint
-//! together with its own outcome: statuses move outbound messages forward, messages drive
-//! the conversation ([`crate::conversation`]).
+//! [`Store::process_events`] applies the batch in one transaction together with each event's
+//! outcome (only when an event fails is the batch applied again with each event in a
+//! savepoint): statuses move outbound messages forward, messages drive the conversation
+//! ([`crate::conversation`]). Attachments, live-update fingerprints and templates live in
+//! their own modules.
 
 use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::HashSet;
 
-use crate::domain::DropNumber;
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::media::StoredMedia;
 use crate::outbox::RetryPolicy;
 use crate::providers::{DeliveryStatus, InboundMessage, Provider, StatusUpdate, WebhookEvent};
-use crate::store::{on_db, on_tx, Db, DropDetail, Store, Tx};
-use crate::templates;
+use crate::store::{on_db, on_tx, Db, Store, Tx};
 
 /// How often an event is tried before it fails (a media download that keeps failing, a
 /// transient database error); a deterministic failure fails at once.
@@ -119,18 +119,6 @@ pub struct EventRow {
     pub result: Option<String>,
     pub received_at: i64,
     pub processed_at: Option<i64>,
-}
-
-/// A file kept with a drop that is not a checklist photo.
-#[derive(Debug, Clone, Serialize, FromRow)]
-pub struct AttachmentRow {
-    pub attachment_id: i64,
-    pub drop_id: Option<i64>,
-    pub phone: String,
-    pub sha256: String,
-    pub mime_type: String,
-    pub size_bytes: i64,
-    pub received_at: i64,
 }
 
 impl Store {
@@ -416,116 +404,6 @@ impl Store {
         let r = tx.apply_status(s, now).await?;
         tx.commit().await?;
         Ok(r)
-    }
-
-    /// The files kept with a drop, oldest first.
-    pub async fn attachments_for_drop(&self, drop_id: i64) -> CoreResult<Vec<AttachmentRow>> {
-        Ok(on_db!(self, pool => sqlx::query_as::<_, AttachmentRow>(
-            "select attachment_id, drop_id, phone, sha256, mime_type, size_bytes, received_at from attachment where drop_id = $1 order by attachment_id")
-            .bind(drop_id).fetch_all(pool).await?))
-    }
-
-    pub async fn attachment(&self, attachment_id: i64) -> CoreResult<AttachmentRow> {
-        on_db!(self, pool => sqlx::query_as::<_, AttachmentRow>(
-            "select attachment_id, drop_id, phone, sha256, mime_type, size_bytes, received_at from attachment where attachment_id = $1")
-            .bind(attachment_id).fetch_optional(pool).await?)
-        .ok_or_else(|| CoreError::not_found("attachment_not_found", format!("attachment {attachment_id}")))
-    }
-
-    /// What changes when any drop changes (the drops list's live view): every change to a
-    /// drop moves its `activity_at`, so the latest one (an index lookup) and the number of
-    /// drops say enough.
-    pub async fn list_fingerprint(&self) -> CoreResult<String> {
-        let (at, n): (Option<i64>, Option<i64>) = on_db!(self, pool => sqlx::query_as(
-            "select (select max(activity_at) from drop_job), (select cast(sum(n) as bigint) from drop_status_count)")
-            .fetch_one(pool).await?);
-        Ok(format!("{}:{}", at.unwrap_or(0), n.unwrap_or(0)))
-    }
-
-    /// What changes when anything any live page shows changes (a drop's activity or status,
-    /// any message's delivery state): the live-update hub reads it once a second for all
-    /// open pages together, and only then asks the pages' own fingerprints.
-    pub async fn change_fingerprint(&self) -> CoreResult<String> {
-        let (at, n, m): (Option<i64>, Option<i64>, Option<i64>) = on_db!(self, pool => sqlx::query_as(
-            "select (select max(activity_at) from drop_job), (select cast(sum(n) as bigint) from drop_status_count),
-                    (select max(updated_at) from message)")
-            .fetch_one(pool).await?);
-        Ok(format!("{}:{}:{}", at.unwrap_or(0), n.unwrap_or(0), m.unwrap_or(0)))
-    }
-
-    /// What changes when anything on a drop's page changes (status, photos, reviews, message
-    /// ticks): the live view polls it and tells open pages to refresh.
-    pub async fn drop_fingerprint(&self, number: &DropNumber) -> CoreResult<Option<String>> {
-        let row: Option<(String, i64, Option<i64>)> = on_db!(self, pool => sqlx::query_as(
-            "select d.status, d.activity_at, (select max(m.updated_at) from message m where m.drop_id = d.drop_id)
-             from drop_job d where d.drop_number = $1")
-            .bind(number.as_str()).fetch_optional(pool).await?);
-        Ok(row.map(|(s, a, m)| format!("{s}:{a}:{}", m.unwrap_or(0))))
-    }
-
-    pub async fn drop_detail_by_id(&self, drop_id: i64) -> CoreResult<DropDetail> {
-        let number: Option<String> = on_db!(self, pool => sqlx::query_scalar("select drop_number from drop_job where drop_id = $1")
-            .bind(drop_id).fetch_optional(pool).await?);
-        let number = number.ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {drop_id}")))?;
-        self.drop_detail(&DropNumber::parse(&number)?).await
-    }
-
-    // ------------------------------------------------------------ templates and replies
-
-    /// Seeds the built-in templates with their descriptions and sample variables (an
-    /// admin's edits are kept).
-    pub(crate) async fn seed_templates(&self) -> CoreResult<()> {
-        let now = crate::now_ms();
-        on_db!(self, pool => {
-            for (name, body) in templates::BUILT_IN.iter().chain(templates::NOTIFICATIONS) {
-                let (description, sample) = templates::sample(name).unwrap_or(("", "{}"));
-                sqlx::query(
-                    "insert into message_template (name, body, enabled, description, sample_vars, updated_at) values ($1, $2, 1, $3, $4, $5)
-                     on conflict (name) do update set description = coalesce(message_template.description, excluded.description),
-                        sample_vars = coalesce(message_template.sample_vars, excluded.sample_vars)")
-                    .bind(*name).bind(*body).bind(description).bind(sample).bind(now).execute(pool).await?;
-            }
-            for (name, old) in templates::SUPERSEDED {
-                let (Some(body), Some((_, sample))) = (templates::built_in(name), templates::sample(name)) else { continue };
-                sqlx::query("update message_template set body = $1, sample_vars = $2, updated_at = $3 where name = $4 and body = $5")
-                    .bind(body).bind(sample).bind(now).bind(*name).bind(*old).execute(pool).await?;
-            }
-        });
-        Ok(())
-    }
-
-    /// Renders a stored template (the built-in when the row is missing).
-    pub async fn render_template(&self, name: &str, vars: minijinja::Value) -> CoreResult<String> {
-        let body: Option<String> = on_db!(self, pool => sqlx::query_scalar("select body from message_template where name = $1")
-            .bind(name).fetch_optional(pool).await?);
-        let body = match body {
-            Some(b) => b,
-            None => templates::shipped(name).ok_or_else(|| CoreError::Internal(format!("no template {name}")))?.to_string(),
-        };
-        templates::render(name, &body, vars)
-    }
-
-    /// Names (or, with `None`, removes) the approved provider templates a template is sent as
-    /// outside the 24-hour window.
-    pub async fn set_provider_template(&self, name: &str, t: Option<&templates::ProviderTemplates>) -> CoreResult<()> {
-        let json = match t.filter(|t| !t.is_empty()) {
-            Some(t) => Some(serde_json::to_string(t).map_err(|e| CoreError::Internal(e.to_string()))?),
-            None => None,
-        };
-        let n = on_db!(self, pool => sqlx::query("update message_template set provider_template = $1, updated_at = $2 where name = $3")
-            .bind(&json).bind(crate::now_ms()).bind(name).execute(pool).await?.rows_affected());
-        if n == 0 {
-            return Err(CoreError::not_found("template_not_found", format!("template {name}")));
-        }
-        Ok(())
-    }
-
-    /// The feedback message "Mark incomplete" would queue now, rendered from the stored
-    /// `drop_feedback` template, with the variables it was rendered from; or why it can't.
-    pub async fn feedback_message(&self, drop: &DropDetail, reasons: &[crate::store::Reason]) -> CoreResult<(String, minijinja::Value)> {
-        let vars = templates::feedback_vars(drop, reasons)?;
-        let body = self.render_template("drop_feedback", vars.clone()).await?;
-        Ok((body, vars))
     }
 }
 

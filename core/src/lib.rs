@@ -6,6 +6,7 @@
 /// Re-exported so callers build template variables with the same version.
 pub use minijinja;
 
+pub mod attachments;
 pub mod auth;
 pub mod conversation;
 pub mod demo;
@@ -15,6 +16,7 @@ pub mod inbox;
 pub mod integrations;
 pub mod lifecycle;
 pub mod linking;
+pub mod live;
 pub mod media;
 pub mod notify;
 pub mod outbox;

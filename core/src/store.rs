@@ -831,6 +831,13 @@ impl Store {
             .bind(except.unwrap_or("")).fetch_optional(pool).await?))
     }
 
+    pub async fn drop_detail_by_id(&self, drop_id: i64) -> CoreResult<DropDetail> {
+        let number: Option<String> = on_db!(self, pool => sqlx::query_scalar("select drop_number from drop_job where drop_id = $1")
+            .bind(drop_id).fetch_optional(pool).await?);
+        let number = number.ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {drop_id}")))?;
+        self.drop_detail(&DropNumber::parse(&number)?).await
+    }
+
     pub async fn drop_detail(&self, number: &DropNumber) -> CoreResult<DropDetail> {
         let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
             .bind(number.as_str()).fetch_optional(pool).await?)

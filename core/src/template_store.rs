@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use crate::error::{CoreError, CoreResult, InputError};
-use crate::store::{on_db, Db, Store};
+use crate::store::{on_db, Db, DropDetail, Store};
 use crate::templates::{self, ProviderTemplates};
 
 /// A stored template.
@@ -117,5 +117,63 @@ impl Store {
             return Err(CoreError::not_found("template_not_found", format!("There is no template called {name}.")));
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Seeds the built-in templates with their descriptions and sample variables (an
+    /// admin's edits are kept).
+    pub(crate) async fn seed_templates(&self) -> CoreResult<()> {
+        let now = crate::now_ms();
+        on_db!(self, pool => {
+            for (name, body) in templates::BUILT_IN.iter().chain(templates::NOTIFICATIONS) {
+                let (description, sample) = templates::sample(name).unwrap_or(("", "{}"));
+                sqlx::query(
+                    "insert into message_template (name, body, enabled, description, sample_vars, updated_at) values ($1, $2, 1, $3, $4, $5)
+                     on conflict (name) do update set description = coalesce(message_template.description, excluded.description),
+                        sample_vars = coalesce(message_template.sample_vars, excluded.sample_vars)")
+                    .bind(*name).bind(*body).bind(description).bind(sample).bind(now).execute(pool).await?;
+            }
+            for (name, old) in templates::SUPERSEDED {
+                let (Some(body), Some((_, sample))) = (templates::built_in(name), templates::sample(name)) else { continue };
+                sqlx::query("update message_template set body = $1, sample_vars = $2, updated_at = $3 where name = $4 and body = $5")
+                    .bind(body).bind(sample).bind(now).bind(*name).bind(*old).execute(pool).await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Renders a stored template (the built-in when the row is missing).
+    pub async fn render_template(&self, name: &str, vars: minijinja::Value) -> CoreResult<String> {
+        let body: Option<String> = on_db!(self, pool => sqlx::query_scalar("select body from message_template where name = $1")
+            .bind(name).fetch_optional(pool).await?);
+        let body = match body {
+            Some(b) => b,
+            None => templates::shipped(name).ok_or_else(|| CoreError::Internal(format!("no template {name}")))?.to_string(),
+        };
+        templates::render(name, &body, vars)
+    }
+
+    /// Names (or, with `None`, removes) the approved provider templates a template is sent as
+    /// outside the 24-hour window.
+    pub async fn set_provider_template(&self, name: &str, t: Option<&templates::ProviderTemplates>) -> CoreResult<()> {
+        let json = match t.filter(|t| !t.is_empty()) {
+            Some(t) => Some(serde_json::to_string(t).map_err(|e| CoreError::Internal(e.to_string()))?),
+            None => None,
+        };
+        let n = on_db!(self, pool => sqlx::query("update message_template set provider_template = $1, updated_at = $2 where name = $3")
+            .bind(&json).bind(crate::now_ms()).bind(name).execute(pool).await?.rows_affected());
+        if n == 0 {
+            return Err(CoreError::not_found("template_not_found", format!("template {name}")));
+        }
+        Ok(())
+    }
+
+    /// The feedback message "Mark incomplete" would queue now, rendered from the stored
+    /// `drop_feedback` template, with the variables it was rendered from; or why it can't.
+    pub async fn feedback_message(&self, drop: &DropDetail, reasons: &[crate::store::Reason]) -> CoreResult<(String, minijinja::Value)> {
+        let vars = templates::feedback_vars(drop, reasons)?;
+        let body = self.render_template("drop_feedback", vars.clone()).await?;
+        Ok((body, vars))
     }
 }
