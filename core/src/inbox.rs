@@ -388,6 +388,14 @@ impl Store {
     }
 
     /// Events by state: (pending + processing, done, failed).
+    /// When the next pending event is due (its retry time, or when a claim on it lapses),
+    /// or `None` when nothing is pending or being processed.
+    pub async fn next_event_due(&self) -> CoreResult<Option<i64>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, Option<i64>>(
+            "select min(case when state = 'pending' then next_attempt_at else lease_until end) from inbound_event
+             where state in ('pending', 'processing')").fetch_one(pool).await?))
+    }
+
     pub async fn event_counts(&self) -> CoreResult<(i64, i64, i64)> {
         let rows: Vec<(String, i64)> =
             on_db!(self, pool => sqlx::query_as("select state, count(*) from inbound_event group by state").fetch_all(pool).await?);

@@ -37,13 +37,17 @@ pub struct Config {
     /// How long a request body may take to arrive, and an idle keep-alive connection may stay
     /// open (`DROPCHECK_IDLE_TIMEOUT_SECONDS`, 60).
     pub idle_timeout_ms: u64,
+    /// Whether the inbox processor and the outbox sender run in the background (always, in
+    /// a real server). Tests turn them off and drive them with `Workers::drain`.
+    pub background_workers: bool,
 }
 
 impl Config {
     /// The configuration tests start from: a fresh temporary data directory, SQLite in it,
     /// the sandbox provider, a public URL of `http://127.0.0.1`, the bootstrap key
-    /// `test-bridge-key-0123456789`, port 0 and fast retries. Tests change what they need
-    /// with `Config { field: …, ..Config::for_tests() }`.
+    /// `test-bridge-key-0123456789`, port 0, fast retries and the background workers off (a
+    /// test drives them with `Workers::drain`). Tests change what they need with
+    /// `Config { field: …, ..Config::for_tests() }`.
     pub fn for_tests() -> Config {
         let data_dir = std::env::temp_dir().join(format!("dropcheck-test-{}", dropcheck_core::auth::random_token(8)));
         Config {
@@ -62,6 +66,7 @@ impl Config {
             trusted_proxies: app::ssr::TrustedProxies::default(),
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            background_workers: false,
         }
     }
 }
@@ -247,6 +252,7 @@ impl Config {
             trusted_proxies,
             header_timeout_ms,
             idle_timeout_ms,
+            background_workers: true,
             secret_key,
             data_dir,
             database_url,

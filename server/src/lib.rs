@@ -107,6 +107,9 @@ pub struct Application {
     router: Router,
     state: AppState,
     messaging: Arc<workers::Messaging>,
+    workers: workers::Workers,
+    /// Whether [`Application::run_until_stopped`] runs the workers (tests drive them instead).
+    background_workers: bool,
     integrations: Arc<integrations::Integrations>,
     timeouts: Timeouts,
 }
@@ -181,6 +184,8 @@ impl Application {
         Ok(Self {
             router: router(state.clone(), messaging.clone(), config.secure_cookies(), timeouts.idle),
             listener,
+            workers: workers::Workers::new(store.clone(), state.media.clone(), messaging.clone()),
+            background_workers: config.background_workers,
             state,
             messaging,
             integrations,
@@ -200,6 +205,17 @@ impl Application {
         self.messaging.clone()
     }
 
+    /// The provider settings (stored under Settings → Integrations and the environment's).
+    pub fn integrations(&self) -> Arc<integrations::Integrations> {
+        self.integrations.clone()
+    }
+
+    /// The inbox processor and outbox sender, to drive by hand when the configuration turned
+    /// the background workers off (tests).
+    pub fn workers(&self) -> workers::Workers {
+        self.workers.clone()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let housekeeping = tokio::spawn(async move {
@@ -211,7 +227,7 @@ impl Application {
                 }
             }
         });
-        let mut workers = workers::spawn(self.state.store.clone(), self.state.media.clone(), self.messaging.clone());
+        let mut workers = if self.background_workers { self.workers.spawn() } else { Vec::new() };
         workers.push(self.integrations.clone().watch());
         let res = serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;
         housekeeping.abort();

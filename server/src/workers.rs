@@ -117,39 +117,123 @@ pub struct Refusal {
     pub what: &'static str,
 }
 
-/// Starts both workers; they run until the returned handles are aborted.
-pub fn spawn(store: Store, media: MediaStore, m: Arc<Messaging>) -> Vec<tokio::task::JoinHandle<()>> {
-    let inbox = {
-        let (store, media, m) = (store.clone(), media.clone(), m.clone());
-        tokio::spawn(async move {
-            loop {
-                match run_inbox_once(&store, &media, &m).await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = ?e, "inbox worker"),
+/// The inbox processor and the outbox sender of one server. In normal running both loop in
+/// the background ([`Workers::spawn`]); tests start the server with them off and drive them
+/// with [`Workers::drain`] instead of sleeping and polling.
+#[derive(Clone)]
+pub struct Workers {
+    store: Store,
+    media: MediaStore,
+    messaging: Arc<Messaging>,
+    recorder: Arc<Recorder>,
+}
+
+/// How long [`Workers::drain`] keeps going before it reports work that never finishes.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+impl Workers {
+    pub fn new(store: Store, media: MediaStore, messaging: Arc<Messaging>) -> Self {
+        let recorder = Arc::new(outcome_recorder(store.clone()));
+        Self { store, media, messaging, recorder }
+    }
+
+    /// Starts both loops; they run until the returned handles are aborted.
+    pub fn spawn(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let inbox = {
+            let w = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    match w.inbox_once().await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = ?e, "inbox worker"),
+                    }
+                    let _ = tokio::time::timeout(POLL, w.messaging.wake_inbox.notified()).await;
                 }
-                let _ = tokio::time::timeout(POLL, m.wake_inbox.notified()).await;
-            }
-        })
-    };
-    let outbox = tokio::spawn(async move {
-        let recorder = outcome_recorder(store.clone());
+            })
+        };
+        let outbox = {
+            let w = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    match w.outbox_once().await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = ?e, "outbox worker"),
+                    }
+                    let _ = tokio::time::timeout(POLL, w.messaging.wake_outbox.notified()).await;
+                }
+            })
+        };
+        vec![inbox, outbox]
+    }
+
+    /// Processes one batch of due inbound events; whether there were any.
+    pub async fn inbox_once(&self) -> Result<bool, CoreError> {
+        run_inbox_once(&self.store, &self.media, &self.messaging).await
+    }
+
+    /// Sends one batch of due messages; whether there were any.
+    pub async fn outbox_once(&self) -> Result<bool, CoreError> {
+        run_outbox_once(&self.store, &self.messaging, &self.recorder).await
+    }
+
+    /// Processes inbound events until none is pending. Events that are not due yet (a
+    /// retry's backoff) are waited for until exactly when they are due.
+    pub async fn drain_inbox(&self) -> Result<(), CoreError> {
+        self.drain_until(true, false).await
+    }
+
+    /// Sends until no message is queued or being sent, waiting for backoffs and delayed
+    /// acknowledgments until exactly when they are due.
+    pub async fn drain_outbox(&self) -> Result<(), CoreError> {
+        self.drain_until(false, true).await
+    }
+
+    /// Both: every inbound event processed, and every message it queued sent or failed.
+    pub async fn drain(&self) -> Result<(), CoreError> {
+        self.drain_until(true, true).await
+    }
+
+    async fn drain_until(&self, inbox: bool, outbox: bool) -> Result<(), CoreError> {
+        let started = std::time::Instant::now();
         loop {
-            match run_outbox_once(&store, &m, &recorder).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = ?e, "outbox worker"),
+            let mut worked = false;
+            if inbox {
+                while self.inbox_once().await? {
+                    worked = true;
+                }
             }
-            let _ = tokio::time::timeout(POLL, m.wake_outbox.notified()).await;
+            if outbox {
+                while self.outbox_once().await? {
+                    worked = true;
+                }
+            }
+            if worked {
+                continue;
+            }
+            let due = match (inbox, outbox) {
+                (true, false) => self.store.next_event_due().await?,
+                (false, true) => self.store.next_outbound_due().await?,
+                _ => match (self.store.next_event_due().await?, self.store.next_outbound_due().await?) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            };
+            let Some(due) = due else { return Ok(()) };
+            if started.elapsed() > DRAIN_LIMIT {
+                return Err(CoreError::Internal(format!("work still pending after {DRAIN_LIMIT:?} (next due at {due})")));
+            }
+            let wait = (due - now_ms()).clamp(1, 60_000) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
         }
-    });
-    vec![inbox, outbox]
+    }
 }
 
 /// Processes a batch of due inbound events: claimed together, their media downloaded and
 /// stored concurrently (at most [`MEDIA_CONCURRENCY`] at once), then applied in one
 /// transaction. Returns whether there were any.
-pub async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
+async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
     let claimed = store.claim_events(now_ms(), m.lease_ms, INBOX_BATCH).await?;
     if claimed.is_empty() {
         return Ok(false);
@@ -218,7 +302,7 @@ async fn prepare(media: &MediaStore, m: &Messaging, ev: ClaimedEvent) -> ReadyEv
 /// Sends a batch of due outbound messages: claimed together in one statement, sent
 /// concurrently across numbers (up to [`SEND_CONCURRENCY`] at once) and in queue order
 /// within one number. Returns whether there were any.
-pub async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) -> Result<bool, CoreError> {
+async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) -> Result<bool, CoreError> {
     let batch = store.claim_outbound(now_ms(), m.lease_ms, OUTBOX_BATCH).await?;
     if batch.is_empty() {
         return Ok(false);

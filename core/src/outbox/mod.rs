@@ -376,6 +376,14 @@ impl Store {
             .bind(limit).fetch_all(pool).await?))
     }
 
+    /// When the next outbound message is due (its next attempt, or when a sender's claim on
+    /// it lapses), or `None` when none is queued or being sent.
+    pub async fn next_outbound_due(&self) -> CoreResult<Option<i64>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, Option<i64>>(
+            "select min(case when status = 'queued' then next_attempt_at else lease_until end) from message
+             where direction = 'out' and status in ('queued', 'sending')").fetch_one(pool).await?))
+    }
+
     pub async fn outbox_counts(&self) -> CoreResult<OutboxCounts> {
         let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(
             "select status, count(*) from message where direction = 'out' group by status").fetch_all(pool).await?);

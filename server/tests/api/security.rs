@@ -4,38 +4,37 @@
 //! tied to their session, and the header-read timeout. Every scenario runs on SQLite and on
 //! PostgreSQL.
 
-use dropcheck::{Application, Config};
+use crate::helpers::{client, spawn, spawn_app, TestApp};
+use dropcheck::Config;
 use dropcheck_core::domain::{DropNumber, Email, Role, DEFAULT_DROP_PATTERN};
 use dropcheck_core::outbox::MessageFilter;
 use dropcheck_core::providers::twilio_signature;
 use dropcheck_core::store::Store;
 use dropcheck_core::testing::on_each_backend;
-use leptos::prelude::LeptosOptions;
 use reqwest::{header, StatusCode};
 use std::time::Duration;
 
 const BRIDGE: &str = "test-bridge-key-0123456789";
 const PASSWORD: &str = "a long password";
 
-struct TestApp {
-    base: String,
-    store: Store,
+/// A client signed in as `email` at the server at `base` (through the no-JavaScript form).
+async fn signed_in_at(base: &str, email: &str) -> reqwest::Client {
+    let c = client();
+    let r = c
+        .post(format!("{base}/rpc/login"))
+        .header(header::ACCEPT, "text/html")
+        .header(header::ORIGIN, base)
+        .form(&[("email", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "sign-in: {}", r.status());
+    assert_eq!(r.headers().get(header::LOCATION).unwrap(), "/");
+    c
 }
 
 async fn spawn_with(store: Store, config: Config) -> TestApp {
-    let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
-    let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until_stopped());
-    TestApp { base, store }
-}
-
-async fn spawn(store: Store) -> TestApp {
-    spawn_with(store, Config::for_tests()).await
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    spawn_app(store, config).await
 }
 
 impl TestApp {
@@ -46,18 +45,7 @@ impl TestApp {
 
     /// A client signed in as `email` (through the no-JavaScript form).
     async fn signed_in(&self, email: &str) -> reqwest::Client {
-        let c = client();
-        let r = c
-            .post(format!("{}/rpc/login", self.base))
-            .header(header::ACCEPT, "text/html")
-            .header(header::ORIGIN, &self.base)
-            .form(&[("email", email), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_redirection(), "sign-in: {}", r.status());
-        assert_eq!(r.headers().get(header::LOCATION).unwrap(), "/");
-        c
+        signed_in_at(&self.base, email).await
     }
 
     /// A server function called as the hydrated page calls it (fetch, not a form navigation).
@@ -72,7 +60,7 @@ impl TestApp {
     }
 
     /// A webhook as the sandbox (or Twilio) signs it: over the public URL.
-    async fn twilio(&self, fields: &[(&str, &str)]) -> StatusCode {
+    async fn sandbox_webhook(&self, fields: &[(&str, &str)]) -> StatusCode {
         let params: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let sig = twilio_signature("sandbox-test-token", "http://127.0.0.1/webhooks/twilio", &params);
         client()
@@ -83,20 +71,6 @@ impl TestApp {
             .await
             .unwrap()
             .status()
-    }
-
-    async fn until<F, Fut>(&self, what: &str, f: F)
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        for _ in 0..300 {
-            if f().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("timed out waiting for {what}");
     }
 }
 
@@ -130,18 +104,7 @@ async fn uploaded_files_are_served_inert_and_sandbox_media_urls_cannot_be_forged
         }
         // The inbox fetched the minted URL and filed the file; it comes back only as a download.
         let number = DropNumber::parse("DR12345678").unwrap();
-        let s = app.store.clone();
-        let n = number.clone();
-        app.until("the file on the drop", || {
-            let (s, n) = (s.clone(), n.clone());
-            async move {
-                match s.drop_detail(&n).await {
-                    Ok(d) => !s.attachments_for_drop(d.drop_id).await.unwrap().is_empty(),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
+        app.drain_inbox().await;
         let d = app.store.drop_detail(&number).await.unwrap();
         let a = &app.store.attachments_for_drop(d.drop_id).await.unwrap()[0];
         assert_eq!(a.sha256, sha);
@@ -160,12 +123,7 @@ async fn uploaded_files_are_served_inert_and_sandbox_media_urls_cannot_be_forged
             .await
             .unwrap();
         assert!(r.status().is_redirection());
-        let (s, n) = (app.store.clone(), number.clone());
-        app.until("the photo", || {
-            let (s, n) = (s.clone(), n.clone());
-            async move { s.drop_detail(&n).await.unwrap().steps.iter().any(|st| !st.photos.is_empty()) }
-        })
-        .await;
+        app.drain_inbox().await;
         let d = app.store.drop_detail(&number).await.unwrap();
         let photo = d.steps.iter().flat_map(|s| &s.photos).next().unwrap();
         let r = rita.get(format!("{}/media/{}", app.base, photo.photo_id)).send().await.unwrap();
@@ -423,21 +381,15 @@ async fn oversized_bodies_are_refused_with_413_and_memory_stays_bounded() {
         };
         let url = db.as_ref().map(|d| d.url.clone()).unwrap_or_else(|| "sqlite".into());
         let server = server_process(&url).await;
-        let app = TestApp {
-            base: server.base.clone(),
-            store: match &db {
-                Some(d) => d.store.clone(),
-                None => Store::connect(&format!("sqlite://{}/dropcheck.db", server._dir.path().display())).await.unwrap(),
-            },
-        };
-        let rita = app.signed_in("rita@example.com").await;
+        let base = server.base.clone();
+        let rita = signed_in_at(&base, "rita@example.com").await;
         let pid = server.child.id();
         let before = rss_kb(pid);
         // 100 MB of form to the sandbox: declared (Content-Length), then chunked (no length).
         for declared in [true, false] {
             let mut req = rita
-                .post(format!("{}/sandbox/send", app.base))
-                .header(header::ORIGIN, &app.base)
+                .post(format!("{}/sandbox/send", base))
+                .header(header::ORIGIN, &base)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(lazy_body(100));
             if declared {
@@ -450,9 +402,9 @@ async fn oversized_bodies_are_refused_with_413_and_memory_stays_bounded() {
         }
         for (path, ct) in [("/api/v1/templates", "application/json"), ("/rpc/login", "application/x-www-form-urlencoded")] {
             let r = client()
-                .post(format!("{}{path}", app.base))
+                .post(format!("{}{path}", base))
                 .header("X-API-Key", BRIDGE)
-                .header(header::ORIGIN, &app.base)
+                .header(header::ORIGIN, &base)
                 .header(header::CONTENT_TYPE, ct)
                 .body(lazy_body(20))
                 .send()
@@ -465,8 +417,8 @@ async fn oversized_bodies_are_refused_with_413_and_memory_stays_bounded() {
         assert!(grown_mb < 20, "{backend}: the server's resident memory grew by {grown_mb} MB");
         // A normal post still works afterwards.
         let r = rita
-            .post(format!("{}/sandbox/send", app.base))
-            .header(header::ORIGIN, &app.base)
+            .post(format!("{}/sandbox/send", base))
+            .header(header::ORIGIN, &base)
             .form(&[("phone", "+27640412391"), ("body", "/help")])
             .send()
             .await
@@ -486,7 +438,7 @@ async fn nul_bytes_from_outside_are_cleaned_and_never_hold_up_a_contractor() {
         app.store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
         let from = "whatsapp:+27640412391";
         assert_eq!(
-            app.twilio(&[
+            app.sandbox_webhook(&[
                 ("MessageSid", "SMnul1"),
                 ("From", from),
                 ("Body", "DR12345678\0 bad\0byte"),
@@ -496,13 +448,12 @@ async fn nul_bytes_from_outside_are_cleaned_and_never_hold_up_a_contractor() {
             .await,
             StatusCode::OK
         );
-        assert_eq!(app.twilio(&[("MessageSid", "SMnul2"), ("From", from), ("Body", "/status"), ("NumMedia", "0")]).await, StatusCode::OK);
-        let s = app.store.clone();
-        app.until("both messages processed", || {
-            let s = s.clone();
-            async move { s.event_counts().await.unwrap() == (0, 2, 0) }
-        })
-        .await;
+        assert_eq!(
+            app.sandbox_webhook(&[("MessageSid", "SMnul2"), ("From", from), ("Body", "/status"), ("NumMedia", "0")]).await,
+            StatusCode::OK
+        );
+        app.drain_inbox().await;
+        assert_eq!(app.store.event_counts().await.unwrap(), (0, 2, 0), "both messages processed");
         let (rows, _) =
             app.store.list_messages(&MessageFilter { direction: Some("in".into()), ..Default::default() }, None, 10).await.unwrap();
         let bodies: Vec<&str> = rows.iter().map(|m| m.body.as_str()).collect();

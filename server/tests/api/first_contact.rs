@@ -3,12 +3,12 @@
 //! first drop lands in it, and the predecessor's `submit-installation` creates an unknown
 //! project instead of refusing. On SQLite and PostgreSQL.
 
+use crate::helpers::{client, leptos_options, spawn};
 use dropcheck::{Application, Config};
 use dropcheck_core::domain::DropNumber;
 use dropcheck_core::providers::twilio_signature;
 use dropcheck_core::store::DEFAULT_PROJECT_NAME;
 use dropcheck_core::testing::on_each_backend;
-use leptos::prelude::LeptosOptions;
 use reqwest::{header, StatusCode};
 use serde_json::Value;
 
@@ -18,10 +18,8 @@ const BRIDGE: &str = "test-bridge-key-0123456789";
 async fn a_fresh_install_takes_drops_at_once() {
     on_each_backend(|store| async move {
         assert!(store.projects().await.unwrap().is_empty(), "an empty database");
-        let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
-        let app = Application::build_with_store(Config::for_tests(), opts, store.clone()).await.unwrap();
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until_stopped());
+        let app = spawn(store.clone()).await;
+        let base = app.base.clone();
         let projects = store.projects().await.unwrap();
         assert_eq!(projects.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), [DEFAULT_PROJECT_NAME]);
         let detail = store.checklist(projects[0].project_id).await.unwrap();
@@ -43,15 +41,8 @@ async fn a_fresh_install_takes_drops_at_once() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let number = DropNumber::parse("DR12345678").unwrap();
-        let mut found = None;
-        for _ in 0..300 {
-            if let Ok(d) = store.drop_detail(&number).await {
-                found = Some(d);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert_eq!(found.expect("the drop was opened").project, DEFAULT_PROJECT_NAME);
+        app.drain_inbox().await;
+        assert_eq!(store.drop_detail(&number).await.expect("the drop was opened").project, DEFAULT_PROJECT_NAME);
 
         // The predecessor's call with a project nobody set up: created, with the checklist.
         let api = |body: &'static str| {
@@ -79,7 +70,7 @@ async fn a_fresh_install_takes_drops_at_once() {
         assert!(store.project_by_name("Another").await.unwrap().is_none());
 
         // The first admin names the default project at /setup.
-        let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let browser = client();
         let r = browser
             .post(format!("{base}/rpc/setup"))
             .header(header::ACCEPT, "text/html")
@@ -99,8 +90,7 @@ async fn a_fresh_install_takes_drops_at_once() {
         assert_eq!(store.drop_detail(&number).await.unwrap().project, "Field Team North", "its drops stay with it");
 
         // A restart with projects in place creates nothing.
-        let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
-        let _again = Application::build_with_store(Config::for_tests(), opts, store.clone()).await.unwrap();
+        let _again = Application::build_with_store(Config::for_tests(), leptos_options(), store.clone()).await.unwrap();
         assert_eq!(store.projects().await.unwrap().len(), 2);
     })
     .await;
