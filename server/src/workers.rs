@@ -31,6 +31,8 @@ pub const SEND_CONCURRENCY: usize = 16;
 const INBOX_BATCH: i64 = 256;
 /// How many media downloads (and thumbnails) run at once.
 const MEDIA_CONCURRENCY: usize = 8;
+/// A batch's events are committed whenever this many media files are ready.
+const MEDIA_PER_COMMIT: usize = 32;
 
 /// Everything the webhooks and workers share about messaging.
 pub struct Messaging {
@@ -238,28 +240,56 @@ async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Res
     if claimed.is_empty() {
         return Ok(false);
     }
-    let ids: Vec<i64> = claimed.iter().map(|e| e.event_id).collect();
-    let ready: Vec<ReadyEvent> =
-        futures_util::stream::iter(claimed).map(|ev| prepare(media, m, ev)).buffered(MEDIA_CONCURRENCY).collect().await;
-    let outcomes = match store.process_events(ready, &m.retry, now_ms()).await {
-        Ok(o) => o,
-        Err(e) => {
-            // Nothing of the batch was committed: give the events back for the next round.
-            if let Err(release) = store.release_events(&ids).await {
-                tracing::error!(error = ?release, "giving back an uncommitted batch failed; its leases will expire");
+    // Uncommitted, in claim order: what is given back if a commit fails.
+    let mut uncommitted: std::collections::VecDeque<i64> = claimed.iter().map(|e| e.event_id).collect();
+    let mut prepared = futures_util::stream::iter(claimed).map(|ev| prepare(media, m, ev)).buffered(MEDIA_CONCURRENCY);
+    // Events are committed in order as they become ready, a transaction whenever
+    // MEDIA_PER_COMMIT media files are ready (or the batch ends): a photo reaches the drop
+    // page within a moment of its download, not after the whole batch's downloads.
+    let mut chunk: Vec<ReadyEvent> = Vec::new();
+    let mut media_in_chunk = 0;
+    loop {
+        let next = prepared.next().await;
+        let end = next.is_none();
+        if let Some(ev) = next {
+            if let Work::Apply(photos) = &ev.work {
+                media_in_chunk += photos.len();
             }
-            return Err(e);
+            chunk.push(ev);
         }
-    };
-    for (id, outcome) in &outcomes {
-        match outcome {
-            EventOutcome::Done(r) => tracing::info!(event = id, result = %r, "event processed"),
-            EventOutcome::Retry { error, .. } => tracing::warn!(event = id, error = %error, "event will be retried"),
-            EventOutcome::Failed(e) => tracing::error!(event = id, error = %e, "event failed"),
+        if chunk.is_empty() || (!end && media_in_chunk < MEDIA_PER_COMMIT) {
+            if end {
+                break;
+            }
+            continue;
+        }
+        let n = chunk.len();
+        let outcomes = match store.process_events(std::mem::take(&mut chunk), &m.retry, now_ms()).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Nothing of this chunk (or after it) was committed: give them back for the next round.
+                let ids: Vec<i64> = uncommitted.into_iter().collect();
+                if let Err(release) = store.release_events(&ids).await {
+                    tracing::error!(error = ?release, "giving back an uncommitted batch failed; its leases will expire");
+                }
+                return Err(e);
+            }
+        };
+        uncommitted.drain(..n);
+        media_in_chunk = 0;
+        for (id, outcome) in &outcomes {
+            match outcome {
+                EventOutcome::Done(r) => tracing::info!(event = id, result = %r, "event processed"),
+                EventOutcome::Retry { error, .. } => tracing::warn!(event = id, error = %error, "event will be retried"),
+                EventOutcome::Failed(e) => tracing::error!(event = id, error = %e, "event failed"),
+            }
+        }
+        // Replies were queued: let the sender look now.
+        m.wake_outbox.notify_one();
+        if end {
+            break;
         }
     }
-    // Replies were queued: let the sender look now.
-    m.wake_outbox.notify_one();
     Ok(true)
 }
 
