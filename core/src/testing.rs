@@ -72,6 +72,17 @@ impl TestDb {
     }
 }
 
+/// Runs a raw statement on a test database: to break it on purpose (a test of what a failing
+/// statement does to the rest of a transaction).
+pub async fn execute_raw(store: &Store, sql: &str) {
+    use crate::store::Db;
+    match &store.db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// The admin URL with `options=-c search_path=…`, for handing to a server process.
 pub fn with_search_path(admin: &str, schema: &str) -> String {
     let sep = if admin.contains('?') { '&' } else { '?' };

@@ -7,7 +7,7 @@ use dropcheck_core::inbox::{EventOutcome, ReadyEvent, Work};
 use dropcheck_core::media::{demo_photo, MediaStore, StoredMedia};
 use dropcheck_core::outbox::MessageFilter;
 use dropcheck_core::outbox::RetryPolicy;
-use dropcheck_core::providers::{DeliveryStatus, InboundMessage, MessageKind, Provider, StatusUpdate, WebhookEvent};
+use dropcheck_core::providers::{DeliveryStatus, InboundMessage, MediaRef, MessageKind, Provider, StatusUpdate, WebhookEvent};
 use dropcheck_core::store::Store;
 use dropcheck_core::testing::on_each_backend;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -257,6 +257,73 @@ async fn a_batch_applies_in_one_transaction_and_keeps_each_numbers_order() {
         let later = store.claim_events(now + 5_000, 60_000, 100).await.unwrap();
         let a: Vec<i64> = later.iter().filter(|c| c.phone == "+27640000001").map(|c| c.event_id).collect();
         assert_eq!(a, vec![a1, a2]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_that_fails_mid_batch_is_undone_alone_and_the_rest_commits_once() {
+    on_each_backend(|store| async move {
+        let now = dropcheck_core::now_ms();
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let ev = |id: &str, from: &str, body: &str| {
+            WebhookEvent::Message(InboundMessage { provider_id: id.into(), from: from.into(), ..text(body) })
+        };
+        let pdf_ref =
+            MediaRef { url: Some("https://media.example/1".into()), media_id: None, content_type: "application/pdf".into(), sha256: None };
+        let file = WebhookEvent::Message(InboundMessage {
+            provider_id: "X2".into(),
+            from: "+27640000003".into(),
+            kind: MessageKind::Media,
+            media: vec![pdf_ref],
+            ..text("")
+        });
+        let events =
+            vec![ev("B1", "+27640000002", "DR12345672"), ev("X1", "+27640000003", "DR12345673"), file, ev("B2", "+27640000002", "/status")];
+        store.record_webhook(Provider::Twilio, "/webhooks/twilio", "x", "raw", &Ok(events), now).await.unwrap();
+        // X2 brings a PDF, and the table it is kept in is gone: X2 fails after its inbound
+        // message row was written in the batch's transaction.
+        dropcheck_core::testing::execute_raw(&store, "drop table attachment").await;
+        let claimed = store.claim_events(now, 60_000, 100).await.unwrap();
+        assert_eq!(claimed.len(), 4);
+        let x2 = claimed.iter().filter(|c| c.phone == "+27640000003").map(|c| c.event_id).max().unwrap();
+        let pdf = StoredMedia { sha256: "ab".repeat(32), mime_type: "application/pdf".into(), size_bytes: 9, width: 0, height: 0 };
+        let ready: Vec<ReadyEvent> = claimed
+            .into_iter()
+            .map(|c| {
+                let work = Work::Apply(if c.event_id == x2 { vec![Ok(pdf.clone())] } else { vec![] });
+                ReadyEvent { event: c, work }
+            })
+            .collect();
+        let policy = RetryPolicy { base_ms: 100, cap_ms: 1_000, horizon_ms: 60_000 };
+        let outcomes = store.process_events(ready, &policy, now).await.unwrap();
+        assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+        for (id, o) in &outcomes {
+            if *id == x2 {
+                assert!(!matches!(o, EventOutcome::Done(_)), "X2 failed: {o:?}");
+            } else {
+                assert!(matches!(o, EventOutcome::Done(_)), "{o:?}");
+            }
+        }
+        // X2 left nothing behind (its inbound row is undone); its failure is in the ledger.
+        // X1, before it, stands: its drop, its inbound row, its reply.
+        let all = MessageFilter::default();
+        let (rows, _) = store.list_messages(&all, None, 200).await.unwrap();
+        let x: Vec<_> = rows.iter().filter(|m| m.phone == "+27640000003").map(|m| (m.direction.as_str(), m.template.as_deref())).collect();
+        assert_eq!(x.len(), 2, "X1's message and its reply only: {x:?}");
+        assert!(x.contains(&("out", Some("drop_opened"))), "{x:?}");
+        assert!(store.drop_detail(&DropNumber::parse("DR12345673").unwrap()).await.is_ok(), "X1's drop stands");
+        let row = store.recent_events(10).await.unwrap().into_iter().find(|r| r.event_id == x2).unwrap();
+        assert_eq!((row.state.as_str(), row.error.as_deref()), ("pending", Some("database error")), "to be tried again");
+        // B1 and B2 were applied once (the batch was applied again, event by event, after
+        // the first attempt was rolled back): one drop, one inbound row each, one reply each.
+        let drop = store.drop_detail(&DropNumber::parse("DR12345672").unwrap()).await.unwrap();
+        assert_eq!(drop.history.iter().filter(|h| h.kind == "created").count(), 1, "{:?}", drop.history);
+        let b: Vec<_> = rows.iter().filter(|m| m.phone == "+27640000002").collect();
+        assert_eq!(b.iter().filter(|m| m.direction == "in").count(), 2);
+        let replies: Vec<_> = b.iter().filter(|m| m.direction == "out").map(|m| m.template.clone().unwrap_or_default()).collect();
+        assert_eq!(replies.iter().filter(|t| *t == "drop_opened").count(), 1, "{replies:?}");
+        assert_eq!(replies.iter().filter(|t| *t == "status").count(), 1, "{replies:?}");
     })
     .await;
 }
