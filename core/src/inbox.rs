@@ -388,6 +388,14 @@ impl Store {
     }
 
     /// Events by state: (pending + processing, done, failed).
+    /// When the oldest event still to process arrived (unix ms), or `None` when the inbox
+    /// is empty: how far processing lags behind.
+    pub async fn oldest_pending_event_at(&self) -> CoreResult<Option<i64>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
+            "select received_at from inbound_event where state in ('pending', 'processing') order by event_id limit 1")
+            .fetch_optional(pool).await?))
+    }
+
     /// When the next pending event is due (its retry time, or when a claim on it lapses),
     /// or `None` when nothing is pending or being processed.
     pub async fn next_event_due(&self) -> CoreResult<Option<i64>> {

@@ -41,16 +41,27 @@ pub(crate) use on_db;
 /// A transaction on whichever backend is active. Everything one change does is written
 /// through one of these and commits together ([`Tx::commit`]) or not at all (dropped).
 pub enum Tx<'c> {
-    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
+    /// With the process's turn at SQLite's write lock (a savepoint has none of its own).
+    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>, Option<WriteTurn>),
     Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
 }
+
+/// This process's turn at SQLite's single write lock, held for a write transaction's life.
+/// Write transactions (the webhook ingest writer, the inbox's batches, the sender's outcome
+/// recorder, reviews) queue for it in arrival order, in memory, instead of all asking SQLite
+/// at once: SQLite lets one wait in its busy handler, which sleeps and retries, so a short
+/// commit could wait behind a long batch for longer than the batch itself.
+pub struct WriteTurn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+/// How long a write transaction waits for its turn before it fails (as SQLite's busy timeout).
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `$body` with `$conn` bound to the transaction's connection (`&mut SqliteConnection`
 /// or `&mut PgConnection`); queries in the body run on it with `.execute(&mut *$conn)`.
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            crate::store::Tx::Sqlite(t) => {
+            crate::store::Tx::Sqlite(t, _) => {
                 let $conn: &mut sqlx::SqliteConnection = &mut **t;
                 $body
             }
@@ -66,7 +77,10 @@ pub(crate) use on_tx;
 impl<'c> Tx<'c> {
     pub async fn commit(self) -> CoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, turn) => {
+                t.commit().await?;
+                drop(turn);
+            }
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -75,7 +89,10 @@ impl<'c> Tx<'c> {
     /// Undoes what was written through this transaction (or savepoint).
     pub async fn rollback(self) -> CoreResult<()> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Sqlite(t, turn) => {
+                t.rollback().await?;
+                drop(turn);
+            }
             Tx::Postgres(t) => t.rollback().await?,
         }
         Ok(())
@@ -86,14 +103,14 @@ impl<'c> Tx<'c> {
     pub async fn savepoint(&mut self) -> CoreResult<Tx<'_>> {
         use sqlx::Connection;
         Ok(match self {
-            Tx::Sqlite(t) => Tx::Sqlite((**t).begin().await?),
+            Tx::Sqlite(t, _) => Tx::Sqlite((**t).begin().await?, None),
             Tx::Postgres(t) => Tx::Postgres((**t).begin().await?),
         })
     }
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Tx::Sqlite(_) => "sqlite",
+            Tx::Sqlite(..) => "sqlite",
             Tx::Postgres(_) => "postgresql",
         }
     }
@@ -472,6 +489,8 @@ pub struct Store {
     /// `DROPCHECK_SECRET_KEY` or the data directory; a store without one (tests) makes a
     /// random key for its lifetime.
     secret: std::sync::Arc<std::sync::OnceLock<[u8; 32]>>,
+    /// Write transactions' turns at SQLite's write lock (see [`WriteTurn`]); unused on PostgreSQL.
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
@@ -498,7 +517,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-            Ok(Self { db: Db::Sqlite(pool), secret: Default::default() })
+            Ok(Self { db: Db::Sqlite(pool), secret: Default::default(), write_gate: Default::default() })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid postgres URL: {e}")))?;
@@ -510,7 +529,7 @@ impl Store {
 
     pub async fn connect_postgres(opts: PgConnectOptions) -> CoreResult<Self> {
         let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
-        Ok(Self { db: Db::Postgres(pool), secret: Default::default() })
+        Ok(Self { db: Db::Postgres(pool), secret: Default::default(), write_gate: Default::default() })
     }
 
     /// Sets the secret key (once; later calls are ignored and return false).
@@ -554,12 +573,18 @@ impl Store {
         self.seed_templates().await
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`), so a transaction that reads before it writes cannot fail half-way
-    /// because another connection wrote in between.
+    /// Starts a write transaction. On SQLite it first waits for this process's turn at the
+    /// write lock ([`WriteTurn`]), then takes the lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads before it writes cannot fail half-way because another
+    /// connection wrote in between.
     pub async fn begin(&self) -> CoreResult<Tx<'static>> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool) => {
+                let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, self.write_gate.clone().lock_owned())
+                    .await
+                    .map_err(|_| CoreError::Internal("waited too long for the database's write lock".into()))?;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(WriteTurn(turn)))
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

@@ -38,6 +38,15 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `sustained RATE SECONDS` / `overload RATE SECONDS`: webhooks at a fixed rate instead.
+    let load: Option<(String, f64, u64)> = match args.get(1).map(String::as_str) {
+        Some(mode @ ("sustained" | "overload")) => Some((
+            mode.to_string(),
+            args.get(2).and_then(|a| a.parse().ok()).expect("a rate (webhooks per second)"),
+            args.get(3).and_then(|a| a.parse().ok()).expect("a duration (seconds)"),
+        )),
+        _ => None,
+    };
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let c: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
 
@@ -90,12 +99,16 @@ async fn main() {
         retry: RetryPolicy { base_ms: 100, cap_ms: 1000, horizon_ms: 86_400_000 },
         send_rate: 10_000,
         max_media_bytes: 16 << 20,
+        background_workers: true,
         ..Config::for_tests()
     };
     let opts = LeptosOptions::builder().output_name("dropcheck").site_root("target/site").build();
     let app = Application::build_with_store(config, opts, store.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until_stopped());
+    if let Some((mode, rate, secs)) = load {
+        return fixed_rate(&store, &base, &mode, rate, secs).await;
+    }
     println!("backend: {}; {n} webhooks from {c} concurrent clients; {n} outbound messages", store.backend());
 
     // 0: the ceiling: the same requests from the same clients to a bare axum handler that
@@ -253,4 +266,176 @@ fn report(what: &str, n: usize, elapsed: Duration, lat: &[Duration]) {
         pct(lat, 0.9),
         pct(lat, 0.99)
     );
+}
+
+/// This process's resident memory (kB), from /proc.
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Webhooks at `rate` per second for `secs` seconds, open loop (a request leaves on time
+/// whether or not earlier ones were answered; at most 2 048 in flight), text only from 200
+/// numbers. Every second: the inbox backlog, the age of its oldest event, the process's
+/// memory. Then: how long the backlog took to empty, how many were answered 200 and 503 (with
+/// `Retry-After`, and how fast), and whether every 200 was a committed event.
+async fn fixed_rate(store: &Store, base: &str, mode: &str, rate: f64, secs: u64) {
+    use std::sync::Mutex;
+    println!("backend: {}; {mode}: {rate:.0} webhooks/s for {secs} s", store.backend());
+    let client = reqwest::Client::builder().pool_max_idle_per_host(2048).build().unwrap();
+    let inflight = Arc::new(tokio::sync::Semaphore::new(2048));
+    let ok_sids: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (busy, busy_without_retry_after, other) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let lat_ok: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let lat_busy: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The sampler: backlog, its age, memory.
+    let samples: Arc<Mutex<Vec<(f64, i64, f64, u64)>>> = Arc::default();
+    let sampler = {
+        let (store, samples, stop) = (store.clone(), samples.clone(), stop.clone());
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let (pending, _, _) = store.event_counts().await.unwrap();
+                let age = match store.oldest_pending_event_at().await.unwrap() {
+                    Some(at) => (dropcheck_core::now_ms() - at) as f64 / 1000.0,
+                    None => 0.0,
+                };
+                samples.lock().unwrap().push((t0.elapsed().as_secs_f64(), pending, age, rss_kb()));
+            }
+        })
+    };
+    // Every request signed before the clock starts: the generator only sends.
+    let total = (rate * secs as f64) as usize;
+    let signed: Vec<(String, Vec<(String, String)>, String)> = (0..total)
+        .map(|i| {
+            let number = 1_000_000 + i % 200;
+            let sid = format!("SM{mode}{i:09}");
+            let body = if i < 200 { format!("DR1{number:07}") } else { format!("hello {i}") };
+            let params: Vec<(String, String)> = vec![
+                ("MessageSid".into(), sid.clone()),
+                ("From".into(), format!("whatsapp:+2764{number:07}")),
+                ("Body".into(), body),
+                ("NumMedia".into(), "0".into()),
+            ];
+            let sig = twilio_signature(TOKEN, &format!("{PUBLIC}/webhooks/twilio"), &params);
+            (sid, params, sig)
+        })
+        .collect();
+    let url = format!("{base}/webhooks/twilio");
+    let rss_before = rss_kb();
+    let t0 = Instant::now();
+    // The generator runs as a task of the runtime, like the requests it starts.
+    let generator = {
+        let (client, inflight, ok_sids, busy, busy_without_retry_after, other, lat_ok, lat_busy) = (
+            client.clone(),
+            inflight.clone(),
+            ok_sids.clone(),
+            busy.clone(),
+            busy_without_retry_after.clone(),
+            other.clone(),
+            lat_ok.clone(),
+            lat_busy.clone(),
+        );
+        tokio::spawn(async move {
+            for (i, (sid, params, sig)) in signed.into_iter().enumerate() {
+                let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                let permit = inflight.clone().acquire_owned().await.unwrap();
+                let (client, url) = (client.clone(), url.clone());
+                let (ok_sids, busy, no_ra, other, lat_ok, lat_busy) =
+                    (ok_sids.clone(), busy.clone(), busy_without_retry_after.clone(), other.clone(), lat_ok.clone(), lat_busy.clone());
+                // Not joined one by one: a finished task's memory is freed only when its
+                // handle goes, and 100 000 kept handles would be the largest thing measured.
+                tokio::spawn(async move {
+                    let s = Instant::now();
+                    let r = client.post(url).header("X-Twilio-Signature", sig).form(&params).send().await;
+                    match r {
+                        Ok(r) if r.status() == StatusCode::OK => {
+                            r.bytes().await.ok();
+                            lat_ok.lock().unwrap().push(s.elapsed());
+                            ok_sids.lock().unwrap().push(sid);
+                        }
+                        Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                            if !r.headers().contains_key("retry-after") {
+                                no_ra.fetch_add(1, Ordering::Relaxed);
+                            }
+                            r.bytes().await.ok();
+                            lat_busy.lock().unwrap().push(s.elapsed());
+                            busy.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            other.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        })
+    };
+    generator.await.unwrap();
+    let offered = total as f64 / t0.elapsed().as_secs_f64();
+    // Every request answered: all the in-flight permits are back.
+    let _all = inflight.acquire_many(2048).await.unwrap();
+    let load_ended = t0.elapsed();
+    // Until the inbox is empty.
+    loop {
+        if store.event_counts().await.unwrap().0 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let emptied = t0.elapsed() - load_ended;
+    stop.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
+    let samples = samples.lock().unwrap().clone();
+    let ok = ok_sids.lock().unwrap().clone();
+    let mut lat_ok = lat_ok.lock().unwrap().clone();
+    lat_ok.sort();
+    let mut lat_busy = lat_busy.lock().unwrap().clone();
+    lat_busy.sort();
+    println!(
+        "offered {offered:.0} webhooks/s for {:.1} s: {} answered 200 ({:.0}/s), {} answered 503 ({} without Retry-After), {} other",
+        load_ended.as_secs_f64(),
+        ok.len(),
+        ok.len() as f64 / load_ended.as_secs_f64(),
+        busy.load(Ordering::Relaxed),
+        busy_without_retry_after.load(Ordering::Relaxed),
+        other.load(Ordering::Relaxed)
+    );
+    if !lat_ok.is_empty() {
+        println!("200 latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", pct(&lat_ok, 0.5), pct(&lat_ok, 0.99), pct(&lat_ok, 1.0));
+    }
+    if !lat_busy.is_empty() {
+        println!("503 latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", pct(&lat_busy, 0.5), pct(&lat_busy, 0.99), pct(&lat_busy, 1.0));
+    }
+    let max_backlog = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let max_age = samples.iter().map(|s| s.2).fold(0.0, f64::max);
+    let max_rss = samples.iter().map(|s| s.3).max().unwrap_or(0);
+    println!(
+        "inbox: largest backlog {max_backlog} events, oldest pending event at most {max_age:.1} s old; empty {:.2} s after the load stopped",
+        emptied.as_secs_f64()
+    );
+    println!("memory (this process: server, clients and mock): {} MB before, at most {} MB", rss_before / 1024, max_rss / 1024);
+    for (t, pending, age, rss) in &samples {
+        println!("  t={t:5.1} s  backlog {pending:6}  oldest {age:5.1} s  rss {} MB", rss / 1024);
+    }
+    // Every 200 is a committed event: each acknowledged message is stored (and processed).
+    let f = dropcheck_core::outbox::MessageFilter { direction: Some("in".into()), ..Default::default() };
+    let mut stored = std::collections::HashSet::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = store.list_messages(&f, cursor, 200).await.unwrap();
+        stored.extend(page.into_iter().filter_map(|m| m.provider_message_id));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let lost = ok.iter().filter(|s| !stored.contains(*s)).count();
+    println!("acknowledged but not stored: {lost} of {}", ok.len());
 }

@@ -50,6 +50,13 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
                         }
                         (items, replies)
                     };
+                    // Rows whose writers already gave up (answered "overloaded") are not
+                    // written: their senders deliver them again.
+                    let (items, replies): (Vec<T>, Vec<Reply<R>>) =
+                        items.into_iter().zip(replies).filter(|(_, reply)| !reply.is_closed()).unzip();
+                    if items.is_empty() {
+                        continue;
+                    }
                     write_batch(&*commit, items, replies).await;
                 }
             });
@@ -64,12 +71,22 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         rx.await.map_err(|_| "the writer task has stopped".to_string())?
     }
 
-    /// [`GroupCommit::write`], waiting at most `wait` for the queue and the commit. On
-    /// `Overloaded` the row may still be committed later (the caller must not say it was,
-    /// and a redelivery is deduplicated); the bounded queue keeps memory bounded meanwhile.
+    /// [`GroupCommit::write`] under overload control: `Overloaded` at once when the bounded
+    /// queue is full, or when the commit has not happened within `wait`. A row whose writer
+    /// gave up before its batch began is not written at all; one given up during its batch's
+    /// commit may still be committed (the caller must not say it was; a redelivery is
+    /// deduplicated). Answering at once instead of queueing keeps the wait, the requests in
+    /// flight and memory bounded when rows arrive faster than they can be committed.
     pub async fn write_within(&self, item: T, wait: Duration) -> Result<R, WriteError> {
-        match tokio::time::timeout(wait, self.write(item)).await {
-            Ok(r) => r.map_err(WriteError::Failed),
+        let (tx, rx) = oneshot::channel();
+        match self.queue.try_send((item, tx)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(WriteError::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(WriteError::Failed("the writer task has stopped".into())),
+        }
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(r)) => r.map_err(WriteError::Failed),
+            Ok(Err(_)) => Err(WriteError::Failed("the writer task has stopped".into())),
             Err(_) => Err(WriteError::Overloaded),
         }
     }
@@ -111,5 +128,42 @@ mod tests {
         });
         assert_eq!(g.write_within(1, Duration::from_millis(20)).await, Err(WriteError::Overloaded));
         assert_eq!(g.write_within(2, Duration::from_secs(2)).await, Ok(20));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once_and_abandoned_rows_are_never_written() {
+        // One row per batch, each commit 200 ms; the queue holds 4 rows.
+        let written: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
+        let log = written.clone();
+        let g: Arc<GroupCommit<u32, u32>> = Arc::new(GroupCommit::start(1, 1, move |items: Vec<u32>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().extend(&items);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                items.into_iter().map(Ok).collect()
+            }
+        }));
+        let first = tokio::spawn({
+            let g = g.clone();
+            async move { g.write_within(1, Duration::from_secs(2)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Four rows fill the queue behind the batch being committed; each gives up at 50 ms.
+        let waiting: Vec<_> = (10..14)
+            .map(|i| {
+                let g = g.clone();
+                tokio::spawn(async move { g.write_within(i, Duration::from_millis(50)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let t = std::time::Instant::now();
+        assert_eq!(g.write_within(99, Duration::from_secs(2)).await, Err(WriteError::Overloaded));
+        assert!(t.elapsed() < Duration::from_millis(20), "refused at once, not after the wait");
+        for w in waiting {
+            assert_eq!(w.await.unwrap(), Err(WriteError::Overloaded));
+        }
+        assert_eq!(first.await.unwrap(), Ok(1));
+        assert_eq!(g.write_within(2, Duration::from_secs(2)).await, Ok(2));
+        assert_eq!(*written.lock().unwrap(), vec![1, 2], "the abandoned rows were not written");
     }
 }

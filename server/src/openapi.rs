@@ -282,7 +282,7 @@ fn describe(status: u16) -> &'static str {
         415 => "Not JSON",
         422 => "Understood but not acceptable: a stable code names what",
         429 => "Too many attempts",
-        503 => "Temporarily unable to store or reach the database, or overloaded (webhooks wait at most 2 s, then get Retry-After); retry",
+        503 => "Temporarily unable to store or reach the database, or overloaded (webhooks get Retry-After at once when the write queue is full, or after waiting at most 2 s); retry",
         _ => "See the summary",
     }
 }

@@ -27,6 +27,8 @@ const POLL: Duration = Duration::from_millis(500);
 const OUTBOX_BATCH: i64 = 64;
 /// How many numbers are sent to at once (each number's messages go one after another).
 pub const SEND_CONCURRENCY: usize = 16;
+/// How many inbox loops run side by side on PostgreSQL.
+const PG_INBOX_LOOPS: usize = 3;
 /// How many due inbound events the inbox worker claims and commits at once.
 const INBOX_BATCH: i64 = 256;
 /// How many media downloads (and thumbnails) run at once.
@@ -139,35 +141,43 @@ impl Workers {
         Self { store, media, messaging, recorder }
     }
 
-    /// Starts both loops; they run until the returned handles are aborted.
+    /// Starts the loops; they run until the returned handles are aborted. On PostgreSQL
+    /// several inbox loops share the work (claims skip each other's rows, each number stays
+    /// with one of them at a time), so one's round trips to the database overlap another's;
+    /// SQLite has one writer, so one loop.
     pub fn spawn(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        let inbox = {
-            let w = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    match w.inbox_once().await {
-                        Ok(true) => continue,
-                        Ok(false) => {}
-                        Err(e) => tracing::error!(error = ?e, "inbox worker"),
-                    }
-                    let _ = tokio::time::timeout(POLL, w.messaging.wake_inbox.notified()).await;
+        let loops = if self.store.backend() == "postgresql" { PG_INBOX_LOOPS } else { 1 };
+        let mut handles: Vec<_> = (0..loops).map(|_| self.spawn_inbox()).collect();
+        handles.push(self.spawn_outbox());
+        handles
+    }
+
+    fn spawn_inbox(&self) -> tokio::task::JoinHandle<()> {
+        let w = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match w.inbox_once().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = ?e, "inbox worker"),
                 }
-            })
-        };
-        let outbox = {
-            let w = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    match w.outbox_once().await {
-                        Ok(true) => continue,
-                        Ok(false) => {}
-                        Err(e) => tracing::error!(error = ?e, "outbox worker"),
-                    }
-                    let _ = tokio::time::timeout(POLL, w.messaging.wake_outbox.notified()).await;
+                let _ = tokio::time::timeout(POLL, w.messaging.wake_inbox.notified()).await;
+            }
+        })
+    }
+
+    fn spawn_outbox(&self) -> tokio::task::JoinHandle<()> {
+        let w = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match w.outbox_once().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = ?e, "outbox worker"),
                 }
-            })
-        };
-        vec![inbox, outbox]
+                let _ = tokio::time::timeout(POLL, w.messaging.wake_outbox.notified()).await;
+            }
+        })
     }
 
     /// Processes one batch of due inbound events; whether there were any.
