@@ -132,6 +132,12 @@ pub struct Workers {
     recorder: Arc<Recorder>,
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Loop {
+    Inbox,
+    Outbox,
+}
+
 /// How long [`Workers::drain`] keeps going before it reports work that never finishes.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -147,35 +153,27 @@ impl Workers {
     /// SQLite has one writer, so one loop.
     pub fn spawn(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let loops = if self.store.backend() == "postgresql" { PG_INBOX_LOOPS } else { 1 };
-        let mut handles: Vec<_> = (0..loops).map(|_| self.spawn_inbox()).collect();
-        handles.push(self.spawn_outbox());
+        let mut handles: Vec<_> = (0..loops).map(|_| self.spawn_loop(Loop::Inbox)).collect();
+        handles.push(self.spawn_loop(Loop::Outbox));
         handles
     }
 
-    fn spawn_inbox(&self) -> tokio::task::JoinHandle<()> {
+    /// One worker loop: a batch at a time while there is work, then a nap until woken (new
+    /// work) or until [`POLL`] (backoffs and delayed acknowledgments come due).
+    fn spawn_loop(&self, which: Loop) -> tokio::task::JoinHandle<()> {
         let w = self.clone();
         tokio::spawn(async move {
             loop {
-                match w.inbox_once().await {
+                let (worked, wake) = match which {
+                    Loop::Inbox => (w.inbox_once().await, &w.messaging.wake_inbox),
+                    Loop::Outbox => (w.outbox_once().await, &w.messaging.wake_outbox),
+                };
+                match worked {
                     Ok(true) => continue,
                     Ok(false) => {}
-                    Err(e) => tracing::error!(error = ?e, "inbox worker"),
+                    Err(e) => tracing::error!(error = ?e, worker = ?which, "worker batch failed"),
                 }
-                let _ = tokio::time::timeout(POLL, w.messaging.wake_inbox.notified()).await;
-            }
-        })
-    }
-
-    fn spawn_outbox(&self) -> tokio::task::JoinHandle<()> {
-        let w = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match w.outbox_once().await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = ?e, "outbox worker"),
-                }
-                let _ = tokio::time::timeout(POLL, w.messaging.wake_outbox.notified()).await;
+                let _ = tokio::time::timeout(POLL, wake.notified()).await;
             }
         })
     }
