@@ -94,7 +94,11 @@ impl Integrations {
         let base = self.public_url.trim_end_matches('/');
         match provider {
             Provider::Twilio => vec![
-                ("Twilio: “A message comes in” (HTTP POST)".into(), format!("{base}/webhooks/twilio{TWILIO_RETRY_FRAGMENT}")),
+                (
+                    "Twilio: “A message comes in” (HTTP POST; keep the ending #rc=5&rp=all: with it Twilio retries when Dropcheck is busy)"
+                        .into(),
+                    format!("{base}/webhooks/twilio{TWILIO_RETRY_FRAGMENT}"),
+                ),
                 ("Twilio: status callback (sent with each message)".into(), format!("{base}/webhooks/twilio/status")),
             ],
             Provider::Meta => vec![("Meta: callback URL (GET verification, POST events)".into(), format!("{base}/webhooks/meta"))],
