@@ -137,6 +137,23 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let all = t0.elapsed();
+        // What a reviewer waits for: from a webhook's acceptance to its effect being stored
+        // (the drop page shows it at its next live update, within a second).
+        let mut waits: Vec<Duration> = store
+            .recent_events(n as i64)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|e| Some(Duration::from_millis((e.processed_at? - e.received_at).max(0) as u64)))
+            .collect();
+        waits.sort();
+        println!(
+            "accepted → applied, {label}: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            pct(&waits, 0.5),
+            pct(&waits, 0.9),
+            pct(&waits, 0.99),
+            pct(&waits, 1.0)
+        );
         println!(
             "inbound processing, {label}: all {n} events applied {:.2} s after the first webhook ({:.0} events/s end to end), \
              {:.2} s after the last was acknowledged",
