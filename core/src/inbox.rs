@@ -387,7 +387,6 @@ impl Store {
             .bind(limit).fetch_all(pool).await?))
     }
 
-    /// Events by state: (pending + processing, done, failed).
     /// When the oldest event still to process arrived (unix ms), or `None` when the inbox
     /// is empty: how far processing lags behind.
     pub async fn oldest_pending_event_at(&self) -> CoreResult<Option<i64>> {
@@ -404,6 +403,7 @@ impl Store {
              where state in ('pending', 'processing')").fetch_one(pool).await?))
     }
 
+    /// Events by state: (pending + processing, done, failed).
     pub async fn event_counts(&self) -> CoreResult<(i64, i64, i64)> {
         let rows: Vec<(String, i64)> =
             on_db!(self, pool => sqlx::query_as("select state, count(*) from inbound_event group by state").fetch_all(pool).await?);

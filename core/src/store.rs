@@ -54,6 +54,7 @@ pub enum Tx<'c> {
 pub struct WriteTurn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
 /// How long a write transaction waits for its turn before it fails (as SQLite's busy timeout).
+/// The turn is released when the transaction commits, rolls back or is dropped.
 const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `$body` with `$conn` bound to the transaction's connection (`&mut SqliteConnection`
@@ -77,10 +78,7 @@ pub(crate) use on_tx;
 impl<'c> Tx<'c> {
     pub async fn commit(self) -> CoreResult<()> {
         match self {
-            Tx::Sqlite(t, turn) => {
-                t.commit().await?;
-                drop(turn);
-            }
+            Tx::Sqlite(t, _turn) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -89,10 +87,7 @@ impl<'c> Tx<'c> {
     /// Undoes what was written through this transaction (or savepoint).
     pub async fn rollback(self) -> CoreResult<()> {
         match self {
-            Tx::Sqlite(t, turn) => {
-                t.rollback().await?;
-                drop(turn);
-            }
+            Tx::Sqlite(t, _turn) => t.rollback().await?,
             Tx::Postgres(t) => t.rollback().await?,
         }
         Ok(())

@@ -33,7 +33,7 @@ const PG_INBOX_LOOPS: usize = 3;
 const INBOX_BATCH: i64 = 256;
 /// How many media downloads (and thumbnails) run at once.
 const MEDIA_CONCURRENCY: usize = 8;
-/// A batch's events are committed whenever this many media files are ready.
+/// A claimed batch is committed in parts: whenever this many media files are ready.
 const MEDIA_PER_COMMIT: usize = 32;
 
 /// Everything the webhooks and workers share about messaging.
@@ -241,64 +241,60 @@ impl Workers {
 }
 
 /// Processes a batch of due inbound events: claimed together, their media downloaded and
-/// stored concurrently (at most [`MEDIA_CONCURRENCY`] at once), then applied in one
-/// transaction. Returns whether there were any.
+/// stored concurrently (at most [`MEDIA_CONCURRENCY`] at once), then applied in order, in a
+/// transaction whenever [`MEDIA_PER_COMMIT`] media files are ready and one for the rest: a
+/// photo reaches the drop page within a moment of its download, not after the whole batch's.
+/// Returns whether there were any.
 async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
     let claimed = store.claim_events(now_ms(), m.lease_ms, INBOX_BATCH).await?;
     if claimed.is_empty() {
         return Ok(false);
     }
-    // Uncommitted, in claim order: what is given back if a commit fails.
-    let mut uncommitted: std::collections::VecDeque<i64> = claimed.iter().map(|e| e.event_id).collect();
+    // Not yet committed, in claim order: what is given back if a commit fails.
+    let mut uncommitted: Vec<i64> = claimed.iter().map(|e| e.event_id).collect();
     let mut prepared = futures_util::stream::iter(claimed).map(|ev| prepare(media, m, ev)).buffered(MEDIA_CONCURRENCY);
-    // Events are committed in order as they become ready, a transaction whenever
-    // MEDIA_PER_COMMIT media files are ready (or the batch ends): a photo reaches the drop
-    // page within a moment of its download, not after the whole batch's downloads.
     let mut chunk: Vec<ReadyEvent> = Vec::new();
     let mut media_in_chunk = 0;
-    loop {
-        let next = prepared.next().await;
-        let end = next.is_none();
-        if let Some(ev) = next {
-            if let Work::Apply(photos) = &ev.work {
-                media_in_chunk += photos.len();
-            }
-            chunk.push(ev);
+    while let Some(ev) = prepared.next().await {
+        if let Work::Apply(photos) = &ev.work {
+            media_in_chunk += photos.len();
         }
-        if chunk.is_empty() || (!end && media_in_chunk < MEDIA_PER_COMMIT) {
-            if end {
-                break;
-            }
-            continue;
-        }
-        let n = chunk.len();
-        let outcomes = match store.process_events(std::mem::take(&mut chunk), &m.retry, now_ms()).await {
-            Ok(o) => o,
-            Err(e) => {
-                // Nothing of this chunk (or after it) was committed: give them back for the next round.
-                let ids: Vec<i64> = uncommitted.into_iter().collect();
-                if let Err(release) = store.release_events(&ids).await {
-                    tracing::error!(error = ?release, "giving back an uncommitted batch failed; its leases will expire");
-                }
-                return Err(e);
-            }
-        };
-        uncommitted.drain(..n);
-        media_in_chunk = 0;
-        for (id, outcome) in &outcomes {
-            match outcome {
-                EventOutcome::Done(r) => tracing::info!(event = id, result = %r, "event processed"),
-                EventOutcome::Retry { error, .. } => tracing::warn!(event = id, error = %error, "event will be retried"),
-                EventOutcome::Failed(e) => tracing::error!(event = id, error = %e, "event failed"),
-            }
-        }
-        // Replies were queued: let the sender look now.
-        m.wake_outbox.notify_one();
-        if end {
-            break;
+        chunk.push(ev);
+        if media_in_chunk >= MEDIA_PER_COMMIT {
+            apply_chunk(store, m, std::mem::take(&mut chunk), &mut uncommitted).await?;
+            media_in_chunk = 0;
         }
     }
+    if !chunk.is_empty() {
+        apply_chunk(store, m, chunk, &mut uncommitted).await?;
+    }
     Ok(true)
+}
+
+/// Applies the next events of a claimed batch in one transaction. If that fails, nothing of
+/// it (or after it) was committed: every event not yet committed is given back.
+async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncommitted: &mut Vec<i64>) -> Result<(), CoreError> {
+    let n = chunk.len();
+    let outcomes = match store.process_events(chunk, &m.retry, now_ms()).await {
+        Ok(o) => o,
+        Err(e) => {
+            if let Err(release) = store.release_events(uncommitted).await {
+                tracing::error!(error = ?release, "giving back an uncommitted batch failed; its leases will expire");
+            }
+            return Err(e);
+        }
+    };
+    uncommitted.drain(..n);
+    for (id, outcome) in &outcomes {
+        match outcome {
+            EventOutcome::Done(r) => tracing::info!(event = id, result = %r, "event processed"),
+            EventOutcome::Retry { error, .. } => tracing::warn!(event = id, error = %error, "event will be retried"),
+            EventOutcome::Failed(e) => tracing::error!(event = id, error = %e, "event failed"),
+        }
+    }
+    // Replies were queued: let the sender look now.
+    m.wake_outbox.notify_one();
+    Ok(())
 }
 
 /// Downloads and stores an event's media, before its transaction.

@@ -273,7 +273,7 @@ impl App {
 /// Lets the server finish everything it has to do (every event processed, every message sent
 /// or failed, backoffs and delayed acknowledgments waited out), then checks what the mock
 /// provider was sent.
-async fn wait_for<F: Fn(&Mock) -> bool>(app: &App, mock: &MockState, what: &str, f: F) {
+async fn sent_after_drain<F: Fn(&Mock) -> bool>(app: &App, mock: &MockState, what: &str, f: F) {
     app.drain().await;
     let m = mock.lock().unwrap();
     assert!(f(&m), "no {what} was sent; sent: {:?}", m.sent);
@@ -328,7 +328,7 @@ async fn reprocessing_a_finished_event_from_the_ledger_changes_nothing_and_sends
         app.text("SM700", "DR12345678").await;
         app.drain_inbox().await;
         app.drain().await;
-        wait_for(&app, &m, "the checklist reply", |m| m.sent.iter().any(|(_, b)| b.contains("DR12345678"))).await;
+        sent_after_drain(&app, &m, "the checklist reply", |m| m.sent.iter().any(|(_, b)| b.contains("DR12345678"))).await;
         let before_sent = m.lock().unwrap().sent.len();
         let drop = store.drop_detail(&dn("DR12345678")).await.unwrap();
         let event = store.recent_events(1).await.unwrap().remove(0);
@@ -361,7 +361,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         // A photo before any drop number is held, not lost; the reply asks for the drop number.
         app.photo("MM1", &format!("{mock}/media/1"), "").await;
         app.drain_inbox().await;
-        wait_for(&app, &m, "the held-photo reply", |m| m.sent.iter().any(|(_, b)| b.contains("Which drop"))).await;
+        sent_after_drain(&app, &m, "the held-photo reply", |m| m.sent.iter().any(|(_, b)| b.contains("Which drop"))).await;
 
         // The drop number opens the drop and files the held photo on step 1.
         app.text("SM2", "DR12345678").await;
@@ -370,14 +370,16 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         assert_eq!(d.status, DropStatus::Collecting);
         assert_eq!(d.contractor.as_ref().unwrap().phone, CONTRACTOR);
         assert_eq!(d.steps[0].photos.len(), 1, "the held photo is filed on step 1");
-        wait_for(&app, &m, "the checklist reply", |m| m.sent.iter().any(|(_, b)| b.contains("DR12345678") && b.contains("Next: step 2")))
-            .await;
+        sent_after_drain(&app, &m, "the checklist reply", |m| {
+            m.sent.iter().any(|(_, b)| b.contains("DR12345678") && b.contains("Next: step 2"))
+        })
+        .await;
 
         // DONE too early: the reply lists what is missing, the drop stays collecting.
         app.text("SM3", "DR12345678 DONE").await;
         app.drain_inbox().await;
         assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "collecting");
-        wait_for(&app, &m, "the not-ready reply", |m| m.sent.iter().any(|(_, b)| b.contains("Still missing: 2 "))).await;
+        sent_after_drain(&app, &m, "the not-ready reply", |m| m.sent.iter().any(|(_, b)| b.contains("Still missing: 2 "))).await;
 
         // Eleven more photos, one captioned for step 12 out of order; a burst gets one acknowledgment.
         // The earlier replies first leave (the held-photo reply waits out its batching delay),
@@ -391,7 +393,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         app.drain_inbox().await;
         let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
         assert!(d.steps.iter().all(|s| s.photos.len() == 1), "one photo on every step");
-        wait_for(&app, &m, "one batched acknowledgment", |m| {
+        sent_after_drain(&app, &m, "one batched acknowledgment", |m| {
             m.sent.len() > before && m.sent.last().unwrap().1.starts_with("Got 11 photos")
         })
         .await;
@@ -403,7 +405,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         // A DONE out of habit is confirmed.
         app.text("SM13", "DR12345678 DONE").await;
         app.drain_inbox().await;
-        wait_for(&app, &m, "the submitted reply", |m| m.sent.iter().any(|(_, b)| b.contains("submitted for review"))).await;
+        sent_after_drain(&app, &m, "the submitted reply", |m| m.sent.iter().any(|(_, b)| b.contains("submitted for review"))).await;
 
         // The reviewer marks steps 3 and 7 missing; the feedback goes out through the queue.
         let reviewer = ActorRef::system("qa@example.com");
@@ -415,7 +417,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         };
         store.set_verdicts(&dn("DR12345678"), &[v(3), v(7)], &reviewer).await.unwrap();
         store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
-        wait_for(&app, &m, "the feedback", |m| {
+        sent_after_drain(&app, &m, "the feedback", |m| {
             m.sent.iter().any(|(to, b)| to == "whatsapp:+27640412391" && b.contains("Step 3") && b.contains("Step 7"))
         })
         .await;
@@ -431,7 +433,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         let d = store.drop_detail(&dn("DR12345678")).await.unwrap();
         assert_eq!(d.status, DropStatus::Resubmitted);
         assert_eq!(d.steps[6].photos.len(), 2, "the uncaptioned photo went to the open step 7");
-        wait_for(&app, &m, "the resubmission reply", |m| m.sent.iter().any(|(_, b)| b.contains("fixes for DR12345678"))).await;
+        sent_after_drain(&app, &m, "the resubmission reply", |m| m.sent.iter().any(|(_, b)| b.contains("fixes for DR12345678"))).await;
         assert_eq!(m.lock().unwrap().unauthorised_media, 0, "media is fetched with the account's credentials");
     })
     .await;
@@ -458,7 +460,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         assert_eq!(store.drop_detail(&dn("DR12345678")).await.unwrap().steps[0].photos.len(), 1);
         // The first reply met a 500, a connection reset and a 429 (Retry-After: 1), then a slow
         // answer: delivered once.
-        wait_for(&app, &m, "the first reply after retries", |m| !m.sent.is_empty()).await;
+        sent_after_drain(&app, &m, "the first reply after retries", |m| !m.sent.is_empty()).await;
         let (attempts, sent) = {
             let m = m.lock().unwrap();
             (m.attempts, m.sent.clone())
@@ -466,7 +468,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
         assert!(attempts >= 4, "{attempts} attempts");
         assert_eq!(sent.iter().filter(|(_, b)| b.starts_with("Drop DR12345678")).count(), 1);
 
-        wait_for(&app, &m, "the photo acknowledgment", |m| m.sent.iter().any(|(_, b)| b.starts_with("Got 1 photo"))).await;
+        sent_after_drain(&app, &m, "the photo acknowledgment", |m| m.sent.iter().any(|(_, b)| b.starts_with("Got 1 photo"))).await;
         app.drain().await;
         // A not-retryable error (invalid number) fails at once with the provider's reason.
         m.lock().unwrap().script.push_back((400, None, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#.into()));
@@ -556,7 +558,7 @@ async fn meta_handshake_signatures_and_envelopes() {
         app.drain_inbox().await;
         assert_eq!(store.recent_events(10).await.unwrap().len(), 1, "a redelivered wamid is one event");
         // The text got the hint, sent through Meta's API with the token (the window is open).
-        wait_for(&app, &m, "the hint via Meta", |m| m.sent.iter().any(|(_, b)| b.contains("/help"))).await;
+        sent_after_drain(&app, &m, "the hint via Meta", |m| m.sent.iter().any(|(_, b)| b.contains("/help"))).await;
 
         // Every fixture envelope parses and is accepted.
         for name in ["meta-inbound-image.json", "meta-status-sent.json", "meta-status-failed.json"] {
@@ -657,7 +659,7 @@ async fn a_photo_that_cannot_be_downloaded_is_retried_then_reported_to_the_contr
         assert!(d.steps.iter().all(|s| s.photos.is_empty()));
         let failure = d.history.iter().find(|h| h.kind == "media_failed").expect("the failure is on the drop's timeline");
         assert!(failure.detail.contains("download failed"), "{}", failure.detail);
-        wait_for(&app, &m, "the please-resend reply", |m| m.sent.iter().any(|(_, b)| b.contains("could not be downloaded"))).await;
+        sent_after_drain(&app, &m, "the please-resend reply", |m| m.sent.iter().any(|(_, b)| b.contains("could not be downloaded"))).await;
         let events = store.recent_events(5).await.unwrap();
         assert!(events.iter().all(|e| e.state == "done"), "the message itself was processed: {events:?}");
     })
@@ -687,7 +689,7 @@ async fn files_that_are_not_photos_are_kept_as_attachments_of_the_drop() {
         assert_eq!(files.len(), 1);
         assert_eq!((files[0].mime_type.as_str(), files[0].size_bytes), ("application/pdf", 24));
         assert!(d.history.iter().any(|h| h.kind == "attachment"));
-        wait_for(&app, &m, "the file reply", |m| m.sent.iter().any(|(_, b)| b.contains("Got your file (application/pdf)"))).await;
+        sent_after_drain(&app, &m, "the file reply", |m| m.sent.iter().any(|(_, b)| b.contains("Got your file (application/pdf)"))).await;
         // Served only to signed-in users, always as a download.
         let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let r = no_redirects.get(format!("{}/attachments/{}", app.base, files[0].attachment_id)).send().await.unwrap();
@@ -730,7 +732,7 @@ async fn every_twilio_fixture_replays_through_the_real_routes() {
         // The image (no drop number yet) was downloaded with the account's credentials and held.
         assert!(m.lock().unwrap().media_requests >= 1);
         assert_eq!(m.lock().unwrap().unauthorised_media, 0);
-        wait_for(&app, &m, "the which-drop reply", |m| {
+        sent_after_drain(&app, &m, "the which-drop reply", |m| {
             m.sent.iter().any(|(to, b)| to == "whatsapp:+31612345678" && b.contains("Which drop"))
         })
         .await;
@@ -761,7 +763,7 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
         // A number that sent STOP gets only the confirmation.
         app.text("SM1", "STOP").await;
         app.drain_inbox().await;
-        wait_for(&app, &m, "the STOP confirmation", |m| m.sent.iter().any(|(_, b)| b.contains("START to resume"))).await;
+        sent_after_drain(&app, &m, "the STOP confirmation", |m| m.sent.iter().any(|(_, b)| b.contains("START to resume"))).await;
         let me = dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap();
         let id = store.queue_message(&me, "a notice", None, dropcheck_core::now_ms()).await.unwrap();
         let msg = wait_failed(id).await;
@@ -797,7 +799,7 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
             .await
             .unwrap();
         store.mark_incomplete(&dn("DR12345678"), &reviewer).await.unwrap();
-        wait_for(&app, &m, "the feedback as the content template", |m| {
+        sent_after_drain(&app, &m, "the feedback as the content template", |m| {
             m.sent.iter().any(|(to, b)| {
                 to == "whatsapp:+27640412391" && b == r#"template HX0123456789abcdef0123456789abcdef {"1":"DR12345678","2":"3, 7"}"#
             })
@@ -819,13 +821,13 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 5 }] };
         let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        wait_for(&app, &m, "the template after 63016", |m| m.sent.iter().any(|(_, b)| b.ends_with(r#"{"1":"DR12345678","2":"5"}"#))).await;
+        sent_after_drain(&app, &m, "the template after 63016", |m| m.sent.iter().any(|(_, b)| b.ends_with(r#"{"1":"DR12345678","2":"5"}"#))).await;
         assert_eq!(store.message(id).await.unwrap().attempts, 1);
 
         // A picture by URL goes with its caption.
         let out = Outgoing { phone: &me, body: "Site plan", template: None, vars: None, media_url: Some("https://files.example/plan.png"), idempotency_key: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        wait_for(&app, &m, "the media message", |m| m.sent.iter().any(|(_, b)| b == "Site plan [media https://files.example/plan.png]")).await;
+        sent_after_drain(&app, &m, "the media message", |m| m.sent.iter().any(|(_, b)| b == "Site plan [media https://files.example/plan.png]")).await;
         let bad = Outgoing { phone: &me, body: "x", template: None, vars: None, media_url: Some("file:///etc/passwd"), idempotency_key: None };
         assert_eq!(store.queue_outbound(&bad, 0).await.unwrap_err().code(), "invalid_media_url");
 
@@ -873,7 +875,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 3 }, dropcheck_core::minijinja::context! { number => 7 }] };
         let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        wait_for(&app, &m, "the Meta template", |m| {
+        sent_after_drain(&app, &m, "the Meta template", |m| {
             m.sent.iter().any(|(to, b)| {
                 to == "+27640000079"
                     && b == r#"template "drop_feedback" "en_US" [{"parameters":[{"text":"DR12345678","type":"text"},{"text":"3, 7","type":"text"}],"type":"body"}]"#
@@ -890,7 +892,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         store.note_inbound(&silent, dropcheck_core::now_ms()).await.unwrap();
         let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1"), idempotency_key: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
-        wait_for(&app, &m, "the document", |m| m.sent.iter().any(|(_, b)| b == "Your invoice [document https://files.example/inv.pdf?x=1]")).await;
+        sent_after_drain(&app, &m, "the document", |m| m.sent.iter().any(|(_, b)| b == "Your invoice [document https://files.example/inv.pdf?x=1]")).await;
     })
     .await;
 }
@@ -910,7 +912,7 @@ async fn the_sender_never_exceeds_the_configured_rate_per_sender_number() {
             store.note_inbound(&phone, now).await.unwrap();
             store.queue_message(&phone, &format!("paced {i}"), None, now).await.unwrap();
         }
-        wait_for(&app, &m, "every paced message", |m| m.sent.iter().filter(|(_, b)| b.starts_with("paced ")).count() == N).await;
+        sent_after_drain(&app, &m, "every paced message", |m| m.sent.iter().filter(|(_, b)| b.starts_with("paced ")).count() == N).await;
         app.drain().await;
         let m = m.lock().unwrap();
         assert_eq!(m.sent.len(), N, "each sent once");
