@@ -121,6 +121,11 @@ pub struct EventRow {
     pub processed_at: Option<i64>,
 }
 
+/// How long an inbox transaction on SQLite may keep the write lock while another writer waits
+/// for it (see [`Store::process_events`]): a webhook's acknowledgment waits at most about this
+/// long behind the inbox, and the inbox still commits many events at a time.
+pub const WRITE_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
 impl Store {
     // ------------------------------------------------------------ ledger and queue
 
@@ -160,42 +165,47 @@ impl Store {
             }
             payloads.push(p);
         }
-        Ok(on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for (w, payloads) in batch.iter().zip(&payloads) {
-                let (verdict, error) = match &w.parsed {
-                    Ok(_) => ("accepted", None),
-                    Err(e) => ("rejected", Some(e.message.as_str())),
-                };
-                let events: &[WebhookEvent] = w.parsed.as_deref().unwrap_or(&[]);
-                let receipt_id: i64 = sqlx::query_scalar(
-                    "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error)
-                     values ($1, $2, $3, $4, $5, $6, $7) returning receipt_id")
-                    .bind(w.provider.as_str()).bind(&w.path).bind(w.received_at).bind(&w.content_type).bind(&w.body)
-                    .bind(verdict).bind(error)
-                    .fetch_one(&mut *tx).await?;
-                let mut new_events = 0usize;
-                for (e, payload) in events.iter().zip(payloads) {
-                    let done = sqlx::query(
-                        "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
-                         values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (provider, dedupe_key) do nothing")
-                        .bind(receipt_id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind())
-                        .bind(if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" })
-                        .bind(payload).bind(w.received_at)
-                        .execute(&mut *tx).await?;
-                    new_events += done.rows_affected() as usize;
+        Ok({
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            let mut outcomes = Vec::with_capacity(batch.len());
+                for (w, payloads) in batch.iter().zip(&payloads) {
+                    let (verdict, error) = match &w.parsed {
+                        Ok(_) => ("accepted", None),
+                        Err(e) => ("rejected", Some(e.message.as_str())),
+                    };
+                    let events: &[WebhookEvent] = w.parsed.as_deref().unwrap_or(&[]);
+                    // Counted as all new; corrected below in the rare case that some were not.
+                    let receipt_id: i64 = sqlx::query_scalar(
+                        "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error, event_count)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8) returning receipt_id")
+                        .bind(w.provider.as_str()).bind(&w.path).bind(w.received_at).bind(&w.content_type).bind(&w.body)
+                        .bind(verdict).bind(error).bind(events.len() as i64)
+                        .fetch_one(&mut *c).await?;
+                    let mut new_events = 0usize;
+                    for (e, payload) in events.iter().zip(payloads) {
+                        let done = sqlx::query(
+                            "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
+                             values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (provider, dedupe_key) do nothing")
+                            .bind(receipt_id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind())
+                            .bind(if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" })
+                            .bind(payload).bind(w.received_at)
+                            .execute(&mut *c).await?;
+                        new_events += done.rows_affected() as usize;
+                    }
+                    let duplicates = events.len() - new_events;
+                    if duplicates != 0 {
+                        sqlx::query("update webhook_receipt set event_count = $1, duplicate_count = $2 where receipt_id = $3")
+                            .bind(new_events as i64).bind(duplicates as i64).bind(receipt_id).execute(&mut *c).await?;
+                    }
+                    outcomes.push(ReceiptOutcome { receipt_id, new_events, duplicates });
                 }
-                let duplicates = events.len() - new_events;
-                if new_events != 0 || duplicates != 0 {
-                    sqlx::query("update webhook_receipt set event_count = $1, duplicate_count = $2 where receipt_id = $3")
-                        .bind(new_events as i64).bind(duplicates as i64).bind(receipt_id).execute(&mut *tx).await?;
-                }
-                outcomes.push(ReceiptOutcome { receipt_id, new_events, duplicates });
-            }
+
+                outcomes
+            });
             tx.commit().await?;
-            outcomes
-        }))
+            out
+        })
     }
 
     /// Claims the oldest due event whose number has no earlier unfinished event, with a lease
@@ -255,43 +265,60 @@ impl Store {
         tx.commit().await
     }
 
-    /// Applies a batch of claimed events in one transaction, so everything commits with one
-    /// write to disk. The batch is first applied straight through; if any event fails, that
-    /// attempt is rolled back and the batch applied again with each event in a savepoint with
-    /// its outcome, so one event's failure undoes only its own effects. Events of a number
-    /// whose earlier event did not finish (it waits for a retry, or another worker holds it)
-    /// are given back untouched, keeping each number's events in order. Returns each
-    /// processed event's outcome.
+    /// Applies a batch of claimed events in as few transactions as it can, so many events
+    /// commit with one write to disk. Each transaction first applies its events straight
+    /// through; if one fails, that attempt is rolled back and applied again with each event in
+    /// a savepoint with its outcome, so one event's failure undoes only its own effects. On
+    /// SQLite a transaction that has run for [`WRITE_SLICE`] commits what it applied when
+    /// another writer (a webhook waiting to be acknowledged) waits for the write lock, and the
+    /// rest follows in the next one. Events of a number whose earlier event did not finish
+    /// (it waits for a retry, or another worker holds it) are given back untouched, keeping
+    /// each number's events in order. Returns each processed event's outcome.
     pub async fn process_events(&self, batch: Vec<ReadyEvent>, policy: &RetryPolicy, now: i64) -> CoreResult<Vec<(i64, EventOutcome)>> {
         let mut batch = batch;
         // Numbers in one order in every batch: per-number locks are then always taken in
         // the same order, and two workers cannot deadlock on them.
         batch.sort_by(|a, b| (&a.event.phone, a.event.event_id).cmp(&(&b.event.phone, b.event.event_id)));
-        if let Some(outcomes) = self.apply_batch(&batch, policy, now, false).await? {
-            return Ok(outcomes);
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let (done, consumed) = match self.apply_batch(rest, policy, now, false).await? {
+                Some(applied) => applied,
+                None => self
+                    .apply_batch(rest, policy, now, true)
+                    .await?
+                    .ok_or_else(|| CoreError::Internal("a batch applied event by event did not finish".into()))?,
+            };
+            outcomes.extend(done);
+            rest = &rest[consumed..];
         }
-        self.apply_batch(&batch, policy, now, true)
-            .await?
-            .ok_or_else(|| CoreError::Internal("a batch applied event by event did not finish".into()))
+        Ok(outcomes)
     }
 
-    /// One attempt at a batch; `None` when an event failed and `careful` is off (nothing of
-    /// the attempt is kept).
+    /// One transaction over the first events of `batch`: their outcomes and how many of the
+    /// events it handled; `None` when an event failed and `careful` is off (nothing of the
+    /// attempt is kept).
     async fn apply_batch(
         &self,
         batch: &[ReadyEvent],
         policy: &RetryPolicy,
         now: i64,
         careful: bool,
-    ) -> CoreResult<Option<Vec<(i64, EventOutcome)>>> {
+    ) -> CoreResult<Option<(Vec<(i64, EventOutcome)>, usize)>> {
         let secret = self.secret_key();
         let mut tx = self.begin().await?;
-        let settings = tx.settings().await?;
+        let started = std::time::Instant::now();
+        let settings = self.settings(&mut tx).await?;
         let mut waiting: HashSet<&str> = HashSet::new();
         let mut checked: HashSet<&str> = HashSet::new();
         let mut done: Vec<(i64, String)> = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut consumed = 0;
         for r in batch {
+            if consumed > 0 && started.elapsed() >= WRITE_SLICE && self.writer_waiting() {
+                break;
+            }
+            consumed += 1;
             let ev = &r.event;
             let phone = ev.phone.as_str();
             if waiting.contains(phone) {
@@ -349,14 +376,14 @@ impl Store {
         }
         tx.finish_done(&done, now).await?;
         tx.commit().await?;
-        Ok(Some(outcomes))
+        Ok(Some((outcomes, consumed)))
     }
 
     /// Applies one inbound message in a transaction of its own (the conversation tests; the
     /// workers use [`Store::process_events`]).
     pub async fn handle_message(&self, msg: &InboundMessage, photos: &[Result<StoredMedia, String>], now: i64) -> CoreResult<String> {
         let mut tx = self.begin().await?;
-        let settings = tx.settings().await?;
+        let settings = self.settings(&mut tx).await?;
         let result = tx.handle_message(&settings, &self.secret_key(), msg, photos, now).await?;
         tx.commit().await?;
         Ok(result)

@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::providers::Provider;
-use crate::store::{on_db, Db, Store};
+use crate::store::{on_db, on_tx, Db, Store};
 
 /// The setting that chooses the provider.
 pub const PROVIDER: &str = "DROPCHECK_PROVIDER";
@@ -329,19 +329,23 @@ impl Store {
             let stored = value.as_deref().map(|v| if secret { encrypt(&key, name, v) } else { v.to_string() });
             rows.push((*name, stored));
         }
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for (name, value) in &rows {
-                match value {
-                    Some(v) => sqlx::query(
-                        "insert into integration_setting (name, value, updated_at, updated_by) values ($1, $2, $3, $4)
-                         on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by")
-                        .bind(*name).bind(v).bind(now).bind(by).execute(&mut *tx).await?,
-                    None => sqlx::query("delete from integration_setting where name = $1").bind(*name).execute(&mut *tx).await?,
-                };
-            }
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            for (name, value) in &rows {
+                    match value {
+                        Some(v) => sqlx::query(
+                            "insert into integration_setting (name, value, updated_at, updated_by) values ($1, $2, $3, $4)
+                             on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by")
+                            .bind(*name).bind(v).bind(now).bind(by).execute(&mut *c).await?,
+                        None => sqlx::query("delete from integration_setting where name = $1").bind(*name).execute(&mut *c).await?,
+                    };
+                }
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 

@@ -121,14 +121,18 @@ impl Store {
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let hash = code_hash(&self.secret_key(), phone.as_str(), &code);
         let expires_at = now + CODE_TTL_MS;
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("delete from phone_link where user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            sqlx::query(
-                "insert into phone_link (user_id, phone, code_hash, code_expires_at, attempts, created_at) values ($1, $2, $3, $4, 0, $5)")
-                .bind(user_id).bind(phone.as_str()).bind(&hash).bind(expires_at).bind(now).execute(&mut *tx).await?;
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            sqlx::query("delete from phone_link where user_id = $1").bind(user_id).execute(&mut *c).await?;
+                sqlx::query(
+                    "insert into phone_link (user_id, phone, code_hash, code_expires_at, attempts, created_at) values ($1, $2, $3, $4, 0, $5)")
+                    .bind(user_id).bind(phone.as_str()).bind(&hash).bind(expires_at).bind(now).execute(&mut *c).await?;
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(NewCode { phone: phone.clone(), code, expires_at })
     }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::domain::Phone;
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::outbox::Outgoing;
-use crate::store::{on_db, Db, Store};
+use crate::store::{on_db, on_tx, Db, Store};
 
 /// A contact as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,19 +109,23 @@ impl Store {
             None => None,
         };
         self.upsert_contact(phone, "").await?;
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if let Some(name) = &u.name {
-                sqlx::query("update contact set name = $1 where phone = $2").bind(name.trim()).bind(phone.as_str()).execute(&mut *tx).await?;
-            }
-            if let Some(out) = u.opted_out {
-                sqlx::query("update contact set opted_out = $1 where phone = $2").bind(i64::from(out)).bind(phone.as_str()).execute(&mut *tx).await?;
-            }
-            if let Some(m) = &muted {
-                sqlx::query("update contact set muted_types = $1 where phone = $2").bind(m).bind(phone.as_str()).execute(&mut *tx).await?;
-            }
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            if let Some(name) = &u.name {
+                    sqlx::query("update contact set name = $1 where phone = $2").bind(name.trim()).bind(phone.as_str()).execute(&mut *c).await?;
+                }
+                if let Some(out) = u.opted_out {
+                    sqlx::query("update contact set opted_out = $1 where phone = $2").bind(i64::from(out)).bind(phone.as_str()).execute(&mut *c).await?;
+                }
+                if let Some(m) = &muted {
+                    sqlx::query("update contact set muted_types = $1 where phone = $2").bind(m).bind(phone.as_str()).execute(&mut *c).await?;
+                }
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         self.contact(phone).await
     }
 

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::conversation::Settings;
 use crate::domain::{
     DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_DROP_PATTERN, DEFAULT_REASONS,
 };
@@ -486,6 +487,10 @@ pub struct Store {
     secret: std::sync::Arc<std::sync::OnceLock<[u8; 32]>>,
     /// Write transactions' turns at SQLite's write lock (see [`WriteTurn`]); unused on PostgreSQL.
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How many write transactions wait for their turn (see [`Store::writer_waiting`]).
+    gate_waiters: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The settings the inbox last read, with their version (see [`Store::settings`]).
+    pub(crate) settings_cache: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Settings>>>>,
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
@@ -512,7 +517,13 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-            Ok(Self { db: Db::Sqlite(pool), secret: Default::default(), write_gate: Default::default() })
+            Ok(Self {
+                db: Db::Sqlite(pool),
+                secret: Default::default(),
+                write_gate: Default::default(),
+                gate_waiters: Default::default(),
+                settings_cache: Default::default(),
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid postgres URL: {e}")))?;
@@ -524,7 +535,13 @@ impl Store {
 
     pub async fn connect_postgres(opts: PgConnectOptions) -> CoreResult<Self> {
         let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
-        Ok(Self { db: Db::Postgres(pool), secret: Default::default(), write_gate: Default::default() })
+        Ok(Self {
+            db: Db::Postgres(pool),
+            secret: Default::default(),
+            write_gate: Default::default(),
+            gate_waiters: Default::default(),
+            settings_cache: Default::default(),
+        })
     }
 
     /// Sets the secret key (once; later calls are ignored and return false).
@@ -575,13 +592,22 @@ impl Store {
     pub async fn begin(&self) -> CoreResult<Tx<'static>> {
         Ok(match &self.db {
             Db::Sqlite(pool) => {
-                let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, self.write_gate.clone().lock_owned())
-                    .await
-                    .map_err(|_| CoreError::Internal("waited too long for the database's write lock".into()))?;
+                use std::sync::atomic::Ordering;
+                self.gate_waiters.fetch_add(1, Ordering::Relaxed);
+                let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, self.write_gate.clone().lock_owned()).await;
+                self.gate_waiters.fetch_sub(1, Ordering::Relaxed);
+                let turn = turn.map_err(|_| CoreError::Internal("waited too long for the database's write lock".into()))?;
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(WriteTurn(turn)))
             }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
+    }
+
+    /// Whether another write transaction waits for SQLite's write lock (always false on
+    /// PostgreSQL, where writers do not wait for each other's whole transactions). A long
+    /// transaction that can be split (the inbox's batches) commits early when one does.
+    pub fn writer_waiting(&self) -> bool {
+        matches!(self.db, Db::Sqlite(_)) && self.gate_waiters.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     pub async fn ping(&self) -> CoreResult<()> {
@@ -622,21 +648,25 @@ impl Store {
         regex::Regex::new(drop_pattern)
             .map_err(|e| InputError::new("invalid_pattern", format!("the drop pattern is not a valid regular expression: {e}")))?;
         let now = now_ms();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let id: Option<i64> = sqlx::query_scalar(
-                "insert into project (name, drop_pattern, created_at, created_by) values ($1, $2, $3, $4) on conflict do nothing returning project_id")
-                .bind(name).bind(drop_pattern).bind(now).bind(created_by).fetch_optional(&mut *tx).await?;
-            let Some(id) = id else {
-                return Err(CoreError::conflict("project_exists", format!("a project named {name} already exists")));
-            };
-            for (i, (step, desc)) in DEFAULT_CHECKLIST.iter().enumerate() {
-                sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
-                    .bind(id).bind(i as i64 + 1).bind(*step).bind(*desc).execute(&mut *tx).await?;
-            }
-            sqlx::query("update project set step_count = $1 where project_id = $2").bind(DEFAULT_CHECKLIST.len() as i64).bind(id).execute(&mut *tx).await?;
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            let id: Option<i64> = sqlx::query_scalar(
+                    "insert into project (name, drop_pattern, created_at, created_by) values ($1, $2, $3, $4) on conflict do nothing returning project_id")
+                    .bind(name).bind(drop_pattern).bind(now).bind(created_by).fetch_optional(&mut *c).await?;
+                let Some(id) = id else {
+                    return Err(CoreError::conflict("project_exists", format!("a project named {name} already exists")));
+                };
+                for (i, (step, desc)) in DEFAULT_CHECKLIST.iter().enumerate() {
+                    sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
+                        .bind(id).bind(i as i64 + 1).bind(*step).bind(*desc).execute(&mut *c).await?;
+                }
+                sqlx::query("update project set step_count = $1 where project_id = $2").bind(DEFAULT_CHECKLIST.len() as i64).bind(id).execute(&mut *c).await?;
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         self.project_by_name(name).await?.ok_or_else(|| CoreError::Internal("project vanished after insert".into()))
     }
 
@@ -716,21 +746,25 @@ impl Store {
         if let Some(i) = steps.iter().position(|(n, _)| n.trim().is_empty()) {
             return Err(InputError::new("invalid_checklist", format!("step {} needs a name", i + 1)).into());
         }
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("update project set drop_pattern = $1 where project_id = $2")
-                .bind(drop_pattern).bind(project_id).execute(&mut *tx).await?;
-            if n.rows_affected() == 0 {
-                return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
-            }
-            sqlx::query("delete from checklist_step where project_id = $1").bind(project_id).execute(&mut *tx).await?;
-            for (i, (name, desc)) in steps.iter().enumerate() {
-                sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
-                    .bind(project_id).bind(i as i64 + 1).bind(name.trim()).bind(desc.trim()).execute(&mut *tx).await?;
-            }
-            sqlx::query("update project set step_count = $1 where project_id = $2").bind(steps.len() as i64).bind(project_id).execute(&mut *tx).await?;
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            let n = sqlx::query("update project set drop_pattern = $1 where project_id = $2")
+                    .bind(drop_pattern).bind(project_id).execute(&mut *c).await?;
+                if n.rows_affected() == 0 {
+                    return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
+                }
+                sqlx::query("delete from checklist_step where project_id = $1").bind(project_id).execute(&mut *c).await?;
+                for (i, (name, desc)) in steps.iter().enumerate() {
+                    sqlx::query("insert into checklist_step (project_id, step_no, name, description) values ($1, $2, $3, $4)")
+                        .bind(project_id).bind(i as i64 + 1).bind(name.trim()).bind(desc.trim()).execute(&mut *c).await?;
+                }
+                sqlx::query("update project set step_count = $1 where project_id = $2").bind(steps.len() as i64).bind(project_id).execute(&mut *c).await?;
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
@@ -926,13 +960,17 @@ impl Store {
         if !detail.steps.iter().any(|s| s.number == to.get()) {
             return Err(InputError::new("invalid_step", format!("drop {number} has no step {}", to.get())).into());
         }
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("update photo set step_no = $1 where photo_id = $2").bind(to.get()).bind(photo_id).execute(&mut *tx).await?;
-            recount_photo_steps!(tx, detail.drop_id);
-            history!(tx, detail.drop_id, &actor.label, "photo_moved", format!("photo moved from step {from} to step {}", to.get()));
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            sqlx::query("update photo set step_no = $1 where photo_id = $2").bind(to.get()).bind(photo_id).execute(&mut *c).await?;
+                recount_photo_steps!(c, detail.drop_id);
+                history!(c, detail.drop_id, &actor.label, "photo_moved", format!("photo moved from step {from} to step {}", to.get()));
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
@@ -961,26 +999,30 @@ impl Store {
             }
         }
         let now = now_ms();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for v in verdicts {
-                let reason = if v.verdict.is_rejection() { v.reason.clone() } else { None };
-                let note = if v.verdict == Verdict::Pending { String::new() } else { v.note.trim().to_string() };
-                sqlx::query(
-                    "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            for v in verdicts {
+                    let reason = if v.verdict.is_rejection() { v.reason.clone() } else { None };
+                    let note = if v.verdict == Verdict::Pending { String::new() } else { v.note.trim().to_string() };
+                    sqlx::query(
+                        "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
                      values ($1, $2, $3, $4, $5, $6, $7)
                      on conflict (drop_id, step_no) do update set verdict = excluded.verdict, reason_code = excluded.reason_code,
                         note = excluded.note, reviewer_id = excluded.reviewer_id, updated_at = excluded.updated_at")
-                    .bind(detail.drop_id).bind(v.step.get()).bind(v.verdict.as_str()).bind(&reason).bind(&note)
-                    .bind(actor.user_id).bind(now).execute(&mut *tx).await?;
-                let mut what = format!("step {} → {}", v.step.get(), v.verdict);
-                if let Some(r) = &reason { what.push_str(&format!(" ({r})")); }
-                if !note.is_empty() { what.push_str(&format!(": {note}")); }
-                history!(tx, detail.drop_id, &actor.label, "verdict", what);
-            }
-            sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now).bind(detail.drop_id).execute(&mut *tx).await?;
+                        .bind(detail.drop_id).bind(v.step.get()).bind(v.verdict.as_str()).bind(&reason).bind(&note)
+                        .bind(actor.user_id).bind(now).execute(&mut *c).await?;
+                    let mut what = format!("step {} → {}", v.step.get(), v.verdict);
+                    if let Some(r) = &reason { what.push_str(&format!(" ({r})")); }
+                    if !note.is_empty() { what.push_str(&format!(": {note}")); }
+                    history!(c, detail.drop_id, &actor.label, "verdict", what);
+                }
+                sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now).bind(detail.drop_id).execute(&mut *c).await?;
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
@@ -1013,21 +1055,25 @@ impl Store {
             .ok_or_else(|| CoreError::conflict("no_contractor", "This drop has no contractor number to send feedback to."))?;
         let now = now_ms();
         let steps: Vec<String> = detail.rejected_steps().map(|s| s.number.to_string()).collect();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            set_status!(tx, detail.drop_id, detail.status, to, "incomplete_at", now);
-            sqlx::query(
-                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            set_status!(c, detail.drop_id, detail.status, to, "incomplete_at", now);
+                sqlx::query(
+                    "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
                     idempotency_key, created_at, updated_at)
                  values ('out', $1, $2, 'drop_feedback', $3, $4, 'queued', 0, $5, $6, $5, $5)")
-                .bind(&phone).bind(&body).bind(&vars).bind(detail.drop_id).bind(now)
-                // A drop is marked incomplete at most once per round.
-                .bind(format!("review:{}:{}:incomplete", detail.drop_id, detail.round))
-                .execute(&mut *tx).await?;
-            history!(tx, detail.drop_id, &actor.label, "status",
-                format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
+                    .bind(&phone).bind(&body).bind(&vars).bind(detail.drop_id).bind(now)
+                    // A drop is marked incomplete at most once per round.
+                    .bind(format!("review:{}:{}:incomplete", detail.drop_id, detail.round))
+                    .execute(&mut *c).await?;
+                history!(c, detail.drop_id, &actor.label, "status",
+                    format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(body)
     }
 
@@ -1061,22 +1107,26 @@ impl Store {
             }
         }
         let now = now_ms();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for s in &pending {
-                sqlx::query(
-                    "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            for s in &pending {
+                    sqlx::query(
+                        "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
                      values ($1, $2, 'ok', null, '', $3, $4)
                      on conflict (drop_id, step_no) do update set verdict = 'ok', reason_code = null, note = '',
                         reviewer_id = excluded.reviewer_id, updated_at = excluded.updated_at")
-                    .bind(detail.drop_id).bind(s.number).bind(actor.user_id).bind(now).execute(&mut *tx).await?;
-            }
-            set_status!(tx, detail.drop_id, detail.status, to, "approved_at", now);
-            let what = if pending.is_empty() { format!("{} → Approved", detail.status.label()) }
-                       else { format!("{} → Approved (accepted {} pending steps)", detail.status.label(), pending.len()) };
-            history!(tx, detail.drop_id, &actor.label, "status", what);
+                        .bind(detail.drop_id).bind(s.number).bind(actor.user_id).bind(now).execute(&mut *c).await?;
+                }
+                set_status!(c, detail.drop_id, detail.status, to, "approved_at", now);
+                let what = if pending.is_empty() { format!("{} → Approved", detail.status.label()) }
+                           else { format!("{} → Approved (accepted {} pending steps)", detail.status.label(), pending.len()) };
+                history!(c, detail.drop_id, &actor.label, "status", what);
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
@@ -1127,6 +1177,12 @@ impl Tx<'_> {
     /// A drop's status, steps, reviews and photos, as a change needs them to decide; its
     /// history and messages are not loaded (left empty).
     pub async fn drop_state(&mut self, key: DropKey<'_>) -> CoreResult<DropDetail> {
+        self.drop_state_in(None, key).await
+    }
+
+    /// [`Tx::drop_state`] with the checklist and review reasons taken from `settings` (read
+    /// once for a batch of inbound events) where they hold them.
+    pub(crate) async fn drop_state_in(&mut self, settings: Option<&Settings>, key: DropKey<'_>) -> CoreResult<DropDetail> {
         let d: Option<DropRow> = on_tx!(self, c => match key {
             DropKey::Number(n) => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
                 .bind(n.as_str()).fetch_optional(&mut *c).await?,
@@ -1137,13 +1193,23 @@ impl Tx<'_> {
             DropKey::Number(n) => CoreError::not_found("drop_not_found", format!("drop {n}")),
             DropKey::Id(id) => CoreError::not_found("drop_not_found", format!("drop {id}")),
         })?;
-        let (checklist, reviews, photos, reasons) = on_tx!(self, c => (
-            sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all(&mut *c).await?,
+        let (reviews, photos) = on_tx!(self, c => (
             sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
             sqlx::query_as::<_, PhotoInfo>(PHOTOS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
-            sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(&mut *c).await?,
         ));
-        assemble_detail(d, checklist, reviews, photos, vec![], vec![], &reasons)
+        let checklist = match settings.and_then(|s| s.checklist(d.project_id)) {
+            Some(steps) => steps.to_vec(),
+            None => on_tx!(self, c => sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all(&mut *c).await?),
+        };
+        let read;
+        let reasons = match settings {
+            Some(s) => s.reasons(),
+            None => {
+                read = on_tx!(self, c => sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(&mut *c).await?);
+                &read[..]
+            }
+        };
+        assemble_detail(d, checklist, reviews, photos, vec![], vec![], reasons)
     }
 
     /// Creates a drop unless one with this number exists. Returns whether it was created.
@@ -1282,34 +1348,42 @@ impl Store {
 
     /// Changes a role; refuses to leave the instance without an admin.
     pub async fn set_role(&self, user_id: i64, role: Role) -> CoreResult<()> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("update app_user set role = $1 where user_id = $2").bind(role.as_str()).bind(user_id).execute(&mut *tx).await?;
-            if n.rows_affected() == 0 {
-                return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
-            }
-            let admins: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'").fetch_one(&mut *tx).await?;
-            if admins == 0 {
-                return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
-            }
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            let n = sqlx::query("update app_user set role = $1 where user_id = $2").bind(role.as_str()).bind(user_id).execute(&mut *c).await?;
+                if n.rows_affected() == 0 {
+                    return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
+                }
+                let admins: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'").fetch_one(&mut *c).await?;
+                if admins == 0 {
+                    return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
+                }
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
     pub async fn delete_user(&self, user_id: i64) -> CoreResult<()> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("delete from app_user where user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            if n.rows_affected() == 0 {
-                return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
-            }
-            let admins: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'").fetch_one(&mut *tx).await?;
-            if admins == 0 {
-                return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
-            }
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            let n = sqlx::query("delete from app_user where user_id = $1").bind(user_id).execute(&mut *c).await?;
+                if n.rows_affected() == 0 {
+                    return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
+                }
+                let admins: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'").fetch_one(&mut *c).await?;
+                if admins == 0 {
+                    return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
+                }
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
@@ -1441,22 +1515,26 @@ impl Store {
         let mut i = 0;
         while i < count {
             let end = (i + 1000).min(count);
-            on_db!(self, pool => {
-                let mut tx = pool.begin().await?;
-                for k in i..end {
-                    let status = DropStatus::ALL[(k % 5) as usize];
-                    sqlx::query("insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at)
-                                 values ($1, $2, $3, $4, 1, $5, $5) on conflict (drop_number) do nothing")
-                        .bind(format!("DR{:08}", start + k)).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(base + k * 1000)
-                        .execute(&mut *tx).await?;
-                }
-                sqlx::query("delete from drop_status_count").execute(&mut *tx).await?;
-                sqlx::query("insert into drop_status_count (status, n) select status, count(*) from drop_job group by status").execute(&mut *tx).await?;
-                for s in DropStatus::ALL {
-                    sqlx::query("insert into drop_status_count (status, n) values ($1, 0) on conflict (status) do nothing").bind(s.as_str()).execute(&mut *tx).await?;
-                }
+            {
+                let mut tx = self.begin().await?;
+                let out = on_tx!(&mut tx, c => {
+                                    for k in i..end {
+                        let status = DropStatus::ALL[(k % 5) as usize];
+                        sqlx::query("insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at)
+                                     values ($1, $2, $3, $4, 1, $5, $5) on conflict (drop_number) do nothing")
+                            .bind(format!("DR{:08}", start + k)).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(base + k * 1000)
+                            .execute(&mut *c).await?;
+                    }
+                    sqlx::query("delete from drop_status_count").execute(&mut *c).await?;
+                    sqlx::query("insert into drop_status_count (status, n) select status, count(*) from drop_job group by status").execute(&mut *c).await?;
+                    for s in DropStatus::ALL {
+                        sqlx::query("insert into drop_status_count (status, n) values ($1, 0) on conflict (status) do nothing").bind(s.as_str()).execute(&mut *c).await?;
+                    }
+
+                });
                 tx.commit().await?;
-            });
+                out
+            };
             i = end;
         }
         Ok(())

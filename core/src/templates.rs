@@ -116,12 +116,16 @@ struct FeedbackStep<'a> {
     note: &'a str,
 }
 
-fn env() -> Environment<'static> {
-    let mut env = Environment::new();
-    // A variable the template names but the context lacks is an error, not silent blank text.
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_trim_blocks(true);
-    env
+/// The one template environment (built once: every reply renders through it).
+fn env() -> &'static Environment<'static> {
+    static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+        let mut env = Environment::new();
+        // A variable the template names but the context lacks is an error, not silent blank text.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env
+    });
+    &ENV
 }
 
 /// The variables of the feedback message for the drop's currently rejected steps (the

@@ -425,3 +425,68 @@ async fn a_drop_completes_itself_when_every_step_has_a_photo() {
     })
     .await;
 }
+
+/// The inbox keeps the templates, projects and checklists in memory between batches; every
+/// change to them, through the store or straight in the database, applies from the next event.
+#[tokio::test]
+async fn settings_changes_apply_from_the_next_event() {
+    on_each_backend(|store| async move {
+        let p = store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let mut now = dropcheck_core::now_ms();
+        let mut tick = || {
+            now += 61_000;
+            now
+        };
+        say(&store, "/help", tick()).await;
+        let first = replies(&store).await.last().unwrap().clone();
+        say(&store, "/help", tick()).await;
+        assert_eq!(replies(&store).await.last().unwrap(), &first, "the same settings, the same reply");
+
+        // A template edited through the store.
+        let mut t = store.template("help").await.unwrap();
+        t.body = "Edited help.".into();
+        let input = dropcheck_core::template_store::TemplateInput {
+            name: t.name.clone(),
+            body: t.body.clone(),
+            description: t.description.clone().unwrap_or_default(),
+            sample_vars: "{}".into(),
+            provider_template: String::new(),
+            enabled: true,
+        };
+        store.save_template(&input, false).await.unwrap();
+        say(&store, "/help", tick()).await;
+        assert_eq!(replies(&store).await.last().unwrap(), "Edited help.");
+
+        // ... and straight in the database (a trigger moves the version).
+        dropcheck_core::testing::execute_raw(&store, "update message_template set body = 'Raw help.' where name = 'help'").await;
+        say(&store, "/help", tick()).await;
+        assert_eq!(replies(&store).await.last().unwrap(), "Raw help.");
+        store.set_template_enabled("help", false).await.unwrap();
+        let n = replies(&store).await.len();
+        let r = say(&store, "/help", tick()).await;
+        assert!(r.contains("template disabled"), "{r}");
+        assert_eq!(replies(&store).await.len(), n);
+
+        // A checklist edited, a project added.
+        let steps = vec![("Front".to_string(), "house".to_string()), ("Meter".to_string(), String::new())];
+        store.update_project(p.project_id, DEFAULT_DROP_PATTERN, &steps).await.unwrap();
+        say(&store, "DR12345678", tick()).await;
+        assert!(
+            replies(&store).await.last().unwrap().starts_with("Drop DR12345678 (Velo Test): 0 of 2"),
+            "{:?}",
+            replies(&store).await.last()
+        );
+        say(&store, "/project Second", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("Velo Test"), "not known yet");
+        let second = store.create_project("Second", "^SE[0-9]{6}$").await.unwrap();
+        say(&store, "/project Second", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("Project set to Second"));
+        say(&store, "SE123456", tick()).await;
+        assert!(replies(&store).await.last().unwrap().starts_with("Drop SE123456 (Second): 0 of 12"), "{:?}", replies(&store).await.last());
+        let sql = format!("delete from checklist_step where step_no > 3 and project_id = {}", second.project_id);
+        dropcheck_core::testing::execute_raw(&store, &sql).await;
+        say(&store, "/status", tick()).await;
+        assert!(replies(&store).await.last().unwrap().contains("0 of 3"), "{:?}", replies(&store).await.last());
+    })
+    .await;
+}

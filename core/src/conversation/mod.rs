@@ -21,6 +21,7 @@ pub use replies::RecentReplies;
 use minijinja::context;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::domain::{DropNumber, DropStatus, Phone, Verdict};
 use crate::error::{CoreError, CoreResult};
@@ -28,7 +29,7 @@ use crate::lifecycle::Action;
 use crate::linking::VerifyOutcome;
 use crate::media::StoredMedia;
 use crate::providers::{InboundMessage, MessageKind};
-use crate::store::{on_tx, ActorRef, DropDetail, DropKey, Project, StepDetail, Tx, PROJECT_COLS};
+use crate::store::{on_tx, ActorRef, ChecklistStep, DropDetail, DropKey, Project, Reason, StepDetail, Store, Tx, PROJECT_COLS};
 use crate::templates;
 
 /// A conversation's context (active project and drop) expires after 30 minutes idle; photos
@@ -43,13 +44,18 @@ pub const DOWNLOAD_FAILED: &str = "download failed: ";
 /// A burst of photos is acknowledged once, this long after its last photo.
 pub const ACK_DELAY_MS: i64 = 4_000;
 
-/// What the conversation reads of the settings: the message templates and the projects.
-/// Read once per transaction (a batch of events), so an admin's change applies from the
-/// next batch on.
+/// What the conversation reads of the settings: the message templates, the projects, their
+/// checklists and the review reasons. Loaded by [`Store::settings`], which keeps it in memory
+/// until the stored settings' version moves (any change to those tables moves it, by
+/// trigger); a batch of events reads it once, so an admin's change applies from the next
+/// batch on.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    version: i64,
     templates: HashMap<String, (String, bool)>,
     projects: Vec<Project>,
+    checklists: HashMap<i64, Vec<ChecklistStep>>,
+    reasons: Vec<Reason>,
 }
 
 impl Settings {
@@ -69,16 +75,53 @@ impl Settings {
         let name = name.trim().to_lowercase();
         self.projects.iter().find(|p| p.name.to_lowercase() == name)
     }
+
+    /// A project's checklist, if the project was there when these settings were read.
+    pub(crate) fn checklist(&self, project_id: i64) -> Option<&[ChecklistStep]> {
+        self.checklists.get(&project_id).map(Vec::as_slice)
+    }
+
+    pub(crate) fn reasons(&self) -> &[Reason] {
+        &self.reasons
+    }
+}
+
+impl Store {
+    /// The settings as [`Tx::handle_message`] uses them, as of `tx`: from memory while the
+    /// stored version is the one they were read at, else read (in `tx`) and kept.
+    pub async fn settings(&self, tx: &mut Tx<'_>) -> CoreResult<Arc<Settings>> {
+        // The version first: what is read after it is at least as new, so a cached copy is
+        // never older than the version it is kept under.
+        let version: i64 =
+            on_tx!(tx, c => sqlx::query_scalar("select version from settings_version where id = 1").fetch_one(&mut *c).await?);
+        if let Some(cached) = self.settings_cache.lock().map_err(|_| CoreError::Internal("settings cache poisoned".into()))?.as_ref() {
+            if cached.version == version {
+                return Ok(cached.clone());
+            }
+        }
+        let fresh = Arc::new(tx.read_settings(version).await?);
+        let mut cache = self.settings_cache.lock().map_err(|_| CoreError::Internal("settings cache poisoned".into()))?;
+        if cache.as_ref().is_none_or(|c| c.version < version) {
+            *cache = Some(fresh.clone());
+        }
+        Ok(fresh)
+    }
 }
 
 impl Tx<'_> {
-    /// The templates and projects, as [`Tx::handle_message`] uses them.
-    pub async fn settings(&mut self) -> CoreResult<Settings> {
-        let (rows, projects): (Vec<(String, String, i64)>, Vec<Project>) = on_tx!(self, c => (
+    async fn read_settings(&mut self, version: i64) -> CoreResult<Settings> {
+        let (rows, projects, steps, reasons): (Vec<(String, String, i64)>, Vec<Project>, Vec<(i64, i64, String, String)>, Vec<Reason>) = on_tx!(self, c => (
             sqlx::query_as("select name, body, enabled from message_template").fetch_all(&mut *c).await?,
             sqlx::query_as::<_, Project>(&format!("{PROJECT_COLS} order by project_id")).fetch_all(&mut *c).await?,
+            sqlx::query_as("select project_id, step_no, name, description from checklist_step order by project_id, step_no")
+                .fetch_all(&mut *c).await?,
+            sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(&mut *c).await?,
         ));
-        Ok(Settings { templates: rows.into_iter().map(|(n, b, e)| (n, (b, e != 0))).collect(), projects })
+        let mut checklists: HashMap<i64, Vec<ChecklistStep>> = projects.iter().map(|p| (p.project_id, vec![])).collect();
+        for (project_id, step_no, name, description) in steps {
+            checklists.entry(project_id).or_default().push(ChecklistStep { step_no, name, description });
+        }
+        Ok(Settings { version, templates: rows.into_iter().map(|(n, b, e)| (n, (b, e != 0))).collect(), projects, checklists, reasons })
     }
 
     /// What an inbound message does (see the module documentation). Returns what it did, for
@@ -95,16 +138,18 @@ impl Tx<'_> {
             Ok(p) => p,
             Err(e) => return Ok(format!("sender {} is not a phone number ({}); stored only", msg.from, e.message)),
         };
+        let Conversation { ctx, recent_replies, burst_open } = self.conversation(phone.as_str(), now).await?;
+        // Filed on the active drop's timeline; moved below if the message changes the drop.
+        let first_drop = ctx.drop_id;
         let message_id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "insert into message (direction, phone, body, template, drop_id, status, provider_message_id, attempts, created_at, updated_at)
-             values ('in', $1, $2, null, null, 'received', $3, 0, $4, $4) on conflict (provider_message_id) do nothing returning message_id")
-            .bind(phone.as_str()).bind(inbound_text(msg)).bind(&msg.provider_id).bind(now).fetch_optional(&mut *c).await?);
+             values ('in', $1, $2, null, $3, 'received', $4, 0, $5, $5) on conflict (provider_message_id) do nothing returning message_id")
+            .bind(phone.as_str()).bind(inbound_text(msg)).bind(first_drop).bind(&msg.provider_id).bind(now).fetch_optional(&mut *c).await?);
         let Some(message_id) = message_id else {
             // Written in the same transaction as everything the message did: it was applied.
             return Ok(format!("message {} was already applied; nothing done again", msg.provider_id));
         };
         let (contact_id, opted_out) = self.note_inbound(&phone, &msg.profile_name, now).await?;
-        let (ctx, recent_replies) = self.conversation(phone.as_str(), now).await?;
         let mut turn = Turn {
             tx: self,
             settings,
@@ -115,37 +160,50 @@ impl Tx<'_> {
             cause: format!("reply:{}", msg.provider_id),
             replies: 0,
             recent_replies,
+            burst_open,
             opted_out,
             ctx,
             fx: Effects::default(),
         };
         turn.apply(msg, photos, contact_id).await?;
-        let Turn { phone, ctx, recent_replies, fx, .. } = turn;
+        let Turn { phone, ctx, recent_replies, burst_open, fx, .. } = turn;
         on_tx!(self, c => {
             sqlx::query(
-                "insert into conversation (phone, project_id, drop_id, updated_at, recent_replies) values ($1, $2, $3, $4, $5)
+                "insert into conversation (phone, project_id, drop_id, updated_at, recent_replies, burst_open) values ($1, $2, $3, $4, $5, $6)
                  on conflict (phone) do update set project_id = excluded.project_id, drop_id = excluded.drop_id,
-                    updated_at = excluded.updated_at, recent_replies = excluded.recent_replies")
-                .bind(phone.as_str()).bind(ctx.project_id).bind(ctx.drop_id).bind(now).bind(recent_replies.encode()).execute(&mut *c).await?;
-            if let Some(drop_id) = ctx.drop_id {
+                    updated_at = excluded.updated_at, recent_replies = excluded.recent_replies, burst_open = excluded.burst_open")
+                .bind(phone.as_str()).bind(ctx.project_id).bind(ctx.drop_id).bind(now).bind(recent_replies.encode()).bind(burst_open as i64)
+                .execute(&mut *c).await?;
+            if ctx.drop_id != first_drop {
                 // The drop's timeline shows what the contractor sent about it.
-                sqlx::query("update message set drop_id = $1 where message_id = $2").bind(drop_id).bind(message_id).execute(&mut *c).await?;
+                sqlx::query("update message set drop_id = $1 where message_id = $2").bind(ctx.drop_id).bind(message_id).execute(&mut *c).await?;
             }
         });
         Ok(fx.finish())
     }
 
-    /// The number's context (expired after [`CONTEXT_IDLE_MS`] idle) and its reply-limit state.
-    async fn conversation(&mut self, phone: &str, now: i64) -> CoreResult<(Ctx, RecentReplies)> {
-        let row: Option<(Option<i64>, Option<i64>, i64, String)> = on_tx!(self, c => sqlx::query_as(
-            "select project_id, drop_id, updated_at, recent_replies from conversation where phone = $1")
+    /// The number's context (expired after [`CONTEXT_IDLE_MS`] idle), its reply-limit state
+    /// and whether a burst may be open.
+    async fn conversation(&mut self, phone: &str, now: i64) -> CoreResult<Conversation> {
+        let row: Option<(Option<i64>, Option<i64>, i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "select project_id, drop_id, updated_at, recent_replies, burst_open from conversation where phone = $1")
             .bind(phone).fetch_optional(&mut *c).await?);
-        Ok(match row {
-            Some((project_id, drop_id, at, r)) if now - at <= CONTEXT_IDLE_MS => (Ctx { project_id, drop_id }, RecentReplies::parse(&r)),
-            Some((_, _, _, r)) => (Ctx::default(), RecentReplies::parse(&r)),
-            None => (Ctx::default(), RecentReplies::default()),
-        })
+        let Some((project_id, drop_id, at, recent, burst_open)) = row else {
+            // Every reply is queued with the conversation's row: none, no burst.
+            return Ok(Conversation { ctx: Ctx::default(), recent_replies: RecentReplies::default(), burst_open: false });
+        };
+        let ctx = if now - at <= CONTEXT_IDLE_MS { Ctx { project_id, drop_id } } else { Ctx::default() };
+        Ok(Conversation { ctx, recent_replies: RecentReplies::parse(&recent), burst_open: burst_open != 0 })
     }
+}
+
+/// What is kept of a number's conversation between its messages.
+struct Conversation {
+    ctx: Ctx,
+    recent_replies: RecentReplies,
+    /// A photo acknowledgment may be waiting for the rest of its burst (set when one is
+    /// queued, cleared when a reply ends the burst).
+    burst_open: bool,
 }
 
 /// The active project and drop of a conversation.
@@ -187,6 +245,8 @@ struct Turn<'t, 'c> {
     replies: u32,
     /// The number's replies in the last minute (the reply limit).
     recent_replies: RecentReplies,
+    /// See [`Conversation::burst_open`].
+    burst_open: bool,
     opted_out: bool,
     ctx: Ctx,
     fx: Effects,
@@ -225,7 +285,7 @@ impl Turn<'_, '_> {
     }
 
     async fn drop_by_id(&mut self, drop_id: i64) -> CoreResult<DropDetail> {
-        self.tx.drop_state(DropKey::Id(drop_id)).await
+        self.tx.drop_state_in(Some(self.settings), DropKey::Id(drop_id)).await
     }
 
     async fn active_drop(&mut self) -> CoreResult<Option<DropDetail>> {
@@ -340,7 +400,7 @@ impl Turn<'_, '_> {
     /// The drop a contractor names: found, or created (collecting) in the conversation's
     /// project. A number the project's pattern refuses gets a reply saying so.
     async fn open_drop(&mut self, dn: &DropNumber) -> CoreResult<Option<DropDetail>> {
-        match self.tx.drop_state(DropKey::Number(dn)).await {
+        match self.tx.drop_state_in(Some(self.settings), DropKey::Number(dn)).await {
             Ok(d) => {
                 self.ctx.drop_id = Some(d.drop_id);
                 self.ctx.project_id = Some(d.project_id);
@@ -360,7 +420,7 @@ impl Turn<'_, '_> {
         let (contact_id, _) = self.tx.upsert_contact(&self.phone, "", self.now).await?;
         match self.tx.create_drop(&project, dn, Some(contact_id), DropStatus::Collecting, &self.actor, self.now).await {
             Ok(_) => {
-                let d = self.tx.drop_state(DropKey::Number(dn)).await?;
+                let d = self.tx.drop_state_in(Some(self.settings), DropKey::Number(dn)).await?;
                 self.ctx.drop_id = Some(d.drop_id);
                 self.ctx.project_id = Some(d.project_id);
                 self.fx.note(format!("drop {dn} created"));

@@ -66,15 +66,17 @@ impl Turn<'_, '_> {
                  where batch_key = $5 and status = 'queued' and attempts = 0")
                 .bind(&body).bind(&vars).bind(due).bind(now).bind(batch).execute(&mut *c).await?.rows_affected());
             if merged > 0 {
+                self.burst_open = true;
                 self.fx.note(format!("reply {template} merged into the pending one"));
                 return Ok(());
             }
-        } else {
+        } else if self.burst_open {
             // Any other reply ends the burst: its acknowledgment goes first, now, as it stands.
             on_tx!(self.tx, c => { sqlx::query(
                 "update message set batch_key = null, next_attempt_at = $1
                  where phone = $2 and batch_key is not null and direction = 'out' and status = 'queued' and attempts = 0")
                 .bind(now - 1).bind(phone).execute(&mut *c).await?; });
+            self.burst_open = false;
         }
         if !self.recent_replies.take(now) {
             tracing::info!(template, "reply skipped: {REPLIES_PER_MINUTE} replies a minute reached for this number");
@@ -87,6 +89,9 @@ impl Turn<'_, '_> {
              values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $9) on conflict (idempotency_key) do nothing")
             .bind(phone).bind(&body).bind(template).bind(&vars).bind(drop_id).bind(due).bind(&batch_key).bind(&key).bind(now)
             .execute(&mut *c).await?.rows_affected());
+        if batch_key.is_some() {
+            self.burst_open = true;
+        }
         self.fx.note(if queued == 1 { format!("reply {template} queued") } else { format!("reply {template} was already queued ({key})") });
         Ok(())
     }

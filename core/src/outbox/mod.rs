@@ -10,7 +10,7 @@ use sqlx::FromRow;
 
 use crate::error::{CoreError, CoreResult};
 use crate::providers::DeliveryStatus;
-use crate::store::{bind_args, on_db, Arg, Db, MessageRow, Store, MESSAGE_SELECT};
+use crate::store::{bind_args, on_db, on_tx, Arg, Db, MessageRow, Store, MESSAGE_SELECT};
 
 mod policy;
 pub use policy::{
@@ -223,51 +223,55 @@ impl Store {
     /// Records what became of claimed messages, all in one transaction (the sender
     /// group-commits the outcomes of the sends that finished together).
     pub async fn record_outcomes(&self, outcomes: &[SendOutcome]) -> CoreResult<()> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for o in outcomes {
-                match o {
-                    SendOutcome::Sent { message_id, provider_id, status, sent_as, at } => {
-                        sqlx::query(
-                            "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
-                                sent_as = $3, updated_at = $4 where message_id = $5")
-                            .bind(status.as_str()).bind(provider_id).bind(sent_as).bind(at).bind(message_id).execute(&mut *tx).await?;
-                        // The drop's feedback is out: the drop page shows when.
-                        sqlx::query(
-                            "update drop_job set feedback_sent_at = $1
-                             where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
-                            .bind(at).bind(message_id).execute(&mut *tx).await?;
-                    }
-                    SendOutcome::Failed { message_id, code, text, retry_at: Some(retry_at), at } => {
-                        sqlx::query(
-                            "update message set status = 'queued', next_attempt_at = $1, lease_until = null, error_code = $2, error_text = $3,
-                                updated_at = $4 where message_id = $5")
-                            .bind(retry_at).bind(code).bind(text).bind(at).bind(message_id).execute(&mut *tx).await?;
-                    }
-                    SendOutcome::Failed { message_id, code, text, retry_at: None, at } => {
-                        sqlx::query(
-                            "update message set status = 'failed', lease_until = null, error_code = $1, error_text = $2, updated_at = $3
-                             where message_id = $4")
-                            .bind(code).bind(text).bind(at).bind(message_id).execute(&mut *tx).await?;
-                    }
-                    SendOutcome::Throttled { message_id, code, text, until, at } => {
-                        sqlx::query(
-                            "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null,
-                                error_code = $2, error_text = $3, updated_at = $4 where message_id = $5 and status = 'sending'")
-                            .bind(until).bind(code).bind(text).bind(at).bind(message_id).execute(&mut *tx).await?;
-                    }
-                    // Back unsent for later, the attempt not counted (a burst acknowledgment
-                    // whose burst is still being processed).
-                    SendOutcome::Deferred { message_id, until } => {
-                        sqlx::query(
-                            "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null
-                             where message_id = $2 and status = 'sending'")
-                            .bind(until).bind(message_id).execute(&mut *tx).await?;
+        {
+            let mut tx = self.begin().await?;
+            let out = on_tx!(&mut tx, c => {
+                            for o in outcomes {
+                    match o {
+                        SendOutcome::Sent { message_id, provider_id, status, sent_as, at } => {
+                            sqlx::query(
+                                "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
+                                    sent_as = $3, updated_at = $4 where message_id = $5")
+                                .bind(status.as_str()).bind(provider_id).bind(sent_as).bind(at).bind(message_id).execute(&mut *c).await?;
+                            // The drop's feedback is out: the drop page shows when.
+                            sqlx::query(
+                                "update drop_job set feedback_sent_at = $1
+                                 where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
+                                .bind(at).bind(message_id).execute(&mut *c).await?;
+                        }
+                        SendOutcome::Failed { message_id, code, text, retry_at: Some(retry_at), at } => {
+                            sqlx::query(
+                                "update message set status = 'queued', next_attempt_at = $1, lease_until = null, error_code = $2, error_text = $3,
+                                    updated_at = $4 where message_id = $5")
+                                .bind(retry_at).bind(code).bind(text).bind(at).bind(message_id).execute(&mut *c).await?;
+                        }
+                        SendOutcome::Failed { message_id, code, text, retry_at: None, at } => {
+                            sqlx::query(
+                                "update message set status = 'failed', lease_until = null, error_code = $1, error_text = $2, updated_at = $3
+                                 where message_id = $4")
+                                .bind(code).bind(text).bind(at).bind(message_id).execute(&mut *c).await?;
+                        }
+                        SendOutcome::Throttled { message_id, code, text, until, at } => {
+                            sqlx::query(
+                                "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null,
+                                    error_code = $2, error_text = $3, updated_at = $4 where message_id = $5 and status = 'sending'")
+                                .bind(until).bind(code).bind(text).bind(at).bind(message_id).execute(&mut *c).await?;
+                        }
+                        // Back unsent for later, the attempt not counted (a burst acknowledgment
+                        // whose burst is still being processed).
+                        SendOutcome::Deferred { message_id, until } => {
+                            sqlx::query(
+                                "update message set status = 'queued', attempts = attempts - 1, next_attempt_at = $1, lease_until = null
+                                 where message_id = $2 and status = 'sending'")
+                                .bind(until).bind(message_id).execute(&mut *c).await?;
+                        }
                     }
                 }
-            }
+
+            });
             tx.commit().await?;
-        });
+            out
+        };
         Ok(())
     }
 
