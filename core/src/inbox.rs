@@ -223,7 +223,8 @@ impl Store {
         let pick = "select e.event_id from inbound_event e
              where e.state = 'pending' and e.next_attempt_at <= $1
                and not exists (select 1 from inbound_event x where e.phone <> '' and x.phone = e.phone and x.event_id < e.event_id
-                               and (x.state = 'processing' or (x.state = 'pending' and x.next_attempt_at > $1)))
+                               and x.state in ('pending', 'processing')
+                               and (x.state = 'processing' or x.next_attempt_at > $1))
              order by e.event_id limit $3";
         let rows: Vec<(i64, String, String, String, i64)> = on_db!(self, pool => {
             sqlx::query("update inbound_event set state = 'pending' where state = 'processing' and lease_until < $1")

@@ -24,3 +24,8 @@ create trigger review_reason_del after delete on review_reason begin update sett
 -- Whether the number may have a photo acknowledgment waiting for the rest of its burst: a
 -- reply that ends a burst looks for one only then (1 for every existing row: looked for once).
 alter table conversation add column burst_open integer not null default 1;
+
+-- The inbox's order checks (an earlier unfinished event of the same number?) look only at
+-- unfinished events, not at the number's whole history: without this they read every event
+-- the number ever sent, and slowed down as the history grew.
+create index inbound_event_open on inbound_event (phone, event_id) where state in ('pending', 'processing');
