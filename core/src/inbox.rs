@@ -310,8 +310,16 @@ impl Store {
         let mut tx = self.begin().await?;
         let started = std::time::Instant::now();
         let settings = self.settings(&mut tx).await?;
-        let mut waiting: HashSet<&str> = HashSet::new();
-        let mut checked: HashSet<&str> = HashSet::new();
+        // Numbers with an earlier event not finished (waiting for a retry, or held by another
+        // worker): their events here are given back.
+        let mut firsts: Vec<(&str, i64)> = Vec::new();
+        for r in batch {
+            let phone = r.event.phone.as_str();
+            if !phone.is_empty() && firsts.last().is_none_or(|(p, _)| *p != phone) {
+                firsts.push((phone, r.event.event_id));
+            }
+        }
+        let mut waiting: HashSet<&str> = tx.numbers_waiting(&firsts).await?;
         let mut done: Vec<(i64, String)> = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut consumed = 0;
@@ -329,12 +337,6 @@ impl Store {
             let outcome = match &r.work {
                 Work::Decided(o) => o.clone(),
                 Work::Apply(photos) => {
-                    // Once per number and batch: its earlier events here come first anyway.
-                    if !phone.is_empty() && checked.insert(phone) && tx.earlier_unfinished(phone, ev.event_id).await? {
-                        tx.release_event(ev.event_id).await?;
-                        waiting.insert(phone);
-                        continue;
-                    }
                     if careful {
                         let mut sp = tx.savepoint().await?;
                         match sp.apply_event(&settings, &secret, &ev.event, photos, now).await {
@@ -540,18 +542,37 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Whether an earlier event of this number is not finished (waiting, or held by another
-    /// worker). On PostgreSQL it first takes the number's lock for the rest of the
-    /// transaction, so two workers never apply one number's events at once.
-    async fn earlier_unfinished(&mut self, phone: &str, event_id: i64) -> CoreResult<bool> {
-        if let Tx::Postgres(t) = self {
-            sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))").bind(phone).execute(&mut **t).await?;
+    /// Of these numbers (each with its first event in the batch, in the batch's order), those
+    /// with an earlier event not finished (waiting, or held by another worker). On PostgreSQL
+    /// it first takes each number's lock for the rest of the transaction, in the given order
+    /// (the same in every batch, so two workers cannot deadlock), so two workers never apply
+    /// one number's events at once. One statement for the whole batch.
+    async fn numbers_waiting<'a>(&mut self, firsts: &[(&'a str, i64)]) -> CoreResult<HashSet<&'a str>> {
+        if firsts.is_empty() {
+            return Ok(HashSet::new());
         }
-        let n: i64 = on_tx!(self, c => {
-            sqlx::query_scalar("select count(*) from inbound_event where phone = $1 and event_id < $2 and state in ('pending', 'processing')")
-                .bind(phone).bind(event_id).fetch_one(&mut *c).await?
+        if let Tx::Postgres(t) = self {
+            let phones: Vec<&str> = firsts.iter().map(|(p, _)| *p).collect();
+            sqlx::query("select pg_advisory_xact_lock(hashtextextended(p, 0)) from unnest($1::text[]) as p")
+                .bind(&phones)
+                .execute(&mut **t)
+                .await?;
+        }
+        let values: Vec<String> = (0..firsts.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
+        let sql = format!(
+            "with v (phone, first_id) as (values {})
+             select v.phone from v where exists (select 1 from inbound_event x
+                where x.phone = v.phone and x.event_id < v.first_id and x.state in ('pending', 'processing'))",
+            values.join(", ")
+        );
+        let rows: HashSet<String> = on_tx!(self, c => {
+            let mut q = sqlx::query_scalar(&sql);
+            for (phone, first) in firsts {
+                q = q.bind(*phone).bind(*first);
+            }
+            q.fetch_all(&mut *c).await?.into_iter().collect()
         });
-        Ok(n > 0)
+        Ok(firsts.iter().map(|(p, _)| *p).filter(|p| rows.contains(*p)).collect())
     }
 
     /// [`Store::apply_status`] inside a larger transaction.
