@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 use sqlx::FromRow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::media::StoredMedia;
@@ -126,6 +126,12 @@ pub struct EventRow {
 /// long behind the inbox, and the inbox still commits many events at a time.
 pub const WRITE_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// Webhook receipts written by one statement (8 parameters each; both databases take many
+/// more than 8 × 256).
+const RECEIPTS_PER_STATEMENT: usize = 256;
+/// Inbound events written by one statement (7 parameters each).
+const EVENTS_PER_STATEMENT: usize = 256;
+
 impl Store {
     // ------------------------------------------------------------ ledger and queue
 
@@ -165,49 +171,100 @@ impl Store {
             }
             payloads.push(p);
         }
-        Ok({
-            let mut tx = self.begin().await?;
-            let out = on_tx!(&mut tx, c => {
-                            let mut outcomes = Vec::with_capacity(batch.len());
-                for (w, payloads) in batch.iter().zip(&payloads) {
-                    let (verdict, error) = match &w.parsed {
-                        Ok(_) => ("accepted", None),
-                        Err(e) => ("rejected", Some(e.message.as_str())),
-                    };
-                    let events: &[WebhookEvent] = w.parsed.as_deref().unwrap_or(&[]);
-                    // Counted as all new; corrected below in the rare case that some were not.
-                    let receipt_id: i64 = sqlx::query_scalar(
-                        "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error, event_count)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8) returning receipt_id")
-                        .bind(w.provider.as_str()).bind(&w.path).bind(w.received_at).bind(&w.content_type).bind(&w.body)
-                        .bind(verdict).bind(error).bind(events.len() as i64)
-                        .fetch_one(&mut *c).await?;
-                    let mut new_events = 0usize;
-                    for (e, payload) in events.iter().zip(payloads) {
-                        let done = sqlx::query(
-                            "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
-                             values ($1, $2, $3, $4, $5, $6, $7, $7) on conflict (provider, dedupe_key) do nothing")
-                            .bind(receipt_id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind())
-                            .bind(if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" })
-                            .bind(payload).bind(w.received_at)
-                            .execute(&mut *c).await?;
-                        new_events += done.rows_affected() as usize;
-                    }
-                    let duplicates = events.len() - new_events;
-                    if duplicates != 0 {
-                        sqlx::query("update webhook_receipt set event_count = $1, duplicate_count = $2 where receipt_id = $3")
-                            .bind(new_events as i64).bind(duplicates as i64).bind(receipt_id).execute(&mut *c).await?;
-                    }
-                    outcomes.push(ReceiptOutcome { receipt_id, new_events, duplicates });
-                }
-
-                outcomes
-            });
-            tx.commit().await?;
-            out
-        })
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (chunk, chunk_payloads) in batch.chunks(RECEIPTS_PER_STATEMENT).zip(payloads.chunks(RECEIPTS_PER_STATEMENT)) {
+            outcomes.extend(tx.insert_receipts(chunk, chunk_payloads).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
     }
+}
 
+impl Tx<'_> {
+    /// Inserts webhook receipts and their events with one statement for the receipts and
+    /// one per [`EVENTS_PER_STATEMENT`] events (not two statements per webhook: the ingest
+    /// writer's group commit is then mostly the commit itself).
+    async fn insert_receipts(&mut self, batch: &[WebhookIn], payloads: &[Vec<String>]) -> CoreResult<Vec<ReceiptOutcome>> {
+        let events_of = |w: &'_ WebhookIn| -> usize { w.parsed.as_deref().map_or(0, <[WebhookEvent]>::len) };
+        let rows: Vec<String> = (0..batch.len())
+            .map(|i| {
+                let b = 8 * i;
+                format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8)
+            })
+            .collect();
+        // Counted as all new; corrected below in the rare case that some were not.
+        let sql = format!(
+            "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error, event_count)
+             values {} returning receipt_id",
+            rows.join(", ")
+        );
+        let mut ids: Vec<i64> = on_tx!(self, c => {
+            let mut q = sqlx::query_scalar(&sql);
+            for w in batch {
+                let (verdict, error) = match &w.parsed {
+                    Ok(_) => ("accepted", None),
+                    Err(e) => ("rejected", Some(e.message.as_str())),
+                };
+                q = q.bind(w.provider.as_str()).bind(&w.path).bind(w.received_at).bind(&w.content_type).bind(&w.body)
+                    .bind(verdict).bind(error).bind(events_of(w) as i64);
+            }
+            q.fetch_all(&mut *c).await?
+        });
+        if ids.len() != batch.len() {
+            return Err(CoreError::Internal(format!("{} receipts written for {} webhooks", ids.len(), batch.len())));
+        }
+        // Both databases number the rows of one insert in the order of its VALUES (SQLite's
+        // rowid is the largest so far plus one; PostgreSQL's identity takes the sequence's
+        // next value row by row), and RETURNING need not keep that order: sorted, the ids
+        // line up with the webhooks again.
+        ids.sort_unstable();
+        let events: Vec<(i64, &WebhookIn, &WebhookEvent, &String)> = batch
+            .iter()
+            .zip(&ids)
+            .zip(payloads)
+            .flat_map(|((w, id), p)| w.parsed.as_deref().unwrap_or(&[]).iter().zip(p).map(move |(e, payload)| (*id, w, e, payload)))
+            .collect();
+        let mut new_by_receipt: HashMap<i64, usize> = HashMap::new();
+        for chunk in events.chunks(EVENTS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = 7 * i;
+                    format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 7)
+                })
+                .collect();
+            let sql = format!(
+                "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
+                 values {} on conflict (provider, dedupe_key) do nothing returning receipt_id",
+                rows.join(", ")
+            );
+            let inserted: Vec<i64> = on_tx!(self, c => {
+                let mut q = sqlx::query_scalar(&sql);
+                for (id, w, e, payload) in chunk {
+                    let phone = if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" };
+                    q = q.bind(*id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind()).bind(phone).bind(*payload).bind(w.received_at);
+                }
+                q.fetch_all(&mut *c).await?
+            });
+            for id in inserted {
+                *new_by_receipt.entry(id).or_default() += 1;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (w, receipt_id) in batch.iter().zip(ids) {
+            let new_events = new_by_receipt.get(&receipt_id).copied().unwrap_or(0);
+            let duplicates = events_of(w) - new_events;
+            if duplicates != 0 {
+                on_tx!(self, c => { sqlx::query("update webhook_receipt set event_count = $1, duplicate_count = $2 where receipt_id = $3")
+                    .bind(new_events as i64).bind(duplicates as i64).bind(receipt_id).execute(&mut *c).await?; });
+            }
+            outcomes.push(ReceiptOutcome { receipt_id, new_events, duplicates });
+        }
+        Ok(outcomes)
+    }
+}
+
+impl Store {
     /// Claims the oldest due event whose number has no earlier unfinished event, with a lease
     /// (an expired lease makes the event claimable again: a crashed worker loses nothing).
     pub async fn claim_event(&self, now: i64, lease_ms: i64) -> CoreResult<Option<ClaimedEvent>> {

@@ -490,3 +490,56 @@ async fn settings_changes_apply_from_the_next_event() {
     })
     .await;
 }
+
+/// The ingest writer's group commit: many webhooks recorded in one call (a statement per table
+/// for all of them); each receipt keeps its own path, time, verdict, counts and events, with
+/// duplicates inside the group and of an earlier group counted as such.
+#[tokio::test]
+async fn a_group_of_webhooks_is_recorded_receipt_by_receipt() {
+    use dropcheck_core::error::InputError;
+    use dropcheck_core::inbox::WebhookIn;
+    on_each_backend(|store| async move {
+        let t0 = dropcheck_core::now_ms();
+        let earlier = WebhookEvent::Message(text("earlier"));
+        store.record_webhook(Provider::Twilio, "/webhooks/twilio", "x", "raw", &Ok(vec![earlier.clone()]), t0).await.unwrap();
+        let mut batch = vec![];
+        let mut expected = vec![]; // (verdict, new events, duplicates)
+        let mut last_new: Option<WebhookEvent> = None;
+        for i in 0..300i64 {
+            let fresh = WebhookEvent::Message(text(&format!("body {i}")));
+            let (parsed, want) = match i % 10 {
+                3 => (Err(InputError::new("malformed", "not a webhook")), ("rejected", 0, 0)),
+                5 => (Ok(vec![fresh.clone(), WebhookEvent::Message(text("second"))]), ("accepted", 2, 0)),
+                7 => (Ok(vec![earlier.clone()]), ("accepted", 0, 1)),
+                9 => (Ok(vec![last_new.clone().unwrap(), fresh.clone()]), ("accepted", 1, 1)),
+                _ => (Ok(vec![fresh.clone()]), ("accepted", 1, 0)),
+            };
+            last_new = Some(fresh);
+            expected.push(want);
+            batch.push(WebhookIn {
+                provider: Provider::Twilio,
+                path: format!("/webhooks/twilio/{i}"),
+                content_type: "x".into(),
+                body: format!("raw {i}"),
+                parsed,
+                received_at: t0 + 1 + i,
+            });
+        }
+        let out = store.record_webhooks(&batch).await.unwrap();
+        assert_eq!(out.len(), 300);
+        let receipts = store.recent_receipts(1000).await.unwrap();
+        let events = store.recent_events(1000).await.unwrap();
+        for (i, (o, (verdict, new, dup))) in out.iter().zip(&expected).enumerate() {
+            assert_eq!((o.new_events, o.duplicates), (*new, *dup), "webhook {i}");
+            let r = receipts.iter().find(|r| r.receipt_id == o.receipt_id).unwrap();
+            assert_eq!(r.path, format!("/webhooks/twilio/{i}"), "webhook {i}'s receipt");
+            assert_eq!(r.received_at, t0 + 1 + i as i64);
+            assert_eq!((r.verdict.as_str(), r.event_count, r.duplicate_count), (*verdict, *new as i64, *dup as i64), "webhook {i}");
+            let mine: Vec<_> = events.iter().filter(|e| e.receipt_id == Some(o.receipt_id)).collect();
+            assert_eq!(mine.len(), *new, "webhook {i}'s events");
+            assert!(mine.iter().all(|e| e.received_at == r.received_at));
+        }
+        assert_eq!(events.len(), 1 + expected.iter().map(|(_, n, _)| n).sum::<usize>());
+    })
+    .await;
+}

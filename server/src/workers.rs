@@ -27,9 +27,15 @@ const POLL: Duration = Duration::from_millis(500);
 const OUTBOX_BATCH: i64 = 64;
 /// How many numbers are sent to at once (each number's messages go one after another).
 pub const SEND_CONCURRENCY: usize = 16;
-/// How many inbox loops run side by side on PostgreSQL.
-const PG_INBOX_LOOPS: usize = 3;
-/// How many due inbound events the inbox worker claims and commits at once.
+/// How many inbox loops run side by side on PostgreSQL. Each statement there is a round trip
+/// to the server, so an event's work is mostly waiting; six loops, each with a small batch
+/// (a loop's batch holds up the numbers in it), kept the inbox ahead of 4 000 webhooks in a
+/// burst on two cores (3 × 256: 1 015 events/s processed from a backlog, 4 × 64: 1 504/s,
+/// 6 × 32: 1 633/s, 8 × 32: 1 603/s; docs/PERFORMANCE.md).
+const PG_INBOX_LOOPS: usize = 6;
+const PG_INBOX_BATCH: i64 = 32;
+/// How many due inbound events the inbox worker claims at once on SQLite (one loop: SQLite
+/// has one writer), committed in as few transactions as the other writers let it.
 const INBOX_BATCH: i64 = 256;
 /// How many media downloads (and thumbnails) run at once.
 const MEDIA_CONCURRENCY: usize = 8;
@@ -246,7 +252,8 @@ impl Workers {
 /// photo reaches the drop page within a moment of its download, not after the whole batch's.
 /// Returns whether there were any.
 async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Result<bool, CoreError> {
-    let claimed = store.claim_events(now_ms(), m.lease_ms, INBOX_BATCH).await?;
+    let batch = if store.backend() == "postgresql" { PG_INBOX_BATCH } else { INBOX_BATCH };
+    let claimed = store.claim_events(now_ms(), m.lease_ms, batch).await?;
     if claimed.is_empty() {
         return Ok(false);
     }
