@@ -1,13 +1,15 @@
 //! Messaging throughput on this machine (docs/PERFORMANCE.md):
 //!
-//! 1. webhook ingest: N signed Twilio webhooks posted by C concurrent clients; each answer
+//! 1. the inbox alone: N webhooks acknowledged while the workers are stopped, then the
+//!    workers started and timed until every event is applied;
+//! 2. webhook ingest: N signed Twilio webhooks posted by C concurrent clients; each answer
 //!    comes only after the request and its event are committed (persist-before-ack), so
 //!    the latency is the cost of that commit;
-//! 2. inbound processing: how fast the inbox worker turns those events into stored messages
-//!    and conversation effects, end to end (first webhook to last event applied): text only,
-//!    then with one message in four carrying a photo downloaded from a local mock and
-//!    thumbnailed;
-//! 3. outbound dispatch: N queued messages sent to a local mock of Twilio's API.
+//! 3. inbound processing at the same time: how fast the inbox worker turns those events into
+//!    stored messages and conversation effects, end to end (first webhook to last event
+//!    applied): text only, then with one message in four carrying a photo downloaded from a
+//!    local mock and thumbnailed;
+//! 4. outbound dispatch: N queued messages sent to a local mock of Twilio's API.
 //!
 //! Run: `cargo run --release -p dropcheck --example bench_messaging -- [N] [C]`
 //! (defaults 2000 and 16). With `DATABASE_URL=postgres://…` (an empty database) it measures
