@@ -129,7 +129,7 @@ pub const WRITE_SLICE: std::time::Duration = std::time::Duration::from_millis(5)
 /// Webhook receipts written by one statement (8 parameters each; both databases take many
 /// more than 8 × 256).
 const RECEIPTS_PER_STATEMENT: usize = 256;
-/// Inbound events written by one statement (7 parameters each).
+/// Inbound events written by one statement (8 parameters each).
 const EVENTS_PER_STATEMENT: usize = 256;
 
 impl Store {
@@ -187,17 +187,11 @@ impl Tx<'_> {
     /// writer's group commit is then mostly the commit itself).
     async fn insert_receipts(&mut self, batch: &[WebhookIn], payloads: &[Vec<String>]) -> CoreResult<Vec<ReceiptOutcome>> {
         let events_of = |w: &'_ WebhookIn| -> usize { w.parsed.as_deref().map_or(0, <[WebhookEvent]>::len) };
-        let rows: Vec<String> = (0..batch.len())
-            .map(|i| {
-                let b = 8 * i;
-                format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8)
-            })
-            .collect();
         // Counted as all new; corrected below in the rare case that some were not.
         let sql = format!(
             "insert into webhook_receipt (provider, path, received_at, content_type, body, verdict, error, event_count)
              values {} returning receipt_id",
-            rows.join(", ")
+            placeholder_rows(batch.len(), 8)
         );
         let mut ids: Vec<i64> = on_tx!(self, c => {
             let mut q = sqlx::query_scalar(&sql);
@@ -227,22 +221,17 @@ impl Tx<'_> {
             .collect();
         let mut new_by_receipt: HashMap<i64, usize> = HashMap::new();
         for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = 7 * i;
-                    format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 7)
-                })
-                .collect();
             let sql = format!(
                 "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
                  values {} on conflict (provider, dedupe_key) do nothing returning receipt_id",
-                rows.join(", ")
+                placeholder_rows(chunk.len(), 8)
             );
             let inserted: Vec<i64> = on_tx!(self, c => {
                 let mut q = sqlx::query_scalar(&sql);
                 for (id, w, e, payload) in chunk {
                     let phone = if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" };
-                    q = q.bind(*id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind()).bind(phone).bind(*payload).bind(w.received_at);
+                    q = q.bind(*id).bind(w.provider.as_str()).bind(e.dedupe_key()).bind(e.kind()).bind(phone).bind(*payload)
+                        .bind(w.received_at).bind(w.received_at);
                 }
                 q.fetch_all(&mut *c).await?
             });
@@ -527,6 +516,12 @@ fn after_error(ev: &ClaimedEvent, e: CoreError, policy: &RetryPolicy, now: i64) 
     }
 }
 
+/// `rows` rows of `width` numbered parameters for a VALUES list: `($1, $2), ($3, $4)`.
+fn placeholder_rows(rows: usize, width: usize) -> String {
+    let row = |r: usize| format!("({})", (1..=width).map(|k| format!("${}", r * width + k)).collect::<Vec<_>>().join(", "));
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// What the database said, for the ledger (an admin page), without the query's data.
 fn deterministic_detail(e: &CoreError) -> String {
     match e {
@@ -615,12 +610,11 @@ impl Tx<'_> {
                 .execute(&mut **t)
                 .await?;
         }
-        let values: Vec<String> = (0..firsts.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
         let sql = format!(
             "with v (phone, first_id) as (values {})
              select v.phone from v where exists (select 1 from inbound_event x
                 where x.phone = v.phone and x.event_id < v.first_id and x.state in ('pending', 'processing'))",
-            values.join(", ")
+            placeholder_rows(firsts.len(), 2)
         );
         let rows: HashSet<String> = on_tx!(self, c => {
             let mut q = sqlx::query_scalar(&sql);
@@ -654,5 +648,17 @@ impl Tx<'_> {
             return Err(CoreError::conflict("concurrent_change", "the message changed while its status was applied"));
         }
         Ok(format!("message {id}: {current} → {}", s.status.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholder_rows;
+
+    #[test]
+    fn values_lists_number_their_parameters_row_by_row() {
+        assert_eq!(placeholder_rows(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(placeholder_rows(1, 3), "($1, $2, $3)");
+        assert_eq!(placeholder_rows(3, 1), "($1), ($2), ($3)");
     }
 }

@@ -172,15 +172,18 @@ impl Store {
                and status = 'queued'
              returning message_id"
         );
-        let ids: Vec<i64> = on_db!(self, pool => {
+        // One transaction (one write to disk, and on SQLite the writers' turn like any other).
+        let mut tx = self.begin().await?;
+        let ids: Vec<i64> = on_tx!(&mut tx, c => {
             // A sender died mid-send: the provider may have the message, so the next attempt
             // first looks for it (see `LEASE_EXPIRED`).
             sqlx::query(
                 "update message set status = 'queued', error_code = $2, error_text = 'The sender stopped during the send; checking whether it went out.'
                  where direction = 'out' and status = 'sending' and lease_until < $1")
-                .bind(now).bind(LEASE_EXPIRED).execute(pool).await?;
-            sqlx::query_scalar(&claim).bind(now + lease_ms).bind(now).bind(limit.clamp(1, 500)).fetch_all(pool).await?
+                .bind(now).bind(LEASE_EXPIRED).execute(&mut *c).await?;
+            sqlx::query_scalar(&claim).bind(now + lease_ms).bind(now).bind(limit.clamp(1, 500)).fetch_all(&mut *c).await?
         });
+        tx.commit().await?;
         if ids.is_empty() {
             return Ok(vec![]);
         }
