@@ -332,7 +332,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            for (name, value) in &rows {
+                for (name, value) in &rows {
                     match value {
                         Some(v) => sqlx::query(
                             "insert into integration_setting (name, value, updated_at, updated_by) values ($1, $2, $3, $4)
@@ -341,7 +341,6 @@ impl Store {
                         None => sqlx::query("delete from integration_setting where name = $1").bind(*name).execute(&mut *c).await?,
                     };
                 }
-
             });
             tx.commit().await?;
             out

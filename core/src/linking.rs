@@ -124,11 +124,10 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            sqlx::query("delete from phone_link where user_id = $1").bind(user_id).execute(&mut *c).await?;
+                sqlx::query("delete from phone_link where user_id = $1").bind(user_id).execute(&mut *c).await?;
                 sqlx::query(
                     "insert into phone_link (user_id, phone, code_hash, code_expires_at, attempts, created_at) values ($1, $2, $3, $4, 0, $5)")
                     .bind(user_id).bind(phone.as_str()).bind(&hash).bind(expires_at).bind(now).execute(&mut *c).await?;
-
             });
             tx.commit().await?;
             out

@@ -112,7 +112,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            if let Some(name) = &u.name {
+                if let Some(name) = &u.name {
                     sqlx::query("update contact set name = $1 where phone = $2").bind(name.trim()).bind(phone.as_str()).execute(&mut *c).await?;
                 }
                 if let Some(out) = u.opted_out {
@@ -121,7 +121,6 @@ impl Store {
                 if let Some(m) = &muted {
                     sqlx::query("update contact set muted_types = $1 where phone = $2").bind(m).bind(phone.as_str()).execute(&mut *c).await?;
                 }
-
             });
             tx.commit().await?;
             out

@@ -651,7 +651,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            let id: Option<i64> = sqlx::query_scalar(
+                let id: Option<i64> = sqlx::query_scalar(
                     "insert into project (name, drop_pattern, created_at, created_by) values ($1, $2, $3, $4) on conflict do nothing returning project_id")
                     .bind(name).bind(drop_pattern).bind(now).bind(created_by).fetch_optional(&mut *c).await?;
                 let Some(id) = id else {
@@ -662,7 +662,6 @@ impl Store {
                         .bind(id).bind(i as i64 + 1).bind(*step).bind(*desc).execute(&mut *c).await?;
                 }
                 sqlx::query("update project set step_count = $1 where project_id = $2").bind(DEFAULT_CHECKLIST.len() as i64).bind(id).execute(&mut *c).await?;
-
             });
             tx.commit().await?;
             out
@@ -749,7 +748,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            let n = sqlx::query("update project set drop_pattern = $1 where project_id = $2")
+                let n = sqlx::query("update project set drop_pattern = $1 where project_id = $2")
                     .bind(drop_pattern).bind(project_id).execute(&mut *c).await?;
                 if n.rows_affected() == 0 {
                     return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
@@ -760,7 +759,6 @@ impl Store {
                         .bind(project_id).bind(i as i64 + 1).bind(name.trim()).bind(desc.trim()).execute(&mut *c).await?;
                 }
                 sqlx::query("update project set step_count = $1 where project_id = $2").bind(steps.len() as i64).bind(project_id).execute(&mut *c).await?;
-
             });
             tx.commit().await?;
             out
@@ -963,10 +961,9 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            sqlx::query("update photo set step_no = $1 where photo_id = $2").bind(to.get()).bind(photo_id).execute(&mut *c).await?;
+                sqlx::query("update photo set step_no = $1 where photo_id = $2").bind(to.get()).bind(photo_id).execute(&mut *c).await?;
                 recount_photo_steps!(c, detail.drop_id);
                 history!(c, detail.drop_id, &actor.label, "photo_moved", format!("photo moved from step {from} to step {}", to.get()));
-
             });
             tx.commit().await?;
             out
@@ -1002,7 +999,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            for v in verdicts {
+                for v in verdicts {
                     let reason = if v.verdict.is_rejection() { v.reason.clone() } else { None };
                     let note = if v.verdict == Verdict::Pending { String::new() } else { v.note.trim().to_string() };
                     sqlx::query(
@@ -1018,7 +1015,6 @@ impl Store {
                     history!(c, detail.drop_id, &actor.label, "verdict", what);
                 }
                 sqlx::query("update drop_job set activity_at = $1 where drop_id = $2").bind(now).bind(detail.drop_id).execute(&mut *c).await?;
-
             });
             tx.commit().await?;
             out
@@ -1058,7 +1054,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            set_status!(c, detail.drop_id, detail.status, to, "incomplete_at", now);
+                set_status!(c, detail.drop_id, detail.status, to, "incomplete_at", now);
                 sqlx::query(
                     "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
                     idempotency_key, created_at, updated_at)
@@ -1069,7 +1065,6 @@ impl Store {
                     .execute(&mut *c).await?;
                 history!(c, detail.drop_id, &actor.label, "status",
                     format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
-
             });
             tx.commit().await?;
             out
@@ -1110,7 +1105,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            for s in &pending {
+                for s in &pending {
                     sqlx::query(
                         "insert into step_review (drop_id, step_no, verdict, reason_code, note, reviewer_id, updated_at)
                      values ($1, $2, 'ok', null, '', $3, $4)
@@ -1122,7 +1117,6 @@ impl Store {
                 let what = if pending.is_empty() { format!("{} → Approved", detail.status.label()) }
                            else { format!("{} → Approved (accepted {} pending steps)", detail.status.label(), pending.len()) };
                 history!(c, detail.drop_id, &actor.label, "status", what);
-
             });
             tx.commit().await?;
             out
@@ -1351,7 +1345,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            let n = sqlx::query("update app_user set role = $1 where user_id = $2").bind(role.as_str()).bind(user_id).execute(&mut *c).await?;
+                let n = sqlx::query("update app_user set role = $1 where user_id = $2").bind(role.as_str()).bind(user_id).execute(&mut *c).await?;
                 if n.rows_affected() == 0 {
                     return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
                 }
@@ -1359,7 +1353,6 @@ impl Store {
                 if admins == 0 {
                     return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
                 }
-
             });
             tx.commit().await?;
             out
@@ -1371,7 +1364,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            let n = sqlx::query("delete from app_user where user_id = $1").bind(user_id).execute(&mut *c).await?;
+                let n = sqlx::query("delete from app_user where user_id = $1").bind(user_id).execute(&mut *c).await?;
                 if n.rows_affected() == 0 {
                     return Err(CoreError::not_found("user_not_found", format!("user {user_id}")));
                 }
@@ -1379,7 +1372,6 @@ impl Store {
                 if admins == 0 {
                     return Err(CoreError::conflict("last_admin", "At least one admin must remain."));
                 }
-
             });
             tx.commit().await?;
             out
@@ -1518,7 +1510,7 @@ impl Store {
             {
                 let mut tx = self.begin().await?;
                 let out = on_tx!(&mut tx, c => {
-                                    for k in i..end {
+                    for k in i..end {
                         let status = DropStatus::ALL[(k % 5) as usize];
                         sqlx::query("insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at)
                                      values ($1, $2, $3, $4, 1, $5, $5) on conflict (drop_number) do nothing")
@@ -1530,7 +1522,6 @@ impl Store {
                     for s in DropStatus::ALL {
                         sqlx::query("insert into drop_status_count (status, n) values ($1, 0) on conflict (status) do nothing").bind(s.as_str()).execute(&mut *c).await?;
                     }
-
                 });
                 tx.commit().await?;
                 out

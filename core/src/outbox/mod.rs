@@ -229,7 +229,7 @@ impl Store {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
-                            for o in outcomes {
+                for o in outcomes {
                     match o {
                         SendOutcome::Sent { message_id, provider_id, status, sent_as, at } => {
                             sqlx::query(
@@ -270,7 +270,6 @@ impl Store {
                         }
                     }
                 }
-
             });
             tx.commit().await?;
             out
