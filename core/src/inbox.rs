@@ -14,6 +14,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::{HashMap, HashSet};
 
+use crate::conversation::Conversations;
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::media::StoredMedia;
 use crate::outbox::RetryPolicy;
@@ -272,15 +273,19 @@ impl Store {
                                and x.state in ('pending', 'processing')
                                and (x.state = 'processing' or x.next_attempt_at > $1))
              order by e.event_id limit $3";
-        let rows: Vec<(i64, String, String, String, i64)> = on_db!(self, pool => {
+        let lock = if matches!(self.db, Db::Postgres(_)) { " for update skip locked" } else { "" };
+        // One transaction (one write to disk), on SQLite in the writers' turn: outside it the
+        // claim would wait for the lock in SQLite's sleeping busy handler behind the ingest.
+        let mut tx = self.begin().await?;
+        let rows: Vec<(i64, String, String, String, i64)> = on_tx!(&mut tx, c => {
             sqlx::query("update inbound_event set state = 'pending' where state = 'processing' and lease_until < $1")
-                .bind(now).execute(pool).await?;
-            let lock = if matches!(self.db, Db::Postgres(_)) { " for update skip locked" } else { "" };
+                .bind(now).execute(&mut *c).await?;
             sqlx::query_as(&format!(
                 "update inbound_event set state = 'processing', lease_until = $2, attempts = attempts + 1
                  where event_id in ({pick}{lock}) returning event_id, provider, phone, payload, attempts"))
-                .bind(now).bind(now + lease_ms).bind(limit).fetch_all(pool).await?
+                .bind(now).bind(now + lease_ms).bind(limit).fetch_all(&mut *c).await?
         });
+        tx.commit().await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for (event_id, provider, phone, payload, attempts) in rows {
             match serde_json::from_str::<WebhookEvent>(&payload) {
@@ -328,11 +333,12 @@ impl Store {
         batch.sort_by(|a, b| (&a.event.phone, a.event.event_id).cmp(&(&b.event.phone, b.event.event_id)));
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut rest = &batch[..];
+        let mut carried = Carried::default();
         while !rest.is_empty() {
-            let (done, consumed) = match self.apply_batch(rest, policy, now, false).await? {
+            let (done, consumed) = match self.apply_batch(rest, policy, now, false, &mut carried).await? {
                 Some(applied) => applied,
                 None => self
-                    .apply_batch(rest, policy, now, true)
+                    .apply_batch(rest, policy, now, true, &mut carried)
                     .await?
                     .ok_or_else(|| CoreError::Internal("a batch applied event by event did not finish".into()))?,
             };
@@ -344,13 +350,15 @@ impl Store {
 
     /// One transaction over the first events of `batch`: their outcomes and how many of the
     /// events it handled; `None` when an event failed and `careful` is off (nothing of the
-    /// attempt is kept).
+    /// attempt is kept). `carried` is what the batch's earlier transactions learnt (kept only
+    /// when this one commits).
     async fn apply_batch(
         &self,
         batch: &[ReadyEvent],
         policy: &RetryPolicy,
         now: i64,
         careful: bool,
+        carried: &mut Carried,
     ) -> CoreResult<Option<(Vec<(i64, EventOutcome)>, usize)>> {
         let secret = self.secret_key();
         let mut tx = self.begin().await?;
@@ -365,7 +373,20 @@ impl Store {
                 firsts.push((phone, r.event.event_id));
             }
         }
-        let mut waiting: HashSet<&str> = tx.numbers_waiting(&firsts).await?;
+        // On SQLite (one inbox loop) what the batch's first transaction found holds for its
+        // later ones; on PostgreSQL each transaction takes the numbers' locks again.
+        let mut waiting: HashSet<String> = match &carried.waiting {
+            Some(w) if matches!(self.db, Db::Sqlite(_)) => w.clone(),
+            _ => tx.numbers_waiting(&firsts).await?.into_iter().map(str::to_string).collect(),
+        };
+        // The conversations of the batch's senders: read at once by the batch's first
+        // transaction, changed in memory, written before each commit.
+        let mut conversations = carried.conversations.clone();
+        let mut unread: Vec<String> =
+            batch.iter().filter_map(|r| conversation_of(&r.event.event)).filter(|p| !conversations.knows(p)).collect();
+        unread.sort();
+        unread.dedup();
+        conversations.extend(tx.read_conversations(&unread.iter().map(String::as_str).collect::<Vec<_>>()).await?);
         let mut done: Vec<(i64, String)> = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut consumed = 0;
@@ -384,19 +405,23 @@ impl Store {
                 Work::Decided(o) => o.clone(),
                 Work::Apply(photos) => {
                     if careful {
+                        let saved = conversation_of(&ev.event).map(|p| conversations.saved(&p));
                         let mut sp = tx.savepoint().await?;
-                        match sp.apply_event(&settings, &secret, &ev.event, photos, now).await {
+                        match sp.apply_event(&settings, &secret, &mut conversations, &ev.event, photos, now).await {
                             Ok(result) => {
                                 sp.commit().await?;
                                 EventOutcome::Done(result)
                             }
                             Err(e) => {
                                 sp.rollback().await?;
+                                if let Some(saved) = saved {
+                                    conversations.restore(saved);
+                                }
                                 after_error(ev, e, policy, now)
                             }
                         }
                     } else {
-                        match tx.apply_event(&settings, &secret, &ev.event, photos, now).await {
+                        match tx.apply_event(&settings, &secret, &mut conversations, &ev.event, photos, now).await {
                             Ok(result) => EventOutcome::Done(result),
                             // A status for a message not known (yet): refused before it wrote
                             // anything, so the rest of the batch stands.
@@ -416,15 +441,18 @@ impl Store {
                 EventOutcome::Done(result) => done.push((ev.event_id, result.clone())),
                 other => {
                     if matches!(other, EventOutcome::Retry { .. }) {
-                        waiting.insert(phone);
+                        waiting.insert(phone.to_string());
                     }
                     tx.finish_event(ev.event_id, other, now).await?;
                 }
             }
             outcomes.push((ev.event_id, outcome));
         }
+        tx.write_conversations(&conversations).await?;
         tx.finish_done(&done, now).await?;
         tx.commit().await?;
+        conversations.written();
+        *carried = Carried { waiting: Some(waiting), conversations };
         Ok(Some((outcomes, consumed)))
     }
 
@@ -433,7 +461,9 @@ impl Store {
     pub async fn handle_message(&self, msg: &InboundMessage, photos: &[Result<StoredMedia, String>], now: i64) -> CoreResult<String> {
         let mut tx = self.begin().await?;
         let settings = self.settings(&mut tx).await?;
-        let result = tx.handle_message(&settings, &self.secret_key(), msg, photos, now).await?;
+        let mut conversations = Conversations::default();
+        let result = tx.handle_message(&settings, &self.secret_key(), &mut conversations, msg, photos, now).await?;
+        tx.write_conversations(&conversations).await?;
         tx.commit().await?;
         Ok(result)
     }
@@ -480,6 +510,14 @@ impl Store {
     }
 
     /// Events by state: (pending + processing, done, failed).
+    /// How many events wait to be processed (pending or being processed): the inbox's
+    /// backlog, counted on the index of open events (its cost follows the backlog, not the
+    /// history).
+    pub async fn events_open(&self) -> CoreResult<i64> {
+        Ok(on_db!(self, pool => sqlx::query_scalar("select count(*) from inbound_event where state in ('pending', 'processing')")
+            .fetch_one(pool).await?))
+    }
+
     pub async fn event_counts(&self) -> CoreResult<(i64, i64, i64)> {
         let rows: Vec<(String, i64)> =
             on_db!(self, pool => sqlx::query_as("select state, count(*) from inbound_event group by state").fetch_all(pool).await?);
@@ -517,7 +555,24 @@ fn after_error(ev: &ClaimedEvent, e: CoreError, policy: &RetryPolicy, now: i64) 
 }
 
 /// `rows` rows of `width` numbered parameters for a VALUES list: `($1, $2), ($3, $4)`.
-fn placeholder_rows(rows: usize, width: usize) -> String {
+/// What one transaction of a batch hands to the next (see [`Store::process_events`]).
+#[derive(Default)]
+struct Carried {
+    /// Numbers whose events in the rest of the batch are given back.
+    waiting: Option<HashSet<String>>,
+    /// The conversations of the batch's senders as committed so far.
+    conversations: Conversations,
+}
+
+/// Whose conversation an event is applied in: a message's sender, as the conversation keys it.
+fn conversation_of(event: &WebhookEvent) -> Option<String> {
+    match event {
+        WebhookEvent::Message(m) => crate::domain::Phone::parse(&m.from).ok().map(|p| p.as_str().to_string()),
+        WebhookEvent::Status(_) => None,
+    }
+}
+
+pub(crate) fn placeholder_rows(rows: usize, width: usize) -> String {
     let row = |r: usize| format!("({})", (1..=width).map(|k| format!("${}", r * width + k)).collect::<Vec<_>>().join(", "));
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
@@ -536,13 +591,14 @@ impl Tx<'_> {
         &mut self,
         settings: &crate::conversation::Settings,
         secret: &[u8; 32],
+        conversations: &mut Conversations,
         event: &WebhookEvent,
         photos: &[Result<StoredMedia, String>],
         now: i64,
     ) -> CoreResult<String> {
         match event {
             WebhookEvent::Status(s) => self.apply_status(s, now).await,
-            WebhookEvent::Message(m) => self.handle_message(settings, secret, m, photos, now).await,
+            WebhookEvent::Message(m) => self.handle_message(settings, secret, conversations, m, photos, now).await,
         }
     }
 

@@ -252,6 +252,10 @@ async fn a_batch_applies_in_one_transaction_and_keeps_each_numbers_order() {
         assert_eq!(row(b2).state, "done");
         let result = row(b2).result.unwrap();
         assert!(result.contains("reply status queued"), "{result}");
+        // B2 saw what B1 did earlier in the same transaction: its status names B1's drop.
+        let (rows, _) = store.list_messages(&MessageFilter::default(), None, 200).await.unwrap();
+        let status_reply = rows.iter().find(|m| m.phone == "+27640000002" && m.template.as_deref() == Some("status")).unwrap();
+        assert!(status_reply.body.contains("DR12345672"), "{}", status_reply.body);
         // While A1 backs off, nothing of A is claimable; then A1 comes first.
         assert!(store.claim_events(now + 1_000, 60_000, 100).await.unwrap().iter().all(|c| c.phone != "+27640000001"));
         let later = store.claim_events(now + 5_000, 60_000, 100).await.unwrap();
@@ -324,6 +328,14 @@ async fn an_event_that_fails_mid_batch_is_undone_alone_and_the_rest_commits_once
         let replies: Vec<_> = b.iter().filter(|m| m.direction == "out").map(|m| m.template.clone().unwrap_or_default()).collect();
         assert_eq!(replies.iter().filter(|t| *t == "drop_opened").count(), 1, "{replies:?}");
         assert_eq!(replies.iter().filter(|t| *t == "status").count(), 1, "{replies:?}");
+        // X1's conversation was written with the batch (X2's rollback did not take it back):
+        // the number's next message is still about X1's drop.
+        let x3 = InboundMessage { from: "+27640000003".into(), ..text("/status") };
+        let result = store.handle_message(&x3, &[], now + 1_000).await.unwrap();
+        assert!(result.contains("reply status queued"), "{result}");
+        let (rows, _) = store.list_messages(&all, None, 200).await.unwrap();
+        let status_reply = rows.iter().find(|m| m.phone == "+27640000003" && m.template.as_deref() == Some("status")).unwrap();
+        assert!(status_reply.body.contains("DR12345673"), "{}", status_reply.body);
     })
     .await;
 }

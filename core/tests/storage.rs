@@ -2,6 +2,8 @@
 //! `dropcheck_core::testing`), so both backends are held to the same behaviour.
 
 use dropcheck_core::domain::{DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_DROP_PATTERN};
+use dropcheck_core::outbox::SendOutcome;
+use dropcheck_core::providers::DeliveryStatus;
 use dropcheck_core::store::{ActorRef, Cursor, DropFilter, NewPhoto, StepVerdict, Store};
 use dropcheck_core::testing::on_each_backend;
 use dropcheck_core::{now_ms, CoreError};
@@ -108,6 +110,28 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
         assert_eq!(detail.messages[0].phone, "+27640412391");
         assert_eq!(detail.messages[0].template.as_deref(), Some("drop_feedback"));
         assert_eq!(counts(&store).await, vec![(DropStatus::Incomplete, 1)]);
+
+        // The feedback goes out, recorded in one group with another send: each message gets
+        // its own provider id and way of sending, and the drop says when its feedback left.
+        let feedback = detail.messages[0].message_id;
+        let other = store.queue_message(&Phone::parse("+27640000009").unwrap(), "hello", None, now_ms()).await.unwrap();
+        let sent = |message_id: i64, provider_id: &str, sent_as: &str, at: i64| SendOutcome::Sent {
+            message_id,
+            provider_id: provider_id.into(),
+            status: DeliveryStatus::Sent,
+            sent_as: sent_as.into(),
+            at,
+        };
+        store.record_outcomes(&[sent(other, "SMother", "text", 1_111), sent(feedback, "SMfeedback", "template:x", 2_222)]).await.unwrap();
+        let detail = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(detail.feedback_sent_at, Some(2_222));
+        let m = &detail.messages[0];
+        assert_eq!(
+            (m.status.as_str(), m.provider_message_id.as_deref(), m.sent_as.as_deref()),
+            ("sent", Some("SMfeedback"), Some("template:x"))
+        );
+        let o = store.message(other).await.unwrap();
+        assert_eq!((o.status.as_str(), o.provider_message_id.as_deref(), o.sent_as.as_deref()), ("sent", Some("SMother"), Some("text")));
 
         // Resubmission: round 2, rejected steps reopen with their previous verdict kept.
         store.add_photo(&dn("DR12345678"), &photo(3, 100), &api).await.unwrap();

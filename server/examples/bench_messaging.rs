@@ -13,7 +13,9 @@
 //!
 //! Run: `cargo run --release -p dropcheck --example bench_messaging -- [N] [C]`
 //! (defaults 2000 and 16). With `DATABASE_URL=postgres://…` (an empty database) it measures
-//! PostgreSQL; otherwise a temporary SQLite file with `synchronous=FULL`.
+//! PostgreSQL; otherwise a temporary SQLite file with `synchronous=FULL`. With
+//! `BENCH_LOG=sqlx::query=debug` every statement is logged to stderr with its time (to count
+//! statements per event; the logging itself slows the run).
 
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -40,6 +42,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::io::stderr).init();
+    }
     // `sustained RATE SECONDS` / `overload RATE SECONDS`: webhooks at a fixed rate instead.
     let load: Option<(String, f64, u64)> = match args.get(1).map(String::as_str) {
         Some(mode @ ("sustained" | "overload")) => Some((
@@ -231,7 +236,7 @@ async fn main() {
 
 /// Returns when no inbound event is pending.
 async fn wait_until_applied(store: &Store) {
-    while store.event_counts().await.unwrap().0 > 0 {
+    while store.events_open().await.unwrap() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -338,7 +343,7 @@ async fn fixed_rate(store: &Store, base: &str, mode: &str, rate: f64, secs: u64)
             let t0 = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                let (pending, _, _) = store.event_counts().await.unwrap();
+                let pending = store.events_open().await.unwrap();
                 let age = match store.oldest_pending_event_at().await.unwrap() {
                     Some(at) => (dropcheck_core::now_ms() - at) as f64 / 1000.0,
                     None => 0.0,
@@ -422,7 +427,7 @@ async fn fixed_rate(store: &Store, base: &str, mode: &str, rate: f64, secs: u64)
     let load_ended = t0.elapsed();
     // Until the inbox is empty.
     loop {
-        if store.event_counts().await.unwrap().0 == 0 {
+        if store.events_open().await.unwrap() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -130,6 +130,7 @@ impl Tx<'_> {
         &mut self,
         settings: &Settings,
         secret: &[u8; 32],
+        conversations: &mut Conversations,
         msg: &InboundMessage,
         photos: &[Result<StoredMedia, String>],
         now: i64,
@@ -138,7 +139,7 @@ impl Tx<'_> {
             Ok(p) => p,
             Err(e) => return Ok(format!("sender {} is not a phone number ({}); stored only", msg.from, e.message)),
         };
-        let Conversation { ctx, recent_replies, burst_open } = self.conversation(phone.as_str(), now).await?;
+        let Conversation { ctx, recent_replies, burst_open } = conversations.get(self, phone.as_str(), now).await?;
         // Filed on the active drop's timeline; moved below if the message changes the drop.
         let first_drop = ctx.drop_id;
         let message_id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
@@ -167,33 +168,179 @@ impl Tx<'_> {
         };
         turn.apply(msg, photos, contact_id).await?;
         let Turn { phone, ctx, recent_replies, burst_open, fx, .. } = turn;
-        on_tx!(self, c => {
-            sqlx::query(
-                "insert into conversation (phone, project_id, drop_id, updated_at, recent_replies, burst_open) values ($1, $2, $3, $4, $5, $6)
-                 on conflict (phone) do update set project_id = excluded.project_id, drop_id = excluded.drop_id,
-                    updated_at = excluded.updated_at, recent_replies = excluded.recent_replies, burst_open = excluded.burst_open")
-                .bind(phone.as_str()).bind(ctx.project_id).bind(ctx.drop_id).bind(now).bind(recent_replies.encode()).bind(burst_open as i64)
-                .execute(&mut *c).await?;
-            if ctx.drop_id != first_drop {
-                // The drop's timeline shows what the contractor sent about it.
-                sqlx::query("update message set drop_id = $1 where message_id = $2").bind(ctx.drop_id).bind(message_id).execute(&mut *c).await?;
-            }
-        });
+        conversations.set(
+            phone.as_str(),
+            ConversationRow { project_id: ctx.project_id, drop_id: ctx.drop_id, updated_at: now, recent_replies, burst_open },
+        );
+        if ctx.drop_id != first_drop {
+            // The drop's timeline shows what the contractor sent about it.
+            on_tx!(self, c => { sqlx::query("update message set drop_id = $1 where message_id = $2")
+                .bind(ctx.drop_id).bind(message_id).execute(&mut *c).await?; });
+        }
         Ok(fx.finish())
     }
 
+    /// Reads the stored conversations of these numbers, one statement per 500 (a batch of
+    /// events reads its numbers' conversations at once).
+    pub async fn read_conversations(&mut self, phones: &[&str]) -> CoreResult<Conversations> {
+        let mut found = Conversations::default();
+        for chunk in phones.chunks(500) {
+            let sql = format!(
+                "select phone, project_id, drop_id, updated_at, recent_replies, burst_open from conversation where phone in ({})",
+                (1..=chunk.len()).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ")
+            );
+            let rows: Vec<StoredConversation> = on_tx!(self, c => {
+                let mut q = sqlx::query_as(&sql);
+                for p in chunk {
+                    q = q.bind(*p);
+                }
+                q.fetch_all(&mut *c).await?
+            });
+            for p in chunk {
+                found.rows.entry(p.to_string()).or_insert(None);
+            }
+            for row in rows {
+                let (phone, row) = row.into_row();
+                found.rows.insert(phone, Some(row));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes the conversations changed since they were read: one statement per 100.
+    pub async fn write_conversations(&mut self, conversations: &Conversations) -> CoreResult<()> {
+        let mut changed: Vec<(&str, &ConversationRow)> = conversations
+            .dirty
+            .iter()
+            .filter_map(|p| conversations.rows.get(p).and_then(Option::as_ref).map(|r| (p.as_str(), r)))
+            .collect();
+        // One order, so two writers never lock the same rows in opposite orders.
+        changed.sort_by_key(|(p, _)| *p);
+        for chunk in changed.chunks(100) {
+            let sql = format!(
+                "insert into conversation (phone, project_id, drop_id, updated_at, recent_replies, burst_open) values {}
+                 on conflict (phone) do update set project_id = excluded.project_id, drop_id = excluded.drop_id,
+                    updated_at = excluded.updated_at, recent_replies = excluded.recent_replies, burst_open = excluded.burst_open",
+                crate::inbox::placeholder_rows(chunk.len(), 6)
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(&sql);
+                for (phone, r) in chunk {
+                    q = q.bind(*phone).bind(r.project_id).bind(r.drop_id).bind(r.updated_at).bind(r.recent_replies.encode()).bind(r.burst_open as i64);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Conversations as a transaction reads and changes them: each number's row read once (or
+/// all of a batch's at once, [`Tx::read_conversations`]), changed in memory message by
+/// message, and written once before the commit ([`Tx::write_conversations`]). A message
+/// rolled back to its savepoint puts its number's entry back ([`Conversations::saved`],
+/// [`Conversations::restore`]).
+#[derive(Debug, Default, Clone)]
+pub struct Conversations {
+    /// By number: the row as it stands in this transaction (`None`: no row yet).
+    rows: HashMap<String, Option<ConversationRow>>,
+    /// Numbers whose row changed since it was read.
+    dirty: std::collections::HashSet<String>,
+}
+
+/// A number's entry as it was before a message, to put back if the message is rolled back.
+pub struct SavedConversation {
+    phone: String,
+    entry: Option<Option<ConversationRow>>,
+    dirty: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ConversationRow {
+    project_id: Option<i64>,
+    drop_id: Option<i64>,
+    updated_at: i64,
+    recent_replies: RecentReplies,
+    burst_open: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredConversation {
+    phone: String,
+    project_id: Option<i64>,
+    drop_id: Option<i64>,
+    updated_at: i64,
+    recent_replies: String,
+    burst_open: i64,
+}
+
+impl StoredConversation {
+    fn into_row(self) -> (String, ConversationRow) {
+        let row = ConversationRow {
+            project_id: self.project_id,
+            drop_id: self.drop_id,
+            updated_at: self.updated_at,
+            recent_replies: RecentReplies::parse(&self.recent_replies),
+            burst_open: self.burst_open != 0,
+        };
+        (self.phone, row)
+    }
+}
+
+impl Conversations {
     /// The number's context (expired after [`CONTEXT_IDLE_MS`] idle), its reply-limit state
-    /// and whether a burst may be open.
-    async fn conversation(&mut self, phone: &str, now: i64) -> CoreResult<Conversation> {
-        let row: Option<(Option<i64>, Option<i64>, i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "select project_id, drop_id, updated_at, recent_replies, burst_open from conversation where phone = $1")
-            .bind(phone).fetch_optional(&mut *c).await?);
-        let Some((project_id, drop_id, at, recent, burst_open)) = row else {
+    /// and whether a burst may be open; read in `tx` if this number was not read yet.
+    async fn get(&mut self, tx: &mut Tx<'_>, phone: &str, now: i64) -> CoreResult<Conversation> {
+        if !self.rows.contains_key(phone) {
+            let read = tx.read_conversations(&[phone]).await?;
+            self.rows.extend(read.rows);
+        }
+        let Some(Some(row)) = self.rows.get(phone) else {
             // Every reply is queued with the conversation's row: none, no burst.
             return Ok(Conversation { ctx: Ctx::default(), recent_replies: RecentReplies::default(), burst_open: false });
         };
-        let ctx = if now - at <= CONTEXT_IDLE_MS { Ctx { project_id, drop_id } } else { Ctx::default() };
-        Ok(Conversation { ctx, recent_replies: RecentReplies::parse(&recent), burst_open: burst_open != 0 })
+        let ctx =
+            if now - row.updated_at <= CONTEXT_IDLE_MS { Ctx { project_id: row.project_id, drop_id: row.drop_id } } else { Ctx::default() };
+        Ok(Conversation { ctx, recent_replies: row.recent_replies.clone(), burst_open: row.burst_open })
+    }
+
+    /// Whether this number's row was read (or written) here.
+    pub fn knows(&self, phone: &str) -> bool {
+        self.rows.contains_key(phone)
+    }
+
+    /// Adds the entries of numbers read later.
+    pub fn extend(&mut self, read: Conversations) {
+        self.rows.extend(read.rows);
+        self.dirty.extend(read.dirty);
+    }
+
+    /// The changes were written (and committed): nothing is left to write.
+    pub fn written(&mut self) {
+        self.dirty.clear();
+    }
+
+    fn set(&mut self, phone: &str, row: ConversationRow) {
+        self.rows.insert(phone.to_string(), Some(row));
+        self.dirty.insert(phone.to_string());
+    }
+
+    /// The number's entry now (before a message that may be rolled back).
+    pub fn saved(&self, phone: &str) -> SavedConversation {
+        SavedConversation { phone: phone.to_string(), entry: self.rows.get(phone).cloned(), dirty: self.dirty.contains(phone) }
+    }
+
+    /// Puts a number's entry back as it was saved (its message was rolled back).
+    pub fn restore(&mut self, saved: SavedConversation) {
+        match saved.entry {
+            Some(entry) => self.rows.insert(saved.phone.clone(), entry),
+            None => self.rows.remove(&saved.phone),
+        };
+        if saved.dirty {
+            self.dirty.insert(saved.phone);
+        } else {
+            self.dirty.remove(&saved.phone);
+        }
     }
 }
 

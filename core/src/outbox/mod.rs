@@ -228,20 +228,47 @@ impl Store {
     pub async fn record_outcomes(&self, outcomes: &[SendOutcome]) -> CoreResult<()> {
         {
             let mut tx = self.begin().await?;
+            // The accepted sends (nearly all of them) in one statement per 100.
+            let sent: Vec<_> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    SendOutcome::Sent { message_id, provider_id, status, sent_as, at } => {
+                        Some((*message_id, provider_id, *status, sent_as, *at))
+                    }
+                    _ => None,
+                })
+                .collect();
+            for chunk in sent.chunks(100) {
+                let v =
+                    format!("with v (id, status, provider_id, sent_as, at) as (values {})", crate::inbox::placeholder_rows(chunk.len(), 5));
+                let update = format!(
+                    "{v} update message set status = (select v.status from v where v.id = message.message_id),
+                        provider_message_id = (select v.provider_id from v where v.id = message.message_id),
+                        sent_as = (select v.sent_as from v where v.id = message.message_id),
+                        updated_at = (select v.at from v where v.id = message.message_id),
+                        lease_until = null, error_code = null, error_text = null
+                     where message_id in (select id from v)"
+                );
+                // The drops whose feedback went out: the drop page shows when.
+                let feedback = format!(
+                    "{v} update drop_job set feedback_sent_at = (select max(v.at) from v join message m on m.message_id = v.id
+                                                                  where m.drop_id = drop_job.drop_id and m.template = 'drop_feedback')
+                     where drop_id in (select m.drop_id from v join message m on m.message_id = v.id where m.template = 'drop_feedback')"
+                );
+                on_tx!(&mut tx, c => {
+                    for sql in [&update, &feedback] {
+                        let mut q = sqlx::query(sql);
+                        for (message_id, provider_id, status, sent_as, at) in chunk {
+                            q = q.bind(*message_id).bind(status.as_str()).bind(*provider_id).bind(*sent_as).bind(*at);
+                        }
+                        q.execute(&mut *c).await?;
+                    }
+                });
+            }
             let out = on_tx!(&mut tx, c => {
                 for o in outcomes {
                     match o {
-                        SendOutcome::Sent { message_id, provider_id, status, sent_as, at } => {
-                            sqlx::query(
-                                "update message set status = $1, provider_message_id = $2, lease_until = null, error_code = null, error_text = null,
-                                    sent_as = $3, updated_at = $4 where message_id = $5")
-                                .bind(status.as_str()).bind(provider_id).bind(sent_as).bind(at).bind(message_id).execute(&mut *c).await?;
-                            // The drop's feedback is out: the drop page shows when.
-                            sqlx::query(
-                                "update drop_job set feedback_sent_at = $1
-                                 where drop_id = (select drop_id from message where message_id = $2 and template = 'drop_feedback')")
-                                .bind(at).bind(message_id).execute(&mut *c).await?;
-                        }
+                        SendOutcome::Sent { .. } => {}
                         SendOutcome::Failed { message_id, code, text, retry_at: Some(retry_at), at } => {
                             sqlx::query(
                                 "update message set status = 'queued', next_attempt_at = $1, lease_until = null, error_code = $2, error_text = $3,
