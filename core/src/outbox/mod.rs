@@ -242,18 +242,16 @@ impl Store {
                 let v =
                     format!("with v (id, status, provider_id, sent_as, at) as (values {})", crate::inbox::placeholder_rows(chunk.len(), 5));
                 let update = format!(
-                    "{v} update message set status = (select v.status from v where v.id = message.message_id),
-                        provider_message_id = (select v.provider_id from v where v.id = message.message_id),
-                        sent_as = (select v.sent_as from v where v.id = message.message_id),
-                        updated_at = (select v.at from v where v.id = message.message_id),
+                    "{v} update message set status = v.status, provider_message_id = v.provider_id, sent_as = v.sent_as, updated_at = v.at,
                         lease_until = null, error_code = null, error_text = null
-                     where message_id in (select id from v)"
+                     from v where message.message_id = v.id"
                 );
                 // The drops whose feedback went out: the drop page shows when.
                 let feedback = format!(
-                    "{v} update drop_job set feedback_sent_at = (select max(v.at) from v join message m on m.message_id = v.id
-                                                                  where m.drop_id = drop_job.drop_id and m.template = 'drop_feedback')
-                     where drop_id in (select m.drop_id from v join message m on m.message_id = v.id where m.template = 'drop_feedback')"
+                    "{v} update drop_job set feedback_sent_at = f.at
+                     from (select m.drop_id, max(v.at) as at from v join message m on m.message_id = v.id
+                           where m.template = 'drop_feedback' group by m.drop_id) f
+                     where drop_job.drop_id = f.drop_id"
                 );
                 on_tx!(&mut tx, c => {
                     for sql in [&update, &feedback] {
