@@ -509,7 +509,6 @@ impl Store {
              where state in ('pending', 'processing')").fetch_one(pool).await?))
     }
 
-    /// Events by state: (pending + processing, done, failed).
     /// How many events wait to be processed (pending or being processed): the inbox's
     /// backlog, counted on the index of open events (its cost follows the backlog, not the
     /// history).
@@ -518,6 +517,7 @@ impl Store {
             .fetch_one(pool).await?))
     }
 
+    /// Events by state: (pending + processing, done, failed).
     pub async fn event_counts(&self) -> CoreResult<(i64, i64, i64)> {
         let rows: Vec<(String, i64)> =
             on_db!(self, pool => sqlx::query_as("select state, count(*) from inbound_event group by state").fetch_all(pool).await?);
@@ -554,7 +554,6 @@ fn after_error(ev: &ClaimedEvent, e: CoreError, policy: &RetryPolicy, now: i64) 
     }
 }
 
-/// `rows` rows of `width` numbered parameters for a VALUES list: `($1, $2), ($3, $4)`.
 /// What one transaction of a batch hands to the next (see [`Store::process_events`]).
 #[derive(Default)]
 struct Carried {
@@ -572,6 +571,7 @@ fn conversation_of(event: &WebhookEvent) -> Option<String> {
     }
 }
 
+/// `rows` rows of `width` numbered parameters for a VALUES list: `($1, $2), ($3, $4)`.
 pub(crate) fn placeholder_rows(rows: usize, width: usize) -> String {
     let row = |r: usize| format!("({})", (1..=width).map(|k| format!("${}", r * width + k)).collect::<Vec<_>>().join(", "));
     (0..rows).map(row).collect::<Vec<_>>().join(", ")

@@ -186,8 +186,8 @@ impl Tx<'_> {
         let mut found = Conversations::default();
         for chunk in phones.chunks(500) {
             let sql = format!(
-                "select phone, project_id, drop_id, updated_at, recent_replies, burst_open from conversation where phone in ({})",
-                (1..=chunk.len()).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ")
+                "select phone, project_id, drop_id, updated_at, recent_replies, burst_open from conversation where phone in {}",
+                crate::inbox::placeholder_rows(1, chunk.len())
             );
             let rows: Vec<StoredConversation> = on_tx!(self, c => {
                 let mut q = sqlx::query_as(&sql);
@@ -292,8 +292,7 @@ impl Conversations {
     /// and whether a burst may be open; read in `tx` if this number was not read yet.
     async fn get(&mut self, tx: &mut Tx<'_>, phone: &str, now: i64) -> CoreResult<Conversation> {
         if !self.rows.contains_key(phone) {
-            let read = tx.read_conversations(&[phone]).await?;
-            self.rows.extend(read.rows);
+            self.extend(tx.read_conversations(&[phone]).await?);
         }
         let Some(Some(row)) = self.rows.get(phone) else {
             // Every reply is queued with the conversation's row: none, no burst.
