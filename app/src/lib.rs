@@ -1,6 +1,7 @@
 //! Dropcheck's dashboard: Leptos pages rendered on the server (complete without JavaScript,
-//! `SsrMode::Async`) and hydrated in the browser. Start at [`App`] for the routes; the
-//! server functions are in [`api`], the view models in [`model`].
+//! `SsrMode::Async`) and hydrated in the browser. Start at [`App`] for the routes. Each
+//! feature module holds its pages, its server functions and its view models; all of them build
+//! on [`ui`] and none imports another feature.
 #![recursion_limit = "256"]
 
 use leptos::prelude::*;
@@ -10,19 +11,18 @@ use leptos_router::{
     lazy_route, Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment,
 };
 
-pub mod api;
-mod api_keys;
-pub mod integrations;
+mod auth;
 #[cfg(feature = "hydrate")]
-mod keys;
-pub mod messages;
-pub mod model;
-mod pages;
+mod browser;
+mod drops;
+mod ledger;
+mod messages;
+mod sandbox;
 mod settings;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 mod stats;
-mod templates;
+pub mod ui;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
@@ -52,11 +52,11 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/dropcheck.css"/>
         <Title text="Dropcheck"/>
         <Router>
-            <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=StaticSegment("login") view=|| view! { <pages::LoginPage/><Hydrated/> } ssr=SsrMode::Async/>
-                <Route path=StaticSegment("setup") view=|| view! { <pages::SetupPage/><Hydrated/> } ssr=SsrMode::Async/>
-                <Route path=StaticSegment("") view=|| view! { <pages::DropsPage/><Hydrated/> } ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("drops"), ParamSegment("number")) view=|| view! { <pages::DropPage/><Hydrated/> } ssr=SsrMode::Async/>
+            <Routes fallback=|| view! { <ui::NotFound/> }>
+                <Route path=StaticSegment("login") view=|| view! { <auth::LoginPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=StaticSegment("setup") view=|| view! { <auth::SetupPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=StaticSegment("") view=|| view! { <drops::list::DropsPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("drops"), ParamSegment("number")) view=|| view! { <drops::detail::DropPage/><Hydrated/> } ssr=SsrMode::Async/>
                 <Route path=StaticSegment("messages") view={Lazy::<MessagesRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("sandbox") view={Lazy::<SandboxRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("events") view={Lazy::<EventsRoute>::new()} ssr=SsrMode::Async/>
@@ -89,13 +89,13 @@ macro_rules! lazy_page {
     };
 }
 lazy_page!(MessagesRoute, messages::MessagesPage);
-lazy_page!(SandboxRoute, messages::SandboxPage);
-lazy_page!(EventsRoute, messages::EventsPage);
-lazy_page!(ProjectsRoute, settings::ProjectsPage);
-lazy_page!(UsersRoute, settings::UsersPage);
-lazy_page!(TemplatesRoute, templates::TemplatesPage);
-lazy_page!(ApiKeysRoute, api_keys::ApiKeysPage);
-lazy_page!(IntegrationsRoute, integrations::IntegrationsPage);
+lazy_page!(SandboxRoute, sandbox::SandboxPage);
+lazy_page!(EventsRoute, ledger::EventsPage);
+lazy_page!(ProjectsRoute, settings::projects::ProjectsPage);
+lazy_page!(UsersRoute, settings::users::UsersPage);
+lazy_page!(TemplatesRoute, settings::templates::TemplatesPage);
+lazy_page!(ApiKeysRoute, settings::api_keys::ApiKeysPage);
+lazy_page!(IntegrationsRoute, settings::integrations::IntegrationsPage);
 lazy_page!(StatsRoute, stats::StatsPage);
 
 /// Marks the page as hydrated once its route's view is (tests wait on `data-hydrated`). It
@@ -109,12 +109,4 @@ fn Hydrated() -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
-}
-
-/// The text of a server function error, without the framework's prefix.
-pub fn err_text(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

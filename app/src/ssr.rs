@@ -102,12 +102,16 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 pub trait ProviderSettings: Send + Sync {
     /// The provider in effect: `sandbox`, `twilio` or `meta`.
     fn active(&self) -> &'static str;
-    fn panel(&self) -> BoxFuture<'_, Result<crate::integrations::ProviderPanel, CoreError>>;
+    fn panel(&self) -> BoxFuture<'_, Result<dropcheck_core::integrations::ProviderStatus, CoreError>>;
     /// Chooses the provider and sets the named settings (`""` removes a stored value; a blank
     /// secret keeps the stored one). Nothing is saved unless the result is usable.
     fn save<'a>(&'a self, provider: Option<String>, values: Vec<(String, String)>, by: &'a User) -> BoxFuture<'a, Result<(), CoreError>>;
     /// Sends a test message through the active provider now and reports what happened.
-    fn send_test<'a>(&'a self, phone: String, by: &'a User) -> BoxFuture<'a, Result<crate::integrations::TestSend, CoreError>>;
+    fn send_test<'a>(
+        &'a self,
+        phone: String,
+        by: &'a User,
+    ) -> BoxFuture<'a, Result<dropcheck_core::integrations::TestSendOutcome, CoreError>>;
 }
 
 impl std::fmt::Debug for Settings {

@@ -3,13 +3,10 @@
 //! feedback to resubmission), as SVG charts drawn on the server: readable without JavaScript.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::err_text;
-use crate::model::Me;
-use crate::pages::{ErrorBox, Layout};
+use crate::ui::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DayRow {
@@ -67,7 +64,7 @@ pub async fn stats_page(days: Option<String>) -> Result<StatsPageData, ServerFnE
         Some(ms) => format!("{:.1} days", ms as f64 / 86_400_000.0),
     };
     Ok(StatsPageData {
-        me: crate::api::me_of(&user),
+        me: crate::ui::me_of(&user),
         days,
         rows,
         reasons,
@@ -82,17 +79,7 @@ pub async fn stats_page(days: Option<String>) -> Result<StatsPageData, ServerFnE
 pub fn StatsPage() -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new(move || query.read().get("days"), stats_page);
-    view! {
-        <Title text="Statistics · Dropcheck"/>
-        <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(d) => view! { <StatsView d=d/> }.into_any(),
-                    Err(e) => view! { <main class="p-8"><ErrorBox msg=err_text(&e)/><a href="/stats" class="text-blue-700 underline">"Last 14 days"</a></main> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    page("Statistics · Dropcheck", data, Some(("/stats", "Last 14 days")), move |d| view! { <StatsView d=d/> })
 }
 
 /// Chart geometry (SVG user units).

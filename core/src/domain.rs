@@ -115,7 +115,7 @@ macro_rules! string_enum {
 }
 
 string_enum!(
-    /// The drop lifecycle of SPEC §1.1; transitions live in [`crate::lifecycle`].
+    /// Where a drop is in its review; the transitions live in [`crate::lifecycle`].
     DropStatus, "invalid_status" {
         Collecting = "collecting",
         Unreviewed = "unreviewed",
@@ -194,7 +194,7 @@ impl Email {
     }
 }
 
-/// The default 12-step checklist of SPEC §1.
+/// The default 12-step checklist of a fibre installation drop.
 pub const DEFAULT_CHECKLIST: [(&str, &str); 12] = [
     ("Property frontage with house number", "The front of the property with the house number readable."),
     ("Pole / drop cable origin", "The pole or chamber where the drop cable starts."),

@@ -1,5 +1,5 @@
 //! The WhatsApp provider's settings as admins enter them under Settings → Integrations
-//! (issue 4, SPEC 3 and 9): which provider is active and its credentials.
+//! (or sets in the environment, which wins): which provider is active and its credentials.
 //!
 //! Every setting has the name of its environment variable. A value from the environment
 //! always wins over one stored here, and the page shows it as coming from the environment.
@@ -251,6 +251,32 @@ fn cipher(secret_key: &[u8; 32]) -> XChaCha20Poly1305 {
     mac.update(b"dropcheck integration settings v1");
     let key = mac.finalize().into_bytes();
     XChaCha20Poly1305::new(&key)
+}
+
+/// The provider as Settings → Integrations shows it to admins. The server fills it in (it owns
+/// the provider clients and the webhooks' last-seen times); the page formats it.
+#[derive(Debug, Clone)]
+pub struct ProviderStatus {
+    /// The provider in effect now.
+    pub active: Provider,
+    /// The settings in effect: the provider they choose, each field's value and its source.
+    pub effective: Effective,
+    /// The addresses to enter at the provider: what each is for, and the URL.
+    pub webhooks: Vec<(String, String)>,
+    /// The last webhook from the active provider: when, and why it was refused if it was.
+    pub last_webhook: Option<(i64, Option<String>)>,
+    /// When the stored settings were last saved, and by whom.
+    pub updated: Option<(i64, String)>,
+    /// Why the stored settings cannot be read (e.g. the secret key changed), if they cannot.
+    pub error: Option<String>,
+}
+
+/// What a test send from Settings → Integrations came to: the provider it went through and
+/// the message as it stands.
+#[derive(Debug, Clone)]
+pub struct TestSendOutcome {
+    pub provider: Provider,
+    pub message: crate::store::MessageRow,
 }
 
 /// `v1:` + base64(nonce ‖ ciphertext), the setting's name as associated data.

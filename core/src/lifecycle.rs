@@ -1,4 +1,4 @@
-//! The drop lifecycle of SPEC §1.1, enforced in this one place. Every status change in the
+//! The drop lifecycle, enforced in this one place. Every status change in the
 //! store goes through [`transition`], so an invalid change is a typed error, never a write.
 //!
 //! ```text
@@ -65,6 +65,21 @@ pub fn transition(from: DropStatus, action: Action, actor: Actor) -> Result<Drop
     Ok(to)
 }
 
+/// Every action, in the order the dashboard lists them.
+pub const ACTIONS: [Action; 4] = [Action::Complete, Action::MarkIncomplete, Action::Approve, Action::Resubmit];
+
+/// What may be offered on a drop in `status` to `actor`: exactly the actions [`transition`]
+/// accepts, so the dashboard never shows a button for a change the store would refuse.
+pub fn allowed_actions(status: DropStatus, actor: Actor) -> Vec<Action> {
+    ACTIONS.into_iter().filter(|a| transition(status, *a, actor).is_ok()).collect()
+}
+
+/// Whether a drop in this status takes step verdicts and photo moves: every status but
+/// Approved (an admin re-opens an approved drop first).
+pub fn takes_verdicts(status: DropStatus) -> bool {
+    status != DropStatus::Approved
+}
+
 fn past(action: Action) -> &'static str {
     match action {
         Action::Complete => "completed",
@@ -120,6 +135,18 @@ mod tests {
     fn only_admins_reopen_approved_drops() {
         assert!(matches!(transition(Approved, Action::MarkIncomplete, REVIEWER), Err(CoreError::Forbidden(_))));
         assert!(matches!(transition(Approved, Action::MarkIncomplete, Actor::System), Err(CoreError::Forbidden(_))));
+    }
+
+    #[test]
+    fn the_actions_offered_are_the_transitions_allowed() {
+        use Action::*;
+        assert_eq!(allowed_actions(Unreviewed, REVIEWER), vec![MarkIncomplete, Approve]);
+        assert_eq!(allowed_actions(Resubmitted, REVIEWER), vec![MarkIncomplete, Approve]);
+        assert_eq!(allowed_actions(Approved, REVIEWER), vec![]);
+        assert_eq!(allowed_actions(Approved, ADMIN), vec![MarkIncomplete]);
+        assert_eq!(allowed_actions(Incomplete, Actor::System), vec![Resubmit]);
+        assert_eq!(allowed_actions(Collecting, Actor::System), vec![Complete]);
+        assert!(DropStatus::ALL.iter().all(|s| takes_verdicts(*s) == (*s != Approved)));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Phone linking (SPEC 6.4): a signed-in user proves they own a WhatsApp number by sending
+//! Phone linking: a signed-in user proves they own a WhatsApp number by sending
 //! `VERIFY 123456` from it. The code is random, shown once, stored only as an HMAC under the
 //! server's secret key, expires after 10 minutes, works once, and is locked after 5 wrong
 //! attempts. A number links to one account at a time; a user links one number.

@@ -1,4 +1,4 @@
-//! The notification service the predecessor offered (SPEC 6.1, 7): templated messages to
+//! The notification service the predecessor offered, with its API: templated messages to
 //! contacts by message type, their history and statistics, and the contacts with their
 //! notification preferences (opt-out, muted message types), which every send honours.
 

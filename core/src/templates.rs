@@ -152,7 +152,8 @@ pub fn feedback_vars(drop: &DropDetail, reasons: &[Reason]) -> CoreResult<miniji
 }
 
 /// The approved provider templates a message template maps to, for sends outside WhatsApp's
-/// 24-hour window (SPEC 4.4). Stored as JSON in `message_template.provider_template`.
+/// 24-hour window (WhatsApp allows free-form messages only within 24 hours of the contact's
+/// last message). Stored as JSON in `message_template.provider_template`.
 /// Each parameter is a minijinja expression over the message's variables, e.g.
 /// `drop_number` or `steps | map(attribute="number") | join(", ")`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
@@ -270,7 +271,7 @@ mod tests {
     }
 }
 
-/// The predecessor notification service's business templates (SPEC 6.1), for
+/// The predecessor notification service's business templates, for
 /// `POST /api/notifications/send-message` with `message_type` = the name.
 pub const NOTIFICATIONS: &[(&str, &str)] = &[
     ("order_confirmation", "Hi {{ customer_name }}, your order {{ order_id }} is confirmed{% if delivery_date %} for delivery on {{ delivery_date }}{% endif %}. Total: {{ total }}."),

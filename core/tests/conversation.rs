@@ -1,4 +1,4 @@
-//! The contractor's conversation (SPEC section 2) through the inbox on both backends: the
+//! The contractor's conversation (drop numbers, photos, DONE, the commands) through the inbox on both backends: the
 //! commands, context expiry, opt-out, the reply limit, the inbox's ordering and leases.
 
 use dropcheck_core::conversation::{CONTEXT_IDLE_MS, REPLIES_PER_MINUTE};

@@ -154,7 +154,7 @@ impl std::fmt::Debug for ProviderConfig {
     }
 }
 
-/// Outbox retries: exponential backoff with full jitter until a deadline (SPEC section 5);
+/// Outbox retries: exponential backoff with full jitter until a deadline;
 /// the policy itself is in the core crate, beside the outbox it drives.
 pub use dropcheck_core::outbox::RetryPolicy;
 

@@ -6,13 +6,14 @@
 
 use crate::config::ProviderConfig;
 use crate::workers::{self, Messaging};
-use app::integrations::{FieldView, ProviderPanel, TestSend, WebhookSeen};
 use app::ssr::{BoxFuture, ProviderSettings};
 use dropcheck_core::domain::Phone;
-use dropcheck_core::integrations::{field_named, Change, Effective, ProviderEnv, Source, StoredSettings, PROVIDER};
+use dropcheck_core::integrations::{
+    field_named, Change, Effective, ProviderEnv, ProviderStatus, StoredSettings, TestSendOutcome, PROVIDER,
+};
 use dropcheck_core::providers::Provider;
 use dropcheck_core::store::{Store, User};
-use dropcheck_core::{fmt_time, now_ms, CoreError, CoreResult, InputError};
+use dropcheck_core::{now_ms, CoreError, CoreResult, InputError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,7 +107,7 @@ impl Integrations {
         }
     }
 
-    async fn panel_now(&self) -> CoreResult<ProviderPanel> {
+    async fn panel_now(&self) -> CoreResult<ProviderStatus> {
         let (stored, error) = match self.store.integration_settings().await {
             Ok(s) => (s, None),
             Err(e) => {
@@ -117,37 +118,19 @@ impl Integrations {
         };
         let effective = Effective::resolve(&self.env, &stored)?;
         let active = self.messaging.provider().kind();
-        let fields = effective
-            .fields
-            .iter()
-            .map(|f| FieldView {
-                name: f.field.name.to_string(),
-                provider: f.field.provider.as_str().to_string(),
-                label: f.field.label.to_string(),
-                help: f.field.help.to_string(),
-                secret: f.field.secret,
-                env_only: f.field.env_only,
-                source: f.source.as_str().to_string(),
-                shown: f.display(),
-            })
-            .collect();
         let accepted = self.store.last_webhook_at(active).await?;
         let refused = self.messaging.last_refused().filter(|r| r.provider == active);
         let last_webhook = match (accepted, refused) {
-            (_, Some(r)) if accepted.is_none_or(|at| r.at > at) => {
-                Some(WebhookSeen { at: fmt_time(r.at), ok: false, text: format!("refused: {}", r.what) })
-            }
-            (Some(at), _) => Some(WebhookSeen { at: fmt_time(at), ok: true, text: "signature verified, stored".into() }),
+            (_, Some(r)) if accepted.is_none_or(|at| r.at > at) => Some((r.at, Some(r.what.to_string()))),
+            (Some(at), _) => Some((at, None)),
             _ => None,
         };
-        Ok(ProviderPanel {
-            active: active.as_str().to_string(),
-            chosen: effective.provider.as_str().to_string(),
-            chosen_by_env: effective.provider_source == Source::Environment,
-            fields,
+        Ok(ProviderStatus {
+            active,
+            effective,
             webhooks: self.webhooks(active),
             last_webhook,
-            updated: stored.updated_at.map(|at| format!("{} by {}", fmt_time(at), stored.updated_by.unwrap_or_default())),
+            updated: stored.updated_at.map(|at| (at, stored.updated_by.unwrap_or_default())),
             error,
         })
     }
@@ -208,7 +191,7 @@ impl Integrations {
         Ok(())
     }
 
-    async fn send_test_now(&self, phone: String, by: &User) -> CoreResult<TestSend> {
+    async fn send_test_now(&self, phone: String, by: &User) -> CoreResult<TestSendOutcome> {
         let phone = Phone::parse(&phone)?;
         let provider = self.messaging.provider().kind();
         let body = format!("Test message from Dropcheck through {}, sent by {}.", provider.as_str(), by.email.as_str());
@@ -226,21 +209,7 @@ impl Integrations {
             tokio::time::sleep(Duration::from_millis(100)).await;
             row = self.store.message(id).await?;
         }
-        let explained = row.error_code.as_deref().and_then(dropcheck_core::providers::explain_error);
-        Ok(TestSend {
-            message_id: row.message_id,
-            phone: row.phone,
-            provider: provider.as_str().to_string(),
-            status: row.status,
-            provider_message_id: row.provider_message_id,
-            error: row.error_code.map(|code| {
-                let text = row.error_text.unwrap_or_default();
-                match explained {
-                    Some(x) => format!("{code}: {text} — {x}"),
-                    None => format!("{code}: {text}"),
-                }
-            }),
-        })
+        Ok(TestSendOutcome { provider, message: row })
     }
 }
 
@@ -272,7 +241,7 @@ impl ProviderSettings for Integrations {
         self.messaging.provider().kind().as_str()
     }
 
-    fn panel(&self) -> BoxFuture<'_, CoreResult<ProviderPanel>> {
+    fn panel(&self) -> BoxFuture<'_, CoreResult<ProviderStatus>> {
         Box::pin(self.panel_now())
     }
 
@@ -280,7 +249,7 @@ impl ProviderSettings for Integrations {
         Box::pin(self.save_now(provider, values, by))
     }
 
-    fn send_test<'a>(&'a self, phone: String, by: &'a User) -> BoxFuture<'a, CoreResult<TestSend>> {
+    fn send_test<'a>(&'a self, phone: String, by: &'a User) -> BoxFuture<'a, CoreResult<TestSendOutcome>> {
         Box::pin(self.send_test_now(phone, by))
     }
 }

@@ -6,11 +6,10 @@ pub mod api;
 pub mod config;
 pub mod group_commit;
 pub mod integrations;
-pub mod linking;
 pub mod logging;
-pub mod notifications;
 pub mod openapi;
 pub mod providers;
+pub mod routes;
 pub mod sandbox;
 pub mod sessions;
 pub mod web;
@@ -53,8 +52,14 @@ pub const FORM_BODY_LIMIT: usize = 256 << 10;
 /// The largest JSON API request body.
 pub const API_BODY_LIMIT: usize = 1 << 20;
 
-/// The whole HTTP surface, ready to serve.
-pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookies: bool, body_timeout: std::time::Duration) -> Router {
+/// The whole HTTP surface, ready to serve, and the paths of the API and webhook routes in it
+/// (the API document names exactly these).
+pub fn router_and_api_paths(
+    state: AppState,
+    messaging: Arc<workers::Messaging>,
+    secure_cookies: bool,
+    body_timeout: std::time::Duration,
+) -> (Router, Vec<&'static str>) {
     let sessions = SessionManagerLayer::new(sessions::DbSessionStore { store: state.store.clone() })
         // `__Host-` pins the cookie to this host and path, but browsers accept it only over https.
         .with_name(if secure_cookies { "__Host-dropcheck" } else { "dropcheck_session" })
@@ -66,13 +71,18 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
         // with a fresh expiry (a write per request would be an fsync per page view).
         // 12 hours absolute, checked in app::ssr.
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(30)));
+    let (linking, mut api_paths) = api::linking::router().into_parts();
+    let (api, more) = api::router().merge(api::notifications::router(messaging.clone())).merge(openapi::router()).into_parts();
+    api_paths.extend(more);
+    let (webhooks, more) = webhooks::router(messaging.clone(), state.store.clone()).into_parts();
+    api_paths.extend(more);
     let routes = generate_route_list(app::App);
     let shell_opts = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes(&state, routes, move || app::shell(shell_opts.clone()))
         .merge(web::router())
         // Phone linking acts for the session's user too, so it sits behind the session layer.
-        .merge(linking::router())
+        .merge(linking)
         // Forms and server functions: small bodies. The sandbox's upload sets its own limit.
         .layer(RequestBodyLimitLayer::new(FORM_BODY_LIMIT))
         .merge(sandbox::router(messaging.clone()))
@@ -87,24 +97,25 @@ pub fn router(state: AppState, messaging: Arc<workers::Messaging>, secure_cookie
     let pkg = tower::ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .service(ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip());
-    Router::new()
-        .merge(api::router())
-        .merge(notifications::router(messaging.clone()))
-        .merge(openapi::router())
+    let router = Router::new()
+        .merge(api)
         .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT))
-        .merge(webhooks::router(messaging, state.store.clone()))
+        .merge(webhooks)
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn(web::clean_input))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(from_fn_with_state(state.clone(), web::security_headers))
-        .with_state(state)
+        .with_state(state);
+    (router, api_paths)
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The paths of the API and webhook routes the router serves.
+    api_paths: Vec<&'static str>,
     state: AppState,
     messaging: Arc<workers::Messaging>,
     workers: workers::Workers,
@@ -181,8 +192,10 @@ impl Application {
             header: std::time::Duration::from_millis(config.header_timeout_ms),
             idle: std::time::Duration::from_millis(config.idle_timeout_ms),
         };
+        let (router, api_paths) = router_and_api_paths(state.clone(), messaging.clone(), config.secure_cookies(), timeouts.idle);
         Ok(Self {
-            router: router(state.clone(), messaging.clone(), config.secure_cookies(), timeouts.idle),
+            router,
+            api_paths,
             listener,
             workers: workers::Workers::new(store.clone(), state.media.clone(), messaging.clone()),
             background_workers: config.background_workers,
@@ -195,6 +208,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The paths of the API and webhook routes served (the API document names exactly these).
+    pub fn api_paths(&self) -> &[&'static str] {
+        &self.api_paths
     }
 
     pub fn store(&self) -> &Store {

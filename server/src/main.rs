@@ -1,4 +1,5 @@
-//! `dropcheck`: one binary with the subcommands of SPEC §9. A thin shim over the library.
+//! `dropcheck`: one binary with its subcommands (`serve`, `migrate`, `user`, `demo`, …). A
+//! thin shim over the library.
 
 use clap::{Parser, Subcommand};
 use dropcheck::{open_store, Application, Config};

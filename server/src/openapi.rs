@@ -1,14 +1,15 @@
 //! The API document: `GET /api/openapi.json` (OpenAPI 3.1) and `GET /api/docs` (the same,
 //! as a page for people). Both are generated from [`OPERATIONS`], one table of every route
-//! the API and webhook routers serve; `tests/openapi.rs` reads the routers' source and fails
-//! when a route is missing from it. (A table rather than per-handler annotations: the
+//! the API and webhook routers serve; a test (`tests/api/openapi.rs`) takes the paths from the
+//! server's route table, probes each path's methods on the running server, and fails when the
+//! two differ. (A table rather than per-handler annotations: the
 //! handlers' bodies are hand-checked JSON with stable error codes, which the table's
 //! descriptions and the README document.)
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Map, Value};
 
 /// One operation: method, path (axum syntax, `{param}`), the API-key scope it needs
@@ -260,8 +261,8 @@ pub const OPERATIONS: &[Op] = &[
         .st(&[200, 400, 403, 404, 413, 503]),
 ];
 
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/api/openapi.json", get(openapi_json)).route("/api/docs", get(docs_page))
+pub fn router<S: Clone + Send + Sync + 'static>() -> crate::routes::Routes<S> {
+    crate::routes::Routes::new().route("/api/openapi.json", get(openapi_json)).route("/api/docs", get(docs_page))
 }
 
 fn schema(text: &str, what: &str) -> Value {

@@ -1,4 +1,4 @@
-//! The built-in WhatsApp simulator (SPEC 4.3). The `/sandbox` page (in the app crate) shows
+//! The built-in WhatsApp simulator. The `/sandbox` page (in the app crate) shows
 //! a phone's conversation; its form posts here. Each message becomes a Twilio-format webhook
 //! request, signed with the sandbox's token, sent over HTTP to this server's own
 //! `/webhooks/twilio`: the sandbox exercises the real verification, storage, processing

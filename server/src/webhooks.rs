@@ -1,4 +1,4 @@
-//! Provider webhooks (SPEC 4.1, 4.2, 4.4): verify the signature, commit the raw request and
+//! Provider webhooks (Twilio inbound and status callbacks, Meta events): verify the signature, commit the raw request and
 //! its events, and only then answer 200. Processing happens after, from the stored events
 //! (see [`crate::workers`]).
 //!
@@ -8,6 +8,7 @@
 
 use crate::config::ProviderConfig;
 use crate::group_commit::{GroupCommit, WriteError};
+use crate::routes::Routes;
 use crate::workers::Messaging;
 use app::ssr::AppState;
 use axum::body::Bytes;
@@ -15,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, OriginalUri, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Extension;
 use dropcheck_core::inbox::{ReceiptOutcome, WebhookIn};
 use dropcheck_core::providers::{self, Provider, WebhookEvent};
 use dropcheck_core::store::Store;
@@ -29,14 +30,14 @@ const WEBHOOK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// The most requests one group commit takes.
 const GROUP_COMMIT_MAX: usize = 256;
 
-pub fn router(messaging: Arc<Messaging>, store: Store) -> Router<AppState> {
-    Router::new()
+pub fn router(messaging: Arc<Messaging>, store: Store) -> Routes<AppState> {
+    Routes::new()
         .route("/webhooks/twilio", post(twilio_inbound))
         .route("/webhooks/twilio/status", post(twilio_status))
         .route("/webhooks/meta", post(meta_event).get(meta_verify))
-        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
-        .layer(Extension(Arc::new(Ingest::start(store))))
-        .layer(Extension(messaging))
+        .map(|r| {
+            r.layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)).layer(Extension(Arc::new(Ingest::start(store)))).layer(Extension(messaging))
+        })
 }
 
 /// How long a webhook waits for its receipt to be committed before it is answered 503 with

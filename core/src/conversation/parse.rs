@@ -1,4 +1,5 @@
-//! The contractor's WhatsApp grammar (SPEC section 2), as pure parsing: what a message
+//! The contractor's WhatsApp grammar (drop numbers, captions naming a step, DONE, the
+//! commands), as pure parsing: what a message
 //! asks for. The effects (drops, photos, replies) are applied by the store's inbox
 //! processing, which calls [`parse_text`] and [`parse_caption`].
 

@@ -1,4 +1,4 @@
-//! The outbound queue (SPEC section 5): every outbound message is a `message` row written in
+//! The outbound queue: every outbound message is a `message` row written in
 //! the same transaction as the change that caused it. Senders claim due rows with a lease,
 //! send, and record the provider's id and status, or the failure and when to try again.
 //! A claim whose lease expired (the sender died) is claimable again, so nothing is lost; a
@@ -95,6 +95,17 @@ pub struct Outbound {
     /// The contact's muted message types (space-separated template names).
     pub muted_types: Option<String>,
     pub last_inbound_at: Option<i64>,
+}
+
+/// The statuses an outbound message can be queued again from ("Resend"; the store's
+/// [`Store::resend`] and the dashboard's button both go by it).
+pub const RESENDABLE: [&str; 2] = ["failed", "undelivered"];
+
+impl MessageRow {
+    /// Whether "Resend" applies: an outbound message that failed or was not delivered.
+    pub fn resendable(&self) -> bool {
+        self.direction == "out" && RESENDABLE.contains(&self.status.as_str())
+    }
 }
 
 /// The error code of a message whose sender died during the send (its lease ran out): as
@@ -304,11 +315,13 @@ impl Store {
 
     /// Queues a failed (or undelivered) outbound message again, as a fresh attempt series.
     pub async fn resend(&self, message_id: i64, now: i64) -> CoreResult<()> {
-        let n = on_db!(self, pool => sqlx::query(
+        let sql = format!(
             "update message set status = 'queued', attempts = 0, next_attempt_at = $1, retry_from = $1, error_code = null, error_text = null,
                 provider_message_id = null, updated_at = $1
-             where message_id = $2 and direction = 'out' and status in ('failed', 'undelivered')")
-            .bind(now).bind(message_id).execute(pool).await?.rows_affected());
+             where message_id = $2 and direction = 'out' and status in ('{}')",
+            RESENDABLE.join("', '")
+        );
+        let n = on_db!(self, pool => sqlx::query(&sql).bind(now).bind(message_id).execute(pool).await?.rows_affected());
         if n == 0 {
             return Err(CoreError::conflict("not_resendable", format!("message {message_id} is not a failed outbound message")));
         }

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub workers: Workers,
     pub integrations: Arc<Integrations>,
+    /// The paths of the API and webhook routes the server routes.
+    pub api_paths: Vec<&'static str>,
 }
 
 /// The build options a server under test renders its pages with.
@@ -37,9 +39,9 @@ pub async fn spawn_app(store: Store, config: Config) -> TestApp {
     let public_url = config.public_url.clone();
     let app = Application::build_with_store(config, leptos_options(), store.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
-    let (workers, integrations) = (app.workers(), app.integrations());
+    let (workers, integrations, api_paths) = (app.workers(), app.integrations(), app.api_paths().to_vec());
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, public_url, store, client: client(), workers, integrations }
+    TestApp { base, public_url, store, client: client(), workers, integrations, api_paths }
 }
 
 /// [`spawn_app`] with the test configuration as it is.

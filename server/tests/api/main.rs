@@ -8,5 +8,7 @@ mod helpers;
 
 mod first_contact;
 mod http;
+mod layout;
+mod openapi;
 mod security;
 mod whatsapp;

@@ -1,27 +1,28 @@
-//! The predecessor notification service's API (SPEC 7), same paths and shapes:
+//! The predecessor notification service's API, same paths and shapes:
 //! `/api/notifications/health`, `send-message`, `history`, `statistics`, `templates`,
 //! `process-queue`, `resend/{id}`; and the native contacts API, `/api/v1/contacts`.
 //! Every send goes through the outbox and honours the contact's opt-out and muted types.
 
 use crate::api::{self, ApiCaller, ApiError, ApiPath, ApiResult, IdempotencyKey};
+use crate::routes::Routes;
 use crate::workers::{self, Messaging};
 use app::ssr::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use dropcheck_core::domain::Phone;
 use dropcheck_core::notify::{Contact, ContactUpdate};
-use dropcheck_core::now_ms;
 use dropcheck_core::outbox::MessageFilter;
 use dropcheck_core::store::MessageRow;
+use dropcheck_core::{now_ms, CoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub fn router(messaging: Arc<Messaging>) -> Router<AppState> {
-    Router::new()
+pub fn router(messaging: Arc<Messaging>) -> Routes<AppState> {
+    Routes::new()
         .route("/api/notifications/health", get(health))
         .route("/api/notifications/send-message", post(send_message))
         .route("/api/notifications/history", get(history))
@@ -32,7 +33,7 @@ pub fn router(messaging: Arc<Messaging>) -> Router<AppState> {
         .route("/api/notifications/resend/{id}", post(api::resend_message))
         .route("/api/v1/contacts", get(list_contacts).post(create_contact))
         .route("/api/v1/contacts/{phone}", get(get_contact).put(update_contact))
-        .layer(Extension(messaging))
+        .map(|r| r.layer(Extension(messaging)))
 }
 
 async fn health(State(st): State<AppState>) -> ApiResult<Json<Value>> {
@@ -196,8 +197,10 @@ async fn create_contact(
     let Json(mut body) = body?;
     let phone = body.phone.take().ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone", "phone is required"))?;
     let phone = Phone::parse(&phone)?;
-    if st.store.contact(&phone).await.is_ok() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "contact_exists", format!("{} is a contact already", phone.as_str())));
+    match st.store.contact(&phone).await {
+        Ok(_) => return Err(ApiError::new(StatusCode::CONFLICT, "contact_exists", format!("{} is a contact already", phone.as_str()))),
+        Err(CoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
     }
     let c = st.store.save_contact(&phone, &body.update()).await?;
     Ok((StatusCode::CREATED, Json(contact_json(&c))))

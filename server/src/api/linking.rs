@@ -1,17 +1,18 @@
-//! The predecessor's phone-linking endpoints (SPEC 6.4, 7): `POST
+//! The predecessor's phone-linking endpoints: `POST
 //! /api/integrations/whatsapp/link`, `/verify`, `/unlink`, and the webhook health `GET
 //! /api/integrations/whatsapp/webhook`. They act for the signed-in user (a same-origin
 //! request with the session cookie), or, with an `admin`-scoped API key, for the user named
 //! by an extra `user` (e-mail) field.
 
 use crate::api::{rfc3339, ApiCaller, ApiError, ApiResult};
+use crate::routes::Routes;
 use app::ssr::{session_user, AppState};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use dropcheck_core::domain::{Email, Phone};
 use dropcheck_core::now_ms;
 use dropcheck_core::store::User;
@@ -19,8 +20,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes<AppState> {
+    Routes::new()
         .route("/api/integrations/whatsapp/link", post(link))
         .route("/api/integrations/whatsapp/verify", post(verify))
         .route("/api/integrations/whatsapp/unlink", post(unlink))

@@ -1,18 +1,13 @@
-//! `/settings/integrations`: every signed-in user links their WhatsApp number here (SPEC
-//! 6.4); admins also choose the WhatsApp provider and enter its credentials (values from
+//! `/settings/integrations`: every signed-in user links their WhatsApp number here; admins also choose the WhatsApp provider and enter its credentials (values from
 //! the environment win and are shown as such; secrets are stored encrypted and shown only as
 //! "set · …abcd"), see the webhook addresses to paste into the provider's console and when
 //! the last webhook arrived, and send a test message. The server implements the provider
 //! side ([`crate::ssr::ProviderSettings`]).
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::err_text;
-use crate::model::Me;
-use crate::pages::{ErrorBox, Layout};
-use crate::settings::field;
+use crate::ui::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkView {
@@ -115,10 +110,10 @@ pub async fn integrations_data() -> Result<IntegrationsPageData, ServerFnError> 
         since: dropcheck_core::fmt_time(l.verified_at.unwrap_or(l.created_at)),
         phone: l.phone,
     });
-    let me = crate::api::me_of(&user);
+    let me = crate::ui::me_of(&user);
     let (panel, test, saved) = if me.admin {
         (
-            Some(st.settings.integrations.panel().await.map_err(fail)?),
+            Some(panel_view(st.settings.integrations.panel().await.map_err(fail)?)),
             session.remove::<TestSend>(SESSION_TEST_SEND).await.map_err(e)?,
             session.remove::<bool>(SESSION_SAVED).await.map_err(e)?.unwrap_or(false),
         )
@@ -126,6 +121,59 @@ pub async fn integrations_data() -> Result<IntegrationsPageData, ServerFnError> 
         (None, None, false)
     };
     Ok(IntegrationsPageData { me, link, new_code, panel, test, saved })
+}
+
+#[cfg(feature = "ssr")]
+fn panel_view(p: dropcheck_core::integrations::ProviderStatus) -> ProviderPanel {
+    use dropcheck_core::fmt_time;
+    use dropcheck_core::integrations::Source;
+    ProviderPanel {
+        active: p.active.as_str().to_string(),
+        chosen: p.effective.provider.as_str().to_string(),
+        chosen_by_env: p.effective.provider_source == Source::Environment,
+        fields: p
+            .effective
+            .fields
+            .iter()
+            .map(|f| FieldView {
+                name: f.field.name.to_string(),
+                provider: f.field.provider.as_str().to_string(),
+                label: f.field.label.to_string(),
+                help: f.field.help.to_string(),
+                secret: f.field.secret,
+                env_only: f.field.env_only,
+                source: f.source.as_str().to_string(),
+                shown: f.display(),
+            })
+            .collect(),
+        webhooks: p.webhooks,
+        last_webhook: p.last_webhook.map(|(at, refused)| match refused {
+            Some(why) => WebhookSeen { at: fmt_time(at), ok: false, text: format!("refused: {why}") },
+            None => WebhookSeen { at: fmt_time(at), ok: true, text: "signature verified, stored".into() },
+        }),
+        updated: p.updated.map(|(at, by)| format!("{} by {by}", fmt_time(at))),
+        error: p.error,
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn test_send_view(t: dropcheck_core::integrations::TestSendOutcome) -> TestSend {
+    let m = t.message;
+    let explained = m.error_code.as_deref().and_then(dropcheck_core::providers::explain_error);
+    TestSend {
+        message_id: m.message_id,
+        phone: m.phone,
+        provider: t.provider.as_str().to_string(),
+        status: m.status,
+        provider_message_id: m.provider_message_id,
+        error: m.error_code.map(|code| {
+            let text = m.error_text.unwrap_or_default();
+            match explained {
+                Some(x) => format!("{code}: {text} — {x}"),
+                None => format!("{code}: {text}"),
+            }
+        }),
+    }
 }
 
 /// Saves the provider and its settings (admins). Each setting is named after its
@@ -168,7 +216,7 @@ pub async fn save_provider(
 pub async fn send_test_message(phone: String) -> Result<TestSend, ServerFnError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
-    let sent = st.settings.integrations.send_test(phone, &user).await.map_err(fail)?;
+    let sent = test_send_view(st.settings.integrations.send_test(phone, &user).await.map_err(fail)?);
     session().await?.insert(SESSION_TEST_SEND, sent.clone()).await.map_err(|e| ServerFnError::new(e.to_string()))?;
     Ok(sent)
 }
@@ -220,63 +268,54 @@ pub fn IntegrationsPage() -> impl IntoView {
         move || (start.version().get(), remove.version().get(), save.version().get(), test.version().get()),
         |_| integrations_data(),
     );
-    view! {
-        <Title text="Integrations · Dropcheck"/>
-        <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                let d = match data.await {
-                    Ok(d) => d,
-                    Err(e) => return view! { <main class="p-8"><ErrorBox msg=err_text(&e)/></main> }.into_any(),
-                };
-                view! {
-                    <Layout me=d.me.clone()>
-                        <h1 class="mb-4 text-2xl font-semibold">"Integrations"</h1>
-                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
-                        {move || remove.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
-                        <section class="rounded-lg border border-slate-200 bg-white p-5 shadow-sm" id="phone-link">
-                            <h2 class="text-lg font-semibold">"Your WhatsApp number"</h2>
-                            {match d.link.clone() {
-                                Some(l) if l.verified => view! {
-                                    <p class="mt-2 text-sm" id="link-status" data-state="verified">
-                                        <span class="font-mono">{l.phone.clone()}</span>
-                                        <span class="ml-2 rounded bg-emerald-100 px-2 py-0.5 text-xs font-semibold text-emerald-800">"✓ verified"</span>
-                                        <span class="ml-2 text-slate-500">{format!("since {}", l.since)}</span>
-                                    </p>
-                                    <ActionForm action=remove>
-                                        <button id="unlink" type="submit" class="mt-3 rounded border border-red-300 px-3 py-1.5 text-sm text-red-700 hover:bg-red-50">"Unlink"</button>
-                                    </ActionForm>
-                                }.into_any(),
-                                other => view! {
-                                    {other.map(|l| view! {
-                                        <p class="mt-2 text-sm text-slate-600" id="link-status" data-state="pending">
-                                            <span class="font-mono">{l.phone.clone()}</span>
-                                            {if l.locked { " — locked after too many wrong codes; start again." }
-                                             else if l.expired { " — the code has expired; start again." }
-                                             else { " — waiting for the VERIFY message." }}
-                                        </p>
-                                    })}
-                                    {d.new_code.clone().map(|(phone, code)| view! {
-                                        <div id="link-code" class="mt-3 rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm">
-                                            <p>"From WhatsApp on " <span class="font-mono">{phone}</span> ", send this to the Dropcheck number within 10 minutes:"</p>
-                                            <p class="mt-2 font-mono text-2xl font-bold tracking-widest" id="link-code-value">{format!("VERIFY {code}")}</p>
-                                            <p class="mt-2 text-slate-600">"Then reload this page. The code works once and is not shown again."</p>
-                                        </div>
-                                    })}
-                                    <ActionForm action=start>
-                                        <label class="mt-3 block max-w-sm text-sm font-medium">"Number (international format, e.g. +27 64 041 2391)"
-                                            <input id="link-phone" name="phone" type="tel" required autocomplete="tel" class=field()/>
-                                        </label>
-                                        <button id="start-link" type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Get a code"</button>
-                                    </ActionForm>
-                                }.into_any(),
-                            }}
-                        </section>
-                        {d.panel.clone().map(|p| view! { <ProviderSection p=p test_result=d.test.clone() saved=d.saved save=save test=test form=provider_form/> })}
-                    </Layout>
-                }.into_any()
-            })}
-        </Transition>
-    }
+    page("Integrations · Dropcheck", data, None, move |d| {
+        view! {
+            <Layout me=d.me.clone()>
+                <h1 class="mb-4 text-2xl font-semibold">"Integrations"</h1>
+                {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+                {move || remove.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+                <section class="rounded-lg border border-slate-200 bg-white p-5 shadow-sm" id="phone-link">
+                    <h2 class="text-lg font-semibold">"Your WhatsApp number"</h2>
+                    {match d.link.clone() {
+                        Some(l) if l.verified => view! {
+                            <p class="mt-2 text-sm" id="link-status" data-state="verified">
+                                <span class="font-mono">{l.phone.clone()}</span>
+                                <span class="ml-2 rounded bg-emerald-100 px-2 py-0.5 text-xs font-semibold text-emerald-800">"✓ verified"</span>
+                                <span class="ml-2 text-slate-500">{format!("since {}", l.since)}</span>
+                            </p>
+                            <ActionForm action=remove>
+                                <button id="unlink" type="submit" class="mt-3 rounded border border-red-300 px-3 py-1.5 text-sm text-red-700 hover:bg-red-50">"Unlink"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        other => view! {
+                            {other.map(|l| view! {
+                                <p class="mt-2 text-sm text-slate-600" id="link-status" data-state="pending">
+                                    <span class="font-mono">{l.phone.clone()}</span>
+                                    {if l.locked { " — locked after too many wrong codes; start again." }
+                                     else if l.expired { " — the code has expired; start again." }
+                                     else { " — waiting for the VERIFY message." }}
+                                </p>
+                            })}
+                            {d.new_code.clone().map(|(phone, code)| view! {
+                                <div id="link-code" class="mt-3 rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm">
+                                    <p>"From WhatsApp on " <span class="font-mono">{phone}</span> ", send this to the Dropcheck number within 10 minutes:"</p>
+                                    <p class="mt-2 font-mono text-2xl font-bold tracking-widest" id="link-code-value">{format!("VERIFY {code}")}</p>
+                                    <p class="mt-2 text-slate-600">"Then reload this page. The code works once and is not shown again."</p>
+                                </div>
+                            })}
+                            <ActionForm action=start>
+                                <label class="mt-3 block max-w-sm text-sm font-medium">"Number (international format, e.g. +27 64 041 2391)"
+                                    <input id="link-phone" name="phone" type="tel" required autocomplete="tel" class=field()/>
+                                </label>
+                                <button id="start-link" type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Get a code"</button>
+                            </ActionForm>
+                        }.into_any(),
+                    }}
+                </section>
+                {d.panel.clone().map(|p| view! { <ProviderSection p=p test_result=d.test.clone() saved=d.saved save=save test=test form=provider_form/> })}
+            </Layout>
+        }
+    })
 }
 
 fn source_badge(source: &str) -> impl IntoView {

@@ -5,14 +5,10 @@
 //! WhatsApp's 24-hour window.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::err_text;
-use crate::model::Me;
-use crate::pages::{ErrorBox, Layout};
-use crate::settings::field;
+use crate::ui::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateItem {
@@ -73,7 +69,7 @@ pub async fn templates_page(name: Option<String>) -> Result<TemplatesPageData, S
             return Err(crate::ssr::fail(dropcheck_core::CoreError::not_found("template_not_found", format!("template {wanted}"))))
         }
     };
-    Ok(TemplatesPageData { me: crate::api::me_of(&user), items, current })
+    Ok(TemplatesPageData { me: crate::ui::me_of(&user), items, current })
 }
 
 /// The live preview: the body rendered with the sample variables, or what is wrong.
@@ -119,17 +115,7 @@ pub fn TemplatesPage() -> impl IntoView {
     let query = use_query_map();
     let save = ServerAction::<SaveTemplate>::new();
     let data = Resource::new(move || (query.read().get("name"), save.version().get()), |(name, _)| templates_page(name));
-    view! {
-        <Title text="Templates · Dropcheck"/>
-        <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(d) => view! { <TemplatesView d=d save=save/> }.into_any(),
-                    Err(e) => view! { <main class="p-8"><ErrorBox msg=err_text(&e)/><a href="/settings/templates" class="text-blue-700 underline">"All templates"</a></main> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    page("Templates · Dropcheck", data, Some(("/settings/templates", "All templates")), move |d| view! { <TemplatesView d=d save=save/> })
 }
 
 #[component]

@@ -3,7 +3,14 @@
 //! Twilio's format) and Meta's WhatsApp Cloud API. Sending and media downloads live with the
 //! HTTP client in the server crate; the error classification they use is here.
 //!
-//! Protocol facts: `PROTOCOLS.md` (shared docs) and the payloads in its `fixtures/`.
+//! The payloads the tests replay are in `testdata/fixtures/` (providers' own samples and
+//! signature vectors).
+
+mod meta;
+mod twilio;
+
+pub use meta::{meta_signature, parse_meta, verify_meta};
+pub use twilio::{parse_form, parse_twilio_inbound, parse_twilio_status, twilio_signature, verify_twilio};
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -12,6 +19,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::InputError;
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// Which provider a webhook or a message belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,349 +233,10 @@ impl DeliveryStatus {
     }
 }
 
-// ------------------------------------------------------------------ Twilio
-
-/// Parses an `application/x-www-form-urlencoded` body into its pairs (values decoded).
-pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-type HmacSha1 = Hmac<Sha1>;
-type HmacSha256 = Hmac<Sha256>;
-
-fn twilio_digest(auth_token: &str, url: &str, params: &[(String, String)]) -> Vec<u8> {
-    // Names sorted (case-sensitive, byte order); the values of a repeated name sorted and
-    // de-duplicated, as Twilio's SDKs do.
-    let mut pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut mac = HmacSha1::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
-    mac.update(url.as_bytes());
-    for (k, v) in pairs {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The `X-Twilio-Signature` Twilio would send for `url` and `params` (used by the sandbox
-/// to sign its simulated inbound messages, and by tests).
-pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(twilio_digest(auth_token, url, params))
-}
-
-/// The URL variants Twilio may have signed for the URL we reconstructed: as is, without the
-/// port, with the scheme's default port, and each with `'` in the query percent-encoded or
-/// not (Twilio's SDKs accept the same set).
-fn twilio_url_candidates(url: &str) -> Vec<String> {
-    let mut out = vec![url.to_string()];
-    if let Some(scheme_end) = url.find("://") {
-        let scheme = &url[..scheme_end];
-        let rest = &url[scheme_end + 3..];
-        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(auth_end);
-        let (userinfo, hostport) = match authority.rfind('@') {
-            Some(i) => (&authority[..=i], &authority[i + 1..]),
-            None => ("", authority),
-        };
-        // A port follows the last ':' unless that colon is inside an IPv6 literal.
-        let (host, port) = match hostport.rfind(':') {
-            Some(i) if !hostport[i..].contains(']') => (&hostport[..i], Some(&hostport[i + 1..])),
-            _ => (hostport, None),
-        };
-        match port {
-            Some(_) => out.push(format!("{scheme}://{userinfo}{host}{tail}")),
-            None => {
-                let default = if scheme.eq_ignore_ascii_case("https") { "443" } else { "80" };
-                out.push(format!("{scheme}://{userinfo}{host}:{default}{tail}"));
-            }
-        }
-    }
-    let mut more = vec![];
-    for u in &out {
-        if let Some(q) = u.find('?') {
-            let (base, query) = u.split_at(q);
-            if query.contains('\'') {
-                more.push(format!("{base}{}", query.replace('\'', "%27")));
-            }
-            if query.contains("%27") {
-                more.push(format!("{base}{}", query.replace("%27", "'")));
-            }
-        }
-    }
-    out.extend(more);
-    out
-}
-
-/// Verifies an `X-Twilio-Signature` for a request Twilio sent to `url` (the configured public
-/// base URL + path + query, since behind a proxy the Host header is not what Twilio signed).
-///
-/// For form bodies the signature covers every POST parameter. For JSON bodies Twilio adds a
-/// `bodySHA256` query parameter: the body's hex SHA-256 must match it, and the signature
-/// covers the URL alone. Comparison is constant-time.
-pub fn verify_twilio(auth_token: &str, url: &str, params: &[(String, String)], raw_body: Option<&[u8]>, signature: &str) -> bool {
-    use base64::Engine;
-    let Ok(given) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else { return false };
-    let body_hash = url
-        .split_once('?')
-        .and_then(|(_, q)| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "bodySHA256").map(|(_, v)| v.into_owned()));
-    let params: &[(String, String)] = match (&body_hash, raw_body) {
-        (Some(expected), Some(body)) => {
-            let actual = hex::encode(Sha256::digest(body));
-            if !bool::from(actual.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
-                return false;
-            }
-            &[]
-        }
-        (Some(_), None) => &[],
-        (None, _) => params,
-    };
-    twilio_url_candidates(url).iter().any(|u| bool::from(twilio_digest(auth_token, u, params).ct_eq(&given)))
-}
-
-fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-/// `whatsapp:+27…` → `+27…`; Twilio's `WaId` has no `+`.
-fn twilio_address(s: &str) -> String {
-    let s = s.trim();
-    let s = s.strip_prefix("whatsapp:").unwrap_or(s);
-    if s.starts_with('+') {
-        s.to_string()
-    } else {
-        format!("+{s}")
-    }
-}
-
-/// Parses an inbound-message webhook (Twilio's form fields, also the sandbox's).
-pub fn parse_twilio_inbound(params: &[(String, String)]) -> Result<WebhookEvent, InputError> {
-    let sid = field(params, "MessageSid")
-        .or_else(|| field(params, "SmsMessageSid"))
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| InputError::new("invalid_webhook", "MessageSid is missing"))?;
-    let from = field(params, "From")
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| field(params, "WaId"))
-        .ok_or_else(|| InputError::new("invalid_webhook", "From is missing"))?;
-    let num_media: usize = match field(params, "NumMedia").map(str::trim).filter(|s| !s.is_empty()) {
-        None => 0,
-        Some(n) => n.parse().map_err(|_| InputError::new("invalid_webhook", format!("NumMedia '{n}' is not a number")))?,
-    };
-    if num_media > 10 {
-        return Err(InputError::new("invalid_webhook", format!("NumMedia {num_media} is more than Twilio's 10")));
-    }
-    let mut media = vec![];
-    for i in 0..num_media {
-        let url = field(params, &format!("MediaUrl{i}"))
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| InputError::new("invalid_webhook", format!("MediaUrl{i} is missing")))?;
-        let content_type = field(params, &format!("MediaContentType{i}")).unwrap_or("application/octet-stream").to_string();
-        media.push(MediaRef { url: Some(url.to_string()), media_id: None, content_type, sha256: None });
-    }
-    let body = field(params, "Body").unwrap_or_default().to_string();
-    let kind = if !media.is_empty() {
-        MessageKind::Media
-    } else if field(params, "Latitude").is_some() {
-        MessageKind::Other("location".into())
-    } else {
-        match field(params, "MessageType").unwrap_or("text") {
-            "text" | "interactive" | "button" if !body.trim().is_empty() => MessageKind::Text,
-            "" if !body.trim().is_empty() => MessageKind::Text,
-            other if body.trim().is_empty() => MessageKind::Other(if other.is_empty() { "unknown".into() } else { other.to_string() }),
-            _ => MessageKind::Text,
-        }
-    };
-    Ok(WebhookEvent::Message(InboundMessage {
-        provider_id: sid.to_string(),
-        from: twilio_address(from),
-        profile_name: field(params, "ProfileName").unwrap_or_default().to_string(),
-        body,
-        kind,
-        media,
-    }))
-}
-
-/// Parses a Twilio status callback.
-pub fn parse_twilio_status(params: &[(String, String)]) -> Result<WebhookEvent, InputError> {
-    let sid = field(params, "MessageSid")
-        .or_else(|| field(params, "SmsSid"))
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| InputError::new("invalid_webhook", "MessageSid is missing"))?;
-    let raw = field(params, "MessageStatus")
-        .or_else(|| field(params, "SmsStatus"))
-        .ok_or_else(|| InputError::new("invalid_webhook", "MessageStatus is missing"))?;
-    let status = DeliveryStatus::from_provider(raw)
-        .ok_or_else(|| InputError::new("invalid_webhook", format!("MessageStatus '{raw}' is not a delivery status")))?;
-    Ok(WebhookEvent::Status(StatusUpdate {
-        provider_id: sid.to_string(),
-        status,
-        recipient: field(params, "To").filter(|s| !s.is_empty()).map(twilio_address),
-        error_code: field(params, "ErrorCode").filter(|s| !s.is_empty()).map(str::to_string),
-        error_text: field(params, "ErrorMessage").filter(|s| !s.is_empty()).map(str::to_string),
-    }))
-}
-
-// ------------------------------------------------------------------ Meta
-
-/// Verifies `X-Hub-Signature-256: sha256=<hex>` over the raw body, in constant time.
-pub fn verify_meta(app_secret: &str, raw_body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.trim().strip_prefix("sha256=") else { return false };
-    let Ok(given) = hex::decode(hex_sig.trim()) else { return false };
-    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(raw_body);
-    bool::from(mac.finalize().into_bytes().as_slice().ct_eq(&given))
-}
-
-/// The `X-Hub-Signature-256` header value for a body (tests and mocks).
-pub fn meta_signature(app_secret: &str, raw_body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(raw_body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-#[derive(Deserialize)]
-struct MetaEnvelope {
-    #[serde(default)]
-    entry: Vec<MetaEntry>,
-}
-#[derive(Deserialize)]
-struct MetaEntry {
-    #[serde(default)]
-    changes: Vec<MetaChange>,
-}
-#[derive(Deserialize)]
-struct MetaChange {
-    #[serde(default)]
-    value: MetaValue,
-}
-#[derive(Deserialize, Default)]
-struct MetaValue {
-    #[serde(default)]
-    contacts: Vec<MetaContact>,
-    #[serde(default)]
-    messages: Vec<serde_json::Value>,
-    #[serde(default)]
-    statuses: Vec<MetaStatus>,
-}
-#[derive(Deserialize)]
-struct MetaContact {
-    #[serde(default)]
-    wa_id: String,
-    #[serde(default)]
-    profile: Option<MetaProfile>,
-}
-#[derive(Deserialize)]
-struct MetaProfile {
-    #[serde(default)]
-    name: String,
-}
-#[derive(Deserialize)]
-struct MetaStatus {
-    id: String,
-    status: String,
-    #[serde(default)]
-    recipient_id: Option<String>,
-    #[serde(default)]
-    errors: Vec<MetaError>,
-}
-#[derive(Deserialize)]
-struct MetaError {
-    code: serde_json::Value,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    error_data: Option<MetaErrorData>,
-}
-#[derive(Deserialize)]
-struct MetaErrorData {
-    #[serde(default)]
-    details: Option<String>,
-}
-
-fn str_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
-/// Parses a Meta webhook envelope: every message and status of every entry and change, in
-/// order. Unknown fields are ignored; a message type we do not handle becomes `Other`.
-pub fn parse_meta(raw_body: &[u8]) -> Result<Vec<WebhookEvent>, InputError> {
-    let env: MetaEnvelope =
-        serde_json::from_slice(raw_body).map_err(|e| InputError::new("invalid_webhook", format!("not a Meta webhook envelope: {e}")))?;
-    let mut out = vec![];
-    for change in env.entry.into_iter().flat_map(|e| e.changes) {
-        let v = change.value;
-        for m in &v.messages {
-            let id = str_at(m, &["id"]).ok_or_else(|| InputError::new("invalid_webhook", "a message has no id"))?;
-            let from = str_at(m, &["from"]).ok_or_else(|| InputError::new("invalid_webhook", format!("message {id} has no sender")))?;
-            let typ = str_at(m, &["type"]).unwrap_or("unknown");
-            let profile_name =
-                v.contacts.iter().find(|c| c.wa_id == from).and_then(|c| c.profile.as_ref()).map(|p| p.name.clone()).unwrap_or_default();
-            let (kind, body, media) = match typ {
-                "text" => (MessageKind::Text, str_at(m, &["text", "body"]).unwrap_or_default().to_string(), vec![]),
-                "image" | "document" | "video" | "audio" => {
-                    let obj = &m[typ];
-                    let media_id = str_at(obj, &["id"])
-                        .ok_or_else(|| InputError::new("invalid_webhook", format!("{typ} of message {id} has no id")))?;
-                    let mr = MediaRef {
-                        url: str_at(obj, &["url"]).map(str::to_string),
-                        media_id: Some(media_id.to_string()),
-                        content_type: str_at(obj, &["mime_type"]).unwrap_or("application/octet-stream").to_string(),
-                        sha256: str_at(obj, &["sha256"]).map(str::to_string),
-                    };
-                    (MessageKind::Media, str_at(obj, &["caption"]).unwrap_or_default().to_string(), vec![mr])
-                }
-                "button" => (MessageKind::Text, str_at(m, &["button", "text"]).unwrap_or_default().to_string(), vec![]),
-                "interactive" => {
-                    let title = str_at(m, &["interactive", "button_reply", "title"])
-                        .or_else(|| str_at(m, &["interactive", "list_reply", "title"]))
-                        .unwrap_or_default();
-                    (MessageKind::Text, title.to_string(), vec![])
-                }
-                other => (MessageKind::Other(other.to_string()), String::new(), vec![]),
-            };
-            out.push(WebhookEvent::Message(InboundMessage {
-                provider_id: id.to_string(),
-                from: twilio_address(from),
-                profile_name,
-                body,
-                kind,
-                media,
-            }));
-        }
-        for s in v.statuses {
-            let Some(status) = DeliveryStatus::from_provider(&s.status) else {
-                tracing::info!(status = %s.status, "Meta status not tracked; ignored");
-                continue;
-            };
-            let err = s.errors.first();
-            out.push(WebhookEvent::Status(StatusUpdate {
-                provider_id: s.id,
-                status,
-                recipient: s.recipient_id.map(|r| twilio_address(&r)),
-                error_code: err.map(|e| match &e.code {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }),
-                error_text: err.and_then(|e| {
-                    e.error_data.as_ref().and_then(|d| d.details.clone()).or_else(|| e.message.clone()).or_else(|| e.title.clone())
-                }),
-            }));
-        }
-    }
-    Ok(out)
-}
-
 // ------------------------------------------------------------------ send errors
 
-/// Whether a failed send may be tried again, from the provider's error code (PROTOCOLS.md).
+/// Whether a failed send may be tried again, from the provider's error code (Twilio's and
+/// Meta's published error codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// A transient failure: try again after a backoff.
@@ -691,7 +361,7 @@ mod tests {
             assert!(!verify_meta("wrong", payload, &header));
             assert!(!verify_meta(secret, payload, v["hmac_sha256_hex"].as_str().unwrap()), "the sha256= prefix is required");
         }
-        // Meta's SDK vector (PROTOCOLS.md 2b).
+        // The signature vector of Meta's SDK tests.
         assert!(verify_meta("TEST_APP_SECRET", b"test", "sha256=0c61947b610d4f45e65f3d680e26027121ec2413e77598bcb6cfc6e0d9888221"));
         assert!(!verify_meta("TEST_APP_SECRET", b"test", "sha256=zz"));
     }

@@ -1,0 +1,8 @@
+//! Settings: projects and their checklists, users, templates, API keys (admins), and
+//! integrations (the provider for admins; phone linking for everyone).
+
+pub mod api_keys;
+pub mod integrations;
+pub mod projects;
+pub mod templates;
+pub mod users;

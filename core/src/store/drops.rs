@@ -1,0 +1,441 @@
+//! Drops as they are read: the list with its filters and pages, counts by status, the next
+//! one to review, one drop in full (steps, photos, reviews, history, messages).
+
+use super::*;
+
+/// A drop as listed: enough for one row of the drops table.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct DropSummary {
+    pub drop_id: i64,
+    pub drop_number: String,
+    pub status: String,
+    pub project: String,
+    pub contractor_phone: Option<String>,
+    pub contractor_name: Option<String>,
+    pub round: i64,
+    pub created_at: i64,
+    pub activity_at: i64,
+    pub photo_steps: i64,
+    pub step_count: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DropFilter {
+    pub status: Option<DropStatus>,
+    pub project_id: Option<i64>,
+    /// Matches the contractor's phone or name (substring, case-insensitive).
+    pub contractor: Option<String>,
+    /// Matches the drop number (substring).
+    pub q: Option<String>,
+    /// Last activity at or after (unix ms).
+    pub from_ms: Option<i64>,
+    /// Last activity before (unix ms).
+    pub to_ms: Option<i64>,
+}
+
+/// A keyset position in the drops list (newest activity first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub activity_at: i64,
+    pub drop_id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.activity_at, self.drop_id)
+    }
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let bad = || InputError::new("invalid_cursor", "the cursor is not one this server handed out");
+        let (a, d) = raw.split_once('-').ok_or_else(bad)?;
+        Ok(Self { activity_at: a.parse().map_err(|_| bad())?, drop_id: d.parse().map_err(|_| bad())? })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PhotoInfo {
+    pub photo_id: i64,
+    pub step_no: i64,
+    pub sha256: String,
+    pub mime_type: String,
+    pub size_bytes: i64,
+    pub width: i64,
+    pub height: i64,
+    pub round: i64,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct ReviewRow {
+    pub(crate) step_no: i64,
+    pub(crate) verdict: String,
+    pub(crate) reason_code: Option<String>,
+    pub(crate) note: String,
+    pub(crate) reviewer: Option<String>,
+    pub(crate) prev_verdict: Option<String>,
+    pub(crate) prev_note: Option<String>,
+    pub(crate) updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepDetail {
+    pub number: i64,
+    pub name: String,
+    pub description: String,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    pub reason_label: Option<String>,
+    pub note: String,
+    pub reviewer: Option<String>,
+    pub reviewed_at: Option<i64>,
+    /// Set when the step reopened at the last resubmission: what it was before.
+    pub previous_verdict: Option<Verdict>,
+    pub previous_note: Option<String>,
+    /// Newest first.
+    pub photos: Vec<PhotoInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub(crate) struct DropRow {
+    pub(crate) drop_id: i64,
+    pub(crate) drop_number: String,
+    pub(crate) status: String,
+    pub(crate) project_id: i64,
+    pub(crate) project: String,
+    pub(crate) contractor_phone: Option<String>,
+    pub(crate) contractor_name: Option<String>,
+    pub(crate) round: i64,
+    pub(crate) created_at: i64,
+    pub(crate) activity_at: i64,
+    pub(crate) unreviewed_at: Option<i64>,
+    pub(crate) incomplete_at: Option<i64>,
+    pub(crate) resubmitted_at: Option<i64>,
+    pub(crate) approved_at: Option<i64>,
+    pub(crate) feedback_sent_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contractor {
+    pub phone: String,
+    pub name: String,
+}
+
+/// Everything the drop page and `GET /api/v1/drops/{number}` show.
+#[derive(Debug, Clone, Serialize)]
+pub struct DropDetail {
+    pub drop_id: i64,
+    pub drop_number: String,
+    pub status: DropStatus,
+    pub project_id: i64,
+    pub project: String,
+    pub contractor: Option<Contractor>,
+    pub round: i64,
+    pub created_at: i64,
+    pub activity_at: i64,
+    pub unreviewed_at: Option<i64>,
+    pub incomplete_at: Option<i64>,
+    pub resubmitted_at: Option<i64>,
+    pub approved_at: Option<i64>,
+    pub feedback_sent_at: Option<i64>,
+    pub steps: Vec<StepDetail>,
+    pub history: Vec<HistoryEntry>,
+    pub messages: Vec<MessageRow>,
+}
+
+impl DropDetail {
+    pub fn rejected_steps(&self) -> impl Iterator<Item = &StepDetail> {
+        self.steps.iter().filter(|s| s.verdict.is_rejection())
+    }
+}
+
+impl Store {
+    /// Finds or creates the contact for a phone number; a non-empty `name` fills an empty one.
+    pub async fn upsert_contact(&self, phone: &Phone, name: &str) -> CoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let (id, _) = tx.upsert_contact(phone, name, now_ms()).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    // ---------------------------------------------------------------- drops
+
+    /// Creates a drop (or reports that it exists). Returns the drop and whether it was created.
+    pub async fn create_drop(
+        &self,
+        project: &Project,
+        number: &DropNumber,
+        contractor: Option<&Phone>,
+        status: DropStatus,
+        actor: &ActorRef,
+    ) -> CoreResult<(DropSummary, bool)> {
+        project.check_drop_number(number)?;
+        let mut tx = self.begin().await?;
+        let contact_id = match contractor {
+            Some(p) => Some(tx.upsert_contact(p, "", now_ms()).await?.0),
+            None => None,
+        };
+        let created = tx.create_drop(project, number, contact_id, status, actor, now_ms()).await?;
+        tx.commit().await?;
+        let summary = self.drop_summary(number).await?;
+        Ok((summary, created))
+    }
+
+    pub async fn drop_summary(&self, number: &DropNumber) -> CoreResult<DropSummary> {
+        let sql = format!("{} where d.drop_number = $1", SUMMARY_SELECT);
+        on_db!(self, pool => sqlx::query_as::<_, DropSummary>(&sql).bind(number.as_str()).fetch_optional(pool).await?)
+            .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))
+    }
+
+    /// A page of drops, newest activity first, after `cursor`. Returns the next cursor if more remain.
+    pub async fn list_drops(
+        &self,
+        filter: &DropFilter,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> CoreResult<(Vec<DropSummary>, Option<Cursor>)> {
+        let limit = limit.clamp(1, 200);
+        check_search("contractor", filter.contractor.as_deref())?;
+        check_search("q", filter.q.as_deref())?;
+        let mut conds: Vec<String> = vec![];
+        let mut args: Vec<Arg> = vec![];
+        let p = |args: &mut Vec<Arg>, a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        if let Some(s) = filter.status {
+            let ph = p(&mut args, Arg::S(s.as_str().into()));
+            conds.push(format!("d.status = {ph}"));
+        }
+        if let Some(pid) = filter.project_id {
+            let ph = p(&mut args, Arg::I(pid));
+            conds.push(format!("d.project_id = {ph}"));
+        }
+        if let Some(c) = filter.contractor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            let ph = p(&mut args, Arg::S(format!("%{}%", escape_like(&c.to_lowercase()))));
+            conds.push(format!("(lower(c.phone) like {ph} escape '\\' or lower(c.name) like {ph} escape '\\')"));
+        }
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let ph = p(&mut args, Arg::S(format!("%{}%", escape_like(&q.to_uppercase()))));
+            conds.push(format!("d.drop_number like {ph} escape '\\'"));
+        }
+        if let Some(f) = filter.from_ms {
+            let ph = p(&mut args, Arg::I(f));
+            conds.push(format!("d.activity_at >= {ph}"));
+        }
+        if let Some(t) = filter.to_ms {
+            let ph = p(&mut args, Arg::I(t));
+            conds.push(format!("d.activity_at < {ph}"));
+        }
+        if let Some(c) = cursor {
+            let a = p(&mut args, Arg::I(c.activity_at));
+            let b = p(&mut args, Arg::I(c.drop_id));
+            conds.push(format!("(d.activity_at < {a} or (d.activity_at = {a} and d.drop_id < {b}))"));
+        }
+        let lim = p(&mut args, Arg::I(limit + 1));
+        let where_ = if conds.is_empty() { String::new() } else { format!(" where {}", conds.join(" and ")) };
+        let sql = format!("{SUMMARY_SELECT}{where_} order by d.activity_at desc, d.drop_id desc limit {lim}");
+        let mut rows = on_db!(self, pool => bind_args!(sqlx::query_as::<_, DropSummary>(&sql), &args).fetch_all(pool).await?);
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| Cursor { activity_at: r.activity_at, drop_id: r.drop_id })
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Drops per status, from the counters kept by every status change.
+    pub async fn status_counts(&self) -> CoreResult<Vec<(DropStatus, i64)>> {
+        let rows: Vec<(String, i64)> =
+            on_db!(self, pool => sqlx::query_as("select status, n from drop_status_count").fetch_all(pool).await?);
+        let mut out = vec![];
+        for s in DropStatus::ALL {
+            let n = rows.iter().find(|(st, _)| st == s.as_str()).map(|(_, n)| *n).unwrap_or(0);
+            out.push((*s, n));
+        }
+        Ok(out)
+    }
+
+    /// The drop waiting longest for review, other than `except`.
+    pub async fn next_for_review(&self, except: Option<&str>) -> CoreResult<Option<String>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, String>(
+            "select drop_number from drop_job where status in ('unreviewed', 'resubmitted') and drop_number <> $1
+             order by activity_at asc, drop_id asc limit 1")
+            .bind(except.unwrap_or("")).fetch_optional(pool).await?))
+    }
+
+    pub async fn drop_detail_by_id(&self, drop_id: i64) -> CoreResult<DropDetail> {
+        let number: Option<String> = on_db!(self, pool => sqlx::query_scalar("select drop_number from drop_job where drop_id = $1")
+            .bind(drop_id).fetch_optional(pool).await?);
+        let number = number.ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {drop_id}")))?;
+        self.drop_detail(&DropNumber::parse(&number)?).await
+    }
+
+    pub async fn drop_detail(&self, number: &DropNumber) -> CoreResult<DropDetail> {
+        let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
+            .bind(number.as_str()).fetch_optional(pool).await?)
+        .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
+        // Six independent reads. On PostgreSQL they run concurrently (each a round trip to
+        // the server); SQLite answers in-process, where one connection after another is cheaper.
+        let messages_sql = format!("{MESSAGE_SELECT} where m.drop_id = $1 order by m.message_id");
+        macro_rules! detail_reads {
+            ($pool:expr) => {
+                (
+                    sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all($pool),
+                    sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, PhotoInfo>(PHOTOS_SELECT).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, HistoryEntry>(
+                        "select at, actor, kind, detail from drop_event where drop_id = $1 order by event_id",
+                    )
+                    .bind(d.drop_id)
+                    .fetch_all($pool),
+                    sqlx::query_as::<_, MessageRow>(&messages_sql).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all($pool),
+                )
+            };
+        }
+        let (checklist, reviews, photos, history, messages, reasons) = match &self.db {
+            Db::Sqlite(pool) => {
+                let (a, b, c, e, f, g) = detail_reads!(pool);
+                (a.await?, b.await?, c.await?, e.await?, f.await?, g.await?)
+            }
+            Db::Postgres(pool) => {
+                let (a, b, c, e, f, g) = detail_reads!(pool);
+                tokio::try_join!(a, b, c, e, f, g)?
+            }
+        };
+        assemble_detail(d, checklist, reviews, photos, history, messages, &reasons)
+    }
+
+    // ---------------------------------------------------------------- bulk seeding (benchmarks)
+
+    /// Inserts `count` drops quickly (for benchmarks): one transaction per 1 000 rows, counters kept.
+    pub async fn seed_bulk_drops(&self, project: &Project, contractor: &Phone, count: i64, start: i64) -> CoreResult<()> {
+        let contact_id = self.upsert_contact(contractor, "Bench Contractor").await?;
+        let base = now_ms() - count * 1000;
+        let mut i = 0;
+        while i < count {
+            let end = (i + 1000).min(count);
+            {
+                let mut tx = self.begin().await?;
+                let out = on_tx!(&mut tx, c => {
+                    for k in i..end {
+                        let status = DropStatus::ALL[(k % 5) as usize];
+                        sqlx::query("insert into drop_job (drop_number, project_id, contractor_id, status, round, created_at, activity_at)
+                                     values ($1, $2, $3, $4, 1, $5, $5) on conflict (drop_number) do nothing")
+                            .bind(format!("DR{:08}", start + k)).bind(project.project_id).bind(contact_id).bind(status.as_str()).bind(base + k * 1000)
+                            .execute(&mut *c).await?;
+                    }
+                    sqlx::query("delete from drop_status_count").execute(&mut *c).await?;
+                    sqlx::query("insert into drop_status_count (status, n) select status, count(*) from drop_job group by status").execute(&mut *c).await?;
+                    for s in DropStatus::ALL {
+                        sqlx::query("insert into drop_status_count (status, n) values ($1, 0) on conflict (status) do nothing").bind(s.as_str()).execute(&mut *c).await?;
+                    }
+                });
+                tx.commit().await?;
+                out
+            };
+            i = end;
+        }
+        Ok(())
+    }
+}
+
+const SUMMARY_SELECT: &str = "select d.drop_id, d.drop_number, d.status, p.name as project, c.phone as contractor_phone,
+        c.name as contractor_name, d.round, d.created_at, d.activity_at,
+        d.photo_steps, p.step_count
+    from drop_job d join project p on p.project_id = d.project_id
+    left join contact c on c.contact_id = d.contractor_id";
+
+/// The longest search term a list takes. Longer ones are refused (422) before they reach the
+/// database: a LIKE pattern of 50 000 characters is an SQLite error, and no drop number, name
+/// or phone number is anywhere near this long.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+pub(crate) fn check_search(name: &str, value: Option<&str>) -> Result<(), InputError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_SEARCH_CHARS => {
+            Err(InputError::new("search_too_long", format!("The search term '{name}' can have at most {MAX_SEARCH_CHARS} characters.")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub(crate) const DROP_ROW_SELECT: &str =
+    "select d.drop_id, d.drop_number, d.status, d.project_id, p.name as project, c.phone as contractor_phone,
+        c.name as contractor_name, d.round, d.created_at, d.activity_at, d.unreviewed_at, d.incomplete_at,
+        d.resubmitted_at, d.approved_at, d.feedback_sent_at
+    from drop_job d join project p on p.project_id = d.project_id
+    left join contact c on c.contact_id = d.contractor_id";
+pub(crate) const CHECKLIST_SELECT: &str = "select step_no, name, description from checklist_step where project_id = $1 order by step_no";
+pub(crate) const REVIEWS_SELECT: &str =
+    "select r.step_no, r.verdict, r.reason_code, r.note, u.email as reviewer, r.prev_verdict, r.prev_note, r.updated_at
+    from step_review r left join app_user u on u.user_id = r.reviewer_id where r.drop_id = $1";
+pub(crate) const PHOTOS_SELECT: &str = "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at
+    from photo where drop_id = $1 order by received_at desc, photo_id desc";
+
+/// A drop's detail from its rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn assemble_detail(
+    d: DropRow,
+    checklist: Vec<ChecklistStep>,
+    reviews: Vec<ReviewRow>,
+    photos: Vec<PhotoInfo>,
+    history: Vec<HistoryEntry>,
+    messages: Vec<MessageRow>,
+    reasons: &[Reason],
+) -> CoreResult<DropDetail> {
+    let status = DropStatus::parse(&d.status).map_err(|e| CoreError::Internal(format!("stored status: {e}")))?;
+    let steps = checklist
+        .into_iter()
+        .map(|c| {
+            let r = reviews.iter().find(|r| r.step_no == c.step_no);
+            let verdict = r.and_then(|r| Verdict::parse(&r.verdict).ok()).unwrap_or(Verdict::Pending);
+            let reason = r.and_then(|r| r.reason_code.clone());
+            StepDetail {
+                number: c.step_no,
+                name: c.name,
+                description: c.description,
+                verdict,
+                reason_label: reason.as_ref().and_then(|code| reasons.iter().find(|x| &x.code == code).map(|x| x.label.clone())),
+                reason,
+                note: r.map(|r| r.note.clone()).unwrap_or_default(),
+                reviewer: r.and_then(|r| r.reviewer.clone()),
+                reviewed_at: r.map(|r| r.updated_at),
+                previous_verdict: r.and_then(|r| r.prev_verdict.as_deref()).and_then(|v| Verdict::parse(v).ok()),
+                previous_note: r.and_then(|r| r.prev_note.clone()),
+                photos: photos.iter().filter(|p| p.step_no == c.step_no).cloned().collect(),
+            }
+        })
+        .collect();
+    Ok(DropDetail {
+        drop_id: d.drop_id,
+        drop_number: d.drop_number,
+        status,
+        project_id: d.project_id,
+        project: d.project,
+        contractor: d.contractor_phone.map(|phone| Contractor { phone, name: d.contractor_name.unwrap_or_default() }),
+        round: d.round,
+        created_at: d.created_at,
+        activity_at: d.activity_at,
+        unreviewed_at: d.unreviewed_at,
+        incomplete_at: d.incomplete_at,
+        resubmitted_at: d.resubmitted_at,
+        approved_at: d.approved_at,
+        feedback_sent_at: d.feedback_sent_at,
+        steps,
+        history,
+        messages,
+    })
+}

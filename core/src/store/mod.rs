@@ -1,0 +1,387 @@
+//! Storage: one [`Store`] over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Every query is written once in portable SQL (`$1` placeholders work on both) and run on
+//! whichever pool is configured through the [`on_db!`] macro, which expands the same body
+//! for each backend. Where the dialects differ the body branches explicitly. Timestamps are
+//! unix milliseconds generated in Rust, so no SQL depends on a dialect's clock functions.
+//! The storage contract tests in `tests/storage.rs` run every operation on both backends.
+
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::FromRow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::conversation::Settings;
+use crate::domain::{
+    DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_DROP_PATTERN, DEFAULT_REASONS,
+};
+use crate::error::{CoreError, CoreResult, InputError};
+use crate::lifecycle::{self, Action, Actor};
+use crate::now_ms;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is active.
+macro_rules! on_db {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// A transaction on whichever backend is active. Everything one change does is written
+/// through one of these and commits together ([`Tx::commit`]) or not at all (dropped).
+pub enum Tx<'c> {
+    /// With the process's turn at SQLite's write lock (a savepoint has none of its own).
+    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>, Option<WriteTurn>),
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+}
+
+/// This process's turn at SQLite's single write lock, held for a write transaction's life.
+/// Write transactions (the webhook ingest writer, the inbox's batches, the sender's outcome
+/// recorder, reviews) queue for it in arrival order, in memory, instead of all asking SQLite
+/// at once: SQLite lets one wait in its busy handler, which sleeps and retries, so a short
+/// commit could wait behind a long batch for longer than the batch itself.
+pub struct WriteTurn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+/// How long a write transaction waits for its turn before it fails (as SQLite's busy timeout).
+/// The turn is released when the transaction commits, rolls back or is dropped.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `$body` with `$conn` bound to the transaction's connection (`&mut SqliteConnection`
+/// or `&mut PgConnection`); queries in the body run on it with `.execute(&mut *$conn)`.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            crate::store::Tx::Sqlite(t, _) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            crate::store::Tx::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl<'c> Tx<'c> {
+    pub async fn commit(self) -> CoreResult<()> {
+        match self {
+            Tx::Sqlite(t, _turn) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Undoes what was written through this transaction (or savepoint).
+    pub async fn rollback(self) -> CoreResult<()> {
+        match self {
+            Tx::Sqlite(t, _turn) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// A savepoint inside this transaction: dropping it undoes what was written through it
+    /// (and only that); [`Tx::commit`] keeps it as part of the outer transaction.
+    pub async fn savepoint(&mut self) -> CoreResult<Tx<'_>> {
+        use sqlx::Connection;
+        Ok(match self {
+            Tx::Sqlite(t, _) => Tx::Sqlite((**t).begin().await?, None),
+            Tx::Postgres(t) => Tx::Postgres((**t).begin().await?),
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(..) => "sqlite",
+            Tx::Postgres(_) => "postgresql",
+        }
+    }
+}
+
+/// Binds a list of dynamic arguments (for queries assembled from filters).
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::I(i) => q.bind(*i),
+                Arg::S(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_args;
+
+/// Appends a history entry for a drop inside the current transaction.
+macro_rules! history {
+    ($tx:expr, $drop_id:expr, $actor:expr, $kind:expr, $detail:expr) => {
+        sqlx::query("insert into drop_event (drop_id, at, actor, kind, detail) values ($1, $2, $3, $4, $5)")
+            .bind($drop_id)
+            .bind(now_ms())
+            .bind($actor)
+            .bind($kind)
+            .bind($detail)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
+/// Refreshes a drop's activity time and its count of steps with a photo, inside a transaction.
+macro_rules! recount_photo_steps {
+    ($tx:expr, $drop_id:expr) => {
+        sqlx::query(
+            "update drop_job set activity_at = $1,
+                photo_steps = (select count(distinct ph.step_no) from photo ph where ph.drop_id = $2) where drop_id = $2",
+        )
+        .bind(now_ms())
+        .bind($drop_id)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+/// Moves a drop to a new status and keeps the badge counters in step, inside a transaction.
+macro_rules! set_status {
+    ($tx:expr, $drop_id:expr, $from:expr, $to:expr, $ts_col:literal, $now:expr) => {{
+        let sql = concat!("update drop_job set status = $1, activity_at = $2, ", $ts_col, " = $2 where drop_id = $3 and status = $4");
+        let done = sqlx::query(sql).bind($to.as_str()).bind($now).bind($drop_id).bind($from.as_str()).execute(&mut *$tx).await?;
+        if done.rows_affected() != 1 {
+            return Err(CoreError::conflict("concurrent_change", "The drop changed while you were working on it; reload and try again."));
+        }
+        sqlx::query("update drop_status_count set n = n - 1 where status = $1").bind($from.as_str()).execute(&mut *$tx).await?;
+        sqlx::query("update drop_status_count set n = n + 1 where status = $1").bind($to.as_str()).execute(&mut *$tx).await?;
+    }};
+}
+
+pub(crate) enum Arg {
+    I(i64),
+    S(String),
+}
+
+/// Who did something, as recorded in history: a user's e-mail, an API key's name, a contractor.
+#[derive(Debug, Clone)]
+pub struct ActorRef {
+    pub label: String,
+    pub kind: Actor,
+    pub user_id: Option<i64>,
+}
+
+impl ActorRef {
+    pub fn user(user: &User) -> Self {
+        Self { label: user.email.clone(), kind: Actor::User(user.role()), user_id: Some(user.user_id) }
+    }
+    pub fn system(label: impl Into<String>) -> Self {
+        Self { label: label.into(), kind: Actor::System, user_id: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct MessageRow {
+    pub message_id: i64,
+    pub direction: String,
+    pub phone: String,
+    pub body: String,
+    pub template: Option<String>,
+    pub status: String,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
+    pub attempts: i64,
+    pub drop_number: Option<String>,
+    /// A picture or document sent with the message (outbound, `POST /send`).
+    pub media_url: Option<String>,
+    /// How it went out: `text`, `media`, or `template:NAME` (an approved provider template,
+    /// outside the 24-hour window).
+    pub sent_as: Option<String>,
+    /// The caller's reference (notifications API).
+    pub reference_id: Option<String>,
+    pub created_at: i64,
+    /// When a queued message is tried (next): after a failed attempt, the retry time.
+    pub next_attempt_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) db: Db,
+    /// The server's secret key (keyed hashes of verification codes). Set at start-up from
+    /// `DROPCHECK_SECRET_KEY` or the data directory; a store without one (tests) makes a
+    /// random key for its lifetime.
+    secret: std::sync::Arc<std::sync::OnceLock<[u8; 32]>>,
+    /// Write transactions' turns at SQLite's write lock (see [`WriteTurn`]); unused on PostgreSQL.
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How many write transactions wait for their turn (see [`Store::writer_waiting`]).
+    gate_waiters: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The settings the inbox last read, with their version (see [`Store::settings`]).
+    pub(crate) settings_cache: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Settings>>>>,
+}
+
+/// Where the database lives: an explicit URL, or the SQLite file in the data directory.
+/// The project a fresh install starts with.
+
+pub fn database_url(explicit: Option<&str>, data_dir: &Path) -> String {
+    match explicit {
+        Some(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => format!("sqlite://{}", data_dir.join("dropcheck.db").display()),
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:…` or `postgres://…`); SQLite files are created on first use.
+    pub async fn connect(url: &str) -> CoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid sqlite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed webhook or outbox row survives power loss, not just a crash.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            Ok(Self {
+                db: Db::Sqlite(pool),
+                secret: Default::default(),
+                write_gate: Default::default(),
+                gate_waiters: Default::default(),
+                settings_cache: Default::default(),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| InputError::new("invalid_database_url", format!("DATABASE_URL is not a valid postgres URL: {e}")))?;
+            Self::connect_postgres(opts).await
+        } else {
+            Err(InputError::new("invalid_database_url", "DATABASE_URL must start with sqlite: or postgres://").into())
+        }
+    }
+
+    pub async fn connect_postgres(opts: PgConnectOptions) -> CoreResult<Self> {
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
+        Ok(Self {
+            db: Db::Postgres(pool),
+            secret: Default::default(),
+            write_gate: Default::default(),
+            gate_waiters: Default::default(),
+            settings_cache: Default::default(),
+        })
+    }
+
+    /// Sets the secret key (once; later calls are ignored and return false).
+    pub fn set_secret_key(&self, key: [u8; 32]) -> bool {
+        self.secret.set(key).is_ok()
+    }
+
+    pub(crate) fn secret_key(&self) -> [u8; 32] {
+        *self.secret.get_or_init(rand::random)
+    }
+
+    /// How many group-commit writers suit this database: SQLite writes one transaction at a
+    /// time; PostgreSQL overlaps a few (each batch's round trips are then not on the path of
+    /// the next).
+    pub fn writers(&self) -> usize {
+        match self.db {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => 4,
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgresql",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+
+    /// Applies the migrations of this backend's dialect. A failure stops the caller.
+    pub async fn migrate(&self) -> CoreResult<()> {
+        let res = match &self.db {
+            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+        };
+        res.map_err(|e| CoreError::Internal(format!("migration failed: {e}")))?;
+        self.seed_reasons().await?;
+        self.seed_templates().await
+    }
+
+    /// Starts a write transaction. On SQLite it first waits for this process's turn at the
+    /// write lock ([`WriteTurn`]), then takes the lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads before it writes cannot fail half-way because another
+    /// connection wrote in between.
+    pub async fn begin(&self) -> CoreResult<Tx<'static>> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => {
+                use std::sync::atomic::Ordering;
+                self.gate_waiters.fetch_add(1, Ordering::Relaxed);
+                let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, self.write_gate.clone().lock_owned()).await;
+                self.gate_waiters.fetch_sub(1, Ordering::Relaxed);
+                let turn = turn.map_err(|_| CoreError::Internal("waited too long for the database's write lock".into()))?;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(WriteTurn(turn)))
+            }
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Whether another write transaction waits for SQLite's write lock (always false on
+    /// PostgreSQL, where writers do not wait for each other's whole transactions). A long
+    /// transaction that can be split (the inbox's batches) commits early when one does.
+    pub fn writer_waiting(&self) -> bool {
+        matches!(self.db, Db::Sqlite(_)) && self.gate_waiters.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+
+    pub async fn ping(&self) -> CoreResult<()> {
+        on_db!(self, pool => { sqlx::query("select 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    async fn seed_reasons(&self) -> CoreResult<()> {
+        on_db!(self, pool => {
+            for (i, (code, label)) in DEFAULT_REASONS.iter().enumerate() {
+                sqlx::query("insert into review_reason (code, label, position) values ($1, $2, $3) on conflict (code) do nothing")
+                    .bind(*code).bind(*label).bind(i as i64).execute(pool).await?;
+            }
+        });
+        Ok(())
+    }
+}
+
+pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
+        m.error_code, m.error_text, m.attempts, d.drop_number, m.media_url, m.sent_as, m.reference_id, m.created_at, m.next_attempt_at
+    from message m left join drop_job d on d.drop_id = m.drop_id";
+
+/// A message's template variables as stored with it (JSON), for sends as a provider template.
+pub(crate) fn vars_json(vars: &minijinja::Value) -> CoreResult<String> {
+    serde_json::to_string(vars).map_err(|e| CoreError::Internal(format!("template variables: {e}")))
+}
+
+// The parts of the store, by what they hold (declared after the macros above, which they use).
+mod drop_tx;
+mod drops;
+mod projects;
+mod review;
+mod users;
+
+pub use drop_tx::DropKey;
+pub(crate) use drops::check_search;
+pub use drops::{Contractor, Cursor, DropDetail, DropFilter, DropSummary, HistoryEntry, PhotoInfo, StepDetail, MAX_SEARCH_CHARS};
+pub(crate) use projects::PROJECT_COLS;
+pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
+pub use review::{NewPhoto, StepVerdict};
+pub use users::{ApiKeyInfo, ApiKeyRow, User};

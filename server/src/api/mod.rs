@@ -1,0 +1,45 @@
+//! The HTTP API: the predecessors' routes with their exact shapes, and the native
+//! `/api/v1`. JSON in and out, API keys for authentication, and every error a JSON body
+//! `{"error": code, "message": text}` with a fitting status; never a 500 for bad input.
+
+mod caller;
+mod drops;
+mod error;
+mod health;
+pub mod linking;
+mod messages;
+pub mod notifications;
+mod templates;
+
+pub use caller::{ApiCaller, IdempotencyKey};
+pub use error::{ApiError, ApiPath, ApiResult};
+pub(crate) use messages::resend_message;
+pub(crate) use templates::{create_template, get_template, list_templates, update_template};
+
+use crate::routes::Routes;
+use app::ssr::AppState;
+use axum::routing::{any, get, post};
+
+pub fn router() -> Routes<AppState> {
+    Routes::new()
+        .route("/health", get(health::health))
+        .route("/db/test", get(health::db_test))
+        .route("/api/submit-installation", post(drops::submit_installation))
+        .route("/api/resubmit", post(drops::resubmit))
+        .route("/api/v1/drops", get(drops::list_drops))
+        .route("/api/v1/drops/{number}", get(drops::get_drop))
+        .route("/api/v1/drops/{number}/review", post(drops::review_drop))
+        .route("/api/v1/messages", get(messages::list_messages))
+        .route("/api/v1/messages/{id}/resend", post(resend_message))
+        .route("/api/v1/templates", get(list_templates).post(create_template))
+        .route("/api/v1/templates/{name}", get(get_template).put(update_template))
+        .route("/send", post(messages::send))
+        .route("/api/{*rest}", any(error::not_found))
+}
+
+pub(crate) fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
