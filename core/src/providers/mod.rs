@@ -287,6 +287,7 @@ pub fn explain_error(code: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use super::twilio::HmacSha1;
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {

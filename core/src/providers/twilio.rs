@@ -8,7 +8,7 @@ pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-type HmacSha1 = Hmac<Sha1>;
+pub(crate) type HmacSha1 = Hmac<Sha1>;
 
 fn twilio_digest(auth_token: &str, url: &str, params: &[(String, String)]) -> Vec<u8> {
     // Names sorted (case-sensitive, byte order); the values of a repeated name sorted and

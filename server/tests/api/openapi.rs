@@ -23,6 +23,7 @@ async fn every_route_is_in_the_openapi_document_and_nothing_else() {
     let r = app
         .client
         .post(format!("{}/rpc/setup", app.base))
+        .header(header::ACCEPT, "text/html")
         .header(header::ORIGIN, app.base.clone())
         .form(&[("email", "ann@example.com"), ("password", "correct horse"), ("confirm", "correct horse")])
         .send()
