@@ -7,11 +7,11 @@ use leptos_meta::Title;
 use crate::ui::*;
 
 #[server(prefix = "/rpc", endpoint = "login")]
-pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
+pub async fn login(email: String, password: String) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::{auth, domain::Email, now_ms, CoreError};
     let st = state()?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
     let addr = client_address(&st).await;
     let account: String = email.trim().to_lowercase().chars().filter(|c| !c.is_control()).take(254).collect();
     // Each attempt is claimed before the password is checked (so parallel attempts cannot
@@ -70,11 +70,11 @@ const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// First run: creates the first admin (only while there are no users) and signs them in.
 #[server(prefix = "/rpc", endpoint = "setup")]
-pub async fn setup(email: String, password: String, confirm: String, project: Option<String>) -> Result<(), ServerFnError> {
+pub async fn setup(email: String, password: String, confirm: String, project: Option<String>) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::{auth, domain::Email};
     let st = state()?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
     let email = Email::parse(&email).map_err(|e| fail(e.into()))?;
     if password != confirm {
         return Err(crate::ssr::refuse("password_mismatch", "The two passwords differ."));
@@ -112,9 +112,9 @@ pub async fn setup(email: String, password: String, confirm: String, project: Op
 }
 
 #[cfg(feature = "ssr")]
-async fn start_session(session: &tower_sessions::Session, user_id: i64) -> Result<(), ServerFnError> {
+async fn start_session(session: &tower_sessions::Session, user_id: i64) -> Result<(), AppError> {
     use crate::ssr::*;
-    let err = |e: tower_sessions::session::Error| ServerFnError::new(format!("session: {e}"));
+    let err = crate::ssr::session_failed;
     // A new id at sign-in, so a session id planted before sign-in is worthless afterwards.
     session.cycle_id().await.map_err(err)?;
     session.insert(SESSION_USER_ID, user_id).await.map_err(err)?;

@@ -43,7 +43,7 @@ pub struct EventsPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "events_page")]
-pub async fn events_page() -> Result<EventsPageData, ServerFnError> {
+pub async fn events_page() -> Result<EventsPageData, AppError> {
     use crate::ssr::*;
     use dropcheck_core::fmt_time;
     let (st, user) = require_admin().await?;
@@ -87,7 +87,7 @@ pub async fn events_page() -> Result<EventsPageData, ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "reprocess_event")]
-pub async fn reprocess_event(id: String) -> Result<(), ServerFnError> {
+pub async fn reprocess_event(id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "That is not an event."))?;
@@ -129,7 +129,7 @@ fn EventsView(d: EventsPageData, reprocess: ServerAction<ReprocessEvent>) -> imp
                 <span class="rounded-lg border border-slate-200 bg-white px-3 py-1.5 shadow-sm">{format!("{} processed", d.done)}</span>
                 <span class="rounded-lg border border-slate-200 bg-white px-3 py-1.5 text-red-700 shadow-sm">{format!("{} failed", d.failed)}</span>
             </div>
-            {move || reprocess.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+            {move || reprocess.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
             <div class="grid gap-6 xl:grid-cols-2">
                 <section>
                     <h2 class="mb-2 font-semibold">"Events"</h2>

@@ -25,7 +25,7 @@ pub async fn messages_page(
     status: Option<String>,
     days: Option<String>,
     cursor: Option<String>,
-) -> Result<MessagesPageData, ServerFnError> {
+) -> Result<MessagesPageData, AppError> {
     use crate::ssr::*;
     use dropcheck_core::outbox::MessageFilter;
     let (st, user) = require_user().await?;
@@ -53,7 +53,7 @@ pub async fn messages_page(
 }
 
 #[server(prefix = "/rpc", endpoint = "resend_message")]
-pub async fn resend_message(id: String) -> Result<(), ServerFnError> {
+pub async fn resend_message(id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "That is not a message."))?;
@@ -128,7 +128,7 @@ fn MessagesView(d: MessagesPageData, resend: ServerAction<ResendMessage>) -> imp
                 <button type="submit" class="rounded-md bg-slate-800 px-3 py-1.5 text-sm font-semibold text-white hover:bg-slate-900">"Filter"</button>
                 <a href="/messages" class="text-sm text-slate-600 underline">"Clear"</a>
             </form>
-            {move || resend.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+            {move || resend.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
             <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
                 <table class="min-w-full divide-y divide-slate-200 text-sm" id="messages">
                     <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">

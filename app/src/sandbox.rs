@@ -18,7 +18,7 @@ pub struct SandboxPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "sandbox_page")]
-pub async fn sandbox_page(phone: Option<String>) -> Result<SandboxPageData, ServerFnError> {
+pub async fn sandbox_page(phone: Option<String>) -> Result<SandboxPageData, AppError> {
     use crate::ssr::*;
     use dropcheck_core::outbox::MessageFilter;
     let (st, user) = require_user().await?;

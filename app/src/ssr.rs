@@ -7,6 +7,8 @@ use dropcheck_core::media::MediaStore;
 use dropcheck_core::store::{ActorRef, Store, User};
 use dropcheck_core::{now_ms, CoreError};
 use leptos::prelude::*;
+
+use crate::ui::AppError;
 use std::sync::Arc;
 use tower_sessions::Session;
 
@@ -145,8 +147,8 @@ pub async fn session_user(session: &Session, store: &Store) -> Result<Option<Use
     }
 }
 
-pub fn state() -> Result<AppState, ServerFnError> {
-    use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| fail(CoreError::Internal("server state missing".into())))
 }
 
 /// The user the sign-in gate (server middleware) found for this request, passed on in the
@@ -160,19 +162,19 @@ pub fn signed_in() -> Option<User> {
 }
 
 /// The signed-in user, or an error that tells the browser to sign in.
-pub async fn require_user() -> Result<(AppState, User), ServerFnError> {
+pub async fn require_user() -> Result<(AppState, User), AppError> {
     let st = state()?;
     if let Some(u) = signed_in() {
         return Ok((st, u));
     }
-    let session: Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+    let session: Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
     match session_user(&session, &st.store).await.map_err(fail)? {
         Some(u) => Ok((st, u)),
         None => Err(fail(CoreError::Unauthenticated { code: "session_ended", message: "Your session has ended; sign in again.".into() })),
     }
 }
 
-pub async fn require_admin() -> Result<(AppState, User), ServerFnError> {
+pub async fn require_admin() -> Result<(AppState, User), AppError> {
     let (st, u) = require_user().await?;
     if u.role() != Role::Admin {
         return Err(fail(CoreError::Forbidden("Only admins can do that.".into())));
@@ -185,7 +187,7 @@ pub fn actor(u: &User) -> ActorRef {
 }
 
 /// A refusal of bad input (422 with `code`), as [`fail`] answers it.
-pub fn refuse(code: &'static str, message: &str) -> ServerFnError {
+pub fn refuse(code: &'static str, message: &str) -> AppError {
     fail(dropcheck_core::InputError::new(code, message).into())
 }
 
@@ -193,7 +195,7 @@ pub fn refuse(code: &'static str, message: &str) -> ServerFnError {
 /// carries the error's status (4xx for a refusal, 500 only for our own failures) and its
 /// stable code in `X-Dropcheck-Error`, except for a plain form post from a page without
 /// JavaScript, which Leptos answers with a redirect back to the form that shows the message.
-pub fn fail(e: CoreError) -> ServerFnError {
+pub fn fail(e: CoreError) -> AppError {
     use axum::http::{header, HeaderName, HeaderValue, StatusCode};
     if e.is_internal() {
         tracing::error!(error = ?e, "server function failed");
@@ -215,7 +217,13 @@ pub fn fail(e: CoreError) -> ServerFnError {
             }
         }
     }
-    ServerFnError::new(e.public_message())
+    AppError::new(e.code(), e.public_message())
+}
+
+/// The session store failed (or the request has no session layer): logged, and answered as
+/// an internal error.
+pub fn session_failed(e: impl std::fmt::Display) -> AppError {
+    fail(CoreError::Internal(format!("session: {e}")))
 }
 
 /// The Content-Security-Policy of every page. With the request's nonce (Leptos pages: the

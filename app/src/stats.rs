@@ -32,7 +32,7 @@ pub struct StatsPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "stats_page")]
-pub async fn stats_page(days: Option<String>) -> Result<StatsPageData, ServerFnError> {
+pub async fn stats_page(days: Option<String>) -> Result<StatsPageData, AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     let days: i64 = match days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {

@@ -13,13 +13,13 @@ pub struct Me {
 }
 
 #[server(prefix = "/rpc", endpoint = "current_user")]
-pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
+pub async fn current_user() -> Result<Option<Me>, AppError> {
     use crate::ssr::*;
     let user = match signed_in() {
         Some(u) => Some(u),
         None => {
             let st = state()?;
-            let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+            let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
             session_user(&session, &st.store).await.map_err(fail)?
         }
     };
@@ -27,10 +27,10 @@ pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "logout")]
-pub async fn logout() -> Result<(), ServerFnError> {
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
+pub async fn logout() -> Result<(), AppError> {
+    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
     let id = session.id().map(|i| i.to_string());
-    session.flush().await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    session.flush().await.map_err(crate::ssr::session_failed)?;
     if let (Some(id), Ok(st)) = (id, crate::ssr::state()) {
         st.settings.live.session_ended(&id); // its live streams close now
     }
@@ -88,7 +88,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
 /// with a link on (`back`: the address and its text).
 pub fn page<T, V, F>(
     title: impl Into<leptos::text_prop::TextProp>,
-    data: Resource<Result<T, ServerFnError>>,
+    data: Resource<Result<T, AppError>>,
     back: Option<(&'static str, &'static str)>,
     render: F,
 ) -> impl IntoView
@@ -108,7 +108,7 @@ where
                         Ok(d) => render(d).into_any(),
                         Err(e) => view! {
                             <main class="p-8">
-                                <ErrorBox msg=err_text(&e)/>
+                                <ErrorBox msg=err_text(&e) code=e.code.clone()/>
                                 {back.map(|(href, text)| view! { <a href=href class="text-blue-700 underline">{text}</a> })}
                             </main>
                         }.into_any(),
@@ -119,30 +119,59 @@ where
     }
 }
 
-/// The text of a server function error, without the framework's prefix.
-pub fn err_text(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(s) => s.clone(),
-        other => other.to_string(),
+/// What a server function answers when it refuses or fails: a stable code
+/// (`invalid_transition`, `forbidden`, `internal`, …) and a sentence for people. The code
+/// reaches the page: the error box carries it as `data-code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppError {
+    pub code: String,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into() }
     }
 }
 
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    /// The request itself failed (network, an answer that is not ours, …).
+    fn from_server_fn_error(e: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::new("request_failed", e.to_string())
+    }
+}
+
+/// The sentence of a server function error.
+pub fn err_text(e: &AppError) -> String {
+    e.message.clone()
+}
+
+/// An error for the user; `code` (the error's stable code, when there is one) is on
+/// `data-code` for tools and tests.
 #[component]
-pub fn ErrorBox(msg: String) -> impl IntoView {
-    view! { <p role="alert" class="error-box my-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800">{msg}</p> }
+pub fn ErrorBox(msg: String, #[prop(optional, into)] code: Option<String>) -> impl IntoView {
+    view! { <p role="alert" data-code=code class="error-box my-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800">{msg}</p> }
 }
 
 /// Shows the last error of an action, if any (also after a no-JavaScript round trip).
 pub fn action_error<I, O>(action: ServerAction<I>) -> impl IntoView
 where
-    I: leptos::server_fn::ServerFn<Output = O, Error = ServerFnError> + Clone + Send + Sync + 'static,
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
     ServerAction<I>: Copy,
 {
-    move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })
+    move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })
 }
 
-pub fn last_error<T: Clone + Send + Sync + 'static>(v: Option<Result<T, ServerFnError>>) -> Option<String> {
+pub fn last_error<T: Clone + Send + Sync + 'static>(v: Option<Result<T, AppError>>) -> Option<String> {
     v.and_then(|r| r.err()).map(|e| err_text(&e))
 }
 

@@ -111,6 +111,20 @@ macro_rules! string_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
         }
+        // Stored as text. Decoding takes only the exact stored spelling: a corrupt value is a
+        // decode error naming the column and the value, never a default.
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name where String: sqlx::Type<DB> {
+            fn type_info() -> DB::TypeInfo { <String as sqlx::Type<DB>>::type_info() }
+            fn compatible(ty: &DB::TypeInfo) -> bool { <String as sqlx::Type<DB>>::compatible(ty) }
+        }
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name where &'r str: sqlx::Decode<'r, DB> {
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let raw = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                $name::ALL.iter().copied().find(|v| v.as_str() == raw).ok_or_else(|| {
+                    format!("'{}' is not a stored {} (one of {})", raw.escape_debug(), stringify!($name), [$($text),+].join(", ")).into()
+                })
+            }
+        }
     };
 }
 

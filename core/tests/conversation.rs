@@ -392,7 +392,7 @@ async fn a_drop_completes_itself_when_every_step_has_a_photo() {
             m.provider_id = format!("MMauto{n}");
             store.handle_message(&m, &[Ok(photo(&media, n).await)], t + n as i64).await.unwrap();
         }
-        assert_eq!(store.drop_summary(&dn).await.unwrap().status, "collecting", "one step still has no photo");
+        assert_eq!(store.drop_summary(&dn).await.unwrap().status.as_str(), "collecting", "one step still has no photo");
         m.provider_id = "MMauto12".into();
         store.handle_message(&m, &[Ok(photo(&media, 12).await)], t + 12).await.unwrap();
         let d = store.drop_detail(&dn).await.unwrap();
@@ -429,11 +429,11 @@ async fn a_drop_completes_itself_when_every_step_has_a_photo() {
             store.handle_message(&m, &[Ok(photo(&media, 40 + n).await)], t + 300 + n as i64).await.unwrap();
         }
         let wait = DropNumber::parse("DR12345679").unwrap();
-        assert_eq!(store.drop_summary(&wait).await.unwrap().status, "collecting");
+        assert_eq!(store.drop_summary(&wait).await.unwrap().status.as_str(), "collecting");
         let ack = replies(&store).await.into_iter().filter(|b| b.starts_with("Got ")).last().unwrap();
         assert!(ack.contains("Send DR12345679 DONE when you are finished"), "{ack}");
         say(&store, "DR12345679 DONE", t + 400).await;
-        assert_eq!(store.drop_summary(&wait).await.unwrap().status, "unreviewed");
+        assert_eq!(store.drop_summary(&wait).await.unwrap().status.as_str(), "unreviewed");
     })
     .await;
 }

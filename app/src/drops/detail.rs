@@ -83,7 +83,7 @@ pub struct DropPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "drop_page")]
-pub async fn drop_page(number: String) -> Result<DropPageData, ServerFnError> {
+pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::{DropNumber, DropStatus};
     use dropcheck_core::fmt_time;
@@ -189,7 +189,7 @@ pub async fn drop_page(number: String) -> Result<DropPageData, ServerFnError> {
 
 /// Marks the drop incomplete; the feedback message is queued in the same transaction.
 #[server(prefix = "/rpc", endpoint = "mark_incomplete")]
-pub async fn mark_incomplete(number: String) -> Result<String, ServerFnError> {
+pub async fn mark_incomplete(number: String) -> Result<String, AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::DropNumber;
     let (st, user) = require_user().await?;
@@ -199,7 +199,7 @@ pub async fn mark_incomplete(number: String) -> Result<String, ServerFnError> {
 
 /// Accepts every pending step and approves the drop.
 #[server(prefix = "/rpc", endpoint = "approve_all")]
-pub async fn approve_all(number: String) -> Result<(), ServerFnError> {
+pub async fn approve_all(number: String) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::DropNumber;
     let (st, user) = require_user().await?;

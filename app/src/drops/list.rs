@@ -53,7 +53,7 @@ pub async fn drops_page(
     from: Option<String>,
     to: Option<String>,
     cursor: Option<String>,
-) -> Result<DropsPageData, ServerFnError> {
+) -> Result<DropsPageData, AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::DropStatus;
     use dropcheck_core::store::{Cursor, DropFilter};
@@ -64,7 +64,7 @@ pub async fn drops_page(
     let filter = DropFilter {
         status: nonempty(status).map(|s| DropStatus::parse(&s)).transpose().map_err(bad)?,
         project_id: nonempty(project)
-            .map(|p| p.parse::<i64>().map_err(|_| ServerFnError::new(format!("'{p}' is not a project"))))
+            .map(|p| p.parse::<i64>().map_err(|_| refuse("invalid_project", &format!("'{p}' is not a project"))))
             .transpose()?,
         contractor: nonempty(contractor),
         q: nonempty(q),
@@ -83,9 +83,9 @@ pub async fn drops_page(
         rows: rows
             .into_iter()
             .map(|r| DropRowView {
-                status_label: DropStatus::parse(&r.status).map(|s| s.label().to_string()).unwrap_or_else(|_| r.status.clone()),
+                status_label: r.status.label().to_string(),
                 number: r.drop_number,
-                status: r.status,
+                status: r.status.as_str().to_string(),
                 project: r.project,
                 contractor: match (r.contractor_name.filter(|n| !n.is_empty()), r.contractor_phone) {
                     (Some(n), Some(p)) => format!("{n} · {p}"),

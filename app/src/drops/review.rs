@@ -14,7 +14,7 @@ pub async fn review_step(
     verdict: String,
     reason: Option<String>,
     note: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::{DropNumber, StepNo, Verdict};
     use dropcheck_core::store::StepVerdict;
@@ -28,7 +28,7 @@ pub async fn review_step(
 }
 
 #[server(prefix = "/rpc", endpoint = "move_photo")]
-pub async fn move_photo(number: String, photo_id: String, step: String) -> Result<(), ServerFnError> {
+pub async fn move_photo(number: String, photo_id: String, step: String) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::{DropNumber, StepNo};
     let (st, user) = require_user().await?;

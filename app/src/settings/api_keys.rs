@@ -37,11 +37,11 @@ pub struct ApiKeysPageData {
 const SESSION_NEW_KEY: &str = "new_api_key";
 
 #[server(prefix = "/rpc", endpoint = "api_keys_data")]
-pub async fn api_keys_data() -> Result<ApiKeysPageData, ServerFnError> {
+pub async fn api_keys_data() -> Result<ApiKeysPageData, AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    let new_key: Option<(String, String)> = session.remove(SESSION_NEW_KEY).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
+    let new_key: Option<(String, String)> = session.remove(SESSION_NEW_KEY).await.map_err(crate::ssr::session_failed)?;
     let now = dropcheck_core::now_ms();
     let keys = st
         .store
@@ -69,7 +69,7 @@ pub async fn create_api_key(
     scope_send: Option<String>,
     scope_read: Option<String>,
     scope_admin: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let name = name.trim().to_string();
@@ -86,14 +86,14 @@ pub async fn create_api_key(
     }
     let (key, prefix) = dropcheck_core::auth::new_api_key();
     let id = st.store.create_api_key(&name, &prefix, &dropcheck_core::auth::hash_api_key(&key), &picked.join(" ")).await.map_err(fail)?;
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))?;
-    session.insert(SESSION_NEW_KEY, (name.clone(), key)).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
+    session.insert(SESSION_NEW_KEY, (name.clone(), key)).await.map_err(crate::ssr::session_failed)?;
     tracing::info!(api_key_id = id, name = %name, scopes = %picked.join(" "), by = %user.email, "API key created");
     Ok(())
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
-pub async fn revoke_api_key(id: String) -> Result<(), ServerFnError> {
+pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not an API key"))?;
@@ -112,8 +112,8 @@ pub fn ApiKeysPage() -> impl IntoView {
             <Layout me=d.me.clone()>
                 <h1 class="mb-1 text-2xl font-semibold">"API keys"</h1>
                 <p class="mb-4 text-sm text-slate-500">"Other systems send a key in " <code>"X-API-Key"</code> " or " <code>"Authorization: Bearer"</code> ". The routes and their scopes: " <a class="text-blue-700 underline" href="/api/docs" rel="external">"/api/docs"</a> "."</p>
-                {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
-                {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+                {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+                {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
                 {d.new_key.clone().map(|(name, key)| view! {
                     <div id="new-api-key" class="mb-4 rounded-lg border border-amber-300 bg-amber-50 p-4">
                         <p class="text-sm font-semibold text-amber-900">{format!("The key “{name}” — copy it now; it is not shown again:")}</p>

@@ -91,16 +91,16 @@ const SESSION_TEST_SEND: &str = "test_send";
 const SESSION_SAVED: &str = "provider_saved";
 
 #[cfg(feature = "ssr")]
-async fn session() -> Result<tower_sessions::Session, ServerFnError> {
-    leptos_axum::extract().await.map_err(|_| ServerFnError::new("no session"))
+async fn session() -> Result<tower_sessions::Session, AppError> {
+    leptos_axum::extract().await.map_err(crate::ssr::session_failed)
 }
 
 #[server(prefix = "/rpc", endpoint = "integrations_data")]
-pub async fn integrations_data() -> Result<IntegrationsPageData, ServerFnError> {
+pub async fn integrations_data() -> Result<IntegrationsPageData, AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     let session = session().await?;
-    let e = |e: tower_sessions::session::Error| ServerFnError::new(e.to_string());
+    let e = crate::ssr::session_failed;
     let new_code: Option<(String, String)> = session.remove(SESSION_NEW_CODE).await.map_err(e)?;
     let now = dropcheck_core::now_ms();
     let link = st.store.phone_link(user.user_id).await.map_err(fail)?.map(|l| LinkView {
@@ -190,7 +190,7 @@ pub async fn save_provider(
     meta_app_secret: Option<String>,
     meta_verify_token: Option<String>,
     meta_api_version: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let values: Vec<(String, String)> = [
@@ -207,37 +207,33 @@ pub async fn save_provider(
     .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)))
     .collect();
     st.settings.integrations.save(provider, values, &user).await.map_err(fail)?;
-    session().await?.insert(SESSION_SAVED, true).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    session().await?.insert(SESSION_SAVED, true).await.map_err(crate::ssr::session_failed)?;
     Ok(())
 }
 
 /// Sends a test message through the active provider now (admins).
 #[server(prefix = "/rpc", endpoint = "send_test_message")]
-pub async fn send_test_message(phone: String) -> Result<TestSend, ServerFnError> {
+pub async fn send_test_message(phone: String) -> Result<TestSend, AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let sent = test_send_view(st.settings.integrations.send_test(phone, &user).await.map_err(fail)?);
-    session().await?.insert(SESSION_TEST_SEND, sent.clone()).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    session().await?.insert(SESSION_TEST_SEND, sent.clone()).await.map_err(crate::ssr::session_failed)?;
     Ok(sent)
 }
 
 #[server(prefix = "/rpc", endpoint = "start_link")]
-pub async fn start_link(phone: String) -> Result<(), ServerFnError> {
+pub async fn start_link(phone: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     let phone = dropcheck_core::domain::Phone::parse(&phone).map_err(|e| fail(e.into()))?;
     let code = st.store.start_phone_link(user.user_id, &phone, dropcheck_core::now_ms()).await.map_err(fail)?;
-    session()
-        .await?
-        .insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code))
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    session().await?.insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code)).await.map_err(crate::ssr::session_failed)?;
     tracing::info!(user_id = user.user_id, "phone link started");
     Ok(())
 }
 
 #[server(prefix = "/rpc", endpoint = "unlink")]
-pub async fn unlink() -> Result<(), ServerFnError> {
+pub async fn unlink() -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     st.store.unlink_phone(user.user_id, None).await.map_err(fail)?;
@@ -272,8 +268,8 @@ pub fn IntegrationsPage() -> impl IntoView {
         view! {
             <Layout me=d.me.clone()>
                 <h1 class="mb-4 text-2xl font-semibold">"Integrations"</h1>
-                {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
-                {move || remove.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+                {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+                {move || remove.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
                 <section class="rounded-lg border border-slate-200 bg-white p-5 shadow-sm" id="phone-link">
                     <h2 class="text-lg font-semibold">"Your WhatsApp number"</h2>
                     {match d.link.clone() {
@@ -378,7 +374,7 @@ fn ProviderSection(
                 {p.updated.clone().map(|u| view! { <span class="ml-2 text-slate-500">{format!("(settings saved {u})")}</span> })}
             </p>
             {p.error.clone().map(|m| view! { <ErrorBox msg=m/> })}
-            {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+            {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
             {saved.then(|| view! { <p id="provider-saved" role="status" class="my-3 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">"Saved. The provider and its settings are in effect now."</p> })}
             <ActionForm action=save node_ref=form>
                 <fieldset class="mt-3" disabled=chosen_by_env>
@@ -424,7 +420,7 @@ fn ProviderSection(
             </p>
 
             <h3 class="mt-6 text-sm font-semibold">"Send a test message"</h3>
-            {move || test.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e)/> })}
+            {move || test.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
             {test_result.map(|t| {
                 let ok = t.error.is_none();
                 view! {

@@ -26,7 +26,7 @@ pub struct ProjectsPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "projects_data")]
-pub async fn projects_data() -> Result<ProjectsPageData, ServerFnError> {
+pub async fn projects_data() -> Result<ProjectsPageData, AppError> {
     use crate::ssr::*;
     let (st, me) = require_admin().await?;
     let mut out = vec![];
@@ -54,7 +54,7 @@ pub async fn projects_data() -> Result<ProjectsPageData, ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "create_project")]
-pub async fn create_project(name: String, drop_pattern: String) -> Result<(), ServerFnError> {
+pub async fn create_project(name: String, drop_pattern: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let pattern = if drop_pattern.trim().is_empty() {
@@ -69,12 +69,7 @@ pub async fn create_project(name: String, drop_pattern: String) -> Result<(), Se
 /// Saves a project's drop pattern, checklist (one step per line, `Name | description`) and
 /// whether its drops wait for `DONE` (a checkbox: absent when unticked).
 #[server(prefix = "/rpc", endpoint = "save_project")]
-pub async fn save_project(
-    project_id: String,
-    drop_pattern: String,
-    steps: String,
-    wait_for_done: Option<String>,
-) -> Result<(), ServerFnError> {
+pub async fn save_project(project_id: String, drop_pattern: String, steps: String, wait_for_done: Option<String>) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, _) = require_admin().await?;
     let id: i64 = project_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a project"))?;

@@ -39,7 +39,7 @@ pub struct TemplatesPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "templates_page")]
-pub async fn templates_page(name: Option<String>) -> Result<TemplatesPageData, ServerFnError> {
+pub async fn templates_page(name: Option<String>) -> Result<TemplatesPageData, AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let rows = st.store.templates().await.map_err(fail)?;
@@ -74,7 +74,7 @@ pub async fn templates_page(name: Option<String>) -> Result<TemplatesPageData, S
 
 /// The live preview: the body rendered with the sample variables, or what is wrong.
 #[server(prefix = "/rpc", endpoint = "preview_template")]
-pub async fn preview_template(body: String, sample_vars: String) -> Result<String, ServerFnError> {
+pub async fn preview_template(body: String, sample_vars: String) -> Result<String, AppError> {
     use crate::ssr::*;
     require_admin().await?;
     dropcheck_core::templates::check(&body, &sample_vars).map_err(|e| fail(e.into()))
@@ -90,7 +90,7 @@ pub async fn save_template(
     provider_template: Option<String>,
     enabled: Option<String>,
     create: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let input = dropcheck_core::template_store::TemplateInput {

@@ -21,7 +21,7 @@ pub struct UsersPageData {
 }
 
 #[server(prefix = "/rpc", endpoint = "users_data")]
-pub async fn users_data() -> Result<UsersPageData, ServerFnError> {
+pub async fn users_data() -> Result<UsersPageData, AppError> {
     use crate::ssr::*;
     let (st, me) = require_admin().await?;
     let users = st
@@ -42,7 +42,7 @@ pub async fn users_data() -> Result<UsersPageData, ServerFnError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "add_user")]
-pub async fn add_user(email: String, role: String, password: String) -> Result<(), ServerFnError> {
+pub async fn add_user(email: String, role: String, password: String) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::{
         auth,
@@ -59,7 +59,7 @@ pub async fn add_user(email: String, role: String, password: String) -> Result<(
 }
 
 #[server(prefix = "/rpc", endpoint = "set_user_role")]
-pub async fn set_user_role(user_id: String, role: String) -> Result<(), ServerFnError> {
+pub async fn set_user_role(user_id: String, role: String) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::Role;
     let (st, _) = require_admin().await?;
@@ -69,7 +69,7 @@ pub async fn set_user_role(user_id: String, role: String) -> Result<(), ServerFn
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_user")]
-pub async fn delete_user(user_id: String) -> Result<(), ServerFnError> {
+pub async fn delete_user(user_id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, me) = require_admin().await?;
     let id: i64 = user_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a user"))?;

@@ -8,7 +8,7 @@ use super::*;
 pub struct DropSummary {
     pub drop_id: i64,
     pub drop_number: String,
-    pub status: String,
+    pub status: DropStatus,
     pub project: String,
     pub contractor_phone: Option<String>,
     pub contractor_name: Option<String>,
@@ -67,11 +67,11 @@ pub struct PhotoInfo {
 #[derive(Debug, Clone, FromRow)]
 pub(crate) struct ReviewRow {
     pub(crate) step_no: i64,
-    pub(crate) verdict: String,
+    pub(crate) verdict: Verdict,
     pub(crate) reason_code: Option<String>,
     pub(crate) note: String,
     pub(crate) reviewer: Option<String>,
-    pub(crate) prev_verdict: Option<String>,
+    pub(crate) prev_verdict: Option<Verdict>,
     pub(crate) prev_note: Option<String>,
     pub(crate) updated_at: i64,
 }
@@ -106,7 +106,7 @@ pub struct HistoryEntry {
 pub(crate) struct DropRow {
     pub(crate) drop_id: i64,
     pub(crate) drop_number: String,
-    pub(crate) status: String,
+    pub(crate) status: DropStatus,
     pub(crate) project_id: i64,
     pub(crate) project: String,
     pub(crate) contractor_phone: Option<String>,
@@ -396,12 +396,13 @@ pub(crate) fn assemble_detail(
     messages: Vec<MessageRow>,
     reasons: &[Reason],
 ) -> CoreResult<DropDetail> {
-    let status = DropStatus::parse(&d.status).map_err(|e| CoreError::Internal(format!("stored status: {e}")))?;
+    let status = d.status;
     let steps = checklist
         .into_iter()
         .map(|c| {
             let r = reviews.iter().find(|r| r.step_no == c.step_no);
-            let verdict = r.and_then(|r| Verdict::parse(&r.verdict).ok()).unwrap_or(Verdict::Pending);
+            // A step without a review row has no verdict yet.
+            let verdict = r.map_or(Verdict::Pending, |r| r.verdict);
             let reason = r.and_then(|r| r.reason_code.clone());
             StepDetail {
                 number: c.step_no,
@@ -413,7 +414,7 @@ pub(crate) fn assemble_detail(
                 note: r.map(|r| r.note.clone()).unwrap_or_default(),
                 reviewer: r.and_then(|r| r.reviewer.clone()),
                 reviewed_at: r.map(|r| r.updated_at),
-                previous_verdict: r.and_then(|r| r.prev_verdict.as_deref()).and_then(|v| Verdict::parse(v).ok()),
+                previous_verdict: r.and_then(|r| r.prev_verdict),
                 previous_note: r.and_then(|r| r.prev_note.clone()),
                 photos: photos.iter().filter(|p| p.step_no == c.step_no).cloned().collect(),
             }

@@ -8,7 +8,7 @@ pub struct User {
     pub email: String,
     /// The argon2id PHC string. Never serialised: this type is not `Serialize`.
     pub password_hash: String,
-    role: String,
+    role: Role,
     pub phone: Option<String>,
     pub created_at: i64,
 }
@@ -22,8 +22,7 @@ impl std::fmt::Debug for User {
 
 impl User {
     pub fn role(&self) -> Role {
-        // The column has a check constraint; anything else is a corrupted row, treated as least privilege.
-        Role::parse(&self.role).unwrap_or(Role::Reviewer)
+        self.role
     }
 }
 
@@ -249,5 +248,35 @@ impl Store {
     pub async fn revoke_api_key(&self, api_key_id: i64) -> CoreResult<()> {
         on_db!(self, pool => { sqlx::query("update api_key set revoked_at = $1 where api_key_id = $2 and revoked_at is null").bind(now_ms()).bind(api_key_id).execute(pool).await?; });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_corrupt_stored_role_is_an_error_naming_the_column_never_a_default() {
+        crate::testing::on_each_backend(|store| async move {
+            // A row as the users table would give it, with a role no migration allows.
+            let row = |role: &str| {
+                format!(
+                    "select cast(1 as bigint) as user_id, 'ann@example.com' as email, '' as password_hash, '{role}' as role,
+                        cast(null as text) as phone, cast(0 as bigint) as created_at"
+                )
+            };
+            let good: User = on_db!(&store, pool => sqlx::query_as(&row("admin")).fetch_one(pool).await).unwrap();
+            assert_eq!(good.role(), Role::Admin);
+            let bad: Result<User, sqlx::Error> = on_db!(&store, pool => sqlx::query_as(&row("root")).fetch_one(pool).await);
+            let err = bad.expect_err("a corrupt role is refused, not read as a reviewer").to_string();
+            assert!(err.contains("role") && err.contains("'root' is not a stored Role (one of admin, reviewer)"), "{err}");
+            // The same for a drop's status and a step's verdict, decoded the same way.
+            let status: Result<(DropStatus,), sqlx::Error> =
+                on_db!(&store, pool => sqlx::query_as("select 'done' as status").fetch_one(pool).await);
+            assert!(status.unwrap_err().to_string().contains("'done' is not a stored DropStatus"));
+            let verdict: (Verdict,) = on_db!(&store, pool => sqlx::query_as("select 'retake' as verdict").fetch_one(pool).await).unwrap();
+            assert_eq!(verdict.0, Verdict::Retake);
+        })
+        .await;
     }
 }

@@ -271,10 +271,14 @@ async fn first_run_setup_sign_in_csrf_and_admin_gating() {
         assert!(r.text().await.unwrap().contains("Admins only"));
         let r = reviewer.post(format!("{}/rpc/users_data", app.base)).header(header::ORIGIN, app.base.clone()).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // The server function's own check, with its stable code for the page.
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((body["code"].as_str(), body["message"].as_str()), (Some("forbidden"), Some("Only admins can do that.")), "{body}");
         assert_eq!(app.get("/settings/users").await.status(), StatusCode::OK, "admins may");
 
         // Wrong passwords: refused, and after five the account is locked for a while.
         let stranger = spawn_client();
+        let mut back = String::new();
         for _ in 0..5 {
             let r = stranger
                 .post(format!("{}/rpc/login", app.base))
@@ -286,7 +290,12 @@ async fn first_run_setup_sign_in_csrf_and_admin_gating() {
                 .await
                 .unwrap();
             assert_eq!(form_error(&r, &app.base), "Wrong e-mail or password.");
+            assert_eq!(carried(&location(&r)).unwrap()["code"], "wrong_credentials");
+            back = location(&r);
         }
+        // The page the browser is sent back to shows the error with its code.
+        let page = stranger.get(&back).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(r#"data-code="wrong_credentials""#) && page.contains("Wrong e-mail or password."), "{page}");
         let r = stranger
             .post(format!("{}/rpc/login", app.base))
             .header(header::ACCEPT, "text/html")
@@ -314,11 +323,16 @@ fn form_error(r: &reqwest::Response, base: &str) -> String {
 
 /// The message in a redirect's `__err`, if it carries one.
 fn carried_error(location: &str) -> Option<String> {
+    carried(location).map(|e| e["message"].as_str().unwrap().to_string())
+}
+
+/// The error a redirect's `__err` carries: `{code, message}`, as the page shows it.
+fn carried(location: &str) -> Option<Value> {
     use base64::Engine;
     let url = reqwest::Url::parse(location).unwrap();
     let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string())?;
     let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(err).unwrap()).unwrap();
-    Some(text.split_once('|').map(|(_, m)| m.to_string()).unwrap_or(text))
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("__err is the error as JSON ({e}): {text}")))
 }
 
 /// Signs the test client in as the first admin (setup through the no-JavaScript form).

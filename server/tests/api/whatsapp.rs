@@ -378,7 +378,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         // DONE too early: the reply lists what is missing, the drop stays collecting.
         app.text("SM3", "DR12345678 DONE").await;
         app.drain_inbox().await;
-        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "collecting");
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status.as_str(), "collecting");
         sent_after_drain(&app, &m, "the not-ready reply", |m| m.sent.iter().any(|(_, b)| b.contains("Still missing: 2 "))).await;
 
         // Eleven more photos, one captioned for step 12 out of order; a burst gets one acknowledgment.
@@ -399,7 +399,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         .await;
         assert_eq!(m.lock().unwrap().sent.len(), before + 1, "eleven photos, one reply");
         // Every step has a photo: the drop went to review by itself, and the reply says so.
-        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "unreviewed");
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status.as_str(), "unreviewed");
         assert!(m.lock().unwrap().sent.last().unwrap().1.contains("now with QA"));
 
         // A DONE out of habit is confirmed.
@@ -426,7 +426,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
         app.photo("MM20", &format!("{mock}/media/20"), "3").await;
         app.text("SM21", "DR12345678 DONE").await;
         app.drain_inbox().await;
-        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status, "incomplete", "step 7 still has no new photo");
+        assert_eq!(store.drop_summary(&dn("DR12345678")).await.unwrap().status.as_str(), "incomplete", "step 7 still has no new photo");
         app.photo("MM22", &format!("{mock}/media/22"), "").await;
         app.text("SM23", "DR12345678 DONE").await;
         app.drain_inbox().await;
