@@ -40,9 +40,7 @@ pub fn one_line(e: CoreError) -> String {
     }
 }
 
-/// Twilio's connection overrides for the inbound webhook: up to 5 retries, on any failure
-/// (a 5xx included, not only a failed connection).
-pub const TWILIO_RETRY_FRAGMENT: &str = "#rc=5&rp=all";
+pub use dropcheck_core::providers::TWILIO_RETRY_FRAGMENT;
 
 impl Integrations {
     pub fn new(store: Store, messaging: Arc<Messaging>, env: ProviderEnv, public_url: String, sandbox_token: String) -> Self {
@@ -100,7 +98,10 @@ impl Integrations {
                         .into(),
                     format!("{base}/webhooks/twilio{TWILIO_RETRY_FRAGMENT}"),
                 ),
-                ("Twilio: status callback (sent with each message)".into(), format!("{base}/webhooks/twilio/status")),
+                (
+                    "Twilio: status callback (sent with each message)".into(),
+                    format!("{base}/webhooks/twilio/status{TWILIO_RETRY_FRAGMENT}"),
+                ),
             ],
             Provider::Meta => vec![("Meta: callback URL (GET verification, POST events)".into(), format!("{base}/webhooks/meta"))],
             Provider::Sandbox => vec![("Sandbox: the simulator posts signed requests to".into(), format!("{base}/webhooks/twilio"))],

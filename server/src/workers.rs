@@ -114,8 +114,10 @@ impl Messaging {
         &self.self_url
     }
 
+    /// Where Twilio reports delivery ticks, with the connection override that makes it retry
+    /// a callback this server could not take (a 503 under load).
     pub fn status_callback_url(&self) -> String {
-        format!("{}/webhooks/twilio/status", self.public_url)
+        format!("{}/webhooks/twilio/status{}", self.public_url, dropcheck_core::providers::TWILIO_RETRY_FRAGMENT)
     }
 }
 

@@ -10,7 +10,7 @@ mod meta;
 mod twilio;
 
 pub use meta::{meta_signature, parse_meta, verify_meta};
-pub use twilio::{parse_form, parse_twilio_inbound, parse_twilio_status, twilio_signature, verify_twilio};
+pub use twilio::{parse_form, parse_twilio_inbound, parse_twilio_status, twilio_signature, verify_twilio, TWILIO_RETRY_FRAGMENT};
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -328,6 +328,11 @@ mod tests {
         let params = parse_form(&fixture("twilio-inbound-image.form"));
         let sig = twilio_signature("secret-token", url, &params);
         assert!(verify_twilio("secret-token", url, &params, None, &sig));
+        // Signed over the address as configured, with the connection-override fragment that
+        // is not sent: it verifies too, and still only with the right token.
+        let with_fragment = twilio_signature("secret-token", &format!("{url}{TWILIO_RETRY_FRAGMENT}"), &params);
+        assert!(verify_twilio("secret-token", url, &params, None, &with_fragment));
+        assert!(!verify_twilio("other-token", url, &params, None, &with_fragment));
         assert!(!verify_twilio("other-token", url, &params, None, &sig));
         let mut tampered = params.clone();
         tampered.push(("Extra".into(), "1".into()));

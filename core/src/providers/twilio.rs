@@ -32,9 +32,16 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
     base64::engine::general_purpose::STANDARD.encode(twilio_digest(auth_token, url, params))
 }
 
+/// Twilio's connection overrides, appended to the webhook addresses Dropcheck gives Twilio (the
+/// inbound address an admin enters, the status callback sent with each message): up to 5
+/// retries on any failure, a 5xx included. A fragment: Twilio reads it and does not send it.
+pub const TWILIO_RETRY_FRAGMENT: &str = "#rc=5&rp=all";
+
 /// The URL variants Twilio may have signed for the URL we reconstructed: as is, without the
 /// port, with the scheme's default port, and each with `'` in the query percent-encoded or
-/// not (Twilio's SDKs accept the same set).
+/// not (Twilio's SDKs accept the same set); and each with our connection-override fragment,
+/// which is not sent (whether Twilio signs the address with it or without is not documented,
+/// so both verify).
 fn twilio_url_candidates(url: &str) -> Vec<String> {
     let mut out = vec![url.to_string()];
     if let Some(scheme_end) = url.find("://") {
@@ -72,6 +79,10 @@ fn twilio_url_candidates(url: &str) -> Vec<String> {
         }
     }
     out.extend(more);
+    if !url.contains('#') {
+        let with_fragment: Vec<String> = out.iter().map(|u| format!("{u}{TWILIO_RETRY_FRAGMENT}")).collect();
+        out.extend(with_fragment);
+    }
     out
 }
 

@@ -102,6 +102,12 @@ async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    // Every send names the status callback with the connection override, so that Twilio
+    // retries a callback the server could not take.
+    if !get("StatusCallback").is_some_and(|u| u.ends_with("/webhooks/twilio/status#rc=5&rp=all")) {
+        return (StatusCode::BAD_REQUEST, format!(r#"{{"code": 21609, "message": "StatusCallback {:?}"}}"#, get("StatusCallback")))
+            .into_response();
+    }
     // As Twilio: a content template goes without Body and MediaUrl.
     let what = match (get("ContentSid"), get("Body"), get("MediaUrl")) {
         (Some(sid), None, None) => format!("template {sid} {}", get("ContentVariables").unwrap_or_default()),
