@@ -171,8 +171,9 @@ where
     move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })
 }
 
-pub fn last_error<T: Clone + Send + Sync + 'static>(v: Option<Result<T, AppError>>) -> Option<String> {
-    v.and_then(|r| r.err()).map(|e| err_text(&e))
+/// The error of an action's last result, if it failed.
+pub fn last_error<T: Clone + Send + Sync + 'static>(v: Option<Result<T, AppError>>) -> Option<AppError> {
+    v.and_then(|r| r.err())
 }
 
 #[component]

@@ -127,7 +127,7 @@ fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl
     let preview = Resource::new(move || (body.get(), sample.get()), |(b, s)| preview_template(b, s));
     let selected = cur.name.clone();
     let saved = move || save.value().get().is_some_and(|r| r.is_ok());
-    let error = move || save.value().get().and_then(|r| r.err()).map(|e| err_text(&e));
+    let error = move || last_error(save.value().get());
     view! {
         <Layout me=d.me.clone()>
             <div class="mb-4 flex items-baseline gap-4">
@@ -154,7 +154,7 @@ fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl
                     </ul>
                 </nav>
                 <section class="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
-                    {move || error().map(|m| view! { <ErrorBox msg=m/> })}
+                    {move || error().map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
                     {move || saved().then(|| view! { <p role="status" id="template-saved" class="my-3 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">"Saved. New messages use this version."</p> })}
                     <ActionForm action=save>
                         {if cur.exists {

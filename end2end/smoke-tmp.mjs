@@ -1,0 +1,81 @@
+import { chromium } from "@playwright/test";
+const base = "http://127.0.0.1:3999";
+const out = "/tmp/shots";
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+const ctx = await browser.newContext({ viewport: { width: 1300, height: 900 } });
+const page = await ctx.newPage();
+const errors = [];
+page.on("pageerror", (e) => errors.push("pageerror: " + e.message));
+page.on("console", (m) => { if (m.type() === "error") errors.push("console: " + m.text()); });
+await page.goto(`${base}/`);
+console.log("fresh / lands on", page.url());
+if (!page.url().includes("/setup")) { await page.goto(`${base}/setup`); }
+await page.waitForSelector("body[data-hydrated=true]");
+await page.fill("#email", "ann@example.com");
+await page.fill("#password", "correct horse");
+await page.fill("#confirm", "correct horse");
+await page.click("#create-admin");
+await page.waitForSelector("#signed-in-as");
+await page.waitForSelector("body[data-hydrated=true]");
+await page.screenshot({ path: `${out}/drops-empty.png` });
+console.log("empty list says:", (await page.locator("#no-drops-yet").innerText()).slice(0, 80));
+// Sandbox: a drop number and two photos.
+await page.click("a[href='/sandbox']");
+await page.waitForSelector("body[data-hydrated=true]");
+await page.waitForSelector("textarea, input[name=body]");
+await page.fill("[name=body]", "DR12345678");
+await page.click("form[action='/sandbox/send'] button[type=submit]");
+await page.waitForTimeout(1500);
+await page.screenshot({ path: `${out}/sandbox.png` });
+await page.goto(`${base}/`);
+await page.waitForSelector("body[data-hydrated=true]");
+await page.waitForSelector("tr.drop-row");
+await page.screenshot({ path: `${out}/drops.png` });
+await page.click("tr.drop-row a.drop-link");
+await page.waitForSelector(".step-card");
+await page.waitForSelector("body[data-hydrated=true]");
+await page.screenshot({ path: `${out}/drop.png` });
+for (const [path, name] of [["/messages", "messages"], ["/events", "events"], ["/stats", "stats"], ["/settings/projects", "projects"], ["/settings/users", "users"], ["/settings/templates", "templates"], ["/settings/api-keys", "api-keys"], ["/settings/integrations", "integrations"], ["/nope", "notfound"]]) {
+  await page.goto(`${base}${path}`);
+  await page.waitForSelector("body[data-hydrated=true]", { timeout: 10000 }).catch(() => console.log("no hydration on", path));
+  await page.screenshot({ path: `${out}/${name}.png` });
+  console.log(path, "->", await page.title());
+}
+// Navigate by the main buttons with JS on: the settings menu and Review next.
+await page.goto(`${base}/`);
+await page.waitForSelector("body[data-hydrated=true]");
+await page.click("#review-next");
+await page.waitForLoadState("networkidle");
+console.log("Review next ->", page.url());
+// Error box code with JS on: a user with a bad email.
+await page.goto(`${base}/settings/users`);
+await page.waitForSelector("body[data-hydrated=true]");
+await page.fill("#new-email", "not-an-email");
+await page.fill("#new-password", "correct horse");
+await page.evaluate(() => document.querySelector("#new-email").type = "text");
+await page.click("#add-user");
+await page.waitForSelector(".error-box");
+console.log("error box (JS on):", await page.locator(".error-box").first().getAttribute("data-code"), "|", await page.locator(".error-box").first().innerText());
+await page.screenshot({ path: `${out}/users-error.png` });
+// JS off: sign in, the list, the drop, mark incomplete.
+const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1300, height: 900 } });
+const p2 = await nojs.newPage();
+await p2.goto(`${base}/login`);
+await p2.fill("#email", "ann@example.com");
+await p2.fill("#password", "wrong password!");
+await p2.click("#sign-in");
+console.log("no-JS wrong password:", await p2.locator(".error-box").getAttribute("data-code"), "|", await p2.locator(".error-box").innerText());
+await p2.fill("#email", "ann@example.com");
+await p2.fill("#password", "correct horse");
+await p2.click("#sign-in");
+await p2.waitForSelector("#signed-in-as");
+await p2.click("tr.drop-row a.drop-link");
+await p2.waitForSelector(".step-card");
+await p2.screenshot({ path: `${out}/drop-nojs.png` });
+await p2.click("#ok-1");
+await p2.waitForSelector(".step-card");
+console.log("no-JS step 1 verdict:", await p2.locator("#step-1").getAttribute("data-verdict"));
+await p2.goto(`${base}/settings/projects`);
+await p2.screenshot({ path: `${out}/projects-nojs.png` });
+console.log("errors:", errors);
+await browser.close();
