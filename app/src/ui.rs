@@ -340,7 +340,7 @@ pub fn message_view(m: dropcheck_core::store::MessageRow) -> MessageView {
         error_help: dropcheck_core::providers::explain_error(&code).unwrap_or_default().to_string(),
         error_code: code,
         error_text: m.error_text.unwrap_or_default(),
-        direction: m.direction,
+        direction: m.direction.as_str().to_string(),
         phone: m.phone,
         body: m.body,
         detail: message_detail(m.template.as_deref(), m.media_url.as_deref(), m.sent_as.as_deref()),

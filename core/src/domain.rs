@@ -140,6 +140,14 @@ string_enum!(
 );
 
 string_enum!(
+    /// Which way a message went: from a contractor (`in`) or to one (`out`).
+    Direction, "invalid_direction" {
+        In = "in",
+        Out = "out",
+    }
+);
+
+string_enum!(
     /// A reviewer's verdict on one step.
     Verdict, "invalid_verdict" {
         Pending = "pending",

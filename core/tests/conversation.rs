@@ -324,8 +324,8 @@ async fn an_event_that_fails_mid_batch_is_undone_alone_and_the_rest_commits_once
         let drop = store.drop_detail(&DropNumber::parse("DR12345672").unwrap()).await.unwrap();
         assert_eq!(drop.history.iter().filter(|h| h.kind == "created").count(), 1, "{:?}", drop.history);
         let b: Vec<_> = rows.iter().filter(|m| m.phone == "+27640000002").collect();
-        assert_eq!(b.iter().filter(|m| m.direction == "in").count(), 2);
-        let replies: Vec<_> = b.iter().filter(|m| m.direction == "out").map(|m| m.template.clone().unwrap_or_default()).collect();
+        assert_eq!(b.iter().filter(|m| m.direction.as_str() == "in").count(), 2);
+        let replies: Vec<_> = b.iter().filter(|m| m.direction.as_str() == "out").map(|m| m.template.clone().unwrap_or_default()).collect();
         assert_eq!(replies.iter().filter(|t| *t == "drop_opened").count(), 1, "{replies:?}");
         assert_eq!(replies.iter().filter(|t| *t == "status").count(), 1, "{replies:?}");
         // X1's conversation was written with the batch (X2's rollback did not take it back):

@@ -143,7 +143,11 @@ pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
             m.created_at,
             TimelineEntry {
                 at: fmt_time(m.created_at),
-                actor: if m.direction == "out" { format!("to {}", m.phone) } else { format!("from {}", m.phone) },
+                actor: if m.direction == dropcheck_core::domain::Direction::Out {
+                    format!("to {}", m.phone)
+                } else {
+                    format!("from {}", m.phone)
+                },
                 kind: format!("message_{}", m.direction),
                 text: m.body.clone(),
                 status: m.status.clone(),

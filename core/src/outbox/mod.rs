@@ -104,7 +104,7 @@ pub const RESENDABLE: [&str; 2] = ["failed", "undelivered"];
 impl MessageRow {
     /// Whether "Resend" applies: an outbound message that failed or was not delivered.
     pub fn resendable(&self) -> bool {
-        self.direction == "out" && RESENDABLE.contains(&self.status.as_str())
+        self.direction == crate::domain::Direction::Out && RESENDABLE.contains(&self.status.as_str())
     }
 }
 

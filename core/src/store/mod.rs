@@ -193,7 +193,7 @@ impl ActorRef {
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct MessageRow {
     pub message_id: i64,
-    pub direction: String,
+    pub direction: crate::domain::Direction,
     pub phone: String,
     pub body: String,
     pub template: Option<String>,

@@ -31,7 +31,14 @@ pub fn leptos_options() -> LeptosOptions {
 
 /// A client that keeps cookies and follows no redirects.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    // A request the server never answers fails its test here, with its place, instead of
+    // holding up the whole run.
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Starts a server over `store` with `config` (usually `Config { …, ..Config::for_tests() }`).
