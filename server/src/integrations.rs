@@ -88,7 +88,8 @@ impl Integrations {
     /// The webhook addresses to configure at the provider. Twilio's carries its connection
     /// overrides as a fragment, which Twilio reads and does not send: without `rp=all` Twilio
     /// retries only a failed connection, never a 5xx, so a webhook this server answered 503
-    /// when overloaded would be lost. The signature is computed without the fragment.
+    /// when overloaded would be lost. The signature check accepts the address with the
+    /// fragment or without it (Twilio does not say which it signs).
     fn webhooks(&self, provider: Provider) -> Vec<(String, String)> {
         let base = self.public_url.trim_end_matches('/');
         match provider {

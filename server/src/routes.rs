@@ -40,10 +40,6 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self
     }
 
-    pub fn paths(&self) -> &[&'static str] {
-        &self.paths
-    }
-
     pub fn into_parts(self) -> (Router<S>, Vec<&'static str>) {
         (self.router, self.paths)
     }
