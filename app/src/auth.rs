@@ -54,7 +54,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
     st.store.clear_login_throttle(&acct_key).await.map_err(fail)?;
     st.store.release_login_attempt(&addr_key).await.map_err(fail)?;
     start_session(&session, user.user_id).await?;
-    tracing::info!(user_id = user.user_id, "signed in");
+    tracing::info!(user_id = user.user_id.get(), "signed in");
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -106,18 +106,18 @@ pub async fn setup(email: String, password: String, confirm: String, project: Op
         tracing::info!(project = ?name, "default project named at setup");
     }
     start_session(&session, user.user_id).await?;
-    tracing::info!(user_id = user.user_id, "first admin created");
+    tracing::info!(user_id = user.user_id.get(), "first admin created");
     leptos_axum::redirect("/");
     Ok(())
 }
 
 #[cfg(feature = "ssr")]
-async fn start_session(session: &tower_sessions::Session, user_id: i64) -> Result<(), AppError> {
+async fn start_session(session: &tower_sessions::Session, user_id: dropcheck_core::ids::UserId) -> Result<(), AppError> {
     use crate::ssr::*;
     let err = crate::ssr::session_failed;
     // A new id at sign-in, so a session id planted before sign-in is worthless afterwards.
     session.cycle_id().await.map_err(err)?;
-    session.insert(SESSION_USER_ID, user_id).await.map_err(err)?;
+    session.insert(SESSION_USER_ID, user_id.get()).await.map_err(err)?;
     session.insert(SESSION_LOGIN_AT, dropcheck_core::now_ms()).await.map_err(err)?;
     Ok(())
 }

@@ -55,7 +55,7 @@ pub async fn events_page() -> Result<EventsPageData, AppError> {
         receipts: receipts
             .into_iter()
             .map(|r| ReceiptView {
-                id: r.receipt_id,
+                id: r.receipt_id.get(),
                 provider: r.provider,
                 path: r.path,
                 at: fmt_time(r.received_at),
@@ -68,8 +68,8 @@ pub async fn events_page() -> Result<EventsPageData, AppError> {
         events: events
             .into_iter()
             .map(|e| EventView {
-                id: e.event_id,
-                receipt_id: e.receipt_id.unwrap_or(0),
+                id: e.event_id.get(),
+                receipt_id: e.receipt_id.map_or(0, |r| r.get()),
                 provider: e.provider,
                 kind: e.kind,
                 phone: e.phone,
@@ -91,8 +91,8 @@ pub async fn reprocess_event(id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "That is not an event."))?;
-    st.store.requeue_event(id, dropcheck_core::now_ms()).await.map_err(fail)?;
-    tracing::info!(event = id, user_id = user.user_id, "event queued for reprocessing");
+    st.store.requeue_event(EventId(id), dropcheck_core::now_ms()).await.map_err(fail)?;
+    tracing::info!(event = id, user_id = user.user_id.get(), "event queued for reprocessing");
     Ok(())
 }
 

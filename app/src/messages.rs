@@ -35,7 +35,7 @@ pub async fn messages_page(
     };
     let filter = MessageFilter::parse(phone, direction, status, None, days, dropcheck_core::now_ms()).map_err(|e| fail(e.into()))?;
     let cursor = match cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| crate::ssr::refuse("invalid_cursor", "That page link is not valid any more."))?),
+        Some(c) => Some(c.parse::<MessageId>().map_err(|_| crate::ssr::refuse("invalid_cursor", "That page link is not valid any more."))?),
         None => None,
     };
     let (rows, next) = st.store.list_messages(&filter, cursor, 50).await.map_err(fail)?;
@@ -57,8 +57,8 @@ pub async fn resend_message(id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "That is not a message."))?;
-    st.store.resend(id, dropcheck_core::now_ms()).await.map_err(fail)?;
-    tracing::info!(message_id = id, user_id = user.user_id, "message queued again");
+    st.store.resend(MessageId(id), dropcheck_core::now_ms()).await.map_err(fail)?;
+    tracing::info!(message_id = id, user_id = user.user_id.get(), "message queued again");
     Ok(())
 }
 

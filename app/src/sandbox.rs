@@ -34,9 +34,9 @@ pub async fn sandbox_page(phone: Option<String>) -> Result<SandboxPageData, AppE
         me: crate::ui::me_of(&user),
         provider: st.settings.integrations.active().to_string(),
         // list_messages matches digits anywhere; keep this number's own messages.
-        messages: rows.into_iter().rev().filter(|m| m.phone == phone).map(message_view).collect(),
+        messages: rows.into_iter().rev().filter(|m| m.phone == phone.as_str()).map(message_view).collect(),
         phone,
-        phones,
+        phones: phones.iter().map(ToString::to_string).collect(),
     })
 }
 

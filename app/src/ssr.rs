@@ -3,6 +3,8 @@
 
 use axum::extract::FromRef;
 use dropcheck_core::domain::Role;
+/// Row ids, for the server functions that read one from a form or a URL.
+pub use dropcheck_core::ids::*;
 use dropcheck_core::media::MediaStore;
 use dropcheck_core::store::{ActorRef, Store, User};
 use dropcheck_core::{now_ms, CoreError};
@@ -140,7 +142,7 @@ pub async fn session_user(session: &Session, store: &Store) -> Result<Option<Use
         session.flush().await.map_err(|e| CoreError::Internal(e.to_string()))?;
         return Ok(None);
     }
-    match store.user(uid).await {
+    match store.user(UserId(uid)).await {
         Ok(u) => Ok(Some(u)),
         Err(CoreError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e),
@@ -262,14 +264,14 @@ pub struct LiveHub {
     store: Store,
     changes: tokio::sync::watch::Sender<u64>,
     ended: tokio::sync::broadcast::Sender<String>,
-    open: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
+    open: std::sync::Mutex<std::collections::HashMap<UserId, usize>>,
     started: std::sync::Once,
 }
 
 /// A user's claim on one live stream; dropping it (the stream closed) gives it back.
 pub struct LiveSlot {
     hub: Arc<LiveHub>,
-    user_id: i64,
+    user_id: UserId,
 }
 
 impl Drop for LiveSlot {
@@ -300,7 +302,7 @@ impl LiveHub {
     }
 
     /// Claims a stream for `user_id`, or `None` when the user already has the most allowed.
-    pub fn claim(self: &Arc<Self>, user_id: i64) -> Option<LiveSlot> {
+    pub fn claim(self: &Arc<Self>, user_id: UserId) -> Option<LiveSlot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(user_id).or_insert(0);
         if *n >= Self::MAX_PER_USER {

@@ -335,18 +335,18 @@ pub fn message_view(m: dropcheck_core::store::MessageRow) -> MessageView {
     };
     MessageView {
         retrying,
-        id: m.message_id,
+        id: m.message_id.get(),
         can_resend: m.resendable(),
         error_help: dropcheck_core::providers::explain_error(&code).unwrap_or_default().to_string(),
         error_code: code,
         error_text: m.error_text.unwrap_or_default(),
         direction: m.direction.as_str().to_string(),
-        phone: m.phone,
+        phone: m.phone.to_string(),
         body: m.body,
         detail: message_detail(m.template.as_deref(), m.media_url.as_deref(), m.sent_as.as_deref()),
         status: m.status,
         attempts: m.attempts,
-        drop_number: m.drop_number.unwrap_or_default(),
+        drop_number: m.drop_number.map(|d| d.to_string()).unwrap_or_default(),
         at: dropcheck_core::fmt_time(m.created_at),
     }
 }

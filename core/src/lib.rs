@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod inbox;
 pub mod integrations;
 pub mod lifecycle;

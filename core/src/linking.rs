@@ -3,6 +3,7 @@
 //! server's secret key, expires after 10 minutes, works once, and is locked after 5 wrong
 //! attempts. A number links to one account at a time; a user links one number.
 
+use crate::ids::UserId;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::Serialize;
@@ -21,8 +22,8 @@ pub const MAX_WRONG_CODES: i64 = 5;
 /// A user's phone link: pending (a code is out) or verified.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct PhoneLink {
-    pub user_id: i64,
-    pub phone: String,
+    pub user_id: UserId,
+    pub phone: Phone,
     pub verified_at: Option<i64>,
     pub code_expires_at: Option<i64>,
     /// Wrong codes so far.
@@ -52,11 +53,11 @@ pub struct NewCode {
 pub enum VerifyOutcome {
     /// The number is now linked to this user.
     Linked {
-        user_id: i64,
+        user_id: UserId,
     },
     /// It already was.
     AlreadyLinked {
-        user_id: i64,
+        user_id: UserId,
     },
     /// Wrong code; this many attempts are left.
     Wrong {
@@ -71,7 +72,7 @@ pub enum VerifyOutcome {
 
 impl VerifyOutcome {
     /// The outcome as the API reports it: the linked user, or why not (a used code too).
-    pub fn into_result(self) -> CoreResult<i64> {
+    pub fn into_result(self) -> CoreResult<UserId> {
         match self {
             VerifyOutcome::Linked { user_id } => Ok(user_id),
             VerifyOutcome::AlreadyLinked { .. } => {
@@ -108,8 +109,8 @@ fn code_hash(key: &[u8; 32], phone: &str, code: &str) -> String {
 impl Store {
     /// Starts (or restarts) linking `phone` to the user: a new code replaces any earlier one
     /// and any other number the user had. Refused when the number is linked to someone else.
-    pub async fn start_phone_link(&self, user_id: i64, phone: &Phone, now: i64) -> CoreResult<NewCode> {
-        let owner: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+    pub async fn start_phone_link(&self, user_id: UserId, phone: &Phone, now: i64) -> CoreResult<NewCode> {
+        let owner: Option<UserId> = on_db!(self, pool => sqlx::query_scalar(
             "select user_id from phone_link where phone = $1 and verified_at is not null")
             .bind(phone.as_str()).fetch_optional(pool).await?);
         if owner.is_some_and(|o| o != user_id) {
@@ -138,7 +139,7 @@ impl Store {
     /// Checks a code sent for `phone` (from that WhatsApp number, or through the API for
     /// `user_id`). A right code links the number and is used up; a wrong one counts toward
     /// the lock.
-    pub async fn verify_phone_link(&self, phone: &Phone, code: &str, user_id: Option<i64>, now: i64) -> CoreResult<VerifyOutcome> {
+    pub async fn verify_phone_link(&self, phone: &Phone, code: &str, user_id: Option<UserId>, now: i64) -> CoreResult<VerifyOutcome> {
         let mut tx = self.begin().await?;
         let out = tx.verify_phone_link(&self.secret_key(), phone, code, user_id, now).await?;
         tx.commit().await?;
@@ -146,14 +147,14 @@ impl Store {
     }
 
     /// The user's link (pending or verified), if any.
-    pub async fn phone_link(&self, user_id: i64) -> CoreResult<Option<PhoneLink>> {
+    pub async fn phone_link(&self, user_id: UserId) -> CoreResult<Option<PhoneLink>> {
         Ok(on_db!(self, pool => sqlx::query_as::<_, PhoneLink>(
             "select user_id, phone, verified_at, code_expires_at, attempts, created_at from phone_link where user_id = $1")
             .bind(user_id).fetch_optional(pool).await?))
     }
 
     /// Removes the user's link (to `phone`, when given). Returns whether there was one.
-    pub async fn unlink_phone(&self, user_id: i64, phone: Option<&Phone>) -> CoreResult<bool> {
+    pub async fn unlink_phone(&self, user_id: UserId, phone: Option<&Phone>) -> CoreResult<bool> {
         let n = on_db!(self, pool => match phone {
             Some(p) => sqlx::query("delete from phone_link where user_id = $1 and phone = $2").bind(user_id).bind(p.as_str()).execute(pool).await?,
             None => sqlx::query("delete from phone_link where user_id = $1").bind(user_id).execute(pool).await?,
@@ -169,11 +170,11 @@ impl Tx<'_> {
         key: &[u8; 32],
         phone: &Phone,
         code: &str,
-        user_id: Option<i64>,
+        user_id: Option<UserId>,
         now: i64,
     ) -> CoreResult<VerifyOutcome> {
         let hash = code_hash(key, phone.as_str(), code.trim());
-        let rows: Vec<(i64, Option<String>, Option<i64>, i64, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<(UserId, Option<String>, Option<i64>, i64, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
             "select user_id, code_hash, code_expires_at, attempts, verified_at from phone_link where phone = $1 order by created_at")
             .bind(phone.as_str()).fetch_all(&mut *c).await?);
         let rows: Vec<_> = rows.into_iter().filter(|r| user_id.is_none_or(|u| u == r.0)).collect();

@@ -2,6 +2,7 @@
 //! contacts by message type, their history and statistics, and the contacts with their
 //! notification preferences (opt-out, muted message types), which every send honours.
 
+use crate::ids::MessageId;
 use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use crate::store::{on_db, on_tx, Db, Store};
 /// A contact as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contact {
-    pub phone: String,
+    pub phone: Phone,
     pub name: String,
     pub opted_out: bool,
     /// Message types (template names) this contact does not want.
@@ -25,7 +26,7 @@ pub struct Contact {
 
 #[derive(FromRow)]
 struct ContactRow {
-    phone: String,
+    phone: Phone,
     name: String,
     opted_out: i64,
     muted_types: Option<String>,
@@ -140,7 +141,7 @@ impl Store {
         reference_id: Option<&str>,
         idempotency_key: Option<&str>,
         now: i64,
-    ) -> CoreResult<(i64, String)> {
+    ) -> CoreResult<(MessageId, String)> {
         let t = self.template(message_type).await.map_err(|e| match e {
             CoreError::NotFound { .. } => {
                 InputError::new("unknown_message_type", format!("'{message_type}' is not a message type (a template name)")).into()

@@ -2,7 +2,8 @@
 //! commands, context expiry, opt-out, the reply limit, the inbox's ordering and leases.
 
 use dropcheck_core::conversation::{CONTEXT_IDLE_MS, REPLIES_PER_MINUTE};
-use dropcheck_core::domain::{DropNumber, DEFAULT_DROP_PATTERN};
+use dropcheck_core::domain::{Direction, DropNumber, DEFAULT_DROP_PATTERN};
+use dropcheck_core::ids::EventId;
 use dropcheck_core::inbox::{EventOutcome, ReadyEvent, Work};
 use dropcheck_core::media::{demo_photo, MediaStore, StoredMedia};
 use dropcheck_core::outbox::MessageFilter;
@@ -28,7 +29,7 @@ fn text(body: &str) -> InboundMessage {
 
 /// The bodies of the replies queued for the contractor, oldest first.
 async fn replies(store: &Store) -> Vec<String> {
-    let f = MessageFilter { direction: Some("out".into()), ..Default::default() };
+    let f = MessageFilter { direction: Some(Direction::Out), ..Default::default() };
     let (rows, _) = store.list_messages(&f, None, 200).await.unwrap();
     rows.into_iter().rev().map(|m| m.body).collect()
 }
@@ -102,7 +103,7 @@ async fn commands_context_and_opt_out() {
         let r = say(&store, "DR12345678 DONE", later + 2).await;
         assert!(r.contains("opted out"), "{r}");
         assert_eq!(replies(&store).await.len(), n + 1);
-        let f = MessageFilter { direction: Some("in".into()), ..Default::default() };
+        let f = MessageFilter { direction: Some(Direction::In), ..Default::default() };
         assert!(store.list_messages(&f, None, 200).await.unwrap().0.iter().any(|m| m.body == "DR12345678 DONE"));
         say(&store, "START", later + 3).await;
         assert!(replies(&store).await.last().unwrap().contains("Welcome back"));
@@ -121,7 +122,7 @@ async fn replies_are_limited_per_minute_and_photos_held_until_a_drop_number() {
             say(&store, "hello?", now + i).await;
         }
         assert_eq!(replies(&store).await.len() as i64, REPLIES_PER_MINUTE, "at most 10 replies a minute");
-        let f = MessageFilter { direction: Some("in".into()), ..Default::default() };
+        let f = MessageFilter { direction: Some(Direction::In), ..Default::default() };
         assert_eq!(store.list_messages(&f, None, 200).await.unwrap().0.len(), 15, "every inbound message is kept");
 
         // A minute later: photos before a drop number are held (one "which drop?" reply), then filed.
@@ -236,7 +237,7 @@ async fn a_batch_applies_in_one_transaction_and_keeps_each_numbers_order() {
             .collect();
         let policy = RetryPolicy { base_ms: 100, cap_ms: 1_000, horizon_ms: 60_000 };
         let outcomes = store.process_events(ready, &policy, now).await.unwrap();
-        let outcome = |id: i64| outcomes.iter().find(|(e, _)| *e == id).map(|(_, o)| o.clone());
+        let outcome = |id: EventId| outcomes.iter().find(|(e, _)| *e == id).map(|(_, o)| o.clone());
         assert!(matches!(outcome(a1), Some(EventOutcome::Retry { .. })));
         assert!(outcome(a2).is_none(), "A2 is given back, not processed");
         assert!(matches!(outcome(b1), Some(EventOutcome::Done(_))));
@@ -247,7 +248,7 @@ async fn a_batch_applies_in_one_transaction_and_keeps_each_numbers_order() {
         assert_eq!(drop.contractor.as_ref().map(|c| c.phone.as_str()), Some("+27640000002"));
         assert!(store.drop_detail(&DropNumber::parse("DR12345671").unwrap()).await.is_err(), "A1 was not applied");
         let rows = store.recent_events(10).await.unwrap();
-        let row = |id: i64| rows.iter().find(|r| r.event_id == id).unwrap().clone();
+        let row = |id: EventId| rows.iter().find(|r| r.event_id == id).unwrap().clone();
         assert_eq!((row(a2).state.as_str(), row(a2).attempts), ("pending", 0), "given back with its attempt not counted");
         assert_eq!(row(b2).state, "done");
         let result = row(b2).result.unwrap();
@@ -259,7 +260,7 @@ async fn a_batch_applies_in_one_transaction_and_keeps_each_numbers_order() {
         // While A1 backs off, nothing of A is claimable; then A1 comes first.
         assert!(store.claim_events(now + 1_000, 60_000, 100).await.unwrap().iter().all(|c| c.phone != "+27640000001"));
         let later = store.claim_events(now + 5_000, 60_000, 100).await.unwrap();
-        let a: Vec<i64> = later.iter().filter(|c| c.phone == "+27640000001").map(|c| c.event_id).collect();
+        let a: Vec<EventId> = later.iter().filter(|c| c.phone == "+27640000001").map(|c| c.event_id).collect();
         assert_eq!(a, vec![a1, a2]);
     })
     .await;

@@ -2,6 +2,7 @@
 //! `dropcheck_core::testing`), so both backends are held to the same behaviour.
 
 use dropcheck_core::domain::{DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_DROP_PATTERN};
+use dropcheck_core::ids::{MessageId, PhotoId, ProjectId};
 use dropcheck_core::outbox::SendOutcome;
 use dropcheck_core::providers::DeliveryStatus;
 use dropcheck_core::store::{ActorRef, Cursor, DropFilter, NewPhoto, StepVerdict, Store};
@@ -115,7 +116,7 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
         // its own provider id and way of sending, and the drop says when its feedback left.
         let feedback = detail.messages[0].message_id;
         let other = store.queue_message(&Phone::parse("+27640000009").unwrap(), "hello", None, now_ms()).await.unwrap();
-        let sent = |message_id: i64, provider_id: &str, sent_as: &str, at: i64| SendOutcome::Sent {
+        let sent = |message_id: MessageId, provider_id: &str, sent_as: &str, at: i64| SendOutcome::Sent {
             message_id,
             provider_id: provider_id.into(),
             status: DeliveryStatus::Sent,
@@ -221,8 +222,8 @@ async fn drops_list_is_keyset_paginated_and_filtered() {
 
         let counts = store.status_counts().await.unwrap();
         assert_eq!(counts.iter().find(|(s, _)| *s == DropStatus::Unreviewed).unwrap().1, 25);
-        assert_eq!(store.next_for_review(None).await.unwrap().as_deref(), Some("DR00000000"));
-        assert_eq!(store.next_for_review(Some("DR00000000")).await.unwrap().as_deref(), Some("DR00000001"));
+        assert_eq!(store.next_for_review(None).await.unwrap(), Some(dn("DR00000000")));
+        assert_eq!(store.next_for_review(Some(&dn("DR00000000"))).await.unwrap(), Some(dn("DR00000001")));
     })
     .await;
 }
@@ -245,7 +246,7 @@ async fn photos_move_between_steps_and_history_records_it() {
         assert!(d.steps[4].photos.iter().any(|p| p.photo_id == id));
         assert!(d.history.iter().any(|h| h.detail == "photo moved from step 2 to step 5"));
         assert_eq!(
-            store.move_photo(&dn("DR00000001"), id + 99, StepNo::new(1).unwrap(), &api).await.unwrap_err().code(),
+            store.move_photo(&dn("DR00000001"), PhotoId(id.get() + 99), StepNo::new(1).unwrap(), &api).await.unwrap_err().code(),
             "photo_not_found"
         );
         // Without a contractor there is nobody to send feedback to.
@@ -329,7 +330,7 @@ async fn project_checklists_are_editable_and_validated() {
         let cl = store.checklist(p.project_id).await.unwrap();
         assert_eq!(cl.iter().map(|s| (s.step_no, s.name.as_str())).collect::<Vec<_>>(), vec![(1, "Front"), (2, "Meter")]);
         assert_eq!(store.update_project(p.project_id, "^x$", &[]).await.unwrap_err().code(), "invalid_checklist");
-        assert_eq!(store.update_project(p.project_id + 50, "^x$", &steps).await.unwrap_err().code(), "project_not_found");
+        assert_eq!(store.update_project(ProjectId(p.project_id.get() + 50), "^x$", &steps).await.unwrap_err().code(), "project_not_found");
         let p = store.project_by_name("VELO TEST").await.unwrap().unwrap();
         assert!(p.check_drop_number(&dn("DR123456")).is_ok());
         assert!(p.check_drop_number(&dn("DR12345678")).is_err());
@@ -355,6 +356,39 @@ async fn a_database_refusal_of_the_data_is_deterministic() {
         let f = DropFilter { q: Some(long), ..Default::default() };
         assert!(matches!(store.list_drops(&f, None, 10).await, Err(CoreError::Input(e)) if e.code == "search_too_long"));
         assert!(!CoreError::Internal("lost the connection".into()).is_deterministic());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_phone_or_drop_number_is_an_error_naming_its_row_never_a_default() {
+    on_each_backend(|store| async move {
+        let project = store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let phone = Phone::parse("+27640412391").unwrap();
+        let api = ActorRef::system("api key ci");
+        let (d, _) = store.create_drop(&project, &dn("DR12345678"), Some(&phone), DropStatus::Unreviewed, &api).await.unwrap();
+        let (other, _) = store.create_drop(&project, &dn("DR12345679"), None, DropStatus::Unreviewed, &api).await.unwrap();
+        // Read back typed: the number and the phone are the parsed values.
+        let detail = store.drop_detail(&dn("DR12345678")).await.unwrap();
+        assert_eq!(detail.contractor.as_ref().map(|c| &c.phone), Some(&phone));
+
+        // A phone no parser accepts, written behind the store's back.
+        dropcheck_core::testing::execute_raw(&store, "update contact set phone = 'not a phone' where phone = '+27640412391'").await;
+        let err = store.list_drops(&DropFilter::default(), None, 50).await.unwrap_err();
+        let text = format!("{err:?}");
+        assert!(err.is_internal(), "{text}");
+        assert!(text.contains("contractor_phone") && text.contains(&format!("drop_job row drop_id {}", d.drop_id)), "{text}");
+        assert!(text.contains("stored Phone") && text.contains("is not an E.164 number"), "{text}");
+        // The same row read alone says the same; the other drop still reads.
+        let err = format!("{:?}", store.drop_detail(&dn("DR12345678")).await.unwrap_err());
+        assert!(err.contains(&format!("drop_job row drop_id {}", d.drop_id)), "{err}");
+        assert_eq!(store.drop_detail(&dn("DR12345679")).await.unwrap().drop_id, other.drop_id);
+
+        // A drop number that is no drop number.
+        dropcheck_core::testing::execute_raw(&store, &format!("update drop_job set drop_number = 'x y' where drop_id = {}", other.drop_id))
+            .await;
+        let err = format!("{:?}", store.next_for_review(Some(&dn("DR12345678"))).await.unwrap_err());
+        assert!(err.contains("stored DropNumber") && err.contains("'x y' is not a drop number"), "{err}");
     })
     .await;
 }

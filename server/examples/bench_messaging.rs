@@ -468,7 +468,7 @@ async fn fixed_rate(store: &Store, base: &str, mode: &str, rate: f64, secs: u64)
         println!("  t={t:5.1} s  backlog {pending:6}  oldest {age:5.1} s  rss {} MB", rss / 1024);
     }
     // Every 200 is a committed event: each acknowledged message is stored (and processed).
-    let f = dropcheck_core::outbox::MessageFilter { direction: Some("in".into()), ..Default::default() };
+    let f = dropcheck_core::outbox::MessageFilter { direction: Some(dropcheck_core::domain::Direction::In), ..Default::default() };
     let mut stored = std::collections::HashSet::new();
     let mut cursor = None;
     loop {

@@ -188,7 +188,7 @@ impl Integrations {
         ProviderConfig::resolve(&effective, &self.sandbox_token)?;
         self.store.save_integration_settings(&changes, &by.email, now_ms()).await?;
         let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
-        tracing::info!(user_id = by.user_id, provider = effective.provider.as_str(), settings = ?names, "integration settings saved");
+        tracing::info!(user_id = by.user_id.get(), provider = effective.provider.as_str(), settings = ?names, "integration settings saved");
         self.reload().await?;
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Integrations {
         let provider = self.messaging.provider().kind();
         let body = format!("Test message from Dropcheck through {}, sent by {}.", provider.as_str(), by.email.as_str());
         let id = self.store.queue_message(&phone, &body, None, now_ms()).await?;
-        tracing::info!(user_id = by.user_id, message_id = id, provider = provider.as_str(), "test message");
+        tracing::info!(user_id = by.user_id.get(), message_id = id.get(), provider = provider.as_str(), "test message");
         let mut row = workers::send_now(&self.store, &self.messaging, id).await?;
         // The sender may have claimed it first: wait (a little) for its outcome, which is what
         // the admin wants to see.

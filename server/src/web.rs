@@ -9,7 +9,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use dropcheck_core::domain::Role;
+use dropcheck_core::domain::{DropNumber, Role};
+use dropcheck_core::ids::{AttachmentId, PhotoId};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -116,7 +117,7 @@ pub async fn gate(State(st): State<AppState>, session: Session, mut req: Request
     }
     match user {
         Some(u) if is_admin_only(&path) && u.role() != Role::Admin => {
-            tracing::info!(user_id = u.user_id, path = ?path, "admin page refused");
+            tracing::info!(user_id = u.user_id.get(), path = ?path, "admin page refused");
             forbidden(&path)
         }
         Some(u) => {
@@ -248,7 +249,7 @@ pub(crate) fn same_origin(h: &HeaderMap, public_url: &str) -> bool {
 }
 
 async fn load_photo(st: &AppState, raw: &str) -> Result<dropcheck_core::store::PhotoInfo, Response> {
-    let id: i64 = raw.parse().map_err(|_| (StatusCode::BAD_REQUEST, "not a photo id").into_response())?;
+    let id: PhotoId = raw.parse().map_err(|_| (StatusCode::BAD_REQUEST, "not a photo id").into_response())?;
     st.store.photo(id).await.map_err(|e| match e {
         dropcheck_core::CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, "no such photo").into_response(),
         e => {
@@ -310,7 +311,7 @@ async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Respon
     match st.media.thumbnail(&p.sha256).await {
         Ok(path) => send_file(path, "image/jpeg", &format!("dropcheck-thumb-{}", p.photo_id)).await,
         Err(e) => {
-            tracing::warn!(error = ?e, photo_id = p.photo_id, "thumbnail unavailable");
+            tracing::warn!(error = ?e, photo_id = p.photo_id.get(), "thumbnail unavailable");
             (StatusCode::NOT_FOUND, "thumbnail unavailable").into_response()
         }
     }
@@ -319,7 +320,7 @@ async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Respon
 /// A file a contractor sent that is not a checklist photo. Always a download (never shown
 /// inline, never sniffed), since its content type comes from outside.
 async fn attachment(State(st): State<AppState>, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<i64>() else { return (StatusCode::NOT_FOUND, "no such file").into_response() };
+    let Ok(id) = id.parse::<AttachmentId>() else { return (StatusCode::NOT_FOUND, "no such file").into_response() };
     let a = match st.store.attachment(id).await {
         Ok(a) => a,
         Err(dropcheck_core::CoreError::NotFound { .. }) => return (StatusCode::NOT_FOUND, "no such file").into_response(),
@@ -333,7 +334,7 @@ async fn attachment(State(st): State<AppState>, Path(id): Path<String>) -> Respo
         // Always a download here, photo or not: the drop page links it as a file.
         Ok(bytes) => stored_file(bytes, &a.mime_type, &format!("dropcheck-attachment-{}", a.attachment_id), false),
         Err(e) => {
-            tracing::error!(error = %e, attachment = a.attachment_id, "attachment file missing");
+            tracing::error!(error = %e, attachment = a.attachment_id.get(), "attachment file missing");
             (StatusCode::NOT_FOUND, "the file is missing").into_response()
         }
     }
@@ -346,8 +347,9 @@ struct NextQuery {
 
 /// The drop waiting longest for review (other than the one just left), or the list if none.
 async fn next_drop(State(st): State<AppState>, Query(q): Query<NextQuery>) -> Response {
-    let after = q.after.map(|a| a.trim().to_ascii_uppercase());
-    match st.store.next_for_review(after.as_deref()).await {
+    // An `after` that is no drop number excludes nothing, as no drop has it.
+    let after = q.after.and_then(|a| DropNumber::parse(&a).ok());
+    match st.store.next_for_review(after.as_ref()).await {
         Ok(Some(n)) => Redirect::to(&format!("/drops/{n}")).into_response(),
         // Nothing waits: the unreviewed list says so (`waiting=none`).
         Ok(None) => Redirect::to("/?status=unreviewed&waiting=none").into_response(),
@@ -443,7 +445,7 @@ where
     };
     let hub = st.settings.live.clone();
     let Some(slot) = hub.claim(user.user_id) else {
-        tracing::info!(user_id = user.user_id, "live stream refused: too many open");
+        tracing::info!(user_id = user.user_id.get(), "live stream refused: too many open");
         return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "30")], "Too many open live pages; close some tabs.")
             .into_response();
     };

@@ -178,7 +178,7 @@ async fn store_and_answer(
             Ok(_) => {
                 tracing::info!(
                     provider = provider.as_str(),
-                    receipt = outcome.receipt_id,
+                    receipt = outcome.receipt_id.get(),
                     new = outcome.new_events,
                     duplicates = outcome.duplicates,
                     "webhook stored"
@@ -189,7 +189,7 @@ async fn store_and_answer(
                 ok()
             }
             Err(e) => {
-                tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id, error = %e, "malformed webhook kept as rejected");
+                tracing::warn!(provider = provider.as_str(), receipt = outcome.receipt_id.get(), error = %e, "malformed webhook kept as rejected");
                 (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("Malformed webhook: {e}"))
                     .into_response()
             }

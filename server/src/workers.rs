@@ -7,6 +7,7 @@ use crate::config::{ProviderConfig, RetryPolicy};
 use crate::group_commit::GroupCommit;
 use crate::providers::{self, SendFailure};
 use dropcheck_core::conversation::DOWNLOAD_FAILED;
+use dropcheck_core::ids::{EventId, MessageId};
 use dropcheck_core::inbox::{self, ClaimedEvent, EventOutcome, ReadyEvent, Work, EVENT_MAX_ATTEMPTS};
 use dropcheck_core::media::{MediaStore, StoredMedia};
 use dropcheck_core::outbox::{self, Outbound, SendOutcome, SendPlan};
@@ -260,7 +261,7 @@ async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Res
         return Ok(false);
     }
     // Not yet committed, in claim order: what is given back if a commit fails.
-    let mut uncommitted: Vec<i64> = claimed.iter().map(|e| e.event_id).collect();
+    let mut uncommitted: Vec<EventId> = claimed.iter().map(|e| e.event_id).collect();
     let mut prepared = futures_util::stream::iter(claimed).map(|ev| prepare(media, m, ev)).buffered(MEDIA_CONCURRENCY);
     let mut chunk: Vec<ReadyEvent> = Vec::new();
     let mut media_in_chunk = 0;
@@ -282,7 +283,7 @@ async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Res
 
 /// Applies the next events of a claimed batch in one transaction. If that fails, nothing of
 /// it (or after it) was committed: every event not yet committed is given back.
-async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncommitted: &mut Vec<i64>) -> Result<(), CoreError> {
+async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncommitted: &mut Vec<EventId>) -> Result<(), CoreError> {
     let n = chunk.len();
     let outcomes = match store.process_events(chunk, &m.retry, now_ms()).await {
         Ok(o) => o,
@@ -296,9 +297,9 @@ async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncom
     uncommitted.drain(..n);
     for (id, outcome) in &outcomes {
         match outcome {
-            EventOutcome::Done(r) => tracing::info!(event = id, result = %r, "event processed"),
-            EventOutcome::Retry { error, .. } => tracing::warn!(event = id, error = %error, "event will be retried"),
-            EventOutcome::Failed(e) => tracing::error!(event = id, error = %e, "event failed"),
+            EventOutcome::Done(r) => tracing::info!(event = id.get(), result = %r, "event processed"),
+            EventOutcome::Retry { error, .. } => tracing::warn!(event = id.get(), error = %error, "event will be retried"),
+            EventOutcome::Failed(e) => tracing::error!(event = id.get(), error = %e, "event failed"),
         }
     }
     // Replies were queued: let the sender look now.
@@ -378,7 +379,7 @@ async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) -> R
 /// `outbox::outcome_after_failure`; this only does the I/O.
 async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOutcome, CoreError> {
     let provider = m.provider();
-    let backlog = if msg.waits_for_burst() { store.inbox_backlog(&msg.phone).await? } else { 0 };
+    let backlog = if msg.waits_for_burst() { store.inbox_backlog(msg.phone.as_str()).await? } else { 0 };
     let (content, fallback, reconcile_first) = match outbox::plan_send(&msg, provider.kind(), backlog, now_ms()) {
         SendPlan::Defer { until } => return Ok(SendOutcome::Deferred { message_id: msg.message_id, until }),
         SendPlan::Fail { code, text } => return Ok(failed(&msg, code, &text, None)),
@@ -386,9 +387,9 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     };
     // The last attempt may have reached the provider after all: look before sending again.
     if reconcile_first {
-        match providers::find_already_sent(&m.client, &provider, &msg.phone, &msg.body, msg.created_at).await {
+        match providers::find_already_sent(&m.client, &provider, msg.phone.as_str(), &msg.body, msg.created_at).await {
             Ok(Some(provider_id)) => {
-                tracing::info!(message_id = msg.message_id, "an ambiguous failure had in fact been sent; recorded, not resent");
+                tracing::info!(message_id = msg.message_id.get(), "an ambiguous failure had in fact been sent; recorded, not resent");
                 let (sent_as, at) = (content.sent_as(), now_ms());
                 return Ok(SendOutcome::Sent { message_id: msg.message_id, provider_id, status: DeliveryStatus::Sent, sent_as, at });
             }
@@ -399,15 +400,15 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     }
     m.limiter.until_ready().await;
     let mut sent_as = content.sent_as();
-    let mut result = providers::send(&m.client, &provider, &msg.phone, &content, &m.status_callback_url()).await;
+    let mut result = providers::send(&m.client, &provider, msg.phone.as_str(), &content, &m.status_callback_url()).await;
     if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Some(t)) = (&result, &fallback) {
         m.limiter.until_ready().await;
         sent_as = t.sent_as();
-        result = providers::send(&m.client, &provider, &msg.phone, t, &m.status_callback_url()).await;
+        result = providers::send(&m.client, &provider, msg.phone.as_str(), t, &m.status_callback_url()).await;
     }
     Ok(match result {
         Ok(acc) => {
-            tracing::info!(message_id = msg.message_id, attempt = msg.attempts, sent_as = %sent_as, "message accepted by the provider");
+            tracing::info!(message_id = msg.message_id.get(), attempt = msg.attempts, sent_as = %sent_as, "message accepted by the provider");
             SendOutcome::Sent { message_id: msg.message_id, provider_id: acc.provider_id, status: acc.status, sent_as, at: now_ms() }
         }
         Err(failure) => {
@@ -415,10 +416,10 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
             let outcome = outbox::outcome_after_failure(&msg, failure, &m.retry, now_ms());
             match &outcome {
                 SendOutcome::Throttled { until, at, .. } => {
-                    tracing::info!(message_id = msg.message_id, code = %code, wait_ms = until - at, "provider asked to wait: {message}")
+                    tracing::info!(message_id = msg.message_id.get(), code = %code, wait_ms = until - at, "provider asked to wait: {message}")
                 }
                 SendOutcome::Failed { retry_at, .. } => {
-                    tracing::warn!(message_id = msg.message_id, attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}")
+                    tracing::warn!(message_id = msg.message_id.get(), attempt = msg.attempts, code = %code, retry = retry_at.is_some(), "send failed: {message}")
                 }
                 _ => {}
             }
@@ -430,7 +431,7 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
 /// Sends one queued message now, outside the sender's loop (`immediate: true` in the
 /// notifications API), and returns it as stored afterwards. A message a sender claimed first
 /// is returned as it stands.
-pub async fn send_now(store: &Store, m: &Messaging, message_id: i64) -> Result<MessageRow, CoreError> {
+pub async fn send_now(store: &Store, m: &Messaging, message_id: MessageId) -> Result<MessageRow, CoreError> {
     if let Some(msg) = store.claim_outbound_now(message_id, now_ms(), m.lease_ms).await? {
         let outcome = send_one(store, m, msg).await?;
         store.record_outcomes(&[outcome]).await?;

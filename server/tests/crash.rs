@@ -234,7 +234,7 @@ async fn scenario(db: &TestDb) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let f = dropcheck_core::outbox::MessageFilter { direction: Some("in".into()), ..Default::default() };
+    let f = dropcheck_core::outbox::MessageFilter { direction: Some(dropcheck_core::domain::Direction::In), ..Default::default() };
     let (inbound, _) = store.list_messages(&f, None, 200).await.unwrap();
     assert!(!inbound.is_empty());
     let dupes: usize = {
@@ -295,7 +295,10 @@ fn contractor_webhook(c: usize, k: usize, media: &str) -> Vec<(String, String)> 
 
 /// Every message in one direction (the list is read a page at a time).
 async fn all_messages(store: &Store, direction: &str) -> Vec<dropcheck_core::store::MessageRow> {
-    let f = dropcheck_core::outbox::MessageFilter { direction: Some(direction.into()), ..Default::default() };
+    let f = dropcheck_core::outbox::MessageFilter {
+        direction: Some(dropcheck_core::domain::Direction::parse(direction).unwrap()),
+        ..Default::default()
+    };
     let (mut all, mut cursor) = (vec![], None);
     loop {
         let (page, next) = store.list_messages(&f, cursor, 200).await.unwrap();
@@ -445,7 +448,7 @@ async fn ten_kills(db: &TestDb, seed: u64) {
     let out = all_messages(store, "out").await;
     for c in 0..CONTRACTORS {
         let to = contractor(c);
-        let count = |t: &str| out.iter().filter(|m| m.phone == to && m.template.as_deref() == Some(t)).count();
+        let count = |t: &str| out.iter().filter(|m| m.phone == to.as_str() && m.template.as_deref() == Some(t)).count();
         assert_eq!((count("drop_opened"), count("status")), (1, 1), "{to}");
         assert!(count("photo_ack") >= 1, "{to}");
     }

@@ -94,7 +94,7 @@ pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
     let reasons = st.store.reasons().await.map_err(fail)?;
     let feedback = st.store.feedback_message(&d, &reasons).await.map(|(body, _)| body).map_err(|e| e.public_message());
     let photo = |p: &dropcheck_core::store::PhotoInfo| PhotoView {
-        id: p.photo_id,
+        id: p.photo_id.get(),
         round: p.round,
         received: fmt_time(p.received_at),
         width: p.width,
@@ -164,7 +164,7 @@ pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
         .map_err(fail)?
         .into_iter()
         .map(|a| AttachmentView {
-            id: a.attachment_id,
+            id: a.attachment_id.get(),
             mime_type: a.mime_type,
             size: format!("{} KB", (a.size_bytes + 1023) / 1024),
             received: fmt_time(a.received_at),
@@ -173,12 +173,12 @@ pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
     Ok(DropPageData {
         attachments,
         me: me_of(&user),
-        number: d.drop_number.clone(),
+        number: d.drop_number.to_string(),
         status: d.status.as_str().into(),
         status_label: d.status.label().into(),
         project: d.project.clone(),
         contractor_name: d.contractor.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
-        contractor_phone: d.contractor.as_ref().map(|c| c.phone.clone()).unwrap_or_default(),
+        contractor_phone: d.contractor.as_ref().map(|c| c.phone.to_string()).unwrap_or_default(),
         round: d.round,
         created: fmt_time(d.created_at),
         steps,

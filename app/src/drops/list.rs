@@ -64,7 +64,7 @@ pub async fn drops_page(
     let filter = DropFilter {
         status: nonempty(status).map(|s| DropStatus::parse(&s)).transpose().map_err(bad)?,
         project_id: nonempty(project)
-            .map(|p| p.parse::<i64>().map_err(|_| refuse("invalid_project", &format!("'{p}' is not a project"))))
+            .map(|p| p.parse::<dropcheck_core::ids::ProjectId>().map_err(|_| refuse("invalid_project", &format!("'{p}' is not a project"))))
             .transpose()?,
         contractor: nonempty(contractor),
         q: nonempty(q),
@@ -84,12 +84,12 @@ pub async fn drops_page(
             .into_iter()
             .map(|r| DropRowView {
                 status_label: r.status.label().to_string(),
-                number: r.drop_number,
+                number: r.drop_number.to_string(),
                 status: r.status.as_str().to_string(),
                 project: r.project,
                 contractor: match (r.contractor_name.filter(|n| !n.is_empty()), r.contractor_phone) {
                     (Some(n), Some(p)) => format!("{n} · {p}"),
-                    (None, Some(p)) => p,
+                    (None, Some(p)) => p.to_string(),
                     _ => "—".into(),
                 },
                 photo_steps: r.photo_steps,
@@ -100,7 +100,7 @@ pub async fn drops_page(
             })
             .collect(),
         next_cursor: next.map(|c| c.encode()),
-        projects: projects.into_iter().map(|p| ProjectOption { id: p.project_id, name: p.name }).collect(),
+        projects: projects.into_iter().map(|p| ProjectOption { id: p.project_id.get(), name: p.name }).collect(),
     })
 }
 

@@ -35,7 +35,7 @@ pub async fn move_photo(number: String, photo_id: String, step: String) -> Resul
     let number = DropNumber::parse(&number).map_err(|e| fail(e.into()))?;
     let photo_id: i64 = photo_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a photo"))?;
     let step = StepNo::parse(&step).map_err(|e| fail(e.into()))?;
-    st.store.move_photo(&number, photo_id, step, &actor(&user)).await.map_err(fail)
+    st.store.move_photo(&number, PhotoId(photo_id), step, &actor(&user)).await.map_err(fail)
 }
 
 #[component]

@@ -50,7 +50,7 @@ pub async fn api_keys_data() -> Result<ApiKeysPageData, AppError> {
         .map_err(fail)?
         .into_iter()
         .map(|k| ApiKeyView {
-            id: k.api_key_id,
+            id: k.api_key_id.get(),
             name: k.name,
             prefix: k.prefix,
             scopes: k.scopes,
@@ -88,7 +88,7 @@ pub async fn create_api_key(
     let id = st.store.create_api_key(&name, &prefix, &dropcheck_core::auth::hash_api_key(&key), &picked.join(" ")).await.map_err(fail)?;
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(crate::ssr::session_failed)?;
     session.insert(SESSION_NEW_KEY, (name.clone(), key)).await.map_err(crate::ssr::session_failed)?;
-    tracing::info!(api_key_id = id, name = %name, scopes = %picked.join(" "), by = %user.email, "API key created");
+    tracing::info!(api_key_id = id.get(), name = %name, scopes = %picked.join(" "), by = %user.email, "API key created");
     Ok(())
 }
 
@@ -97,7 +97,7 @@ pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_admin().await?;
     let id: i64 = id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not an API key"))?;
-    st.store.revoke_api_key(id).await.map_err(fail)?;
+    st.store.revoke_api_key(ApiKeyId(id)).await.map_err(fail)?;
     tracing::info!(api_key_id = id, by = %user.email, "API key revoked");
     Ok(())
 }

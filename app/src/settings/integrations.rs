@@ -108,7 +108,7 @@ pub async fn integrations_data() -> Result<IntegrationsPageData, AppError> {
         locked: l.is_locked(),
         expired: !l.is_verified() && l.code_expires_at.is_none_or(|e| e < now),
         since: dropcheck_core::fmt_time(l.verified_at.unwrap_or(l.created_at)),
-        phone: l.phone,
+        phone: l.phone.to_string(),
     });
     let me = crate::ui::me_of(&user);
     let (panel, test, saved) = if me.admin {
@@ -161,8 +161,8 @@ fn test_send_view(t: dropcheck_core::integrations::TestSendOutcome) -> TestSend 
     let m = t.message;
     let explained = m.error_code.as_deref().and_then(dropcheck_core::providers::explain_error);
     TestSend {
-        message_id: m.message_id,
-        phone: m.phone,
+        message_id: m.message_id.get(),
+        phone: m.phone.to_string(),
         provider: t.provider.as_str().to_string(),
         status: m.status,
         provider_message_id: m.provider_message_id,
@@ -228,7 +228,7 @@ pub async fn start_link(phone: String) -> Result<(), AppError> {
     let phone = dropcheck_core::domain::Phone::parse(&phone).map_err(|e| fail(e.into()))?;
     let code = st.store.start_phone_link(user.user_id, &phone, dropcheck_core::now_ms()).await.map_err(fail)?;
     session().await?.insert(SESSION_NEW_CODE, (code.phone.as_str().to_string(), code.code)).await.map_err(crate::ssr::session_failed)?;
-    tracing::info!(user_id = user.user_id, "phone link started");
+    tracing::info!(user_id = user.user_id.get(), "phone link started");
     Ok(())
 }
 
@@ -237,7 +237,7 @@ pub async fn unlink() -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, user) = require_user().await?;
     st.store.unlink_phone(user.user_id, None).await.map_err(fail)?;
-    tracing::info!(user_id = user.user_id, "phone unlinked");
+    tracing::info!(user_id = user.user_id.get(), "phone unlinked");
     Ok(())
 }
 

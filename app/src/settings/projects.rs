@@ -33,7 +33,7 @@ pub async fn projects_data() -> Result<ProjectsPageData, AppError> {
     for p in st.store.projects().await.map_err(fail)? {
         let steps = st.store.checklist(p.project_id).await.map_err(fail)?;
         out.push(ProjectView {
-            id: p.project_id,
+            id: p.project_id.get(),
             name: p.name,
             drop_pattern: p.drop_pattern,
             step_count: steps.len(),
@@ -82,8 +82,8 @@ pub async fn save_project(project_id: String, drop_pattern: String, steps: Strin
             None => (l.to_string(), String::new()),
         })
         .collect();
-    st.store.update_project(id, drop_pattern.trim(), &steps).await.map_err(fail)?;
-    st.store.set_wait_for_done(id, wait_for_done.is_some()).await.map_err(fail)
+    st.store.update_project(ProjectId(id), drop_pattern.trim(), &steps).await.map_err(fail)?;
+    st.store.set_wait_for_done(ProjectId(id), wait_for_done.is_some()).await.map_err(fail)
 }
 
 #[component]

@@ -31,7 +31,7 @@ pub async fn users_data() -> Result<UsersPageData, AppError> {
         .map_err(fail)?
         .into_iter()
         .map(|u| UserView {
-            id: u.user_id,
+            id: u.user_id.get(),
             role: u.role().as_str().into(),
             created: dropcheck_core::fmt_time(u.created_at),
             is_me: u.user_id == me.user_id,
@@ -54,7 +54,7 @@ pub async fn add_user(email: String, role: String, password: String) -> Result<(
     auth::check_password_policy(&password).map_err(|e| fail(e.into()))?;
     let hash = auth::hash_password(password).await.map_err(fail)?;
     let u = st.store.create_user(&email, &hash, role).await.map_err(fail)?;
-    tracing::info!(by = admin.user_id, user_id = u.user_id, role = %role, "user added");
+    tracing::info!(by = admin.user_id.get(), user_id = u.user_id.get(), role = %role, "user added");
     Ok(())
 }
 
@@ -65,7 +65,7 @@ pub async fn set_user_role(user_id: String, role: String) -> Result<(), AppError
     let (st, _) = require_admin().await?;
     let id: i64 = user_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a user"))?;
     let role = Role::parse(&role).map_err(|e| fail(e.into()))?;
-    st.store.set_role(id, role).await.map_err(fail)
+    st.store.set_role(UserId(id), role).await.map_err(fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_user")]
@@ -73,10 +73,10 @@ pub async fn delete_user(user_id: String) -> Result<(), AppError> {
     use crate::ssr::*;
     let (st, me) = require_admin().await?;
     let id: i64 = user_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a user"))?;
-    if id == me.user_id {
+    if id == me.user_id.get() {
         return Err(crate::ssr::fail(dropcheck_core::CoreError::conflict("cannot_delete_self", "You cannot delete yourself.")));
     }
-    st.store.delete_user(id).await.map_err(fail)
+    st.store.delete_user(UserId(id)).await.map_err(fail)
 }
 
 #[component]

@@ -18,6 +18,7 @@ mod replies;
 mod settings;
 mod state;
 
+use crate::ids::{ContactId, DropId, MessageId, ProjectId};
 pub use parse::{find_drop_number, parse_caption, parse_text, Caption, Command};
 pub use replies::RecentReplies;
 pub use settings::Settings;
@@ -69,7 +70,7 @@ impl Tx<'_> {
         let Conversation { ctx, recent_replies, burst_open } = conversations.get(self, phone.as_str(), now).await?;
         // Filed on the active drop's timeline; moved below if the message changes the drop.
         let first_drop = ctx.drop_id;
-        let message_id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+        let message_id: Option<MessageId> = on_tx!(self, c => sqlx::query_scalar(
             "insert into message (direction, phone, body, template, drop_id, status, provider_message_id, attempts, created_at, updated_at)
              values ('in', $1, $2, null, $3, 'received', $4, 0, $5, $5) on conflict (provider_message_id) do nothing returning message_id")
             .bind(phone.as_str()).bind(inbound_text(msg)).bind(first_drop).bind(&msg.provider_id).bind(now).fetch_optional(&mut *c).await?);
@@ -120,8 +121,8 @@ pub(crate) struct Conversation {
 /// The active project and drop of a conversation.
 #[derive(Debug, Clone, Default)]
 struct Ctx {
-    project_id: Option<i64>,
-    drop_id: Option<i64>,
+    project_id: Option<ProjectId>,
+    drop_id: Option<DropId>,
 }
 
 /// Collects what one inbound message did, for the event's result column.
@@ -164,7 +165,7 @@ struct Turn<'t, 'c> {
 }
 
 impl Turn<'_, '_> {
-    async fn apply(&mut self, msg: &InboundMessage, photos: &[Result<StoredMedia, String>], contact_id: i64) -> CoreResult<()> {
+    async fn apply(&mut self, msg: &InboundMessage, photos: &[Result<StoredMedia, String>], contact_id: ContactId) -> CoreResult<()> {
         match &msg.kind {
             MessageKind::Media => self.file_photos(msg, photos).await,
             MessageKind::Other(kind) => {
@@ -188,14 +189,14 @@ impl Turn<'_, '_> {
         }
     }
 
-    async fn set_opt_out(&mut self, contact_id: i64, out: bool) -> CoreResult<()> {
+    async fn set_opt_out(&mut self, contact_id: ContactId, out: bool) -> CoreResult<()> {
         on_tx!(self.tx, c => { sqlx::query("update contact set opted_out = $1 where contact_id = $2")
             .bind(out as i64).bind(contact_id).execute(&mut *c).await?; });
         self.opted_out = out;
         Ok(())
     }
 
-    async fn drop_by_id(&mut self, drop_id: i64) -> CoreResult<DropDetail> {
+    async fn drop_by_id(&mut self, drop_id: DropId) -> CoreResult<DropDetail> {
         self.tx.drop_state_in(Some(self.settings), DropKey::Id(drop_id)).await
     }
 

@@ -1,6 +1,7 @@
 //! Photos and files a contractor sends: filed on the active (or captioned) drop's steps, kept
 //! as attachments, or held until a drop number arrives; acknowledged once per burst.
 
+use crate::ids::DropId;
 use minijinja::context;
 use sqlx::FromRow;
 
@@ -181,7 +182,7 @@ impl Turn<'_, '_> {
     }
 
     /// Adds an entry to a drop's timeline.
-    async fn note_on_drop(&mut self, drop_id: i64, kind: &str, detail: &str) -> CoreResult<()> {
+    async fn note_on_drop(&mut self, drop_id: DropId, kind: &str, detail: &str) -> CoreResult<()> {
         let now = self.now;
         on_tx!(self.tx, c => {
             sqlx::query("insert into drop_event (drop_id, at, actor, kind, detail) values ($1, $2, $3, $4, $5)")

@@ -3,6 +3,7 @@
 
 use super::{Turn, ACK_DELAY_MS, REPLIES_PER_MINUTE};
 use crate::error::CoreResult;
+use crate::ids::DropId;
 use crate::store::on_tx;
 use crate::templates;
 
@@ -40,7 +41,7 @@ impl Turn<'_, '_> {
         &mut self,
         template: &str,
         vars: minijinja::Value,
-        drop_id: Option<i64>,
+        drop_id: Option<DropId>,
         batch_key: Option<String>,
     ) -> CoreResult<()> {
         let key = format!("{}:{}", self.cause, self.replies);

@@ -2,6 +2,7 @@
 //! until their stored version moves.
 
 use super::*;
+use crate::ids::ProjectId;
 
 /// What the conversation reads of the settings: the message templates, the projects, their
 /// checklists and the review reasons. Loaded by [`Store::settings`], which keeps it in memory
@@ -13,7 +14,7 @@ pub struct Settings {
     pub(crate) version: i64,
     pub(crate) templates: HashMap<String, (String, bool)>,
     pub(crate) projects: Vec<Project>,
-    pub(crate) checklists: HashMap<i64, Vec<ChecklistStep>>,
+    pub(crate) checklists: HashMap<ProjectId, Vec<ChecklistStep>>,
     pub(crate) reasons: Vec<Reason>,
 }
 
@@ -26,7 +27,7 @@ impl Settings {
         templates::shipped(name).map(|b| (b, true)).ok_or_else(|| CoreError::Internal(format!("no template {name}")))
     }
 
-    pub(crate) fn project(&self, project_id: i64) -> Option<&Project> {
+    pub(crate) fn project(&self, project_id: ProjectId) -> Option<&Project> {
         self.projects.iter().find(|p| p.project_id == project_id)
     }
 
@@ -36,7 +37,7 @@ impl Settings {
     }
 
     /// A project's checklist, if the project was there when these settings were read.
-    pub(crate) fn checklist(&self, project_id: i64) -> Option<&[ChecklistStep]> {
+    pub(crate) fn checklist(&self, project_id: ProjectId) -> Option<&[ChecklistStep]> {
         self.checklists.get(&project_id).map(Vec::as_slice)
     }
 
@@ -69,14 +70,19 @@ impl Store {
 
 impl Tx<'_> {
     async fn read_settings(&mut self, version: i64) -> CoreResult<Settings> {
-        let (rows, projects, steps, reasons): (Vec<(String, String, i64)>, Vec<Project>, Vec<(i64, i64, String, String)>, Vec<Reason>) = on_tx!(self, c => (
+        let (rows, projects, steps, reasons): (
+            Vec<(String, String, i64)>,
+            Vec<Project>,
+            Vec<(ProjectId, i64, String, String)>,
+            Vec<Reason>,
+        ) = on_tx!(self, c => (
             sqlx::query_as("select name, body, enabled from message_template").fetch_all(&mut *c).await?,
             sqlx::query_as::<_, Project>(&format!("{PROJECT_COLS} order by project_id")).fetch_all(&mut *c).await?,
             sqlx::query_as("select project_id, step_no, name, description from checklist_step order by project_id, step_no")
                 .fetch_all(&mut *c).await?,
             sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all(&mut *c).await?,
         ));
-        let mut checklists: HashMap<i64, Vec<ChecklistStep>> = projects.iter().map(|p| (p.project_id, vec![])).collect();
+        let mut checklists: HashMap<ProjectId, Vec<ChecklistStep>> = projects.iter().map(|p| (p.project_id, vec![])).collect();
         for (project_id, step_no, name, description) in steps {
             checklists.entry(project_id).or_default().push(ChecklistStep { step_no, name, description });
         }

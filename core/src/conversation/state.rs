@@ -2,6 +2,7 @@
 //! read once per batch and written once per commit.
 
 use super::*;
+use crate::ids::{DropId, ProjectId};
 
 impl Tx<'_> {
     /// Reads the stored conversations of these numbers, one statement per 500 (a batch of
@@ -81,8 +82,8 @@ pub struct SavedConversation {
 
 #[derive(Debug, Clone)]
 pub(crate) struct ConversationRow {
-    pub(crate) project_id: Option<i64>,
-    pub(crate) drop_id: Option<i64>,
+    pub(crate) project_id: Option<ProjectId>,
+    pub(crate) drop_id: Option<DropId>,
     pub(crate) updated_at: i64,
     pub(crate) recent_replies: RecentReplies,
     pub(crate) burst_open: bool,
@@ -91,8 +92,8 @@ pub(crate) struct ConversationRow {
 #[derive(sqlx::FromRow)]
 struct StoredConversation {
     phone: String,
-    project_id: Option<i64>,
-    drop_id: Option<i64>,
+    project_id: Option<ProjectId>,
+    drop_id: Option<DropId>,
     updated_at: i64,
     recent_replies: String,
     burst_open: i64,

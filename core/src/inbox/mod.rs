@@ -15,6 +15,7 @@
 
 mod processing;
 
+use crate::ids::{EventId, ReceiptId};
 use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::{HashMap, HashSet};
@@ -72,14 +73,14 @@ pub struct WebhookIn {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiptOutcome {
-    pub receipt_id: i64,
+    pub receipt_id: ReceiptId,
     pub new_events: usize,
     pub duplicates: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct ClaimedEvent {
-    pub event_id: i64,
+    pub event_id: EventId,
     pub provider: String,
     /// The number whose events are handled in order ("" for statuses).
     pub phone: String,
@@ -102,7 +103,7 @@ pub enum EventOutcome {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct ReceiptRow {
-    pub receipt_id: i64,
+    pub receipt_id: ReceiptId,
     pub provider: String,
     pub path: String,
     pub received_at: i64,
@@ -114,8 +115,8 @@ pub struct ReceiptRow {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct EventRow {
-    pub event_id: i64,
-    pub receipt_id: Option<i64>,
+    pub event_id: EventId,
+    pub receipt_id: Option<ReceiptId>,
     pub provider: String,
     pub kind: String,
     pub phone: String,
@@ -199,7 +200,7 @@ impl Tx<'_> {
              values {} returning receipt_id",
             placeholder_rows(batch.len(), 8)
         );
-        let mut ids: Vec<i64> = on_tx!(self, c => {
+        let mut ids: Vec<ReceiptId> = on_tx!(self, c => {
             let mut q = sqlx::query_scalar(&sql);
             for w in batch {
                 let (verdict, error) = match &w.parsed {
@@ -219,20 +220,20 @@ impl Tx<'_> {
         // next value row by row), and RETURNING need not keep that order: sorted, the ids
         // line up with the webhooks again.
         ids.sort_unstable();
-        let events: Vec<(i64, &WebhookIn, &WebhookEvent, &String)> = batch
+        let events: Vec<(ReceiptId, &WebhookIn, &WebhookEvent, &String)> = batch
             .iter()
             .zip(&ids)
             .zip(payloads)
             .flat_map(|((w, id), p)| w.parsed.as_deref().unwrap_or(&[]).iter().zip(p).map(move |(e, payload)| (*id, w, e, payload)))
             .collect();
-        let mut new_by_receipt: HashMap<i64, usize> = HashMap::new();
+        let mut new_by_receipt: HashMap<ReceiptId, usize> = HashMap::new();
         for chunk in events.chunks(EVENTS_PER_STATEMENT) {
             let sql = format!(
                 "insert into inbound_event (receipt_id, provider, dedupe_key, kind, phone, payload, next_attempt_at, received_at)
                  values {} on conflict (provider, dedupe_key) do nothing returning receipt_id",
                 placeholder_rows(chunk.len(), 8)
             );
-            let inserted: Vec<i64> = on_tx!(self, c => {
+            let inserted: Vec<ReceiptId> = on_tx!(self, c => {
                 let mut q = sqlx::query_scalar(&sql);
                 for (id, w, e, payload) in chunk {
                     let phone = if matches!(e, WebhookEvent::Message(_)) { e.phone().unwrap_or_default() } else { "" };
@@ -261,7 +262,7 @@ impl Tx<'_> {
 
 impl Store {
     /// Puts an event back in the queue (the ledger's "reprocess").
-    pub async fn requeue_event(&self, event_id: i64, now: i64) -> CoreResult<()> {
+    pub async fn requeue_event(&self, event_id: EventId, now: i64) -> CoreResult<()> {
         let n = on_db!(self, pool => sqlx::query(
             "update inbound_event set state = 'pending', attempts = 0, next_attempt_at = $1, lease_until = null where event_id = $2 and state <> 'processing'")
             .bind(now).bind(event_id).execute(pool).await?.rows_affected());

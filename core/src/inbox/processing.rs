@@ -3,6 +3,7 @@
 //! alone in a savepoint, and the delivery statuses moved forward.
 
 use super::*;
+use crate::ids::EventId;
 
 impl Store {
     /// Claims the oldest due event whose number has no earlier unfinished event, with a lease
@@ -27,7 +28,7 @@ impl Store {
         // One transaction (one write to disk), on SQLite in the writers' turn: outside it the
         // claim would wait for the lock in SQLite's sleeping busy handler behind the ingest.
         let mut tx = self.begin().await?;
-        let rows: Vec<(i64, String, String, String, i64)> = on_tx!(&mut tx, c => {
+        let rows: Vec<(EventId, String, String, String, i64)> = on_tx!(&mut tx, c => {
             sqlx::query("update inbound_event set state = 'pending' where state = 'processing' and lease_until < $1")
                 .bind(now).execute(&mut *c).await?;
             sqlx::query_as(&format!(
@@ -42,7 +43,7 @@ impl Store {
                 Ok(event) => claimed.push(ClaimedEvent { event_id, provider, phone, event, attempts }),
                 Err(e) => {
                     let outcome = EventOutcome::Failed(format!("stored payload unreadable: {e}"));
-                    tracing::error!(event = event_id, "{outcome:?}");
+                    tracing::error!(event = event_id.get(), "{outcome:?}");
                     self.finish_event(event_id, &outcome, now).await?;
                 }
             }
@@ -51,7 +52,7 @@ impl Store {
         Ok(claimed)
     }
 
-    pub async fn finish_event(&self, event_id: i64, outcome: &EventOutcome, now: i64) -> CoreResult<()> {
+    pub async fn finish_event(&self, event_id: EventId, outcome: &EventOutcome, now: i64) -> CoreResult<()> {
         let mut tx = self.begin().await?;
         tx.finish_event(event_id, outcome, now).await?;
         tx.commit().await
@@ -59,7 +60,7 @@ impl Store {
 
     /// Gives claimed events back unprocessed (a batch that could not be committed), their
     /// attempt not counted.
-    pub async fn release_events(&self, event_ids: &[i64]) -> CoreResult<()> {
+    pub async fn release_events(&self, event_ids: &[EventId]) -> CoreResult<()> {
         let mut tx = self.begin().await?;
         for id in event_ids {
             tx.release_event(*id).await?;
@@ -76,7 +77,7 @@ impl Store {
     /// rest follows in the next one. Events of a number whose earlier event did not finish
     /// (it waits for a retry, or another worker holds it) are given back untouched, keeping
     /// each number's events in order. Returns each processed event's outcome.
-    pub async fn process_events(&self, batch: Vec<ReadyEvent>, policy: &RetryPolicy, now: i64) -> CoreResult<Vec<(i64, EventOutcome)>> {
+    pub async fn process_events(&self, batch: Vec<ReadyEvent>, policy: &RetryPolicy, now: i64) -> CoreResult<Vec<(EventId, EventOutcome)>> {
         let mut batch = batch;
         // Numbers in one order in every batch: per-number locks are then always taken in
         // the same order, and two workers cannot deadlock on them.
@@ -109,14 +110,14 @@ impl Store {
         now: i64,
         careful: bool,
         carried: &mut Carried,
-    ) -> CoreResult<Option<(Vec<(i64, EventOutcome)>, usize)>> {
+    ) -> CoreResult<Option<(Vec<(EventId, EventOutcome)>, usize)>> {
         let secret = self.secret_key();
         let mut tx = self.begin().await?;
         let started = std::time::Instant::now();
         let settings = self.settings(&mut tx).await?;
         // Numbers with an earlier event not finished (waiting for a retry, or held by another
         // worker): their events here are given back.
-        let mut firsts: Vec<(&str, i64)> = Vec::new();
+        let mut firsts: Vec<(&str, EventId)> = Vec::new();
         for r in batch {
             let phone = r.event.phone.as_str();
             if !phone.is_empty() && firsts.last().is_none_or(|(p, _)| *p != phone) {
@@ -137,7 +138,7 @@ impl Store {
         unread.sort();
         unread.dedup();
         conversations.extend(tx.read_conversations(&unread.iter().map(String::as_str).collect::<Vec<_>>()).await?);
-        let mut done: Vec<(i64, String)> = Vec::with_capacity(batch.len());
+        let mut done: Vec<(EventId, String)> = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut consumed = 0;
         for r in batch {
@@ -179,7 +180,7 @@ impl Store {
                                 after_error(ev, e, policy, now)
                             }
                             Err(e) => {
-                                tracing::debug!(event = ev.event_id, error = %e, "batch applied again event by event");
+                                tracing::debug!(event = ev.event_id.get(), error = %e, "batch applied again event by event");
                                 tx.rollback().await?;
                                 return Ok(None);
                             }
@@ -288,7 +289,7 @@ impl Tx<'_> {
     }
 
     /// Marks events done with their results, in one statement per 200.
-    async fn finish_done(&mut self, done: &[(i64, String)], now: i64) -> CoreResult<()> {
+    async fn finish_done(&mut self, done: &[(EventId, String)], now: i64) -> CoreResult<()> {
         for chunk in done.chunks(200) {
             let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
             let sql = format!(
@@ -310,7 +311,7 @@ impl Tx<'_> {
     }
 
     /// Records how an event's attempt ended.
-    pub async fn finish_event(&mut self, event_id: i64, outcome: &EventOutcome, now: i64) -> CoreResult<()> {
+    pub async fn finish_event(&mut self, event_id: EventId, outcome: &EventOutcome, now: i64) -> CoreResult<()> {
         on_tx!(self, c => {
             match outcome {
                 EventOutcome::Done(result) => sqlx::query(
@@ -328,7 +329,7 @@ impl Tx<'_> {
     }
 
     /// Gives a claimed event back unprocessed, its attempt not counted.
-    async fn release_event(&mut self, event_id: i64) -> CoreResult<()> {
+    async fn release_event(&mut self, event_id: EventId) -> CoreResult<()> {
         on_tx!(self, c => { sqlx::query(
             "update inbound_event set state = 'pending', attempts = attempts - 1, lease_until = null where event_id = $1 and state = 'processing'")
             .bind(event_id).execute(&mut *c).await?; });
@@ -340,7 +341,7 @@ impl Tx<'_> {
     /// it first takes each number's lock for the rest of the transaction, in the given order
     /// (the same in every batch, so two workers cannot deadlock), so two workers never apply
     /// one number's events at once. One statement for the whole batch.
-    async fn numbers_waiting<'a>(&mut self, firsts: &[(&'a str, i64)]) -> CoreResult<HashSet<&'a str>> {
+    async fn numbers_waiting<'a>(&mut self, firsts: &[(&'a str, EventId)]) -> CoreResult<HashSet<&'a str>> {
         if firsts.is_empty() {
             return Ok(HashSet::new());
         }

@@ -5,75 +5,26 @@
 //! message goes out twice only if the sender died between the provider accepting it and
 //! the id being recorded.
 
-use serde::Serialize;
+use crate::ids::MessageId;
 use sqlx::FromRow;
 
 use crate::error::{CoreError, CoreResult};
 use crate::providers::DeliveryStatus;
-use crate::store::{bind_args, on_db, on_tx, Arg, Db, MessageRow, Store, MESSAGE_SELECT};
+use crate::store::{bind_args, on_db, on_tx, Arg, Db, Keyed, MessageRow, Store};
 
+mod messages;
 mod policy;
+pub use messages::{MessageFilter, OutboxCounts};
 pub use policy::{
     is_ambiguous, is_opt_confirmation, outcome_after_failure, plan_send, Content, RetryPolicy, SendFailure, SendPlan, BURST_WAIT_MS,
     SESSION_WINDOW_MS,
 };
 
-/// Filters of the messages list (`/messages`, `GET /api/v1/messages`).
-#[derive(Debug, Clone, Default)]
-pub struct MessageFilter {
-    /// Digits the phone number contains.
-    pub phone: Option<String>,
-    /// `in` or `out`.
-    pub direction: Option<String>,
-    /// A status; `failed` also matches `undelivered`.
-    pub status: Option<String>,
-    pub drop_number: Option<String>,
-    /// Created at or after (unix ms), e.g. from `days`.
-    pub since_ms: Option<i64>,
-}
-
-impl MessageFilter {
-    /// Reads the filters as typed in a query string (the API and the /messages page share it).
-    pub fn parse(
-        phone: Option<String>,
-        direction: Option<String>,
-        status: Option<String>,
-        drop: Option<String>,
-        days: Option<i64>,
-        now: i64,
-    ) -> Result<Self, crate::InputError> {
-        use crate::InputError;
-        let nonempty = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let direction = nonempty(direction);
-        if let Some(d) = &direction {
-            if d != "in" && d != "out" {
-                return Err(InputError::new("invalid_direction", "direction is in or out"));
-            }
-        }
-        let status = nonempty(status);
-        if let Some(s) = &status {
-            if !["queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "received"].contains(&s.as_str()) {
-                return Err(InputError::new("invalid_status", format!("'{s}' is not a message status")));
-            }
-        }
-        let drop_number = match nonempty(drop) {
-            Some(d) => Some(crate::domain::DropNumber::parse(&d)?.as_str().to_string()),
-            None => None,
-        };
-        let since_ms = match days {
-            Some(d) if (1..=3650).contains(&d) => Some(now - d * 86_400_000),
-            Some(_) => return Err(InputError::new("invalid_days", "days is a number from 1 to 3650")),
-            None => None,
-        };
-        Ok(Self { phone: nonempty(phone), direction, status, drop_number, since_ms })
-    }
-}
-
 /// A message a sender has claimed.
 #[derive(Debug, Clone, FromRow)]
 pub struct Outbound {
-    pub message_id: i64,
-    pub phone: String,
+    pub message_id: MessageId,
+    pub phone: crate::domain::Phone,
     pub body: String,
     pub template: Option<String>,
     /// The variables the body was rendered from (JSON), to fill a provider template's parameters.
@@ -96,6 +47,8 @@ pub struct Outbound {
     pub muted_types: Option<String>,
     pub last_inbound_at: Option<i64>,
 }
+
+crate::store::row_key!(Outbound => "message"."message_id");
 
 /// The statuses an outbound message can be queued again from ("Resend"; the store's
 /// [`Store::resend`] and the dashboard's button both go by it).
@@ -120,14 +73,14 @@ const OUTBOUND_SELECT: &str = "select m.message_id, m.phone, m.body, m.template,
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
     /// The provider accepted it; `sent_as` says how it went (`text`, `media`, `template:NAME`).
-    Sent { message_id: i64, provider_id: String, status: DeliveryStatus, sent_as: String, at: i64 },
+    Sent { message_id: MessageId, provider_id: String, status: DeliveryStatus, sent_as: String, at: i64 },
     /// The attempt failed: `retry_at` schedules another, `None` fails the message for good.
-    Failed { message_id: i64, code: String, text: String, retry_at: Option<i64>, at: i64 },
+    Failed { message_id: MessageId, code: String, text: String, retry_at: Option<i64>, at: i64 },
     /// Not attempted yet: back in the queue until then.
-    Deferred { message_id: i64, until: i64 },
+    Deferred { message_id: MessageId, until: i64 },
     /// The provider asked us to wait (a 429 or a throughput error with `Retry-After`): back
     /// in the queue until then, the attempt not counted, the error kept for `/messages`.
-    Throttled { message_id: i64, code: String, text: String, until: i64, at: i64 },
+    Throttled { message_id: MessageId, code: String, text: String, until: i64, at: i64 },
 }
 
 /// An outbound message to queue.
@@ -154,17 +107,6 @@ fn check_media_url(raw: &str) -> Result<String, crate::InputError> {
     Ok(url.to_string())
 }
 
-/// Counts of outbound messages by status, for health and the messages page.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct OutboxCounts {
-    pub queued: i64,
-    pub sending: i64,
-    pub sent: i64,
-    pub delivered: i64,
-    pub read: i64,
-    pub failed: i64,
-}
-
 impl Store {
     /// Claims up to `limit` due outbound messages (oldest due first) with a lease, in one
     /// statement. On PostgreSQL the rows are picked with `FOR UPDATE SKIP LOCKED`, so
@@ -185,7 +127,7 @@ impl Store {
         );
         // One transaction (one write to disk, and on SQLite the writers' turn like any other).
         let mut tx = self.begin().await?;
-        let ids: Vec<i64> = on_tx!(&mut tx, c => {
+        let ids: Vec<MessageId> = on_tx!(&mut tx, c => {
             // A sender died mid-send: the provider may have the message, so the next attempt
             // first looks for it (see `LEASE_EXPIRED`).
             sqlx::query(
@@ -198,10 +140,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let args: Vec<Arg> = ids.iter().map(|&id| Arg::I(id)).collect();
+        let args: Vec<Arg> = ids.iter().map(|id| Arg::I(id.get())).collect();
         let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!("{OUTBOUND_SELECT} where m.message_id in ({}) order by m.next_attempt_at, m.message_id", list.join(", "));
-        Ok(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Outbound>(&sql), &args).fetch_all(pool).await?))
+        Ok(Keyed::all(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Keyed<Outbound>>(&sql), &args).fetch_all(pool).await?)))
     }
 
     /// Records that a number wrote to us (opens WhatsApp's 24-hour window); the number becomes
@@ -222,7 +164,7 @@ impl Store {
 
     /// Claims one queued message now, whatever its due time (an immediate send through the
     /// API). `None` when it is not queued (a sender took it first).
-    pub async fn claim_outbound_now(&self, message_id: i64, now: i64, lease_ms: i64) -> CoreResult<Option<Outbound>> {
+    pub async fn claim_outbound_now(&self, message_id: MessageId, now: i64, lease_ms: i64) -> CoreResult<Option<Outbound>> {
         let n = on_db!(self, pool => sqlx::query(
             "update message set status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
              where message_id = $3 and direction = 'out' and status = 'queued'")
@@ -230,8 +172,9 @@ impl Store {
         if n == 0 {
             return Ok(None);
         }
-        Ok(on_db!(self, pool => sqlx::query_as::<_, Outbound>(&format!("{OUTBOUND_SELECT} where m.message_id = $1"))
-            .bind(message_id).fetch_optional(pool).await?))
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Keyed<Outbound>>(&format!("{OUTBOUND_SELECT} where m.message_id = $1"))
+            .bind(message_id).fetch_optional(pool).await?)
+        .map(|k| k.0))
     }
 
     /// Records what became of claimed messages, all in one transaction (the sender
@@ -314,7 +257,7 @@ impl Store {
     }
 
     /// Queues a failed (or undelivered) outbound message again, as a fresh attempt series.
-    pub async fn resend(&self, message_id: i64, now: i64) -> CoreResult<()> {
+    pub async fn resend(&self, message_id: MessageId, now: i64) -> CoreResult<()> {
         let sql = format!(
             "update message set status = 'queued', attempts = 0, next_attempt_at = $1, retry_from = $1, error_code = null, error_text = null,
                 provider_message_id = null, updated_at = $1
@@ -329,14 +272,14 @@ impl Store {
     }
 
     /// Queues a free-form outbound message (`POST /send`, the API).
-    pub async fn queue_message(&self, phone: &crate::domain::Phone, body: &str, template: Option<&str>, now: i64) -> CoreResult<i64> {
+    pub async fn queue_message(&self, phone: &crate::domain::Phone, body: &str, template: Option<&str>, now: i64) -> CoreResult<MessageId> {
         self.queue_outbound(&Outgoing { phone, body, template, vars: None, media_url: None, idempotency_key: None }, now).await
     }
 
     /// Queues an outbound message: a text, optionally with a picture or document by URL
     /// (the body is its caption), optionally rendered from a template whose variables are
     /// kept for a send as the approved provider template.
-    pub async fn queue_outbound(&self, m: &Outgoing<'_>, now: i64) -> CoreResult<i64> {
+    pub async fn queue_outbound(&self, m: &Outgoing<'_>, now: i64) -> CoreResult<MessageId> {
         let body = m.body.trim();
         if body.is_empty() || body.chars().count() > 1600 {
             return Err(crate::InputError::new("invalid_message", "a message needs 1–1600 characters").into());
@@ -347,7 +290,7 @@ impl Store {
             Some(k) => k.to_string(),
             None => format!("once:{}", hex::encode(rand::random::<[u8; 16]>())),
         };
-        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+        let id: Option<MessageId> = on_db!(self, pool => sqlx::query_scalar(
             "insert into message (direction, phone, body, template, template_vars, media_url, status, attempts, next_attempt_at,
                 idempotency_key, created_at, updated_at)
              values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
@@ -361,88 +304,11 @@ impl Store {
         }
     }
 
-    pub async fn message(&self, message_id: i64) -> CoreResult<MessageRow> {
-        on_db!(self, pool => sqlx::query_as::<_, MessageRow>(&format!("{MESSAGE_SELECT} where m.message_id = $1"))
-            .bind(message_id).fetch_optional(pool).await?)
-        .ok_or_else(|| CoreError::not_found("message_not_found", format!("message {message_id}")))
-    }
-
-    /// Message history, newest first, after `cursor` (a message id). Returns the next cursor.
-    pub async fn list_messages(&self, f: &MessageFilter, cursor: Option<i64>, limit: i64) -> CoreResult<(Vec<MessageRow>, Option<i64>)> {
-        let limit = limit.clamp(1, 200);
-        crate::store::check_search("phone", f.phone.as_deref())?;
-        let mut conds: Vec<String> = vec![];
-        let mut args: Vec<Arg> = vec![];
-        let mut p = |a: Arg| {
-            args.push(a);
-            format!("${}", args.len())
-        };
-        if let Some(phone) = f.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            let digits: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
-            conds.push(format!("m.phone like {}", p(Arg::S(format!("%{digits}%")))));
-        }
-        if let Some(d) = &f.direction {
-            conds.push(format!("m.direction = {}", p(Arg::S(d.clone()))));
-        }
-        if let Some(st) = &f.status {
-            if st == "failed" {
-                conds.push("m.status in ('failed', 'undelivered')".into());
-            } else {
-                conds.push(format!("m.status = {}", p(Arg::S(st.clone()))));
-            }
-        }
-        if let Some(dnum) = &f.drop_number {
-            conds.push(format!("d.drop_number = {}", p(Arg::S(dnum.clone()))));
-        }
-        if let Some(since) = f.since_ms {
-            conds.push(format!("m.created_at >= {}", p(Arg::I(since))));
-        }
-        if let Some(c) = cursor {
-            conds.push(format!("m.message_id < {}", p(Arg::I(c))));
-        }
-        let lim = p(Arg::I(limit + 1));
-        let where_ = if conds.is_empty() { String::new() } else { format!(" where {}", conds.join(" and ")) };
-        let sql = format!("{MESSAGE_SELECT}{where_} order by m.message_id desc limit {lim}");
-        let mut rows = on_db!(self, pool => bind_args!(sqlx::query_as::<_, MessageRow>(&sql), &args).fetch_all(pool).await?);
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.message_id)
-        } else {
-            None
-        };
-        Ok((rows, next))
-    }
-
-    /// The most recently active contacts' numbers (the sandbox's phone picker).
-    pub async fn contact_phones(&self, limit: i64) -> CoreResult<Vec<String>> {
-        Ok(on_db!(self, pool => sqlx::query_scalar::<_, String>(
-            "select phone from contact order by coalesce(last_inbound_at, created_at) desc limit $1")
-            .bind(limit).fetch_all(pool).await?))
-    }
-
     /// When the next outbound message is due (its next attempt, or when a sender's claim on
     /// it lapses), or `None` when none is queued or being sent.
     pub async fn next_outbound_due(&self) -> CoreResult<Option<i64>> {
         Ok(on_db!(self, pool => sqlx::query_scalar::<_, Option<i64>>(
             "select min(case when status = 'queued' then next_attempt_at else lease_until end) from message
              where direction = 'out' and status in ('queued', 'sending')").fetch_one(pool).await?))
-    }
-
-    pub async fn outbox_counts(&self) -> CoreResult<OutboxCounts> {
-        let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(
-            "select status, count(*) from message where direction = 'out' group by status").fetch_all(pool).await?);
-        let mut c = OutboxCounts::default();
-        for (s, n) in rows {
-            match s.as_str() {
-                "queued" => c.queued += n,
-                "sending" => c.sending += n,
-                "sent" => c.sent += n,
-                "delivered" => c.delivered += n,
-                "read" => c.read += n,
-                "failed" | "undelivered" => c.failed += n,
-                _ => {}
-            }
-        }
-        Ok(c)
     }
 }

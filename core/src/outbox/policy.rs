@@ -219,6 +219,7 @@ fn template_content(provider: Provider, msg: &Outbound) -> Result<Option<Content
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::MessageId;
 
     const NOW: i64 = 10_000_000_000;
     const POLICY: RetryPolicy = RetryPolicy { base_ms: 10_000, cap_ms: 600_000, horizon_ms: 86_400_000 };
@@ -226,8 +227,8 @@ mod tests {
 
     fn msg() -> Outbound {
         Outbound {
-            message_id: 7,
-            phone: "+27821234567".into(),
+            message_id: MessageId(7),
+            phone: crate::domain::Phone::parse("+27821234567").unwrap(),
             body: "DR1 received".into(),
             template: Some("drop_received".into()),
             template_vars: Some(r#"{"drop": "DR12345678"}"#.into()),
@@ -354,7 +355,13 @@ mod tests {
         let throttled = SendFailure { retry_after: Some(Duration::from_secs(30)), ..SendFailure::transient("http_429", "slow down") };
         assert_eq!(
             outcome_after_failure(&m, throttled.clone(), &POLICY, NOW),
-            SendOutcome::Throttled { message_id: 7, code: "http_429".into(), text: "slow down".into(), until: NOW + 30_000, at: NOW }
+            SendOutcome::Throttled {
+                message_id: MessageId(7),
+                code: "http_429".into(),
+                text: "slow down".into(),
+                until: NOW + 30_000,
+                at: NOW
+            }
         );
         match outcome_after_failure(&m, SendFailure::transient("http_503", "down"), &POLICY, NOW) {
             SendOutcome::Failed { retry_at: Some(at), code, .. } => {

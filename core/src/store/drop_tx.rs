@@ -8,7 +8,7 @@ use super::*;
 #[derive(Debug, Clone, Copy)]
 pub enum DropKey<'a> {
     Number(&'a DropNumber),
-    Id(i64),
+    Id(DropId),
 }
 
 /// The drop operations a larger change (an inbound message) makes inside its own transaction;
@@ -16,8 +16,8 @@ pub enum DropKey<'a> {
 impl Tx<'_> {
     /// Finds or creates the contact for a phone number (a non-empty `name` fills an empty
     /// one). Returns its id and whether the number opted out.
-    pub async fn upsert_contact(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(i64, bool)> {
-        let (id, opted_out): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+    pub async fn upsert_contact(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(ContactId, bool)> {
+        let (id, opted_out): (ContactId, i64) = on_tx!(self, c => sqlx::query_as(
             "insert into contact (phone, name, created_at) values ($1, $2, $3)
              on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end
              returning contact_id, opted_out")
@@ -27,8 +27,8 @@ impl Tx<'_> {
 
     /// Records that a number wrote to us at `now` (WhatsApp's 24-hour window starts there):
     /// [`Tx::upsert_contact`] that also sets the contact's last inbound time.
-    pub async fn note_inbound(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(i64, bool)> {
-        let (id, opted_out): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+    pub async fn note_inbound(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(ContactId, bool)> {
+        let (id, opted_out): (ContactId, i64) = on_tx!(self, c => sqlx::query_as(
             "insert into contact (phone, name, created_at, last_inbound_at) values ($1, $2, $3, $3)
              on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end,
                 last_inbound_at = excluded.last_inbound_at
@@ -47,18 +47,19 @@ impl Tx<'_> {
     /// once for a batch of inbound events) where they hold them.
     pub(crate) async fn drop_state_in(&mut self, settings: Option<&Settings>, key: DropKey<'_>) -> CoreResult<DropDetail> {
         let d: Option<DropRow> = on_tx!(self, c => match key {
-            DropKey::Number(n) => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
+            DropKey::Number(n) => sqlx::query_as::<_, Keyed<DropRow>>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
                 .bind(n.as_str()).fetch_optional(&mut *c).await?,
-            DropKey::Id(id) => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_id = $1"))
+            DropKey::Id(id) => sqlx::query_as::<_, Keyed<DropRow>>(&format!("{DROP_ROW_SELECT} where d.drop_id = $1"))
                 .bind(id).fetch_optional(&mut *c).await?,
-        });
+        })
+        .map(|k| k.0);
         let d = d.ok_or_else(|| match key {
             DropKey::Number(n) => CoreError::not_found("drop_not_found", format!("drop {n}")),
             DropKey::Id(id) => CoreError::not_found("drop_not_found", format!("drop {id}")),
         })?;
         let (reviews, photos) = on_tx!(self, c => (
             sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
-            sqlx::query_as::<_, PhotoInfo>(PHOTOS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
+            Keyed::all(sqlx::query_as::<_, Keyed<PhotoInfo>>(PHOTOS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?),
         ));
         let checklist = match settings.and_then(|s| s.checklist(d.project_id)) {
             Some(steps) => steps.to_vec(),
@@ -80,7 +81,7 @@ impl Tx<'_> {
         &mut self,
         project: &Project,
         number: &DropNumber,
-        contact_id: Option<i64>,
+        contact_id: Option<ContactId>,
         status: DropStatus,
         actor: &ActorRef,
         now: i64,
@@ -104,14 +105,14 @@ impl Tx<'_> {
     }
 
     /// Attaches a photo to a step of `detail` (as loaded in this transaction).
-    pub async fn add_photo(&mut self, detail: &DropDetail, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<i64> {
+    pub async fn add_photo(&mut self, detail: &DropDetail, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<PhotoId> {
         if !detail.steps.iter().any(|s| s.number == photo.step.get()) {
             return Err(InputError::new("invalid_step", format!("drop {} has no step {}", detail.drop_number, photo.step.get())).into());
         }
         // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
         let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
         Ok(on_tx!(self, c => {
-            let id: i64 = sqlx::query_scalar(
+            let id: PhotoId = sqlx::query_scalar(
                 "insert into photo (drop_id, step_no, sha256, mime_type, size_bytes, width, height, provider_media_id, round, received_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning photo_id")
                 .bind(detail.drop_id).bind(photo.step.get()).bind(&photo.sha256).bind(&photo.mime_type).bind(photo.size_bytes)

@@ -6,11 +6,11 @@ use super::*;
 /// A drop as listed: enough for one row of the drops table.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct DropSummary {
-    pub drop_id: i64,
-    pub drop_number: String,
+    pub drop_id: DropId,
+    pub drop_number: DropNumber,
     pub status: DropStatus,
     pub project: String,
-    pub contractor_phone: Option<String>,
+    pub contractor_phone: Option<Phone>,
     pub contractor_name: Option<String>,
     pub round: i64,
     pub created_at: i64,
@@ -22,7 +22,7 @@ pub struct DropSummary {
 #[derive(Debug, Clone, Default)]
 pub struct DropFilter {
     pub status: Option<DropStatus>,
-    pub project_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
     /// Matches the contractor's phone or name (substring, case-insensitive).
     pub contractor: Option<String>,
     /// Matches the drop number (substring).
@@ -37,7 +37,7 @@ pub struct DropFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub activity_at: i64,
-    pub drop_id: i64,
+    pub drop_id: DropId,
 }
 
 impl Cursor {
@@ -53,7 +53,7 @@ impl Cursor {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct PhotoInfo {
-    pub photo_id: i64,
+    pub photo_id: PhotoId,
     pub step_no: i64,
     pub sha256: String,
     pub mime_type: String,
@@ -104,12 +104,12 @@ pub struct HistoryEntry {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub(crate) struct DropRow {
-    pub(crate) drop_id: i64,
-    pub(crate) drop_number: String,
+    pub(crate) drop_id: DropId,
+    pub(crate) drop_number: DropNumber,
     pub(crate) status: DropStatus,
-    pub(crate) project_id: i64,
+    pub(crate) project_id: ProjectId,
     pub(crate) project: String,
-    pub(crate) contractor_phone: Option<String>,
+    pub(crate) contractor_phone: Option<Phone>,
     pub(crate) contractor_name: Option<String>,
     pub(crate) round: i64,
     pub(crate) created_at: i64,
@@ -123,17 +123,17 @@ pub(crate) struct DropRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Contractor {
-    pub phone: String,
+    pub phone: Phone,
     pub name: String,
 }
 
 /// Everything the drop page and `GET /api/v1/drops/{number}` show.
 #[derive(Debug, Clone, Serialize)]
 pub struct DropDetail {
-    pub drop_id: i64,
-    pub drop_number: String,
+    pub drop_id: DropId,
+    pub drop_number: DropNumber,
     pub status: DropStatus,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub project: String,
     pub contractor: Option<Contractor>,
     pub round: i64,
@@ -157,7 +157,7 @@ impl DropDetail {
 
 impl Store {
     /// Finds or creates the contact for a phone number; a non-empty `name` fills an empty one.
-    pub async fn upsert_contact(&self, phone: &Phone, name: &str) -> CoreResult<i64> {
+    pub async fn upsert_contact(&self, phone: &Phone, name: &str) -> CoreResult<ContactId> {
         let mut tx = self.begin().await?;
         let (id, _) = tx.upsert_contact(phone, name, now_ms()).await?;
         tx.commit().await?;
@@ -189,7 +189,8 @@ impl Store {
 
     pub async fn drop_summary(&self, number: &DropNumber) -> CoreResult<DropSummary> {
         let sql = format!("{} where d.drop_number = $1", SUMMARY_SELECT);
-        on_db!(self, pool => sqlx::query_as::<_, DropSummary>(&sql).bind(number.as_str()).fetch_optional(pool).await?)
+        on_db!(self, pool => sqlx::query_as::<_, Keyed<DropSummary>>(&sql).bind(number.as_str()).fetch_optional(pool).await?)
+            .map(|k| k.0)
             .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))
     }
 
@@ -214,7 +215,7 @@ impl Store {
             conds.push(format!("d.status = {ph}"));
         }
         if let Some(pid) = filter.project_id {
-            let ph = p(&mut args, Arg::I(pid));
+            let ph = p(&mut args, Arg::I(pid.get()));
             conds.push(format!("d.project_id = {ph}"));
         }
         if let Some(c) = filter.contractor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
@@ -235,13 +236,14 @@ impl Store {
         }
         if let Some(c) = cursor {
             let a = p(&mut args, Arg::I(c.activity_at));
-            let b = p(&mut args, Arg::I(c.drop_id));
+            let b = p(&mut args, Arg::I(c.drop_id.get()));
             conds.push(format!("(d.activity_at < {a} or (d.activity_at = {a} and d.drop_id < {b}))"));
         }
         let lim = p(&mut args, Arg::I(limit + 1));
         let where_ = if conds.is_empty() { String::new() } else { format!(" where {}", conds.join(" and ")) };
         let sql = format!("{SUMMARY_SELECT}{where_} order by d.activity_at desc, d.drop_id desc limit {lim}");
-        let mut rows = on_db!(self, pool => bind_args!(sqlx::query_as::<_, DropSummary>(&sql), &args).fetch_all(pool).await?);
+        let mut rows =
+            Keyed::all(on_db!(self, pool => bind_args!(sqlx::query_as::<_, Keyed<DropSummary>>(&sql), &args).fetch_all(pool).await?));
         let next = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last().map(|r| Cursor { activity_at: r.activity_at, drop_id: r.drop_id })
@@ -264,23 +266,24 @@ impl Store {
     }
 
     /// The drop waiting longest for review, other than `except`.
-    pub async fn next_for_review(&self, except: Option<&str>) -> CoreResult<Option<String>> {
-        Ok(on_db!(self, pool => sqlx::query_scalar::<_, String>(
+    pub async fn next_for_review(&self, except: Option<&DropNumber>) -> CoreResult<Option<DropNumber>> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, DropNumber>(
             "select drop_number from drop_job where status in ('unreviewed', 'resubmitted') and drop_number <> $1
              order by activity_at asc, drop_id asc limit 1")
-            .bind(except.unwrap_or("")).fetch_optional(pool).await?))
+            .bind(except.map_or("", DropNumber::as_str)).fetch_optional(pool).await?))
     }
 
-    pub async fn drop_detail_by_id(&self, drop_id: i64) -> CoreResult<DropDetail> {
-        let number: Option<String> = on_db!(self, pool => sqlx::query_scalar("select drop_number from drop_job where drop_id = $1")
+    pub async fn drop_detail_by_id(&self, drop_id: DropId) -> CoreResult<DropDetail> {
+        let number: Option<DropNumber> = on_db!(self, pool => sqlx::query_scalar("select drop_number from drop_job where drop_id = $1")
             .bind(drop_id).fetch_optional(pool).await?);
         let number = number.ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {drop_id}")))?;
-        self.drop_detail(&DropNumber::parse(&number)?).await
+        self.drop_detail(&number).await
     }
 
     pub async fn drop_detail(&self, number: &DropNumber) -> CoreResult<DropDetail> {
-        let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, DropRow>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
+        let d: DropRow = on_db!(self, pool => sqlx::query_as::<_, Keyed<DropRow>>(&format!("{DROP_ROW_SELECT} where d.drop_number = $1"))
             .bind(number.as_str()).fetch_optional(pool).await?)
+        .map(|k| k.0)
         .ok_or_else(|| CoreError::not_found("drop_not_found", format!("drop {number}")))?;
         // Six independent reads. On PostgreSQL they run concurrently (each a round trip to
         // the server); SQLite answers in-process, where one connection after another is cheaper.
@@ -290,13 +293,13 @@ impl Store {
                 (
                     sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all($pool),
                     sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all($pool),
-                    sqlx::query_as::<_, PhotoInfo>(PHOTOS_SELECT).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, Keyed<PhotoInfo>>(PHOTOS_SELECT).bind(d.drop_id).fetch_all($pool),
                     sqlx::query_as::<_, HistoryEntry>(
                         "select at, actor, kind, detail from drop_event where drop_id = $1 order by event_id",
                     )
                     .bind(d.drop_id)
                     .fetch_all($pool),
-                    sqlx::query_as::<_, MessageRow>(&messages_sql).bind(d.drop_id).fetch_all($pool),
+                    sqlx::query_as::<_, Keyed<MessageRow>>(&messages_sql).bind(d.drop_id).fetch_all($pool),
                     sqlx::query_as::<_, Reason>("select code, label from review_reason").fetch_all($pool),
                 )
             };
@@ -311,7 +314,7 @@ impl Store {
                 tokio::try_join!(a, b, c, e, f, g)?
             }
         };
-        assemble_detail(d, checklist, reviews, photos, history, messages, &reasons)
+        assemble_detail(d, checklist, reviews, Keyed::all(photos), history, Keyed::all(messages), &reasons)
     }
 
     // ---------------------------------------------------------------- bulk seeding (benchmarks)

@@ -19,6 +19,7 @@ use crate::domain::{
     DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_DROP_PATTERN, DEFAULT_REASONS,
 };
 use crate::error::{CoreError, CoreResult, InputError};
+use crate::ids::{ApiKeyId, ContactId, DropId, MessageId, PhotoId, ProjectId, UserId};
 use crate::lifecycle::{self, Action, Actor};
 use crate::now_ms;
 
@@ -168,6 +169,66 @@ macro_rules! set_status {
     }};
 }
 
+/// A row type that knows its table and key column, so a stored value that does not decode
+/// is reported with the row it is in (see [`Keyed`]).
+pub(crate) trait RowKey {
+    const TABLE: &'static str;
+    const KEY: &'static str;
+}
+
+/// Reads a [`RowKey`] row; a column that does not decode is an error naming the column, the
+/// table and the row's key (`column "status" of drop_job row drop_id 17`), never a default.
+pub(crate) struct Keyed<T>(pub(crate) T);
+
+impl<T> Keyed<T> {
+    pub(crate) fn all(rows: Vec<Keyed<T>>) -> Vec<T> {
+        rows.into_iter().map(|k| k.0).collect()
+    }
+}
+
+impl<'r, R, T> FromRow<'r, R> for Keyed<T>
+where
+    R: sqlx::Row,
+    T: FromRow<'r, R> + RowKey,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'static str: sqlx::ColumnIndex<R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        T::from_row(row).map(Keyed).map_err(|e| match e {
+            sqlx::Error::ColumnDecode { index, source } => {
+                let key = match row.try_get::<i64, _>(T::KEY) {
+                    Ok(n) => n.to_string(),
+                    Err(_) => {
+                        row.try_get::<String, _>(T::KEY).map_or_else(|_| "(unreadable)".into(), |s| format!("'{}'", s.escape_debug()))
+                    }
+                };
+                sqlx::Error::ColumnDecode { index: format!("{index} of {} row {} {key}", T::TABLE, T::KEY), source }
+            }
+            other => other,
+        })
+    }
+}
+
+macro_rules! row_key {
+    ($($ty:ty => $table:literal . $key:literal),+ $(,)?) => {$(
+        impl crate::store::RowKey for $ty {
+            const TABLE: &'static str = $table;
+            const KEY: &'static str = $key;
+        }
+    )+};
+}
+pub(crate) use row_key;
+
+row_key!(
+    MessageRow => "message"."message_id",
+    drops::DropSummary => "drop_job"."drop_id",
+    drops::DropRow => "drop_job"."drop_id",
+    drops::PhotoInfo => "photo"."photo_id",
+    users::User => "app_user"."user_id",
+    projects::Project => "project"."project_id",
+);
+
 pub(crate) enum Arg {
     I(i64),
     S(String),
@@ -178,7 +239,7 @@ pub(crate) enum Arg {
 pub struct ActorRef {
     pub label: String,
     pub kind: Actor,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
 }
 
 impl ActorRef {
@@ -192,9 +253,9 @@ impl ActorRef {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct MessageRow {
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub direction: crate::domain::Direction,
-    pub phone: String,
+    pub phone: Phone,
     pub body: String,
     pub template: Option<String>,
     pub status: String,
@@ -202,7 +263,7 @@ pub struct MessageRow {
     pub error_code: Option<String>,
     pub error_text: Option<String>,
     pub attempts: i64,
-    pub drop_number: Option<String>,
+    pub drop_number: Option<DropNumber>,
     /// A picture or document sent with the message (outbound, `POST /send`).
     pub media_url: Option<String>,
     /// How it went out: `text`, `media`, or `template:NAME` (an approved provider template,
@@ -252,7 +313,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            // A connection is waited for at most 10 s (as on PostgreSQL): a pool that stays
+            // exhausted answers an error that is logged, rather than holding requests for 30 s.
+            let pool = SqlitePoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
             Ok(Self {
                 db: Db::Sqlite(pool),
                 secret: Default::default(),

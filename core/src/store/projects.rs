@@ -4,7 +4,7 @@ use super::*;
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Project {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub name: String,
     pub drop_pattern: String,
     pub created_at: i64,
@@ -108,7 +108,7 @@ impl Store {
     }
 
     /// Renames a project (names are unique, case-insensitively as `project_by_name` finds them).
-    pub async fn rename_project(&self, project_id: i64, name: &str) -> CoreResult<()> {
+    pub async fn rename_project(&self, project_id: ProjectId, name: &str) -> CoreResult<()> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(InputError::new("invalid_project_name", "a project name needs 1–100 characters").into());
@@ -136,13 +136,13 @@ impl Store {
             .bind(name.trim()).fetch_optional(pool).await?))
     }
 
-    pub async fn project(&self, project_id: i64) -> CoreResult<Project> {
+    pub async fn project(&self, project_id: ProjectId) -> CoreResult<Project> {
         on_db!(self, pool => sqlx::query_as::<_, Project>(&format!("{PROJECT_COLS} where project_id = $1"))
             .bind(project_id).fetch_optional(pool).await?)
         .ok_or_else(|| CoreError::not_found("project_not_found", format!("project {project_id}")))
     }
 
-    pub async fn checklist(&self, project_id: i64) -> CoreResult<Vec<ChecklistStep>> {
+    pub async fn checklist(&self, project_id: ProjectId) -> CoreResult<Vec<ChecklistStep>> {
         Ok(on_db!(self, pool => sqlx::query_as::<_, ChecklistStep>(
             "select step_no, name, description from checklist_step where project_id = $1 order by step_no")
             .bind(project_id).fetch_all(pool).await?))
@@ -150,7 +150,7 @@ impl Store {
 
     /// Sets whether the project's drops wait for the contractor's `DONE` (see
     /// [`Project::wait_for_done`]).
-    pub async fn set_wait_for_done(&self, project_id: i64, wait: bool) -> CoreResult<()> {
+    pub async fn set_wait_for_done(&self, project_id: ProjectId, wait: bool) -> CoreResult<()> {
         let n = on_db!(self, pool => sqlx::query("update project set wait_for_done = $1 where project_id = $2")
             .bind(wait).bind(project_id).execute(pool).await?.rows_affected());
         if n == 0 {
@@ -160,7 +160,7 @@ impl Store {
     }
 
     /// Replaces a project's checklist (steps numbered in the order given) and drop pattern.
-    pub async fn update_project(&self, project_id: i64, drop_pattern: &str, steps: &[(String, String)]) -> CoreResult<()> {
+    pub async fn update_project(&self, project_id: ProjectId, drop_pattern: &str, steps: &[(String, String)]) -> CoreResult<()> {
         regex::Regex::new(drop_pattern)
             .map_err(|e| InputError::new("invalid_pattern", format!("the drop pattern is not a valid regular expression: {e}")))?;
         if steps.is_empty() || steps.len() as i64 > StepNo::MAX {

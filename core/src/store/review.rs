@@ -27,7 +27,7 @@ pub struct NewPhoto {
 
 impl Store {
     /// Attaches a photo to a step of a drop.
-    pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<i64> {
+    pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<PhotoId> {
         let mut tx = self.begin().await?;
         let detail = tx.drop_state(DropKey::Number(number)).await?;
         let id = tx.add_photo(&detail, photo, actor).await?;
@@ -35,15 +35,16 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn photo(&self, photo_id: i64) -> CoreResult<PhotoInfo> {
-        on_db!(self, pool => sqlx::query_as::<_, PhotoInfo>(
+    pub async fn photo(&self, photo_id: PhotoId) -> CoreResult<PhotoInfo> {
+        on_db!(self, pool => sqlx::query_as::<_, Keyed<PhotoInfo>>(
             "select photo_id, step_no, sha256, mime_type, size_bytes, width, height, round, received_at from photo where photo_id = $1")
             .bind(photo_id).fetch_optional(pool).await?)
+        .map(|k| k.0)
         .ok_or_else(|| CoreError::not_found("photo_not_found", format!("photo {photo_id}")))
     }
 
     /// Moves a photo (of this drop) to another step.
-    pub async fn move_photo(&self, number: &DropNumber, photo_id: i64, to: StepNo, actor: &ActorRef) -> CoreResult<()> {
+    pub async fn move_photo(&self, number: &DropNumber, photo_id: PhotoId, to: StepNo, actor: &ActorRef) -> CoreResult<()> {
         let detail = self.drop_detail(number).await?;
         if !crate::lifecycle::takes_verdicts(detail.status) {
             return Err(CoreError::conflict("drop_approved", "The drop is approved; re-open it before changing it."));

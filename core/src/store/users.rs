@@ -4,12 +4,12 @@ use super::*;
 
 #[derive(Clone, FromRow)]
 pub struct User {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub email: String,
     /// The argon2id PHC string. Never serialised: this type is not `Serialize`.
     pub password_hash: String,
     role: Role,
-    pub phone: Option<String>,
+    pub phone: Option<Phone>,
     pub created_at: i64,
 }
 
@@ -28,7 +28,7 @@ impl User {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ApiKeyRow {
-    pub api_key_id: i64,
+    pub api_key_id: ApiKeyId,
     pub name: String,
     pub scopes: String,
     pub revoked_at: Option<i64>,
@@ -37,7 +37,7 @@ pub struct ApiKeyRow {
 /// An API key as the settings page lists it.
 #[derive(Debug, Clone, FromRow)]
 pub struct ApiKeyInfo {
-    pub api_key_id: i64,
+    pub api_key_id: ApiKeyId,
     pub name: String,
     pub prefix: String,
     pub scopes: String,
@@ -55,7 +55,7 @@ impl Store {
 
     pub async fn create_user(&self, email: &Email, password_hash: &str, role: Role) -> CoreResult<User> {
         let now = now_ms();
-        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+        let id: Option<UserId> = on_db!(self, pool => sqlx::query_scalar(
             "insert into app_user (email, password_hash, role, created_at) values ($1, $2, $3, $4) on conflict (email) do nothing returning user_id")
             .bind(email.as_str()).bind(password_hash).bind(role.as_str()).bind(now).fetch_optional(pool).await?);
         let id = id.ok_or_else(|| CoreError::conflict("email_taken", format!("a user with e-mail {} already exists", email.as_str())))?;
@@ -66,7 +66,7 @@ impl Store {
     /// racing set-ups cannot both succeed.
     pub async fn create_first_admin(&self, email: &Email, password_hash: &str) -> CoreResult<User> {
         let now = now_ms();
-        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+        let id: Option<UserId> = on_db!(self, pool => sqlx::query_scalar(
             "insert into app_user (email, password_hash, role, created_at)
              select $1, $2, 'admin', $3 where not exists (select 1 from app_user) returning user_id")
             .bind(email.as_str()).bind(password_hash).bind(now).fetch_optional(pool).await?);
@@ -74,26 +74,28 @@ impl Store {
         self.user(id).await
     }
 
-    pub async fn user(&self, user_id: i64) -> CoreResult<User> {
-        on_db!(self, pool => sqlx::query_as::<_, User>(
+    pub async fn user(&self, user_id: UserId) -> CoreResult<User> {
+        on_db!(self, pool => sqlx::query_as::<_, Keyed<User>>(
             "select user_id, email, password_hash, role, phone, created_at from app_user where user_id = $1")
             .bind(user_id).fetch_optional(pool).await?)
+        .map(|k| k.0)
         .ok_or_else(|| CoreError::not_found("user_not_found", format!("user {user_id}")))
     }
 
     pub async fn user_by_email(&self, email: &Email) -> CoreResult<Option<User>> {
-        Ok(on_db!(self, pool => sqlx::query_as::<_, User>(
+        Ok(on_db!(self, pool => sqlx::query_as::<_, Keyed<User>>(
             "select user_id, email, password_hash, role, phone, created_at from app_user where email = $1")
-            .bind(email.as_str()).fetch_optional(pool).await?))
+            .bind(email.as_str()).fetch_optional(pool).await?)
+        .map(|k| k.0))
     }
 
     pub async fn users(&self) -> CoreResult<Vec<User>> {
-        Ok(on_db!(self, pool => sqlx::query_as::<_, User>(
-            "select user_id, email, password_hash, role, phone, created_at from app_user order by email").fetch_all(pool).await?))
+        Ok(Keyed::all(on_db!(self, pool => sqlx::query_as::<_, Keyed<User>>(
+            "select user_id, email, password_hash, role, phone, created_at from app_user order by email").fetch_all(pool).await?)))
     }
 
     /// Changes a role; refuses to leave the instance without an admin.
-    pub async fn set_role(&self, user_id: i64, role: Role) -> CoreResult<()> {
+    pub async fn set_role(&self, user_id: UserId, role: Role) -> CoreResult<()> {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
@@ -112,7 +114,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_user(&self, user_id: i64) -> CoreResult<()> {
+    pub async fn delete_user(&self, user_id: UserId) -> CoreResult<()> {
         {
             let mut tx = self.begin().await?;
             let out = on_tx!(&mut tx, c => {
@@ -223,8 +225,8 @@ impl Store {
 
     // ---------------------------------------------------------------- API keys
 
-    pub async fn create_api_key(&self, name: &str, prefix: &str, key_hash: &str, scopes: &str) -> CoreResult<i64> {
-        Ok(on_db!(self, pool => sqlx::query_scalar::<_, i64>(
+    pub async fn create_api_key(&self, name: &str, prefix: &str, key_hash: &str, scopes: &str) -> CoreResult<ApiKeyId> {
+        Ok(on_db!(self, pool => sqlx::query_scalar::<_, ApiKeyId>(
             "insert into api_key (name, prefix, key_hash, scopes, created_at) values ($1, $2, $3, $4, $5) returning api_key_id")
             .bind(name).bind(prefix).bind(key_hash).bind(scopes).bind(now_ms()).fetch_one(pool).await?))
     }
@@ -245,7 +247,7 @@ impl Store {
             .fetch_all(pool).await?))
     }
 
-    pub async fn revoke_api_key(&self, api_key_id: i64) -> CoreResult<()> {
+    pub async fn revoke_api_key(&self, api_key_id: ApiKeyId) -> CoreResult<()> {
         on_db!(self, pool => { sqlx::query("update api_key set revoked_at = $1 where api_key_id = $2 and revoked_at is null").bind(now_ms()).bind(api_key_id).execute(pool).await?; });
         Ok(())
     }

@@ -37,7 +37,7 @@ pub(super) async fn submit_installation(
         Some(p) => p,
         None => {
             let new = dropcheck_core::store::Project {
-                project_id: 0,
+                project_id: dropcheck_core::ids::ProjectId(0),
                 name: body.project_name.trim().to_string(),
                 drop_pattern: dropcheck_core::domain::DEFAULT_DROP_PATTERN.to_string(),
                 created_at: 0,
@@ -100,7 +100,7 @@ fn summary_json(d: DropSummary) -> Value {
         "drop_number": d.drop_number,
         "status": d.status,
         "project": d.project,
-        "contractor": d.contractor_phone.map(|phone| ContractorJson { phone, name: d.contractor_name.unwrap_or_default() }),
+        "contractor": d.contractor_phone.map(|phone| ContractorJson { phone: phone.to_string(), name: d.contractor_name.unwrap_or_default() }),
         "round": d.round,
         "photo_steps": d.photo_steps,
         "step_count": d.step_count,
@@ -114,7 +114,7 @@ fn detail_json(d: DropDetail) -> Value {
         "drop_number": d.drop_number,
         "status": d.status,
         "project": d.project,
-        "contractor": d.contractor.map(|c| ContractorJson { phone: c.phone, name: c.name }),
+        "contractor": d.contractor.map(|c| ContractorJson { phone: c.phone.to_string(), name: c.name }),
         "round": d.round,
         "created_at": rfc3339(d.created_at),
         "activity_at": rfc3339(d.activity_at),

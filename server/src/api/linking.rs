@@ -95,7 +95,7 @@ async fn link(State(st): State<AppState>, acting: Acting, body: Result<Json<Link
     let user = acting.user(&st, body.user.as_deref()).await?;
     let phone = Phone::parse(&body.phone)?;
     let code = st.store.start_phone_link(user.user_id, &phone, now_ms()).await?;
-    tracing::info!(user_id = user.user_id, "phone link started");
+    tracing::info!(user_id = user.user_id.get(), "phone link started");
     Ok(Json(json!({
         "success": true,
         "phone": code.phone.as_str(),
@@ -122,7 +122,7 @@ async fn verify(State(st): State<AppState>, acting: Acting, body: Result<Json<Li
     };
     match outcome.into_result() {
         Ok(_) => {
-            tracing::info!(user_id = user.user_id, "phone linked through the API");
+            tracing::info!(user_id = user.user_id.get(), "phone linked through the API");
             Ok(Json(json!({ "success": true, "phone": phone.as_str(), "verified": true })))
         }
         Err(e) => {
@@ -143,7 +143,7 @@ async fn unlink(State(st): State<AppState>, acting: Acting, body: Result<Json<Li
     if !st.store.unlink_phone(user.user_id, Some(&phone)).await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_linked", format!("{} is not linked to this account", phone.as_str())));
     }
-    tracing::info!(user_id = user.user_id, "phone unlinked");
+    tracing::info!(user_id = user.user_id.get(), "phone unlinked");
     Ok(Json(json!({ "success": true, "phone": phone.as_str(), "unlinked": true })))
 }
 

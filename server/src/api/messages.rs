@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use dropcheck_core::domain::Phone;
+use dropcheck_core::ids::MessageId;
 use dropcheck_core::outbox::Outgoing;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -42,7 +43,7 @@ pub(super) async fn send(
         idempotency_key: key.as_deref(),
     };
     let id = st.store.queue_outbound(&out, dropcheck_core::now_ms()).await?;
-    tracing::info!(message_id = id, caller = %caller.name, "message queued through the API");
+    tracing::info!(message_id = id.get(), caller = %caller.name, "message queued through the API");
     Ok(Json(json!({
         "success": true,
         "id": id,
@@ -90,7 +91,7 @@ pub(super) async fn list_messages(
     let filter = dropcheck_core::outbox::MessageFilter::parse(q.phone, q.direction, q.status, q.drop, q.days, dropcheck_core::now_ms())?;
     let cursor = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => Some(
-            c.parse::<i64>()
+            c.parse::<MessageId>()
                 .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not one this server handed out"))?,
         ),
         None => None,
@@ -102,7 +103,11 @@ pub(super) async fn list_messages(
     })))
 }
 
-pub(crate) async fn resend_message(State(st): State<AppState>, caller: ApiCaller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
+pub(crate) async fn resend_message(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<MessageId>,
+) -> ApiResult<Json<Value>> {
     caller.require("send")?;
     st.store.resend(id, dropcheck_core::now_ms()).await?;
     Ok(Json(json!({ "success": true, "id": id, "status": "queued" })))

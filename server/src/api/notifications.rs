@@ -92,7 +92,7 @@ async fn send_message(
     let key = idempotency.for_caller(&caller);
     let (id, _) =
         st.store.notify(&phone, body.message_type.trim(), &context, body.reference_id.as_deref(), key.as_deref(), now_ms()).await?;
-    tracing::info!(message_id = id, message_type = %body.message_type, caller = %caller.name, immediate = body.immediate, "notification queued");
+    tracing::info!(message_id = id.get(), message_type = %body.message_type, caller = %caller.name, immediate = body.immediate, "notification queued");
     let row = if body.immediate {
         workers::send_now(&st.store, &m, id).await?
     } else {
@@ -107,7 +107,7 @@ struct HistoryQuery {
     phone: Option<String>,
     status: Option<String>,
     days: Option<i64>,
-    cursor: Option<i64>,
+    cursor: Option<dropcheck_core::ids::MessageId>,
     limit: Option<i64>,
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 const BRIDGE: &str = "test-bridge-key-0123456789";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_install_takes_drops_at_once() {
     on_each_backend(|store| async move {
         assert!(store.projects().await.unwrap().is_empty(), "an empty database");

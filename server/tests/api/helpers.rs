@@ -43,6 +43,11 @@ pub fn client() -> reqwest::Client {
 
 /// Starts a server over `store` with `config` (usually `Config { …, ..Config::for_tests() }`).
 pub async fn spawn_app(store: Store, config: Config) -> TestApp {
+    // The server's log on request: `TEST_LOG=info` (any filter) prints it, interleaved
+    // across the tests that run at once.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(filter).try_init();
+    }
     let public_url = config.public_url.clone();
     let app = Application::build_with_store(config, leptos_options(), store.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());

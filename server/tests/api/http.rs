@@ -53,7 +53,7 @@ fn location(r: &reqwest::Response) -> String {
     r.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_db_test_report_the_backend() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -68,7 +68,7 @@ async fn health_and_db_test_report_the_backend() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_installation_creates_once_and_rejects_bad_input_with_codes() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -132,7 +132,7 @@ async fn submit_installation_creates_once_and_rejects_bad_input_with_codes() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_review_api_runs_the_loop_and_refuses_what_the_lifecycle_forbids() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -198,7 +198,7 @@ async fn the_review_api_runs_the_loop_and_refuses_what_the_lifecycle_forbids() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_setup_sign_in_csrf_and_admin_gating() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -342,7 +342,7 @@ async fn sign_in_first_admin(app: &TestApp) {
     assert!(r.status().is_redirection(), "{}", r.status());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_are_checked_on_every_save_and_mark_incomplete_uses_the_stored_one() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -415,7 +415,7 @@ async fn templates_are_checked_on_every_save_and_mark_incomplete_uses_the_stored
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -471,7 +471,7 @@ async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once()
         assert_eq!(app.store.event_counts().await.unwrap(), (0, 1, 0), "the VERIFY event is processed");
         let linked = app.store.phone_link(ann.user_id).await.unwrap().filter(|l| l.is_verified());
         assert_eq!(linked.expect("linked by the VERIFY message").phone, "+27640412391");
-        let f = dropcheck_core::outbox::MessageFilter { direction: Some("out".into()), ..Default::default() };
+        let f = dropcheck_core::outbox::MessageFilter { direction: Some(dropcheck_core::domain::Direction::Out), ..Default::default() };
         let (out, _) = app.store.list_messages(&f, None, 10).await.unwrap();
         assert!(out.iter().any(|m| m.body.contains("now linked to ann@example.com")), "the phone is told");
 
@@ -522,7 +522,7 @@ async fn a_phone_links_by_a_verify_message_and_codes_expire_lock_and_work_once()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_pages_for_templates_keys_and_linking_work_without_javascript() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -608,7 +608,7 @@ async fn settings_pages_for_templates_keys_and_linking_work_without_javascript()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_retry_with_the_same_idempotency_key_queues_one_message() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -655,7 +655,7 @@ async fn an_api_retry_with_the_same_idempotency_key_queues_one_message() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_notifications_api_sends_by_message_type_and_honours_contact_preferences() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -701,7 +701,7 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
         // Queued, not sent in the request.
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["status"].as_str(), Some("queued"), "{v}");
-        let id: i64 = v["id"].as_str().unwrap().parse().unwrap();
+        let id: dropcheck_core::ids::MessageId = v["id"].as_str().unwrap().parse().unwrap();
         app.drain_outbox().await;
         assert_eq!(app.store.message(id).await.unwrap().status, "delivered");
 
@@ -773,7 +773,7 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_deliveries_reviews_first_time_right_and_fix_times_and_render_as_svg() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -828,7 +828,7 @@ fn missing_step(n: i64) -> dropcheck_core::store::StepVerdict {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_document_is_served_as_json_and_as_a_page() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -897,7 +897,7 @@ impl TestApp {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and_never_shown() {
     const SID: &str = "AC0123456789abcdef0123456789abcdef";
     const TOKEN: &str = "tw-secret-auth-token-Q7x9";
@@ -991,7 +991,7 @@ async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and
         };
         if !reached() {
             // What the outbox made of it, for whoever reads the failure.
-            let f = dropcheck_core::outbox::MessageFilter { direction: Some("out".into()), ..Default::default() };
+            let f = dropcheck_core::outbox::MessageFilter { direction: Some(dropcheck_core::domain::Direction::Out), ..Default::default() };
             let rows = store.list_messages(&f, None, 20).await.unwrap().0;
             let seen: Vec<_> =
                 rows.iter().map(|m| (m.status.clone(), m.attempts, m.error_code.clone(), m.error_text.clone(), m.body.clone())).collect();
@@ -1040,7 +1040,7 @@ async fn an_admin_switches_the_provider_and_its_secrets_are_stored_encrypted_and
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_settings_from_the_environment_win_and_are_shown_as_such() {
     on_each_backend(|store| async move {
         // Stored: Meta. The environment says Twilio with its own token.

@@ -14,7 +14,7 @@ fn concrete(path: &str) -> String {
     path.replace("{number}", "DR12345678").replace("{id}", "1").replace("{name}", "drop_received").replace("{phone}", "%2B27821234567")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_is_in_the_openapi_document_and_nothing_else() {
     let db = TestDb::sqlite().await;
     let app = spawn(db.store.clone()).await;

@@ -78,7 +78,7 @@ fn h<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
     r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploaded_files_are_served_inert_and_sandbox_media_urls_cannot_be_forged() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -162,7 +162,7 @@ fn assert_strict_csp(path: &str, csp: &str, body: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_sends_the_browser_security_headers() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -227,7 +227,7 @@ async fn every_page_sends_the_browser_security_headers() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_sign_ins_are_held_to_the_limit_and_the_owner_elsewhere_is_not_locked_out() {
     on_each_backend(|store| async move {
         let proxies = app::ssr::TrustedProxies::parse("127.0.0.1").unwrap();
@@ -369,7 +369,7 @@ async fn server_process(database_url: &str) -> ServerProcess {
     ServerProcess { child, base, _dir: dir }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_refused_with_413_and_memory_stays_bounded() {
     for backend in ["sqlite", "postgresql"] {
         let db = match backend {
@@ -431,7 +431,7 @@ async fn oversized_bodies_are_refused_with_413_and_memory_stays_bounded() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_bytes_from_outside_are_cleaned_and_never_hold_up_a_contractor() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -454,8 +454,11 @@ async fn nul_bytes_from_outside_are_cleaned_and_never_hold_up_a_contractor() {
         );
         app.drain_inbox().await;
         assert_eq!(app.store.event_counts().await.unwrap(), (0, 2, 0), "both messages processed");
-        let (rows, _) =
-            app.store.list_messages(&MessageFilter { direction: Some("in".into()), ..Default::default() }, None, 10).await.unwrap();
+        let (rows, _) = app
+            .store
+            .list_messages(&MessageFilter { direction: Some(dropcheck_core::domain::Direction::In), ..Default::default() }, None, 10)
+            .await
+            .unwrap();
         let bodies: Vec<&str> = rows.iter().map(|m| m.body.as_str()).collect();
         assert!(bodies.contains(&"DR12345678 badbyte"), "{bodies:?}");
         assert!(bodies.contains(&"/status"));
@@ -494,7 +497,7 @@ async fn nul_bytes_from_outside_are_cleaned_and_never_hold_up_a_contractor() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_with_its_code_never_a_500() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -536,7 +539,7 @@ async fn bad_input_gets_a_4xx_with_its_code_never_a_500() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_must_name_our_host_and_admin_paths_cannot_be_dodged() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -566,7 +569,7 @@ async fn mutations_must_name_our_host_and_admin_paths_cannot_be_dodged() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_streams_are_capped_per_user_and_end_at_sign_out() {
     on_each_backend(|store| async move {
         let app = spawn(store).await;
@@ -624,7 +627,7 @@ async fn live_streams_are_capped_per_user_and_end_at_sign_out() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_send_its_headers_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     on_each_backend(|store| async move {

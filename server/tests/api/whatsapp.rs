@@ -55,51 +55,49 @@ const ACCEPT_THEN_RESET: u16 = 2;
 const PASS: u16 = 3;
 
 async fn mock_twilio_send(State(state): State<MockState>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
-    let next = {
-        let mut m = state.lock().unwrap();
-        m.attempts += 1;
-        m.script.front().map(|(s, _, _)| *s)
-    };
-    match next {
-        Some(RESET) => {
-            state.lock().unwrap().script.pop_front();
-            let broken = futures_util::stream::once(async {
-                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"))
-            });
-            return Response::builder().status(StatusCode::CREATED).body(axum::body::Body::from_stream(broken)).unwrap();
-        }
-        Some(ACCEPT_THEN_RESET) => {
+    // Each attempt takes the next script entry and acts on it under one lock, so two sends at
+    // once (the server sends in parallel) never take the same entry or each other's.
+    state.lock().unwrap().attempts += 1;
+    loop {
+        let slow = {
             let mut m = state.lock().unwrap();
-            m.script.pop_front();
-            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-            m.sent.push((get("To"), get("Body")));
-            let broken = futures_util::stream::once(async {
-                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"))
-            });
-            return Response::builder().status(StatusCode::CREATED).body(axum::body::Body::from_stream(broken)).unwrap();
+            let next = m.script.pop_front();
+            match next {
+                Some((RESET | ACCEPT_THEN_RESET, _, _)) => {
+                    if next.as_ref().is_some_and(|(s, _, _)| *s == ACCEPT_THEN_RESET) {
+                        let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+                        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+                        m.sent.push((get("To"), get("Body")));
+                    }
+                    let broken = futures_util::stream::once(async {
+                        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"))
+                    });
+                    return Response::builder().status(StatusCode::CREATED).body(axum::body::Body::from_stream(broken)).unwrap();
+                }
+                // Slow, then the next entry decides.
+                Some((SLOW, _, _)) => true,
+                _ => {
+                    let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic "));
+                    if sid != SID || !authed {
+                        return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
+                    }
+                    if let Some((status, after, body)) = next.filter(|(s, _, _)| *s != PASS) {
+                        let mut res = (StatusCode::from_u16(status).unwrap(), body).into_response();
+                        if let Some(a) = after {
+                            res.headers_mut().insert("retry-after", a.to_string().parse().unwrap());
+                        }
+                        return res;
+                    }
+                    false
+                }
+            }
+        };
+        if !slow {
+            break;
         }
-        Some(SLOW) => {
-            state.lock().unwrap().script.pop_front();
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-        }
-        _ => {}
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     let mut m = state.lock().unwrap();
-    let authed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Basic "));
-    if sid != SID || !authed {
-        return (StatusCode::UNAUTHORIZED, r#"{"code": 20003, "message": "Authenticate"}"#).into_response();
-    }
-    let pass = m.script.front().is_some_and(|(s, _, _)| *s == PASS);
-    if pass {
-        m.script.pop_front();
-    } else if let Some((status, after, body)) = m.script.pop_front() {
-        let mut res = (StatusCode::from_u16(status).unwrap(), body).into_response();
-        if let Some(a) = after {
-            res.headers_mut().insert("retry-after", a.to_string().parse().unwrap());
-        }
-        return res;
-    }
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     // Every send names the status callback with the connection override, so that Twilio
@@ -289,7 +287,7 @@ fn dn(s: &str) -> DropNumber {
     DropNumber::parse(s).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_webhooks_are_verified_stored_before_200_and_deduplicated() {
     on_each_backend(|store| async move {
         let (mock, _m) = start_mock().await;
@@ -325,7 +323,7 @@ async fn twilio_webhooks_are_verified_stored_before_200_and_deduplicated() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprocessing_a_finished_event_from_the_ledger_changes_nothing_and_sends_nothing() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -357,7 +355,7 @@ async fn reprocessing_a_finished_event_from_the_ledger_changes_nothing_and_sends
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmits() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -445,7 +443,7 @@ async fn a_contractor_submits_a_drop_with_photos_and_gets_feedback_then_resubmit
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -522,7 +520,7 @@ async fn the_outbox_retries_transient_failures_and_statuses_only_move_forward() 
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meta_handshake_signatures_and_envelopes() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -576,7 +574,7 @@ async fn meta_handshake_signatures_and_envelopes() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_sends_through_the_real_webhook_and_shows_the_conversation() {
     on_each_backend(|store| async move {
         use dropcheck_core::domain::{Email, Role};
@@ -615,8 +613,11 @@ async fn the_sandbox_sends_through_the_real_webhook_and_shows_the_conversation()
 
         // The replies reach the simulated phone (delivered) and show on the page and in /messages.
         app.drain().await;
-        let f =
-            dropcheck_core::outbox::MessageFilter { direction: Some("out".into()), status: Some("delivered".into()), ..Default::default() };
+        let f = dropcheck_core::outbox::MessageFilter {
+            direction: Some(dropcheck_core::domain::Direction::Out),
+            status: Some("delivered".into()),
+            ..Default::default()
+        };
         assert!(store.list_messages(&f, None, 10).await.unwrap().0.iter().any(|m| m.body.starts_with("Got 3 photos")), "delivered");
         let page = browser.get(format!("{}/sandbox?phone=%2B27640412391", app.base)).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Drop DR12345678 (Velo Test)"), "{page}");
@@ -649,7 +650,7 @@ async fn the_sandbox_sends_through_the_real_webhook_and_shows_the_conversation()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_photo_that_cannot_be_downloaded_is_retried_then_reported_to_the_contractor_and_on_the_drop() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -672,7 +673,7 @@ async fn a_photo_that_cannot_be_downloaded_is_retried_then_reported_to_the_contr
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_that_are_not_photos_are_kept_as_attachments_of_the_drop() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -705,7 +706,7 @@ async fn files_that_are_not_photos_are_kept_as_attachments_of_the_drop() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_twilio_fixture_replays_through_the_real_routes() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -746,13 +747,13 @@ async fn every_twilio_fixture_replays_through_the_real_routes() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_the_reason() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
         store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
         let app = spawn_app(store.clone(), twilio_config(&mock)).await;
-        let wait_failed = |id: i64| {
+        let wait_failed = |id: dropcheck_core::ids::MessageId| {
             let (store, workers) = (store.clone(), app.workers.clone());
             async move {
                 workers.drain_outbox().await.unwrap();
@@ -779,7 +780,7 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_the_message_variables() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -848,7 +849,7 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
@@ -903,7 +904,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_never_exceeds_the_configured_rate_per_sender_number() {
     on_each_backend(|store| async move {
         const RATE: usize = 5;
@@ -944,7 +945,7 @@ async fn the_sender_never_exceeds_the_configured_rate_per_sender_number() {
 /// send for a while (60 attempts in a row; the old budget gave up after 6 per message) loses
 /// nothing, and one failing half the calls (500, connection resets, 429 with Retry-After)
 /// delivers every message exactly once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_loses_nothing_and_a_flaky_provider_delivers_everything_once() {
     on_each_backend(|store| async move {
         let (mock, m) = start_mock().await;
