@@ -1,0 +1,312 @@
+//! Usable-photo checks: too small, too dark, over-exposed, blurred. Each is measured on a
+//! fixed working size (long side 640 px, greyscale), so a figure means the same for every
+//! photo whatever its resolution; the size check reads the photo as received.
+//!
+//! The starting thresholds were measured on real photographs (sharp originals: Laplacian
+//! variance p10 35, median 420, mean luma p10 68; a Gaussian blur of σ 1.5 brings the
+//! variance to about 15, darkening to 25 % the luma to about 29, over-exposing ×2.2 puts 42 %
+//! of the pixels at 245 or above). A plain subject (a white box on a white wall) reads low on
+//! focus over the whole frame, so a photo is flagged as blurred only when its sharpest ninth
+//! (a 3×3 grid) is low too. Screenshots skip focus and exposure.
+//!
+//! Not here yet: the featureless check (it reads PDQ's quality, which comes with the PDQ
+//! hash) and EXIF orientation (none of these measures changes under a quarter turn).
+
+use image::{imageops::FilterType, DynamicImage, GrayImage};
+use serde::Serialize;
+
+/// The long side every measure but the size is taken at.
+pub const WORKING_SIZE: u32 = 640;
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckResult {
+    /// The photo should be taken again.
+    Flag,
+    /// Worth a reviewer's look; the contractor is not asked.
+    Warn,
+    Pass,
+}
+
+/// Which check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Small,
+    Dark,
+    Overexposed,
+    Blurred,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Small => "small",
+            CheckKind::Dark => "dark",
+            CheckKind::Overexposed => "overexposed",
+            CheckKind::Blurred => "blurred",
+        }
+    }
+}
+
+/// One check's outcome with the value it measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub result: CheckResult,
+    /// The measure: the long side in pixels, the mean luma (0–255), the share of pixels at
+    /// 250 or above (0–1), or the Laplacian variance of the whole frame.
+    pub value: f64,
+    /// For people: what was measured against what.
+    pub detail: String,
+}
+
+/// Where each check flags and warns (per project; these are the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// Long side in pixels below which a photo is flagged / warned.
+    pub small_flag: u32,
+    pub small_warn: u32,
+    /// Mean luma below which a photo is flagged / warned.
+    pub dark_flag: f64,
+    pub dark_warn: f64,
+    /// Share of pixels at 250 or above from which a photo is flagged / warned.
+    pub overexposed_flag: f64,
+    pub overexposed_warn: f64,
+    /// Laplacian variance of the frame below which a photo is flagged (when its sharpest
+    /// tile is below `blur_tile_flag` too) / warned.
+    pub blur_flag: f64,
+    pub blur_tile_flag: f64,
+    pub blur_warn: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            small_flag: 800,
+            small_warn: 1200,
+            dark_flag: 45.0,
+            dark_warn: 70.0,
+            overexposed_flag: 0.25,
+            overexposed_warn: 0.10,
+            blur_flag: 20.0,
+            blur_tile_flag: 60.0,
+            blur_warn: 60.0,
+        }
+    }
+}
+
+/// The measures the checks compare against their thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measures {
+    pub long_side: u32,
+    pub mean_luma: f64,
+    pub bright_share: f64,
+    pub laplacian_var: f64,
+    /// The highest Laplacian variance of the nine tiles of a 3×3 grid.
+    pub best_tile_var: f64,
+}
+
+/// Measures a photo (see the module's description of each measure).
+pub fn measure(img: &DynamicImage) -> Measures {
+    let long_side = img.width().max(img.height());
+    let grey = working_grey(img);
+    let n = (grey.width() as usize * grey.height() as usize).max(1);
+    let (mut sum, mut bright) = (0u64, 0usize);
+    for p in grey.pixels() {
+        sum += u64::from(p.0[0]);
+        bright += usize::from(p.0[0] >= 250);
+    }
+    let (w, h) = (grey.width(), grey.height());
+    let laplacian_var = laplacian_variance(&grey, 0, 0, w, h);
+    let mut best_tile_var = 0f64;
+    for ty in 0..3 {
+        for tx in 0..3 {
+            let (x0, x1) = (tx * w / 3, (tx + 1) * w / 3);
+            let (y0, y1) = (ty * h / 3, (ty + 1) * h / 3);
+            best_tile_var = best_tile_var.max(laplacian_variance(&grey, x0, y0, x1, y1));
+        }
+    }
+    Measures { long_side, mean_luma: sum as f64 / n as f64, bright_share: bright as f64 / n as f64, laplacian_var, best_tile_var }
+}
+
+/// Runs every check on a photo; `screenshot` (a step whose photo is a screen capture) skips
+/// focus and exposure.
+pub fn check_photo(img: &DynamicImage, screenshot: bool, t: &Thresholds) -> Vec<Check> {
+    judge(&measure(img), screenshot, t)
+}
+
+/// The checks' verdicts on measures already taken.
+pub fn judge(m: &Measures, screenshot: bool, t: &Thresholds) -> Vec<Check> {
+    let grade = |flag: bool, warn: bool| {
+        if flag {
+            CheckResult::Flag
+        } else if warn {
+            CheckResult::Warn
+        } else {
+            CheckResult::Pass
+        }
+    };
+    let mut out = vec![Check {
+        kind: CheckKind::Small,
+        result: grade(m.long_side < t.small_flag, m.long_side < t.small_warn),
+        value: f64::from(m.long_side),
+        detail: format!("long side {} px (at least {} px)", m.long_side, t.small_warn),
+    }];
+    if screenshot {
+        return out;
+    }
+    out.push(Check {
+        kind: CheckKind::Dark,
+        result: grade(m.mean_luma < t.dark_flag, m.mean_luma < t.dark_warn),
+        value: m.mean_luma,
+        detail: format!("mean brightness {:.0} of 255 (at least {:.0})", m.mean_luma, t.dark_warn),
+    });
+    out.push(Check {
+        kind: CheckKind::Overexposed,
+        result: grade(m.bright_share >= t.overexposed_flag, m.bright_share >= t.overexposed_warn),
+        value: m.bright_share,
+        detail: format!("{:.0} % of the photo is blown out (under {:.0} %)", m.bright_share * 100.0, t.overexposed_warn * 100.0),
+    });
+    let blur_flag = m.laplacian_var < t.blur_flag && m.best_tile_var < t.blur_tile_flag;
+    out.push(Check {
+        kind: CheckKind::Blurred,
+        result: grade(blur_flag, m.laplacian_var < t.blur_warn),
+        value: m.laplacian_var,
+        detail: format!("sharpness {:.0}, sharpest part {:.0} (at least {:.0})", m.laplacian_var, m.best_tile_var, t.blur_warn),
+    });
+    out
+}
+
+/// The photo at the working size, in greyscale (a photo already smaller stays as it is).
+fn working_grey(img: &DynamicImage) -> GrayImage {
+    let long = img.width().max(img.height());
+    if long > WORKING_SIZE {
+        img.resize(WORKING_SIZE, WORKING_SIZE, FilterType::Triangle).to_luma8()
+    } else {
+        img.to_luma8()
+    }
+}
+
+/// Variance of the 4-neighbour Laplacian over the pixels of `[x0, x1) × [y0, y1)` that have
+/// all four neighbours inside the image.
+fn laplacian_variance(g: &GrayImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f64 {
+    let (w, h) = (g.width(), g.height());
+    let (xs, xe) = (x0.max(1), x1.min(w.saturating_sub(1)));
+    let (ys, ye) = (y0.max(1), y1.min(h.saturating_sub(1)));
+    let (mut n, mut sum, mut sq) = (0u64, 0f64, 0f64);
+    let px = |x: u32, y: u32| f64::from(g.get_pixel(x, y).0[0]);
+    for y in ys..ye {
+        for x in xs..xe {
+            let l = 4.0 * px(x, y) - px(x - 1, y) - px(x + 1, y) - px(x, y - 1) - px(x, y + 1);
+            n += 1;
+            sum += l;
+            sq += l * l;
+        }
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let mean = sum / n as f64;
+    (sq / n as f64 - mean * mean).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    /// A busy scene: shapes of many sizes and greys over a gradient, with fine texture, the
+    /// way a photo of equipment on a wall has edges at every scale.
+    fn scene(w: u32, h: u32) -> DynamicImage {
+        let mut img = RgbImage::new(w, h);
+        let mut seed = 0x2545_f491_u32;
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let base = 60 + (x * 80 / w) + (y * 40 / h);
+            let block = if ((x / 37) + (y / 23)) % 3 == 0 { 50 } else { 0 };
+            let fine = if (x / 3 + y / 3) % 2 == 0 { 18 } else { 0 };
+            let noise = seed % 12;
+            let v = (base + block + fine + noise).min(255) as u8;
+            *p = Rgb([v, v.saturating_sub(10), v.saturating_add(5)]);
+        }
+        DynamicImage::ImageRgb8(img)
+    }
+
+    fn result(checks: &[Check], kind: CheckKind) -> CheckResult {
+        checks.iter().find(|c| c.kind == kind).map(|c| c.result).expect("checked")
+    }
+
+    #[test]
+    fn a_sharp_well_lit_photo_passes_every_check() {
+        let checks = check_photo(&scene(1600, 1200), false, &Thresholds::default());
+        assert!(checks.iter().all(|c| c.result == CheckResult::Pass), "{checks:#?}");
+    }
+
+    #[test]
+    fn a_blurred_copy_is_flagged_and_its_sharpness_reported() {
+        let sharp = measure(&scene(1600, 1200));
+        let blurred = DynamicImage::ImageRgb8(image::imageops::blur(&scene(1600, 1200).to_rgb8(), 6.0));
+        let checks = check_photo(&blurred, false, &Thresholds::default());
+        let b = checks.iter().find(|c| c.kind == CheckKind::Blurred).unwrap();
+        assert_eq!(b.result, CheckResult::Flag, "{b:?} (sharp original: {sharp:?})");
+        assert!(b.value < sharp.laplacian_var / 10.0, "{} vs {}", b.value, sharp.laplacian_var);
+        // Blur changes neither the brightness nor the size.
+        assert_eq!(result(&checks, CheckKind::Dark), CheckResult::Pass);
+        assert_eq!(result(&checks, CheckKind::Small), CheckResult::Pass);
+    }
+
+    #[test]
+    fn a_plain_frame_with_one_sharp_part_is_not_called_blurred() {
+        // A white wall with a small sharp label in one corner: too little detail over the
+        // whole frame to pass, plenty in the ninth that holds the label.
+        let mut img = RgbImage::from_pixel(1600, 1200, Rgb([200, 200, 200]));
+        for y in 100..220 {
+            for x in 100..220 {
+                let v = if (x / 8 + y / 8) % 2 == 0 { 150 } else { 200 };
+                img.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        let m = measure(&DynamicImage::ImageRgb8(img));
+        let t = Thresholds::default();
+        assert!(m.laplacian_var < t.blur_flag && m.best_tile_var >= t.blur_tile_flag, "{m:?}");
+        let checks = judge(&m, false, &Thresholds::default());
+        assert_ne!(result(&checks, CheckKind::Blurred), CheckResult::Flag, "{m:?}");
+    }
+
+    #[test]
+    fn darkened_and_blown_out_copies_are_flagged() {
+        let t = Thresholds::default();
+        let mut dark = scene(1600, 1200).to_rgb8();
+        dark.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|c| *c /= 4));
+        let checks = check_photo(&DynamicImage::ImageRgb8(dark), false, &t);
+        assert_eq!(result(&checks, CheckKind::Dark), CheckResult::Flag, "{checks:#?}");
+
+        let mut bright = scene(1600, 1200).to_rgb8();
+        bright.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|c| *c = (f32::from(*c) * 2.2).min(255.0) as u8));
+        let checks = check_photo(&DynamicImage::ImageRgb8(bright), false, &t);
+        assert_eq!(result(&checks, CheckKind::Overexposed), CheckResult::Flag, "{checks:#?}");
+        assert_eq!(result(&checks, CheckKind::Dark), CheckResult::Pass);
+    }
+
+    #[test]
+    fn small_photos_are_flagged_or_warned_by_their_long_side() {
+        let t = Thresholds::default();
+        assert_eq!(result(&check_photo(&scene(600, 800), false, &t), CheckKind::Small), CheckResult::Warn);
+        assert_eq!(result(&check_photo(&scene(640, 480), false, &t), CheckKind::Small), CheckResult::Flag);
+        assert_eq!(result(&check_photo(&scene(1600, 1200), false, &t), CheckKind::Small), CheckResult::Pass);
+    }
+
+    #[test]
+    fn a_screenshot_step_skips_focus_and_exposure() {
+        let dark = DynamicImage::ImageRgb8(RgbImage::from_pixel(1600, 1200, Rgb([5, 5, 5])));
+        let checks = check_photo(&dark, true, &Thresholds::default());
+        assert_eq!(checks.iter().map(|c| c.kind).collect::<Vec<_>>(), vec![CheckKind::Small]);
+        let checks = check_photo(&dark, false, &Thresholds::default());
+        assert_eq!(result(&checks, CheckKind::Dark), CheckResult::Flag);
+        assert_eq!(result(&checks, CheckKind::Blurred), CheckResult::Flag, "a uniform frame has no detail at all");
+    }
+}
