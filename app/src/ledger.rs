@@ -129,7 +129,7 @@ fn EventsView(d: EventsPageData, reprocess: ServerAction<ReprocessEvent>) -> imp
                 <span class="rounded-lg border border-slate-200 bg-white px-3 py-1.5 shadow-sm">{format!("{} processed", d.done)}</span>
                 <span class="rounded-lg border border-slate-200 bg-white px-3 py-1.5 text-red-700 shadow-sm">{format!("{} failed", d.failed)}</span>
             </div>
-            {move || reprocess.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+            {action_error(reprocess)}
             <div class="grid gap-6 xl:grid-cols-2">
                 <section>
                     <h2 class="mb-2 font-semibold">"Events"</h2>

@@ -54,7 +54,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <ui::NotFound/> }>
                 <Route path=StaticSegment("login") view=|| view! { <auth::LoginPage/><Hydrated/> } ssr=SsrMode::Async/>
-                <Route path=StaticSegment("setup") view=|| view! { <auth::SetupPage/><Hydrated/> } ssr=SsrMode::Async/>
+                <Route path=StaticSegment("setup") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("") view=|| view! { <drops::list::DropsPage/><Hydrated/> } ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("drops"), ParamSegment("number")) view=|| view! { <drops::detail::DropPage/><Hydrated/> } ssr=SsrMode::Async/>
                 <Route path=StaticSegment("messages") view={Lazy::<MessagesRoute>::new()} ssr=SsrMode::Async/>
@@ -88,6 +88,8 @@ macro_rules! lazy_page {
         }
     };
 }
+// The first admin's set-up page is opened once per installation.
+lazy_page!(SetupRoute, auth::SetupPage);
 lazy_page!(MessagesRoute, messages::MessagesPage);
 lazy_page!(SandboxRoute, sandbox::SandboxPage);
 lazy_page!(EventsRoute, ledger::EventsPage);

@@ -128,7 +128,7 @@ fn MessagesView(d: MessagesPageData, resend: ServerAction<ResendMessage>) -> imp
                 <button type="submit" class="rounded-md bg-slate-800 px-3 py-1.5 text-sm font-semibold text-white hover:bg-slate-900">"Filter"</button>
                 <a href="/messages" class="text-sm text-slate-600 underline">"Clear"</a>
             </form>
-            {move || resend.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+            {action_error(resend)}
             <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
                 <table class="min-w-full divide-y divide-slate-200 text-sm" id="messages">
                     <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">

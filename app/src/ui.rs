@@ -106,12 +106,7 @@ where
                 Suspend::new(async move {
                     match data.await {
                         Ok(d) => render(d).into_any(),
-                        Err(e) => view! {
-                            <main class="p-8">
-                                <ErrorBox msg=err_text(&e) code=e.code.clone()/>
-                                {back.map(|(href, text)| view! { <a href=href class="text-blue-700 underline">{text}</a> })}
-                            </main>
-                        }.into_any(),
+                        Err(e) => error_page(e, back),
                     }
                 })
             }}
@@ -149,6 +144,18 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
     }
 }
 
+/// A page whose data could not be loaded: the error and, when given, a way back. Not
+/// generic, so every page shares one copy of it in the wasm.
+fn error_page(e: AppError, back: Option<(&'static str, &'static str)>) -> AnyView {
+    view! {
+        <main class="p-8">
+            <ErrorBox msg=e.message code=e.code/>
+            {back.map(|(href, text)| view! { <a href=href class="text-blue-700 underline">{text}</a> })}
+        </main>
+    }
+    .into_any()
+}
+
 /// The sentence of a server function error.
 pub fn err_text(e: &AppError) -> String {
     e.message.clone()
@@ -168,7 +175,14 @@ where
     O: Clone + Send + Sync + 'static,
     ServerAction<I>: Copy,
 {
-    move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })
+    // Only the error is cloned out of the action's value, and the box is built by one
+    // function that is not generic over the action.
+    move || error_box(action.value().with(|v| v.as_ref().and_then(|r| r.as_ref().err()).cloned()))
+}
+
+/// The error box for an error, or nothing.
+pub fn error_box(e: Option<AppError>) -> impl IntoView {
+    e.map(|e| view! { <ErrorBox msg=e.message code=e.code/> })
 }
 
 /// The error of an action's last result, if it failed.

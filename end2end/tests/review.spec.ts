@@ -279,6 +279,7 @@ test.describe("without JavaScript", () => {
     await page.fill("#password", "not the password");
     await page.click("#sign-in");
     await expect(page.locator(".error-box")).toContainText("Wrong e-mail or password");
+    await expect(page.locator(".error-box")).toHaveAttribute("data-code", "wrong_credentials");
   });
 });
 

@@ -58,6 +58,8 @@ test("phone linking: the code sent as VERIFY from the sandbox phone links the nu
   await page.fill("#link-phone", "not a number");
   await page.click("#start-link");
   await expect(page.locator(".error-box")).toContainText("not a valid international phone number");
+  // The code comes through the browser's decoding of the server function's error too.
+  await expect(page.locator(".error-box")).toHaveAttribute("data-code", "invalid_phone");
   await page.fill("#link-phone", number);
   await page.click("#start-link");
   const verify = (await page.locator("#link-code-value").textContent())!.trim();

@@ -112,8 +112,8 @@ pub fn ApiKeysPage() -> impl IntoView {
             <Layout me=d.me.clone()>
                 <h1 class="mb-1 text-2xl font-semibold">"API keys"</h1>
                 <p class="mb-4 text-sm text-slate-500">"Other systems send a key in " <code>"X-API-Key"</code> " or " <code>"Authorization: Bearer"</code> ". The routes and their scopes: " <a class="text-blue-700 underline" href="/api/docs" rel="external">"/api/docs"</a> "."</p>
-                {move || create.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
-                {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+                {action_error(create)}
+                {action_error(revoke)}
                 {d.new_key.clone().map(|(name, key)| view! {
                     <div id="new-api-key" class="mb-4 rounded-lg border border-amber-300 bg-amber-50 p-4">
                         <p class="text-sm font-semibold text-amber-900">{format!("The key “{name}” — copy it now; it is not shown again:")}</p>

@@ -268,8 +268,8 @@ pub fn IntegrationsPage() -> impl IntoView {
         view! {
             <Layout me=d.me.clone()>
                 <h1 class="mb-4 text-2xl font-semibold">"Integrations"</h1>
-                {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
-                {move || remove.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+                {action_error(start)}
+                {action_error(remove)}
                 <section class="rounded-lg border border-slate-200 bg-white p-5 shadow-sm" id="phone-link">
                     <h2 class="text-lg font-semibold">"Your WhatsApp number"</h2>
                     {match d.link.clone() {
@@ -374,7 +374,7 @@ fn ProviderSection(
                 {p.updated.clone().map(|u| view! { <span class="ml-2 text-slate-500">{format!("(settings saved {u})")}</span> })}
             </p>
             {p.error.clone().map(|m| view! { <ErrorBox msg=m/> })}
-            {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+            {action_error(save)}
             {saved.then(|| view! { <p id="provider-saved" role="status" class="my-3 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">"Saved. The provider and its settings are in effect now."</p> })}
             <ActionForm action=save node_ref=form>
                 <fieldset class="mt-3" disabled=chosen_by_env>
@@ -420,7 +420,7 @@ fn ProviderSection(
             </p>
 
             <h3 class="mt-6 text-sm font-semibold">"Send a test message"</h3>
-            {move || test.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox msg=err_text(&e) code=e.code.clone()/> })}
+            {action_error(test)}
             {test_result.map(|t| {
                 let ok = t.error.is_none();
                 view! {

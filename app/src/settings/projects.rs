@@ -95,8 +95,8 @@ pub fn ProjectsPage() -> impl IntoView {
         view! {
             <Layout me=d.me>
                 <h1 class="mb-4 text-2xl font-semibold">"Projects and checklists"</h1>
-                {move || last_error(save.value().get()).map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
-                {move || last_error(create.value().get()).map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
+                {action_error(save)}
+                {action_error(create)}
                 <div class="space-y-6">
                     {d.projects.into_iter().map(|p| view! {
                         <section class="project rounded-lg border border-slate-200 bg-white p-5 shadow-sm" data-project=p.name.clone()>

@@ -89,9 +89,9 @@ pub fn UsersPage() -> impl IntoView {
         view! {
             <Layout me=d.me>
                 <h1 class="mb-4 text-2xl font-semibold">"Users"</h1>
-                {move || last_error(add.value().get()).map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
-                {move || last_error(set_role.value().get()).map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
-                {move || last_error(delete.value().get()).map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
+                {action_error(add)}
+                {action_error(set_role)}
+                {action_error(delete)}
                 <div class="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
                     <table class="min-w-full divide-y divide-slate-200 text-sm" id="users-table">
                         <thead class="bg-slate-50 text-left text-xs font-semibold uppercase text-slate-500">
