@@ -156,11 +156,6 @@ fn error_page(e: AppError, back: Option<(&'static str, &'static str)>) -> AnyVie
     .into_any()
 }
 
-/// The sentence of a server function error.
-pub fn err_text(e: &AppError) -> String {
-    e.message.clone()
-}
-
 /// An error for the user; `code` (the error's stable code, when there is one) is on
 /// `data-code` for tools and tests.
 #[component]
@@ -183,11 +178,6 @@ where
 /// The error box for an error, or nothing.
 pub fn error_box(e: Option<AppError>) -> impl IntoView {
     e.map(|e| view! { <ErrorBox msg=e.message code=e.code/> })
-}
-
-/// The error of an action's last result, if it failed.
-pub fn last_error<T: Clone + Send + Sync + 'static>(v: Option<Result<T, AppError>>) -> Option<AppError> {
-    v.and_then(|r| r.err())
 }
 
 #[component]

@@ -86,9 +86,8 @@ impl fmt::Display for Phone {
     }
 }
 
-/// Stored text read back through a check of its stored form: a value that is not one is a
-/// decode error that says what was stored, never a default. `Encode` writes the text as it is.
-macro_rules! parsed_text {
+/// A value stored in a text column (its `Decode` is its own: only valid values come back).
+macro_rules! stored_as_text {
     ($name:ident) => {
         impl<DB: sqlx::Database> sqlx::Type<DB> for $name
         where
@@ -101,6 +100,14 @@ macro_rules! parsed_text {
                 <String as sqlx::Type<DB>>::compatible(ty)
             }
         }
+    };
+}
+
+/// Stored text read back through a check of its stored form: a value that is not one is a
+/// decode error that says what was stored, never a default. `Encode` writes the text as it is.
+macro_rules! parsed_text {
+    ($name:ident) => {
+        stored_as_text!($name);
         impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
         where
             &'r str: sqlx::Decode<'r, DB>,
@@ -194,10 +201,7 @@ macro_rules! string_enum {
         }
         // Stored as text. Decoding takes only the exact stored spelling: a corrupt value is a
         // decode error naming the column and the value, never a default.
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name where String: sqlx::Type<DB> {
-            fn type_info() -> DB::TypeInfo { <String as sqlx::Type<DB>>::type_info() }
-            fn compatible(ty: &DB::TypeInfo) -> bool { <String as sqlx::Type<DB>>::compatible(ty) }
-        }
+        stored_as_text!($name);
         impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name where &'r str: sqlx::Decode<'r, DB> {
             fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
                 let raw = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;

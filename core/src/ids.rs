@@ -31,11 +31,6 @@ macro_rules! row_id {
                 s.parse().map($name)
             }
         }
-        impl From<$name> for i64 {
-            fn from(id: $name) -> i64 {
-                id.0
-            }
-        }
     )+};
 }
 

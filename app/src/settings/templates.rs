@@ -127,7 +127,6 @@ fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl
     let preview = Resource::new(move || (body.get(), sample.get()), |(b, s)| preview_template(b, s));
     let selected = cur.name.clone();
     let saved = move || save.value().get().is_some_and(|r| r.is_ok());
-    let error = move || last_error(save.value().get());
     view! {
         <Layout me=d.me.clone()>
             <div class="mb-4 flex items-baseline gap-4">
@@ -154,7 +153,7 @@ fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl
                     </ul>
                 </nav>
                 <section class="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
-                    {move || error().map(|e| view! { <ErrorBox msg=e.message code=e.code/> })}
+                    {action_error(save)}
                     {move || saved().then(|| view! { <p role="status" id="template-saved" class="my-3 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">"Saved. New messages use this version."</p> })}
                     <ActionForm action=save>
                         {if cur.exists {
@@ -187,7 +186,7 @@ fn TemplatesView(d: TemplatesPageData, save: ServerAction<SaveTemplate>) -> impl
                                                 <div id="template-preview" class="mt-1 min-h-[10rem] whitespace-pre-wrap rounded-md border border-emerald-200 bg-emerald-50/50 px-3 py-2 text-sm text-slate-800">{text}</div>
                                             }.into_any(),
                                             Err(e) => view! {
-                                                <div id="template-preview-error" role="alert" class="mt-1 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800">{err_text(&e)}</div>
+                                                <div id="template-preview-error" role="alert" class="mt-1 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800">{e.message}</div>
                                             }.into_any(),
                                         }
                                     })}

@@ -91,7 +91,7 @@ pub(super) async fn resubmit(
 
 #[derive(Serialize)]
 struct ContractorJson {
-    phone: String,
+    phone: dropcheck_core::domain::Phone,
     name: String,
 }
 
@@ -100,7 +100,7 @@ fn summary_json(d: DropSummary) -> Value {
         "drop_number": d.drop_number,
         "status": d.status,
         "project": d.project,
-        "contractor": d.contractor_phone.map(|phone| ContractorJson { phone: phone.to_string(), name: d.contractor_name.unwrap_or_default() }),
+        "contractor": d.contractor_phone.map(|phone| ContractorJson { phone, name: d.contractor_name.unwrap_or_default() }),
         "round": d.round,
         "photo_steps": d.photo_steps,
         "step_count": d.step_count,
@@ -114,7 +114,7 @@ fn detail_json(d: DropDetail) -> Value {
         "drop_number": d.drop_number,
         "status": d.status,
         "project": d.project,
-        "contractor": d.contractor.map(|c| ContractorJson { phone: c.phone.to_string(), name: c.name }),
+        "contractor": d.contractor.map(|c| ContractorJson { phone: c.phone, name: c.name }),
         "round": d.round,
         "created_at": rfc3339(d.created_at),
         "activity_at": rfc3339(d.activity_at),
