@@ -105,6 +105,11 @@ fn SandboxView(d: SandboxPageData) -> impl IntoView {
                         <select id="sandbox-photos" name="photos" class="rounded border border-slate-300 bg-white px-1 py-0.5">
                             {(0..=12).map(|n| view! { <option value=n.to_string()>{if n == 0 { "no photos".to_string() } else if n == 1 { "1 generated photo".to_string() } else { format!("{n} generated photos") }}</option> }).collect_view()}
                         </select>
+                        <select id="sandbox-spoil" name="spoil" aria-label="The last generated photo" class="rounded border border-slate-300 bg-white px-1 py-0.5">
+                            <option value="">"all sharp and bright"</option>
+                            <option value="dark">"the last one too dark"</option>
+                            <option value="blurred">"the last one blurred"</option>
+                        </select>
                         "or your own files"
                         <input id="sandbox-files" type="file" name="files" multiple accept="image/jpeg,image/png,application/pdf" class="text-xs"/>
                     </label>

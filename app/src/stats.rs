@@ -29,6 +29,12 @@ pub struct StatsPageData {
     pub first_time_right: String,
     pub median_fix: String,
     pub resubmissions: i64,
+    pub photos_checked: i64,
+    pub photos_flagged: i64,
+    /// (step, flags)
+    pub flags_by_step: Vec<(i64, i64)>,
+    /// (contractor, flags)
+    pub flags_by_contractor: Vec<(String, i64)>,
 }
 
 #[server(prefix = "/rpc", endpoint = "stats_page")]
@@ -72,6 +78,21 @@ pub async fn stats_page(days: Option<String>) -> Result<StatsPageData, AppError>
         first_time_right: s.first_time_right().map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "—".into()),
         median_fix,
         resubmissions: s.resubmissions,
+        photos_checked: s.photos_checked,
+        photos_flagged: s.photos_flagged,
+        flags_by_step: s.flags_by_step,
+        flags_by_contractor: s
+            .flags_by_contractor
+            .into_iter()
+            .map(|(name, phone, n)| {
+                let who = match (name.is_empty(), phone.is_empty()) {
+                    (_, true) => "no contractor".to_string(),
+                    (true, false) => phone,
+                    (false, false) => format!("{name} · {phone}"),
+                };
+                (who, n)
+            })
+            .collect(),
     })
 }
 
@@ -174,6 +195,7 @@ fn StatsView(d: StatsPageData) -> impl IntoView {
                 {delivery}
                 {qa}
             </div>
+            <PhotoFlags d=d.clone()/>
             <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4 shadow-sm">
                 <h2 class="text-sm font-semibold">"Why messages failed"</h2>
                 {if d.reasons.is_empty() {
@@ -191,5 +213,36 @@ fn StatsView(d: StatsPageData) -> impl IntoView {
                 }}
             </section>
         </Layout>
+    }
+}
+
+/// Photo flags in the period: how many photos were flagged, by step and by contractor.
+#[component]
+fn PhotoFlags(d: StatsPageData) -> impl IntoView {
+    let share =
+        if d.photos_checked > 0 { format!(" ({:.0}%)", d.photos_flagged as f64 * 100.0 / d.photos_checked as f64) } else { String::new() };
+    let table = |id: &'static str, head: &'static str, rows: Vec<(String, i64)>| {
+        view! {
+            <table class="mt-2 min-w-full text-sm" id=id>
+                <thead class="text-left text-xs text-slate-500"><tr><th class="py-1 pr-4 font-medium">{head}</th><th class="py-1 font-medium">"Flags"</th></tr></thead>
+                <tbody class="divide-y divide-slate-100">
+                    {rows.into_iter().map(|(k, n)| view! { <tr><td class="py-1.5 pr-4">{k}</td><td class="py-1.5 font-semibold">{n}</td></tr> }).collect_view()}
+                </tbody>
+            </table>
+        }
+    };
+    view! {
+        <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4 shadow-sm" id="photo-flags">
+            <h2 class="text-sm font-semibold">"Photo checks"</h2>
+            <p class="mt-1 text-sm text-slate-600" id="stat-flagged">
+                {format!("{} of {} photos checked were flagged{share} (too small, too dark, over-exposed or blurred).", d.photos_flagged, d.photos_checked)}
+            </p>
+            {(!d.flags_by_step.is_empty()).then(|| view! {
+                <div class="grid gap-6 md:grid-cols-2">
+                    {table("flags-by-step", "Step", d.flags_by_step.iter().map(|(s, n)| (format!("Step {s}"), *n)).collect())}
+                    {table("flags-by-contractor", "Contractor", d.flags_by_contractor.clone())}
+                </div>
+            })}
+        </section>
     }
 }

@@ -132,6 +132,7 @@ async fn add_photo(
                 height: stored.height,
                 provider_media_id: None,
                 received_at: now_ms(),
+                measures: stored.measures,
             },
             actor,
         )

@@ -244,6 +244,26 @@ string_enum!(
 );
 
 string_enum!(
+    /// Which usable-photo check (see [`crate::photo_checks`]).
+    CheckKind, "invalid_check_kind" {
+        Small = "small",
+        Dark = "dark",
+        Overexposed = "overexposed",
+        Blurred = "blurred",
+    }
+);
+
+string_enum!(
+    /// What a photo check found: `flag` (the photo should be taken again), `warn` (worth a
+    /// reviewer's look; the contractor is not asked) or `pass`.
+    CheckResult, "invalid_check_result" {
+        Flag = "flag",
+        Warn = "warn",
+        Pass = "pass",
+    }
+);
+
+string_enum!(
     Role, "invalid_role" {
         Admin = "admin",
         Reviewer = "reviewer",

@@ -2,12 +2,14 @@
 //! `thumbs/ab/<sha256>-<size>.jpg` for dashboard thumbnails, generated once and cached. Only a
 //! 64-character lower-case hex digest ever becomes part of a path.
 
-use image::{ImageFormat, ImageReader, Rgb, RgbImage};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Rgb, RgbImage};
 use sha2::{Digest, Sha256};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use crate::error::{CoreError, CoreResult, InputError};
+use crate::photo_checks::{self, Measures};
 
 /// The longest side of a thumbnail, in pixels.
 /// Thumbnails are shown at 160×120 CSS pixels; 240 px serves 1.5× screens and keeps a drop
@@ -20,13 +22,16 @@ pub struct MediaStore {
     root: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredMedia {
     pub sha256: String,
     pub mime_type: String,
     pub size_bytes: i64,
     pub width: i64,
     pub height: i64,
+    /// The usable-photo measures of a photo (none for other files, or for a photo whose
+    /// header reads but whose pixels do not decode).
+    pub measures: Option<Measures>,
 }
 
 fn checked_sha(sha: &str) -> Result<&str, InputError> {
@@ -62,7 +67,7 @@ impl MediaStore {
         tokio::task::spawn_blocking(move || if path.exists() { Ok(()) } else { write_atomically(&path, &bytes) })
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
-        Ok(StoredMedia { sha256, mime_type, size_bytes, width: 0, height: 0 })
+        Ok(StoredMedia { sha256, mime_type, size_bytes, width: 0, height: 0, measures: None })
     }
 
     /// Stores an image (JPEG or PNG), returning its digest and measurements. Idempotent:
@@ -79,13 +84,35 @@ impl MediaStore {
             Some(ImageFormat::Png) => "image/png",
             _ => return Err(InputError::new("unsupported_media", "only JPEG and PNG photos are accepted").into()),
         };
-        let (w, h) = reader.into_dimensions().map_err(|e| InputError::new("invalid_image", format!("the image could not be read: {e}")))?;
+        let unreadable = |e: image::ImageError| InputError::new("invalid_image", format!("the image could not be read: {e}"));
+        let mut decoder = reader.into_decoder().map_err(unreadable)?;
+        let (w, h) = decoder.dimensions();
+        // Measured upright, as the reviewer sees it; a photo whose pixels do not decode is
+        // still kept (its header read), only not measured.
+        let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+        let measures = match DynamicImage::from_decoder(decoder) {
+            Ok(mut img) => {
+                img.apply_orientation(orientation);
+                Some(photo_checks::measure(&img))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a photo's pixels could not be decoded: filed without its checks");
+                None
+            }
+        };
         let sha256 = hex::encode(Sha256::digest(bytes));
         let path = self.original_path(&sha256)?;
         if !path.exists() {
             write_atomically(&path, bytes)?;
         }
-        Ok(StoredMedia { sha256, mime_type: mime_type.into(), size_bytes: bytes.len() as i64, width: w as i64, height: h as i64 })
+        Ok(StoredMedia {
+            sha256,
+            mime_type: mime_type.into(),
+            size_bytes: bytes.len() as i64,
+            width: i64::from(w),
+            height: i64::from(h),
+            measures,
+        })
     }
 
     /// The thumbnail's path, generating it on first use.
@@ -150,20 +177,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> CoreResult<()> {
 }
 
 /// A generated stand-in photo for the demo: a coloured frame with the drop number, step
-/// number and step name drawn in (8x8 bitmap glyphs, scaled).
+/// number and step name drawn in (8x8 bitmap glyphs, scaled). 1280×960, so it passes the
+/// usable-photo checks as a phone's photo would (a photo under 1200 px is "small").
 pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32) -> Vec<u8> {
-    let (w, h) = (640u32, 480u32);
+    const K: u32 = 2;
+    let (w, h) = (640 * K, 480 * K);
     let hue = ((step_no as u32).wrapping_mul(29).wrapping_add(variant.wrapping_mul(97)) % 360) as f32;
     let (bg, fg) = (hsl(hue, 0.45, 0.55), hsl(hue, 0.6, 0.18));
     let mut img = RgbImage::from_pixel(w, h, bg);
     // Soft diagonal shading so the JPEG looks like a photo, not a flat card.
     for (x, y, px) in img.enumerate_pixels_mut() {
+        let (x, y) = (x / K, y / K);
         let shade = ((x + y) % 97) as i32 / 12 - 4 + (((x as f32 / 37.0).sin() * 6.0) as i32);
         for c in px.0.iter_mut() {
             *c = (*c as i32 + shade).clamp(0, 255) as u8;
         }
     }
-    for t in 0..14 {
+    for t in 0..14 * K {
         for x in 0..w {
             img.put_pixel(x, t, fg);
             img.put_pixel(x, h - 1 - t, fg);
@@ -173,21 +203,39 @@ pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32
             img.put_pixel(w - 1 - t, y, fg);
         }
     }
-    draw_text(&mut img, 40, 50, 6, &format!("STEP {step_no}"), fg);
+    draw_text(&mut img, 40 * K, 50 * K, 6 * K, &format!("STEP {step_no}"), fg);
     // A frame number, as a camera writes one: photos of other variants always differ (the
     // colour alone repeats every 360 variants).
-    draw_text(&mut img, w - 240, 24, 2, &format!("IMG {variant}"), fg);
-    let mut y = 140;
+    draw_text(&mut img, w - 240 * K, 24 * K, 2 * K, &format!("IMG {variant}"), fg);
+    let mut y = 140 * K;
     for line in wrap(&step_name.to_uppercase(), 24) {
-        draw_text(&mut img, 40, y, 3, &line, fg);
-        y += 34;
+        draw_text(&mut img, 40 * K, y, 3 * K, &line, fg);
+        y += 34 * K;
     }
-    draw_text(&mut img, 40, h - 90, 5, drop_number, Rgb([255, 255, 255]));
+    draw_text(&mut img, 40 * K, h - 90 * K, 5 * K, drop_number, Rgb([255, 255, 255]));
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
         .encode_image(&img)
         .expect("encoding an in-memory RGB image cannot fail");
     out
+}
+
+/// A photo made darker (each channel divided by `by`) or blurred (Gaussian, `sigma` px) and
+/// encoded again: the sandbox's "too dark" and "blurred" photos, and the tests'.
+pub fn spoiled_photo(jpeg: &[u8], darken_by: u8, blur_sigma: f32) -> CoreResult<Vec<u8>> {
+    let img = image::load_from_memory(jpeg).map_err(|e| CoreError::Internal(format!("decoding a generated photo: {e}")))?;
+    let mut rgb = img.to_rgb8();
+    if darken_by > 1 {
+        rgb.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|c| *c /= darken_by));
+    }
+    if blur_sigma > 0.0 {
+        rgb = image::imageops::blur(&rgb, blur_sigma);
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode_image(&rgb)
+        .map_err(|e| CoreError::Internal(format!("encoding a generated photo: {e}")))?;
+    Ok(out)
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -255,7 +303,7 @@ mod tests {
         let a = store.store_image(jpeg.clone()).await.unwrap();
         let b = store.store_image(jpeg).await.unwrap();
         assert_eq!(a, b);
-        assert_eq!((a.width, a.height, a.mime_type.as_str()), (640, 480, "image/jpeg"));
+        assert_eq!((a.width, a.height, a.mime_type.as_str()), (1280, 960, "image/jpeg"));
         let thumb = store.thumbnail(&a.sha256).await.unwrap();
         let (tw, th) = image::image_dimensions(&thumb).unwrap();
         assert_eq!((tw, th), (THUMB_MAX, THUMB_MAX * 3 / 4), "a 4:3 photo keeps its shape");

@@ -15,39 +15,36 @@
 //! hash) and EXIF orientation (none of these measures changes under a quarter turn).
 
 use image::{DynamicImage, GrayImage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The long side every measure but the size is taken at.
 pub const WORKING_SIZE: u32 = 640;
 
-/// What a check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckResult {
-    /// The photo should be taken again.
-    Flag,
-    /// Worth a reviewer's look; the contractor is not asked.
-    Warn,
-    Pass,
-}
+pub use crate::domain::{CheckKind, CheckResult};
 
-/// Which check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckKind {
-    Small,
-    Dark,
-    Overexposed,
-    Blurred,
-}
+/// The version of the measures (stored with each photo's): a change to how one is taken
+/// bumps it, so stored figures are never compared with new ones unknowingly.
+pub const MEASURE_VERSION: i64 = 1;
 
 impl CheckKind {
-    pub fn as_str(self) -> &'static str {
+    /// For people: the name a reviewer sees.
+    pub fn label(self) -> &'static str {
         match self {
-            CheckKind::Small => "small",
-            CheckKind::Dark => "dark",
-            CheckKind::Overexposed => "overexposed",
-            CheckKind::Blurred => "blurred",
+            CheckKind::Small => "Too small",
+            CheckKind::Dark => "Too dark",
+            CheckKind::Overexposed => "Over-exposed",
+            CheckKind::Blurred => "Blurred",
+        }
+    }
+
+    /// What the contractor is told about a flagged photo: the problem, then what to do
+    /// before sending it again (the `photo_ack` template's `retakes`).
+    pub fn retake_advice(self) -> (&'static str, &'static str) {
+        match self {
+            CheckKind::Small => ("too small", "take it with the camera (not a thumbnail or a forward)"),
+            CheckKind::Dark => ("too dark", "switch on the light or use the flash"),
+            CheckKind::Overexposed => ("too bright", "move out of direct light or switch off the flash"),
+            CheckKind::Blurred => ("blurred", "hold the phone still and tap to focus"),
         }
     }
 }
@@ -64,8 +61,10 @@ pub struct Check {
     pub detail: String,
 }
 
-/// Where each check flags and warns (per project; these are the defaults).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Where each check flags and warns (per project; these are the defaults). A project's
+/// overrides are stored as JSON holding any of these fields; the rest keep their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     /// Long side in pixels below which a photo is flagged / warned.
     pub small_flag: u32,
@@ -96,6 +95,31 @@ impl Default for Thresholds {
             blur_tile_flag: 60.0,
             blur_warn: 60.0,
         }
+    }
+}
+
+impl Thresholds {
+    /// Refuses thresholds that cannot mean anything: out of range, or a flag level past its
+    /// warning level.
+    pub fn validate(&self) -> Result<(), crate::error::InputError> {
+        let bad = |m: String| Err(crate::error::InputError::new("invalid_thresholds", m));
+        let levels = [("too dark", self.dark_flag, self.dark_warn, 255.0), ("blurred", self.blur_flag, self.blur_warn, 1e6)];
+        for (name, flag, warn, max) in levels {
+            if !(0.0..=max).contains(&flag) || !(0.0..=max).contains(&warn) || flag > warn {
+                return bad(format!("{name}: the levels must be between 0 and {max}, the flag level at most the warning level"));
+            }
+        }
+        let shares = [(self.overexposed_flag, self.overexposed_warn)];
+        if shares.iter().any(|&(f, w)| !(0.0..=1.0).contains(&f) || !(0.0..=1.0).contains(&w) || w > f) {
+            return bad("over-exposed: the shares must be between 0 and 1, the warning share at most the flag share".into());
+        }
+        if !(0.0..=1e6).contains(&self.blur_tile_flag) {
+            return bad("blurred: the sharpest part's level must be between 0 and 1000000".into());
+        }
+        if self.small_flag > self.small_warn || self.small_warn > 20_000 {
+            return bad("too small: the flag size must be at most the warning size (at most 20000 px)".into());
+        }
+        Ok(())
     }
 }
 

@@ -35,6 +35,13 @@ pub struct Stats {
     /// Median time from feedback (Incomplete) to resubmission, over drops resubmitted in the period.
     pub median_fix_ms: Option<i64>,
     pub resubmissions: i64,
+    /// Photos received in the period that were checked, and how many of them had a flag.
+    pub photos_checked: i64,
+    pub photos_flagged: i64,
+    /// Photo flags in the period (dismissed or not) by step number, in step order.
+    pub flags_by_step: Vec<(i64, i64)>,
+    /// Photo flags by contractor (name, phone), most first (at most 10).
+    pub flags_by_contractor: Vec<(String, String, i64)>,
 }
 
 impl Stats {
@@ -77,6 +84,24 @@ impl Store {
                 .bind(since).fetch_all(pool).await?;
             (m, r, v, a, f)
         });
+        let (checked, by_step, by_contractor) = on_db!(self, pool => {
+            let c: (i64, i64) = sqlx::query_as(
+                "select count(*), coalesce(sum(case when exists (select 1 from photo_check f where f.photo_id = p.photo_id
+                    and f.result = 'flag') then 1 else 0 end), 0)
+                 from photo p where p.received_at >= $1 and exists (select 1 from photo_check k where k.photo_id = p.photo_id)")
+                .bind(since).fetch_one(pool).await?;
+            let s: Vec<(i64, i64)> = sqlx::query_as(
+                "select p.step_no, count(*) from photo_check c join photo p on p.photo_id = c.photo_id
+                 where c.result = 'flag' and p.received_at >= $1 group by p.step_no order by p.step_no")
+                .bind(since).fetch_all(pool).await?;
+            let k: Vec<(String, String, i64)> = sqlx::query_as(
+                "select coalesce(ct.name, '') as name, coalesce(ct.phone, '') as phone, count(*) as n
+                 from photo_check c join photo p on p.photo_id = c.photo_id join drop_job d on d.drop_id = p.drop_id
+                 left join contact ct on ct.contact_id = d.contractor_id
+                 where c.result = 'flag' and p.received_at >= $1 group by ct.name, ct.phone order by n desc, phone limit 10")
+                .bind(since).fetch_all(pool).await?;
+            (c, s, k)
+        });
         let mut out: Vec<DayStats> = (first..=today).map(|d| DayStats { day: d * DAY_MS, ..Default::default() }).collect();
         let slot = |out: &mut Vec<DayStats>, d: i64| -> Option<usize> { usize::try_from(d - first).ok().filter(|i| *i < out.len()) };
         for (d, status, n) in messages {
@@ -110,6 +135,10 @@ impl Store {
             approved_first_time: approved.1,
             median_fix_ms,
             resubmissions: fixes.len() as i64,
+            photos_checked: checked.0,
+            photos_flagged: checked.1,
+            flags_by_step: by_step,
+            flags_by_contractor: by_contractor,
         })
     }
 }

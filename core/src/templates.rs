@@ -32,6 +32,8 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (
         "photo_ack",
         "Got {{ count }} photo{% if count != 1 %}s{% endif %} for {{ drop_number }}: step{% if steps | length != 1 %}s{% endif %} {{ steps | join(\", \") }} ✓. \
+{% for r in retakes %}\nStep {{ r.step }}: the photo is {{ r.problem }} — {{ r.advice }}, and send it again with the caption \"{{ r.step }}\".{% endfor %}\
+{% if retakes %}\n{% endif %}\
 {% if with_qa %}Every step has a photo: {{ drop_number }} is now with QA for review. You can still send photos; a caption like \"3\" puts one on step 3.\
 {% elif next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
     ),
@@ -77,6 +79,12 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 /// current one: a stored template still equal to one of these (never edited) is updated to
 /// the current built-in at start-up; an edited one is left alone.
 pub const SUPERSEDED: &[(&str, &str)] = &[
+    (
+        "photo_ack",
+        "Got {{ count }} photo{% if count != 1 %}s{% endif %} for {{ drop_number }}: step{% if steps | length != 1 %}s{% endif %} {{ steps | join(\", \") }} ✓. \
+{% if with_qa %}Every step has a photo: {{ drop_number }} is now with QA for review. You can still send photos; a caption like \"3\" puts one on step 3.\
+{% elif next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
+    ),
     (
         "drop_opened",
         "Drop {{ drop_number }} ({{ project }}): {{ done }} of {{ total }} steps have a photo.\n\
@@ -300,7 +308,7 @@ pub const SAMPLES: &[(&str, &str, &str)] = &[
     (
         "photo_ack",
         "One acknowledgment per burst of photos.",
-        r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}, "with_qa": false}"#,
+        r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}, "with_qa": false, "retakes": [{"step": 2, "problem": "too dark", "advice": "switch on the light or use the flash"}]}"#,
     ),
     ("photo_held", "A photo arrived before any drop number.", "{}"),
     ("drop_submitted", "DONE on a complete drop.", r#"{"drop_number": "DR12345678"}"#),

@@ -292,7 +292,14 @@ async fn an_event_that_fails_mid_batch_is_undone_alone_and_the_rest_commits_once
         let claimed = store.claim_events(now, 60_000, 100).await.unwrap();
         assert_eq!(claimed.len(), 4);
         let x2 = claimed.iter().filter(|c| c.phone == "+27640000003").map(|c| c.event_id).max().unwrap();
-        let pdf = StoredMedia { sha256: "ab".repeat(32), mime_type: "application/pdf".into(), size_bytes: 9, width: 0, height: 0 };
+        let pdf = StoredMedia {
+            sha256: "ab".repeat(32),
+            mime_type: "application/pdf".into(),
+            size_bytes: 9,
+            width: 0,
+            height: 0,
+            measures: None,
+        };
         let ready: Vec<ReadyEvent> = claimed
             .into_iter()
             .map(|c| {

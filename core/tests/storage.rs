@@ -27,6 +27,7 @@ fn photo(step: i64, sha_seed: u8) -> NewPhoto {
         height: 480,
         provider_media_id: None,
         received_at: now_ms(),
+        measures: None,
     }
 }
 

@@ -10,9 +10,10 @@ test.describe.configure({ mode: "serial" });
 const PHONE = "+27825550001";
 const DROP = "DR77700001";
 
-async function send(phone: Page, text: string, photos = 0) {
+async function send(phone: Page, text: string, photos = 0, spoil = "") {
   await phone.fill("#sandbox-text", text);
   await phone.selectOption("#sandbox-photos", String(photos));
+  await phone.selectOption("#sandbox-spoil", spoil);
   await phone.click("#sandbox-send");
   await expect(phone).toHaveURL(/\/sandbox\?phone=/);
 }
@@ -85,4 +86,41 @@ test("sandbox: drop + 12 photos, feedback on steps 3 and 7, fixes, Resubmitted l
   await page.goto(`/messages?phone=${encodeURIComponent("825550001")}`);
   await expect(page.locator("tr.message-row").first()).toBeVisible();
   await expect(page.locator("#messages")).toContainText(`fixes for ${DROP}`);
+});
+
+// Issue 13: a photo too dark is filed, the phone is asked at once to take it again, the
+// drops list's "Flagged photos only" finds the drop, and the reviewer sees the flag with its
+// measure on the photo and dismisses it.
+test("sandbox: a dark photo is flagged, asked again, filtered, shown and dismissed", async ({ page }) => {
+  const phoneNumber = "+27825550002";
+  const drop = "DR77700002";
+  await signIn(page);
+  const phone = await page.context().newPage();
+  await phone.goto(`/sandbox?phone=${encodeURIComponent(phoneNumber)}`);
+  await send(phone, drop);
+  await expectChat(phone, `Drop ${drop}`);
+  await send(phone, "", 2, "dark");
+  await expectChat(phone, /Step 2: the photo is too dark — switch on the light/);
+
+  await page.goto("/");
+  await page.check("#flagged-only");
+  await page.locator("form[action='/'] button[type=submit]").click();
+  await expect(page).toHaveURL(/flagged=true/);
+  const row = page.locator(`tr.drop-row[data-drop="${drop}"]`);
+  await expect(row.locator(".flag-badge")).toHaveText("⚑ 1 flagged");
+  await expect(page.locator("tr.drop-row")).toHaveCount(1);
+
+  await row.locator("a.drop-link").click();
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const flag = page.locator('#step-2 .check[data-kind="dark"]');
+  await expect(flag).toHaveAttribute("data-open", "true");
+  await expect(flag).toContainText("Too dark");
+  await expect(flag).toContainText(/mean brightness \d+ of 255/);
+  await expect(page.locator('#step-1 .check[data-result="pass"]')).toHaveText("✓ Usable");
+  await flag.locator("button.dismiss").click();
+  await expect(flag).toHaveAttribute("data-open", "false");
+  await expect(flag).toContainText(`closed: ${ADMIN.email}`);
+
+  await page.goto("/?flagged=true");
+  await expect(page.locator(`tr.drop-row[data-drop="${drop}"]`)).toHaveCount(0);
 });

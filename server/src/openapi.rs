@@ -26,6 +26,8 @@ pub struct Op {
     pub body: Body,
     /// Every status this operation answers with (success first).
     pub statuses: &'static [u16],
+    /// The success body's JSON schema, where it is described (else "an object").
+    pub response: Option<&'static str>,
 }
 
 /// A query parameter: name, JSON schema (as JSON text), description.
@@ -43,7 +45,7 @@ pub enum Body {
 }
 
 const fn op(method: &'static str, path: &'static str, scope: &'static str, tag: &'static str, summary: &'static str) -> Op {
-    Op { method, path, scope, tag, summary, query: &[], body: Body::None, statuses: &[200] }
+    Op { method, path, scope, tag, summary, query: &[], body: Body::None, statuses: &[200], response: None }
 }
 
 impl Op {
@@ -63,7 +65,33 @@ impl Op {
         self.statuses = statuses;
         self
     }
+    const fn resp(mut self, schema: &'static str) -> Self {
+        self.response = Some(schema);
+        self
+    }
 }
+
+/// A photo's usable-photo checks, in `GET /api/v1/drops/{number}`.
+const DROP_DETAIL: &str = r#"{"type": "object", "required": ["drop_number", "status", "steps", "history"], "properties": {
+    "drop_number": {"type": "string"}, "status": {"type": "string"}, "project": {"type": "string"}, "round": {"type": "integer"},
+    "contractor": {"type": ["object", "null"], "properties": {"phone": {"type": "string"}, "name": {"type": "string"}}},
+    "created_at": {"type": "string", "format": "date-time"}, "activity_at": {"type": "string", "format": "date-time"},
+    "steps": {"type": "array", "items": {"type": "object", "properties": {
+        "number": {"type": "integer"}, "name": {"type": "string"}, "verdict": {"type": "string"},
+        "reason": {"type": ["string", "null"]}, "note": {"type": "string"}, "previous_verdict": {"type": ["string", "null"]},
+        "photos": {"type": "array", "description": "newest first", "items": {"type": "object",
+            "required": ["id", "sha256", "round", "received_at", "checks"], "properties": {
+            "id": {"type": "integer"}, "sha256": {"type": "string"}, "mime_type": {"type": "string"}, "round": {"type": "integer"},
+            "received_at": {"type": "string", "format": "date-time"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+            "checks": {"type": "array", "description": "usable-photo checks, measured when the photo arrived (empty: not checked)",
+                "items": {"type": "object", "required": ["kind", "result", "value", "detail"], "properties": {
+                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred"]},
+                "result": {"type": "string", "enum": ["flag", "warn", "pass"]},
+                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance"},
+                "detail": {"type": "string"},
+                "resolved_at": {"type": ["string", "null"], "format": "date-time", "description": "a flag dismissed or replaced by a new photo"},
+                "resolved_by": {"type": ["string", "null"]}}}}}}}}}},
+    "history": {"type": "array", "items": {"type": "object"}}}}"#;
 
 const STR: &str = r#"{"type": "string"}"#;
 const DAYS: Param = Param("days", r#"{"type": "integer", "minimum": 1, "maximum": 3660}"#, "the last N days");
@@ -114,11 +142,14 @@ pub const OPERATIONS: &[Op] = &[
             Param("project", STR, "project name"),
             Param("contractor", r#"{"type": "string", "maxLength": 200}"#, "phone or name, substring"),
             Param("q", r#"{"type": "string", "maxLength": 200}"#, "drop number, substring"),
+            Param("flagged", r#"{"type": "boolean"}"#, "true: only drops with an open photo flag (each drop has open_flags)"),
             CURSOR,
             LIMIT,
         ])
         .st(&[200, 400, 404, 422]),
-    op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos and history").st(&[200, 404, 422]),
+    op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos (and their checks) and history")
+        .st(&[200, 404, 422])
+        .resp(DROP_DETAIL),
     op(
         "post",
         "/api/v1/drops/{number}/review",
@@ -325,7 +356,10 @@ pub fn document() -> Value {
                 (200..=299, "/api/docs") => json!({"text/html": {}}),
                 (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
                 (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),
-                (200..=299, _) => json!({"application/json": {"schema": {"type": "object"}}}),
+                (200..=299, _) => match o.response {
+                    Some(s) => json!({"application/json": {"schema": schema(s, &what)}}),
+                    None => json!({"application/json": {"schema": {"type": "object"}}}),
+                },
                 (_, p) if p.starts_with("/webhooks/") => json!({"text/plain": {}}),
                 _ => json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}),
             };

@@ -62,6 +62,8 @@ struct SendForm {
     phone: String,
     body: String,
     photos: String,
+    /// `dark` or `blurred`: the last generated photo is spoiled that way.
+    spoil: String,
     /// Uploaded files, stored as each arrived (one in memory at a time).
     files: Vec<dropcheck_core::media::StoredMedia>,
 }
@@ -83,17 +85,19 @@ async fn read_form(st: &AppState, req: Request, max_file: u64) -> Result<SendFor
             body: String,
             #[serde(default)]
             photos: String,
+            #[serde(default)]
+            spoil: String,
         }
         let Form(p) =
             Form::<Plain>::from_request(req, &()).await.map_err(|e| page(StatusCode::UNPROCESSABLE_ENTITY, "Not sent", &e.body_text()))?;
-        return Ok(SendForm { phone: p.phone, body: p.body, photos: p.photos, files: vec![] });
+        return Ok(SendForm { phone: p.phone, body: p.body, photos: p.photos, spoil: p.spoil, files: vec![] });
     }
     let mut mp = Multipart::from_request(req, &()).await.map_err(|e| page(StatusCode::BAD_REQUEST, "Not sent", &e.body_text()))?;
     let mut f = SendForm::default();
     let bad = |e: axum::extract::multipart::MultipartError| page(StatusCode::BAD_REQUEST, "Not sent", &e.body_text());
     while let Some(field) = mp.next_field().await.map_err(bad)? {
         match field.name().unwrap_or_default() {
-            name @ ("phone" | "body" | "photos") => {
+            name @ ("phone" | "body" | "photos" | "spoil") => {
                 let name = name.to_string();
                 let text = read_field(field, MAX_PLAIN_FORM as u64).await?.ok_or_else(too_large)?;
                 let text =
@@ -101,6 +105,7 @@ async fn read_form(st: &AppState, req: Request, max_file: u64) -> Result<SendFor
                 match name.as_str() {
                     "phone" => f.phone = text,
                     "body" => f.body = text,
+                    "spoil" => f.spoil = text,
                     _ => f.photos = text,
                 }
             }
@@ -182,6 +187,13 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
             _ => return page(StatusCode::UNPROCESSABLE_ENTITY, "Too many photos", "Attach from 0 to 12 photos."),
         },
     };
+    // (darken by, blur sigma) for the last generated photo.
+    let spoil = match f.spoil.trim() {
+        "" | "none" => None,
+        "dark" => Some((4, 0.0)),
+        "blurred" => Some((1, 6.0)),
+        other => return page(StatusCode::UNPROCESSABLE_ENTITY, "Not sent", &format!("'{other}' is not dark or blurred.")),
+    };
     if photos + f.files.len() > MAX_FILES {
         return page(StatusCode::UNPROCESSABLE_ENTITY, "Too many photos", "Send at most 12 photos and files at a time.");
     }
@@ -214,7 +226,13 @@ async fn send(State(st): State<AppState>, Extension(m): Extension<Arc<Messaging>
         let step_name = DEFAULT_CHECKLIST.get(i).map(|(n, _)| *n).unwrap_or("Photo");
         // Random, so a photo sent again is a new photo (not a duplicate of an earlier one).
         let variant = rand::random::<u32>();
-        let jpeg = demo_photo(&label, (i + 1) as i64, step_name, variant);
+        let mut jpeg = demo_photo(&label, (i + 1) as i64, step_name, variant);
+        if let Some((darken, blur)) = spoil.filter(|_| i + 1 == photos) {
+            match dropcheck_core::media::spoiled_photo(&jpeg, darken, blur) {
+                Ok(spoiled) => jpeg = spoiled,
+                Err(e) => tracing::error!(error = ?e, "sandbox photo could not be spoiled: sent as it is"),
+            }
+        }
         let stored = match st.media.store_image(jpeg).await {
             Ok(s) => s,
             Err(e) => {

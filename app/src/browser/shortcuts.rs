@@ -370,7 +370,14 @@ pub fn install(number: impl Fn() -> String + Send + Sync + 'static) {
             "m" => target_card().is_some_and(|c| open_form(&c, "missing")),
             "r" => target_card().is_some_and(|c| open_form(&c, "retake")),
             "w" => target_card().is_some_and(|c| open_form(&c, "rework")),
-            "a" => by_id("approve-all").map(|b| b.click()).is_some(),
+            "a" => match document().get_element_by_id("approve-panel") {
+                // A flag is open: show the question, the confirmation takes Enter.
+                Some(panel) => {
+                    let _ = panel.set_attribute("open", "");
+                    by_id("confirm-approve").map(|b| b.focus()).is_some()
+                }
+                None => by_id("approve-all").map(|b| b.click()).is_some(),
+            },
             "i" => {
                 if let Some(d) = document().get_element_by_id("incomplete-panel") {
                     let _ = d.set_attribute("open", "");

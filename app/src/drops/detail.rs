@@ -5,17 +5,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use super::review::{MovePhoto, ReviewStep, StepCard};
+use super::review::{DismissCheck, MovePhoto, PhotoView, ReviewStep, StepCard};
 use crate::ui::*;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhotoView {
-    pub id: i64,
-    pub round: i64,
-    pub received: String,
-    pub width: i64,
-    pub height: i64,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepView {
@@ -80,6 +71,8 @@ pub struct DropPageData {
     pub can_review: bool,
     pub can_mark_incomplete: bool,
     pub can_approve: bool,
+    /// The open photo flags ("step 2: too dark"): approving asks for a confirmation first.
+    pub open_flags: Vec<String>,
 }
 
 #[server(prefix = "/rpc", endpoint = "drop_page")]
@@ -93,13 +86,14 @@ pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
     let d = st.store.drop_detail(&number).await.map_err(fail)?;
     let reasons = st.store.reasons().await.map_err(fail)?;
     let feedback = st.store.feedback_message(&d, &reasons).await.map(|(body, _)| body).map_err(|e| e.public_message());
-    let photo = |p: &dropcheck_core::store::PhotoInfo| PhotoView {
-        id: p.photo_id.get(),
-        round: p.round,
-        received: fmt_time(p.received_at),
-        width: p.width,
-        height: p.height,
-    };
+    let photo = super::review::photo_view;
+    let open_flags: Vec<String> = d
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.photos.iter().flat_map(move |p| p.open_flags().map(move |c| format!("step {}: {}", s.number, c.kind.label().to_lowercase())))
+        })
+        .collect();
     let mut steps: Vec<StepView> = d
         .steps
         .iter()
@@ -188,6 +182,7 @@ pub async fn drop_page(number: String) -> Result<DropPageData, AppError> {
         reasons: reasons.into_iter().map(|r| ReasonOption { code: r.code, label: r.label }).collect(),
         can_review: lifecycle::takes_verdicts(d.status),
         can_approve: allowed.contains(&Action::Approve),
+        open_flags,
     })
 }
 
@@ -201,13 +196,19 @@ pub async fn mark_incomplete(number: String) -> Result<String, AppError> {
     st.store.mark_incomplete(&number, &actor(&user)).await.map_err(fail)
 }
 
-/// Accepts every pending step and approves the drop.
+/// Accepts every pending step and approves the drop. While a photo flag is open the
+/// approval needs `confirm=flags` (the page's "Approve anyway").
 #[server(prefix = "/rpc", endpoint = "approve_all")]
-pub async fn approve_all(number: String) -> Result<(), AppError> {
+pub async fn approve_all(number: String, confirm: Option<String>) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::domain::DropNumber;
     let (st, user) = require_user().await?;
     let number = DropNumber::parse(&number).map_err(|e| fail(e.into()))?;
+    let open = st.store.drop_summary(&number).await.map_err(fail)?.open_flags;
+    if open > 0 && confirm.as_deref() != Some("flags") {
+        let photos = if open == 1 { "A photo is" } else { "Photos are" };
+        return Err(refuse("open_flags", &format!("{photos} still flagged ({open} open flags): dismiss them, or approve anyway.")));
+    }
     st.store.approve(&number, true, &actor(&user)).await.map_err(fail)
 }
 
@@ -217,12 +218,16 @@ pub fn DropPage() -> impl IntoView {
     let number = move || params.read().get("number").unwrap_or_default();
     let review = ServerAction::<ReviewStep>::new();
     let mover = ServerAction::<MovePhoto>::new();
+    let dismiss = ServerAction::<DismissCheck>::new();
     let incomplete = ServerAction::<MarkIncomplete>::new();
     let approve = ServerAction::<ApproveAll>::new();
     // Bumped by the live stream when the drop changes elsewhere (contractor, other reviewers).
     let live = RwSignal::new(0u64);
     let data = Resource::new(
-        move || (number(), review.version().get(), mover.version().get(), incomplete.version().get(), approve.version().get(), live.get()),
+        move || {
+            let versions = [review.version(), mover.version(), dismiss.version(), incomplete.version(), approve.version()];
+            (number(), versions.map(|v| v.get()), live.get())
+        },
         |(n, ..)| drop_page(n),
     );
     #[cfg(feature = "hydrate")]
@@ -230,7 +235,7 @@ pub fn DropPage() -> impl IntoView {
         crate::browser::shortcuts::install(number);
         Effect::new(move |_| crate::browser::live::live(format!("/live/drops/{}", number()), live));
     }
-    let actions = DropActions { review, mover, incomplete, approve };
+    let actions = DropActions { review, mover, dismiss, incomplete, approve };
     page(
         move || format!("{} · Dropcheck", number()),
         data,
@@ -243,13 +248,14 @@ pub fn DropPage() -> impl IntoView {
 struct DropActions {
     review: ServerAction<ReviewStep>,
     mover: ServerAction<MovePhoto>,
+    dismiss: ServerAction<DismissCheck>,
     incomplete: ServerAction<MarkIncomplete>,
     approve: ServerAction<ApproveAll>,
 }
 
 #[component]
 fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
-    let DropActions { review, mover, incomplete, approve } = actions;
+    let DropActions { review, mover, dismiss, incomplete, approve } = actions;
     let step_count = d.steps.len() as i64;
     let number = d.number.clone();
     let contractor =
@@ -279,14 +285,31 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                     </p>
                 </div>
                 <div class="ml-auto flex flex-wrap items-center gap-2">
-                    {d.can_approve.then(|| { let number = number.clone(); view! {
+                    {d.can_approve.then(|| { let number = number.clone(); if d.open_flags.is_empty() { view! {
                         <ActionForm action=approve>
                             <input type="hidden" name="number" value=number/>
                             <button id="approve-all" type="submit" class="rounded-md bg-green-600 px-4 py-2 text-sm font-semibold text-white shadow-sm hover:bg-green-700">
                                 "Approve all " <kbd class="ml-1 rounded bg-green-800 px-1.5 text-xs">"a"</kbd>
                             </button>
                         </ActionForm>
-                    }})}
+                    }.into_any() } else { view! {
+                        // A flag is open: approving asks first (native disclosure, no script needed).
+                        <details id="approve-panel" class="relative">
+                            <summary id="approve-all" class="cursor-pointer select-none rounded-md bg-green-600 px-4 py-2 text-sm font-semibold text-white shadow-sm hover:bg-green-700">
+                                "Approve all… " <kbd class="ml-1 rounded bg-green-800 px-1.5 text-xs">"a"</kbd>
+                            </summary>
+                            <div class="absolute right-0 z-10 mt-2 w-72 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900 shadow-lg">
+                                <p id="approve-warning">{format!("Flagged and not dismissed: {}. Approve anyway?", d.open_flags.join("; "))}</p>
+                                <ActionForm action=approve>
+                                    <input type="hidden" name="number" value=number/>
+                                    <input type="hidden" name="confirm" value="flags"/>
+                                    <button id="confirm-approve" type="submit" class="mt-2 w-full rounded-md bg-green-700 px-3 py-1.5 font-semibold text-white hover:bg-green-800">
+                                        "Approve anyway"
+                                    </button>
+                                </ActionForm>
+                            </div>
+                        </details>
+                    }.into_any() } })}
                     <a href=format!("/next?after={}", d.number) rel="external" id="next-drop" class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm hover:bg-slate-100">
                         "Next drop " <kbd class="ml-1 rounded bg-slate-200 px-1.5 text-xs">"n"</kbd>
                     </a>
@@ -296,11 +319,12 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
             {action_error(incomplete)}
             {action_error(review)}
             {action_error(mover)}
+            {action_error(dismiss)}
             <div class="grid gap-6 lg:grid-cols-3">
                 <section class="space-y-3 lg:col-span-2" id="steps">
                     {d.steps.iter().map(|s| view! {
                         <StepCard s=s.clone() number=number.clone() reasons=d.reasons.clone() step_count=step_count
-                                  can_review=d.can_review review=review mover=mover/>
+                                  can_review=d.can_review review=review mover=mover dismiss=dismiss/>
                     }).collect_view()}
                 </section>
                 <aside class="space-y-4">

@@ -25,6 +25,8 @@ pub struct DropRowView {
     pub round: i64,
     pub activity_ago: String,
     pub activity_at: String,
+    /// Open flags of the usable-photo checks.
+    pub open_flags: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +54,7 @@ pub async fn drops_page(
     q: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    flagged: Option<String>,
     cursor: Option<String>,
 ) -> Result<DropsPageData, AppError> {
     use crate::ssr::*;
@@ -70,6 +73,11 @@ pub async fn drops_page(
         q: nonempty(q),
         from_ms: nonempty(from).map(|d| parse_day(&d)).transpose().map_err(bad)?,
         to_ms: nonempty(to).map(|d| parse_day(&d).map(|t| t + 86_400_000)).transpose().map_err(bad)?,
+        flagged: match nonempty(flagged).as_deref() {
+            None | Some("false") => false,
+            Some("true" | "on") => true,
+            Some(other) => return Err(refuse("invalid_flagged", &format!("flagged is true or false, not '{other}'"))),
+        },
     };
     let cursor = nonempty(cursor).map(|c| Cursor::parse(&c)).transpose().map_err(bad)?;
     let (rows, next) = st.store.list_drops(&filter, cursor, 50).await.map_err(fail)?;
@@ -97,6 +105,7 @@ pub async fn drops_page(
                 round: r.round,
                 activity_ago: ago(r.activity_at, now),
                 activity_at: fmt_time(r.activity_at),
+                open_flags: r.open_flags,
             })
             .collect(),
         next_cursor: next.map(|c| c.encode()),
@@ -111,8 +120,10 @@ pub fn DropsPage() -> impl IntoView {
     // Bumped by the live stream when any drop changes (new drops, photos, status changes).
     let live = RwSignal::new(0u64);
     let data = Resource::new(
-        move || (q("status"), q("project"), q("contractor"), q("q"), q("from"), q("to"), q("cursor"), live.get()),
-        |(status, project, contractor, q, from, to, cursor, _)| drops_page(status, project, contractor, q, from, to, cursor),
+        move || (q("status"), q("project"), q("contractor"), q("q"), q("from"), q("to"), q("flagged"), q("cursor"), live.get()),
+        |(status, project, contractor, q, from, to, flagged, cursor, _)| {
+            drops_page(status, project, contractor, q, from, to, flagged, cursor)
+        },
     );
     #[cfg(feature = "hydrate")]
     {
@@ -130,7 +141,7 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
     let keep = {
         // The filters other than status and cursor, kept when a badge is clicked.
         let mut parts = vec![];
-        for k in ["project", "contractor", "q", "from", "to"] {
+        for k in ["project", "contractor", "q", "from", "to", "flagged"] {
             let v = get(k);
             if !v.is_empty() {
                 parts.push(format!("{k}={}", urlencode(&v)));
@@ -196,7 +207,7 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                     "Nothing is waiting for review right now: no drop is Unreviewed or Resubmitted."
                 </p>
             })}
-            <form method="get" action="/" class="mb-5 grid grid-cols-2 gap-3 rounded-lg border border-slate-200 bg-white p-4 shadow-sm md:grid-cols-7">
+            <form method="get" action="/" class="mb-5 grid grid-cols-2 gap-3 rounded-lg border border-slate-200 bg-white p-4 shadow-sm md:grid-cols-8">
                 <input type="hidden" name="status" value=current_status.clone()/>
                 <label class="text-xs font-medium text-slate-600">"Project"
                     <select name="project" class=input_class()>
@@ -218,6 +229,10 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                 </label>
                 <label class="text-xs font-medium text-slate-600">"Active to"
                     <input type="date" name="to" value=get("to") class=input_class()/>
+                </label>
+                <label class="flex items-end gap-2 pb-2 text-sm text-slate-700">
+                    <input type="checkbox" name="flagged" value="true" id="flagged-only" checked=get("flagged") == "true" class="h-4 w-4 rounded border-slate-300"/>
+                    "Flagged photos only"
                 </label>
                 <div class="col-span-2 flex items-end gap-2">
                     <button type="submit" class=primary_button()>"Filter"</button>
@@ -260,6 +275,12 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                                     <td class="px-4 py-2.5 text-slate-700">{r.contractor.clone()}</td>
                                     <td class="px-4 py-2.5">
                                         <span class=if complete { "text-green-700" } else { "text-slate-600" }>{format!("{}/{}", r.photo_steps, r.step_count)}</span>
+                                        {(r.open_flags > 0).then(|| view! {
+                                            <span class="flag-badge ml-2 rounded-full bg-red-50 px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-inset ring-red-200"
+                                                  title="Photos the checks flagged (too dark, blurred…) that nobody has dismissed">
+                                                {format!("⚑ {} flagged", r.open_flags)}
+                                            </span>
+                                        })}
                                     </td>
                                     <td class="px-4 py-2.5 text-slate-600">{r.round}</td>
                                     <td class="px-4 py-2.5 text-slate-600" title=r.activity_at.clone()>{r.activity_ago.clone()}</td>

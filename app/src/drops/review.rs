@@ -3,8 +3,62 @@
 
 use leptos::prelude::*;
 
-use super::detail::{PhotoView, ReasonOption, StepView};
+use serde::{Deserialize, Serialize};
+
+use super::detail::{ReasonOption, StepView};
 use crate::ui::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoView {
+    pub id: i64,
+    pub round: i64,
+    pub received: String,
+    pub width: i64,
+    pub height: i64,
+    /// The usable-photo checks that did not pass (empty with `checked` false: never checked).
+    pub checks: Vec<CheckView>,
+    pub checked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckView {
+    pub kind: String,
+    /// `flag` or `warn`.
+    pub result: String,
+    pub label: String,
+    pub detail: String,
+    /// A flag nobody dismissed on a photo nothing replaced.
+    pub open: bool,
+    /// For a closed flag: who or what closed it.
+    pub resolved_by: String,
+}
+
+/// A photo as the drop page shows it.
+#[cfg(feature = "ssr")]
+pub(super) fn photo_view(p: &dropcheck_core::store::PhotoInfo) -> PhotoView {
+    use dropcheck_core::fmt_time;
+    PhotoView {
+        id: p.photo_id.get(),
+        round: p.round,
+        received: fmt_time(p.received_at),
+        width: p.width,
+        height: p.height,
+        checked: !p.checks.is_empty(),
+        checks: p
+            .checks
+            .iter()
+            .filter(|c| c.result != dropcheck_core::domain::CheckResult::Pass)
+            .map(|c| CheckView {
+                kind: c.kind.as_str().into(),
+                result: c.result.as_str().into(),
+                label: c.kind.label().into(),
+                detail: c.detail.clone(),
+                open: c.is_open_flag(),
+                resolved_by: c.resolved_by.clone().unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
 
 /// Records a verdict on one step (`pending` re-opens an accepted step).
 #[server(prefix = "/rpc", endpoint = "review_step")]
@@ -38,6 +92,59 @@ pub async fn move_photo(number: String, photo_id: String, step: String) -> Resul
     st.store.move_photo(&number, PhotoId(photo_id), step, &actor(&user)).await.map_err(fail)
 }
 
+/// Dismisses an open photo flag: the reviewer judged the photo good enough.
+#[server(prefix = "/rpc", endpoint = "dismiss_check")]
+pub async fn dismiss_check(number: String, photo_id: String, kind: String) -> Result<(), AppError> {
+    use crate::ssr::*;
+    use dropcheck_core::domain::{CheckKind, DropNumber};
+    let (st, user) = require_user().await?;
+    let number = DropNumber::parse(&number).map_err(|e| fail(e.into()))?;
+    let photo_id: i64 = photo_id.trim().parse().map_err(|_| crate::ssr::refuse("invalid_id", "not a photo"))?;
+    let kind = CheckKind::parse(&kind).map_err(|e| fail(e.into()))?;
+    st.store.dismiss_check(&number, PhotoId(photo_id), kind, &actor(&user)).await.map_err(fail)
+}
+
+/// A photo's checks that did not pass, each open flag with its "Dismiss" form.
+fn photo_checks(p: &PhotoView, number: &str, can_review: bool, dismiss: ServerAction<DismissCheck>) -> impl IntoView {
+    let all_passed = p.checked && p.checks.is_empty();
+    let items = p
+        .checks
+        .iter()
+        .map(|c| {
+            let (icon, cls) = match (c.result.as_str(), c.open) {
+                ("flag", true) => ("⚑", "text-red-700"),
+                ("flag", false) => ("⚑", "text-slate-400 line-through"),
+                _ => ("⚠", "text-amber-700"),
+            };
+            let closed = (c.result == "flag" && !c.open).then(|| format!(" — closed: {}", c.resolved_by));
+            let form = (c.open && can_review).then(|| {
+                let (number, id, kind) = (number.to_string(), p.id.to_string(), c.kind.clone());
+                view! {
+                    <ActionForm action=dismiss>
+                        <input type="hidden" name="number" value=number/>
+                        <input type="hidden" name="photo_id" value=id/>
+                        <input type="hidden" name="kind" value=kind/>
+                        <button type="submit" class="dismiss rounded border border-slate-300 px-1 text-[11px] text-slate-700 hover:bg-slate-100">"Dismiss"</button>
+                    </ActionForm>
+                }
+            });
+            view! {
+                <li class="check" data-kind=c.kind.clone() data-result=c.result.clone() data-open=c.open.to_string()>
+                    <span class=cls title=c.detail.clone()>{format!("{icon} {}", c.label)}</span>
+                    <span class="block text-slate-500">{c.detail.clone()}{closed}</span>
+                    {form}
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <ul class="checks mt-1 space-y-1 text-[11px]">
+            {all_passed.then(|| view! { <li class="check text-green-700" data-result="pass">"✓ Usable"</li> })}
+            {items}
+        </ul>
+    }
+}
+
 #[component]
 pub fn StepCard(
     s: StepView,
@@ -47,6 +154,7 @@ pub fn StepCard(
     can_review: bool,
     review: ServerAction<ReviewStep>,
     mover: ServerAction<MovePhoto>,
+    dismiss: ServerAction<DismissCheck>,
 ) -> impl IntoView {
     let n = s.number;
     let reopened = !s.previous_verdict.is_empty();
@@ -66,6 +174,7 @@ pub fn StepCard(
                              class="h-30 w-40 rounded-md object-cover ring-1 ring-slate-200 hover:ring-2 hover:ring-blue-400"/>
                     </a>
                     <figcaption class="mt-1 text-[11px] text-slate-500">{p.received.clone()}</figcaption>
+                    {photo_checks(p, &number, can_review, dismiss)}
                     {can_review.then(|| view! {
                         <ActionForm action=mover>
                             <input type="hidden" name="number" value=number/>

@@ -262,7 +262,8 @@ fn progress(d: &DropDetail) -> (usize, usize, Vec<String>, Option<NextStep>) {
 }
 
 /// The step a photo goes to: the captioned one if the drop has it, else the first step still
-/// waiting for a photo (on an incomplete drop: the first rejected step without a new photo).
+/// waiting for a photo (on an incomplete drop: the first rejected step without a new photo),
+/// else the first step whose photo has an open flag (the retake the acknowledgment asked for).
 fn target_step(d: &DropDetail, hint: Option<i64>) -> Option<i64> {
     if let Some(h) = hint {
         if d.steps.iter().any(|s| s.number == h) {
@@ -274,7 +275,9 @@ fn target_step(d: &DropDetail, hint: Option<i64>) -> Option<i64> {
             return Some(s.number);
         }
     }
-    d.steps.iter().find(|s| s.photos.is_empty() && s.verdict != Verdict::Ok).map(|s| s.number)
+    let waiting = d.steps.iter().find(|s| s.photos.is_empty() && s.verdict != Verdict::Ok);
+    let flagged = || d.steps.iter().find(|s| s.photos.first().is_some_and(|p| p.open_flags().next().is_some()));
+    waiting.or_else(flagged).map(|s| s.number)
 }
 
 #[cfg(test)]

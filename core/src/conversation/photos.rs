@@ -6,7 +6,7 @@ use minijinja::context;
 use sqlx::FromRow;
 
 use super::{parse_caption, progress, target_step, with_qa, Turn, CONTEXT_IDLE_MS, DOWNLOAD_FAILED};
-use crate::domain::StepNo;
+use crate::domain::{CheckKind, StepNo};
 use crate::error::CoreResult;
 use crate::media::StoredMedia;
 use crate::providers::InboundMessage;
@@ -47,6 +47,9 @@ impl Turn<'_, '_> {
                 continue;
             }
             let Some(d) = drop.as_ref() else {
+                if let Some(m) = &stored.measures {
+                    self.tx.record_measures(&stored.sha256, m).await?;
+                }
                 on_tx!(self.tx, c => { sqlx::query(
                     "insert into held_photo (phone, sha256, mime_type, size_bytes, width, height, provider_media_id, step_hint, received_at)
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -79,6 +82,7 @@ impl Turn<'_, '_> {
                 height: stored.height,
                 provider_media_id: media_id,
                 received_at: now,
+                measures: stored.measures,
             };
             self.tx.add_photo(d, &photo, &self.actor).await?;
             self.fx.note(format!("photo on {} step {step}", d.drop_number));
@@ -131,7 +135,8 @@ impl Turn<'_, '_> {
         let steps: Vec<i64> = d.steps.iter().filter(|s| s.photos.iter().any(|p| p.received_at >= since)).map(|s| s.number).collect();
         let count = d.steps.iter().flat_map(|s| &s.photos).filter(|p| p.received_at >= since).count();
         let (_, _, _, next) = progress(d);
-        let vars = context! { drop_number => &d.drop_number, count, steps, next_step => next, with_qa => with_qa(d) };
+        let retakes = retake_requests(&self.tx.open_flags_since(d.drop_id, since).await?);
+        let vars = context! { drop_number => &d.drop_number, count, steps, next_step => next, with_qa => with_qa(d), retakes };
         self.reply("photo_ack", vars, Some(d.drop_id), Some(key)).await
     }
 
@@ -167,6 +172,7 @@ impl Turn<'_, '_> {
                         height: h.height,
                         provider_media_id: h.provider_media_id,
                         received_at: h.received_at,
+                        measures: None,
                     };
                     self.tx.add_photo(&current, &photo, &self.actor).await?;
                     n += 1;
@@ -191,4 +197,18 @@ impl Turn<'_, '_> {
         });
         Ok(())
     }
+}
+
+/// What the acknowledgment asks again, one entry per step with an open flag: `step`, the
+/// `problem` (every flag's, joined) and the `advice` (the first flag's).
+fn retake_requests(flags: &[(i64, CheckKind)]) -> Vec<minijinja::Value> {
+    let mut out: Vec<(i64, Vec<&str>, &str)> = vec![];
+    for (step, kind) in flags {
+        let (problem, advice) = kind.retake_advice();
+        match out.last_mut() {
+            Some((s, problems, _)) if s == step => problems.push(problem),
+            _ => out.push((*step, vec![problem], advice)),
+        }
+    }
+    out.into_iter().map(|(step, problems, advice)| context! { step, problem => problems.join(" and "), advice }).collect()
 }

@@ -56,7 +56,7 @@ impl Turn<'_, '_> {
             return Ok(());
         }
         let body = templates::render(template, body, vars.clone())?;
-        let vars = crate::store::vars_json(&vars)?;
+        let vars = crate::outbox::vars_json(&vars)?;
         let now = self.now;
         let due = if batch_key.is_some() { now + ACK_DELAY_MS } else { now };
         let phone = self.phone.as_str();

@@ -285,7 +285,7 @@ impl Store {
             return Err(crate::InputError::new("invalid_message", "a message needs 1–1600 characters").into());
         }
         let media_url = m.media_url.map(check_media_url).transpose()?;
-        let vars = m.vars.map(crate::store::vars_json).transpose()?;
+        let vars = m.vars.map(vars_json).transpose()?;
         let key = match m.idempotency_key {
             Some(k) => k.to_string(),
             None => format!("once:{}", hex::encode(rand::random::<[u8; 16]>())),
@@ -311,4 +311,9 @@ impl Store {
             "select min(case when status = 'queued' then next_attempt_at else lease_until end) from message
              where direction = 'out' and status in ('queued', 'sending')").fetch_one(pool).await?))
     }
+}
+
+/// A message's template variables as stored with it (JSON), for sends as a provider template.
+pub(crate) fn vars_json(vars: &minijinja::Value) -> CoreResult<String> {
+    serde_json::to_string(vars).map_err(|e| CoreError::Internal(format!("template variables: {e}")))
 }

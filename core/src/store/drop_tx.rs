@@ -1,7 +1,8 @@
 //! Drop changes inside a caller's transaction (the inbox applies a message's effects in one):
 //! contacts, loading a drop, creating one, adding a photo, changing its status.
 
-use super::drops::{assemble_detail, DropRow, ReviewRow, CHECKLIST_SELECT, DROP_ROW_SELECT, PHOTOS_SELECT, REVIEWS_SELECT};
+use super::drops::{assemble_detail, with_checks, DropRow, ReviewRow, CHECKLIST_SELECT, DROP_ROW_SELECT, PHOTOS_SELECT, REVIEWS_SELECT};
+use super::photo_checks::{PhotoCheck, CHECKS_SELECT};
 use super::*;
 
 /// Which drop to load.
@@ -57,10 +58,12 @@ impl Tx<'_> {
             DropKey::Number(n) => CoreError::not_found("drop_not_found", format!("drop {n}")),
             DropKey::Id(id) => CoreError::not_found("drop_not_found", format!("drop {id}")),
         })?;
-        let (reviews, photos) = on_tx!(self, c => (
+        let (reviews, photos, checks) = on_tx!(self, c => (
             sqlx::query_as::<_, ReviewRow>(REVIEWS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?,
             Keyed::all(sqlx::query_as::<_, Keyed<PhotoInfo>>(PHOTOS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?),
+            Keyed::all(sqlx::query_as::<_, Keyed<PhotoCheck>>(CHECKS_SELECT).bind(d.drop_id).fetch_all(&mut *c).await?),
         ));
+        let photos = with_checks(photos, checks);
         let checklist = match settings.and_then(|s| s.checklist(d.project_id)) {
             Some(steps) => steps.to_vec(),
             None => on_tx!(self, c => sqlx::query_as::<_, ChecklistStep>(CHECKLIST_SELECT).bind(d.project_id).fetch_all(&mut *c).await?),
@@ -104,14 +107,18 @@ impl Tx<'_> {
         }))
     }
 
-    /// Attaches a photo to a step of `detail` (as loaded in this transaction).
+    /// Attaches a photo to a step of `detail` (as loaded in this transaction) and checks it
+    /// (see [`Tx::judge_photo`]).
     pub async fn add_photo(&mut self, detail: &DropDetail, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<PhotoId> {
         if !detail.steps.iter().any(|s| s.number == photo.step.get()) {
             return Err(InputError::new("invalid_step", format!("drop {} has no step {}", detail.drop_number, photo.step.get())).into());
         }
         // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
         let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
-        Ok(on_tx!(self, c => {
+        if let Some(m) = &photo.measures {
+            self.record_measures(&photo.sha256, m).await?;
+        }
+        let id = on_tx!(self, c => {
             let id: PhotoId = sqlx::query_scalar(
                 "insert into photo (drop_id, step_no, sha256, mime_type, size_bytes, width, height, provider_media_id, round, received_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning photo_id")
@@ -121,7 +128,9 @@ impl Tx<'_> {
             recount_photo_steps!(c, detail.drop_id);
             history!(c, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));
             id
-        }))
+        });
+        self.judge_photo(detail.drop_id, photo.step.get(), id, &photo.sha256, photo.received_at).await?;
+        Ok(id)
     }
 
     /// A contractor's or the system's status change: `Complete` (collecting → unreviewed, with

@@ -222,7 +222,7 @@ pub(crate) use row_key;
 
 row_key!(
     MessageRow => "message"."message_id",
-    drops::DropSummary => "drop_job"."drop_id",
+    drop_list::DropSummary => "drop_job"."drop_id",
     drops::DropRow => "drop_job"."drop_id",
     drops::PhotoInfo => "photo"."photo_id",
     users::User => "app_user"."user_id",
@@ -429,21 +429,20 @@ pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.pho
         m.error_code, m.error_text, m.attempts, d.drop_number, m.media_url, m.sent_as, m.reference_id, m.created_at, m.next_attempt_at
     from message m left join drop_job d on d.drop_id = m.drop_id";
 
-/// A message's template variables as stored with it (JSON), for sends as a provider template.
-pub(crate) fn vars_json(vars: &minijinja::Value) -> CoreResult<String> {
-    serde_json::to_string(vars).map_err(|e| CoreError::Internal(format!("template variables: {e}")))
-}
-
 // The parts of the store, by what they hold (declared after the macros above, which they use).
+mod drop_list;
 mod drop_tx;
 mod drops;
+mod photo_checks;
 mod projects;
 mod review;
 mod users;
 
+pub(crate) use drop_list::check_search;
+pub use drop_list::{Cursor, DropFilter, DropSummary, MAX_SEARCH_CHARS};
 pub use drop_tx::DropKey;
-pub(crate) use drops::check_search;
-pub use drops::{Contractor, Cursor, DropDetail, DropFilter, DropSummary, HistoryEntry, PhotoInfo, StepDetail, MAX_SEARCH_CHARS};
+pub use drops::{Contractor, DropDetail, HistoryEntry, PhotoInfo, StepDetail};
+pub use photo_checks::{PhotoCheck, PhotoCheckSettings};
 pub(crate) use projects::PROJECT_COLS;
 pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
 pub use review::{NewPhoto, StepVerdict};

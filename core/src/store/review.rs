@@ -23,6 +23,9 @@ pub struct NewPhoto {
     pub height: i64,
     pub provider_media_id: Option<String>,
     pub received_at: i64,
+    /// Its usable-photo measures, when they were taken as it was stored (a photo filed from
+    /// the held ones has them stored already).
+    pub measures: Option<crate::photo_checks::Measures>,
 }
 
 impl Store {
@@ -144,7 +147,7 @@ impl Store {
         let to = lifecycle::transition(detail.status, Action::MarkIncomplete, actor.kind)?;
         let reasons = self.reasons().await?;
         let (body, vars) = self.feedback_message(&detail, &reasons).await?;
-        let vars = vars_json(&vars)?;
+        let vars = crate::outbox::vars_json(&vars)?;
         let phone = detail
             .contractor
             .as_ref()

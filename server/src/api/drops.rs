@@ -104,6 +104,7 @@ fn summary_json(d: DropSummary) -> Value {
         "round": d.round,
         "photo_steps": d.photo_steps,
         "step_count": d.step_count,
+        "open_flags": d.open_flags,
         "created_at": rfc3339(d.created_at),
         "activity_at": rfc3339(d.activity_at),
     })
@@ -131,6 +132,16 @@ fn detail_json(d: DropDetail) -> Value {
                 "mime_type": p.mime_type,
                 "round": p.round,
                 "received_at": rfc3339(p.received_at),
+                "width": p.width,
+                "height": p.height,
+                "checks": p.checks.into_iter().map(|c| json!({
+                    "kind": c.kind,
+                    "result": c.result,
+                    "value": c.value,
+                    "detail": c.detail,
+                    "resolved_at": c.resolved_at.map(rfc3339),
+                    "resolved_by": c.resolved_by,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "history": d.history.into_iter().map(|h| json!({
@@ -148,6 +159,7 @@ pub(super) struct ListQuery {
     project: Option<String>,
     contractor: Option<String>,
     q: Option<String>,
+    flagged: Option<bool>,
     cursor: Option<String>,
     limit: Option<i64>,
 }
@@ -177,6 +189,7 @@ pub(super) async fn list_drops(
         q: some(q.q),
         from_ms: None,
         to_ms: None,
+        flagged: q.flagged.unwrap_or(false),
     };
     let cursor = some(q.cursor).map(|c| Cursor::parse(&c)).transpose()?;
     let (rows, next) = st.store.list_drops(&filter, cursor, q.limit.unwrap_or(50)).await?;

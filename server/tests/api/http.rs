@@ -9,7 +9,7 @@ use dropcheck_core::testing::on_each_backend;
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
-const BRIDGE: &str = "test-bridge-key-0123456789";
+pub(crate) const BRIDGE: &str = "test-bridge-key-0123456789";
 
 async fn spawn_with_env(store: Store, provider_env: dropcheck_core::integrations::ProviderEnv) -> TestApp {
     // Usually nothing from the environment: the provider is chosen under Settings → Integrations.
@@ -17,7 +17,7 @@ async fn spawn_with_env(store: Store, provider_env: dropcheck_core::integrations
 }
 
 impl TestApp {
-    async fn api(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn api(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
         let mut req = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
         if let Some(k) = key {
             req = req.header("X-API-Key", k);
@@ -32,7 +32,7 @@ impl TestApp {
     }
 
     /// A plain HTML form post, as a browser without JavaScript sends it.
-    async fn form(&self, path: &str, fields: &[(&str, &str)], origin: bool) -> reqwest::Response {
+    pub(crate) async fn form(&self, path: &str, fields: &[(&str, &str)], origin: bool) -> reqwest::Response {
         let mut req = self.client.post(format!("{}{path}", self.base)).header(header::ACCEPT, "text/html").form(fields);
         if origin {
             req = req.header(header::ORIGIN, self.base.clone());
@@ -40,16 +40,16 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 
-    async fn seed_project(&self) {
+    pub(crate) async fn seed_project(&self) {
         self.store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
     }
 }
 
-fn location(r: &reqwest::Response) -> String {
+pub(crate) fn location(r: &reqwest::Response) -> String {
     r.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
@@ -327,7 +327,7 @@ fn carried_error(location: &str) -> Option<String> {
 }
 
 /// The error a redirect's `__err` carries: `{code, message}`, as the page shows it.
-fn carried(location: &str) -> Option<Value> {
+pub(crate) fn carried(location: &str) -> Option<Value> {
     use base64::Engine;
     let url = reqwest::Url::parse(location).unwrap();
     let err = url.query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.to_string())?;
@@ -336,7 +336,7 @@ fn carried(location: &str) -> Option<Value> {
 }
 
 /// Signs the test client in as the first admin (setup through the no-JavaScript form).
-async fn sign_in_first_admin(app: &TestApp) {
+pub(crate) async fn sign_in_first_admin(app: &TestApp) {
     let r =
         app.form("/rpc/setup", &[("email", "ann@example.com"), ("password", "correct horse"), ("confirm", "correct horse")], true).await;
     assert!(r.status().is_redirection(), "{}", r.status());

@@ -16,5 +16,6 @@ mod first_contact;
 mod http;
 mod layout;
 mod openapi;
+mod photo_checks;
 mod security;
 mod whatsapp;

@@ -106,11 +106,16 @@ fn the_document_is_a_contract_bodies_parameters_and_every_status() {
     // Query parameters of the lists, with their limits.
     let names: Vec<String> =
         op("get", "/api/v1/drops")["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
-    for n in ["status", "project", "contractor", "q", "cursor", "limit"] {
+    for n in ["status", "project", "contractor", "q", "flagged", "cursor", "limit"] {
         assert!(names.contains(&n.to_string()), "{names:?}");
     }
     assert_eq!(op("get", "/api/v1/drops")["parameters"][3]["schema"]["maxLength"], 200);
     assert_eq!(op("post", "/api/v1/messages/{id}/resend")["parameters"][0]["schema"]["type"], "integer");
+    // A drop's photos carry their checks.
+    let photo = &op("get", "/api/v1/drops/{number}")["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["steps"]
+        ["items"]["properties"]["photos"]["items"];
+    let kinds = &photo["properties"]["checks"]["items"]["properties"]["kind"]["enum"];
+    assert_eq!(kinds, &serde_json::json!(["small", "dark", "overexposed", "blurred"]), "{photo}");
     // Non-JSON answers say so.
     assert!(op("get", "/api/docs")["responses"]["200"]["content"]["text/html"].is_object());
     assert!(op("post", "/webhooks/twilio")["responses"]["200"]["content"]["text/xml"].is_object());

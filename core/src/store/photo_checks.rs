@@ -1,0 +1,189 @@
+//! Usable-photo checks as stored: a photo's measures (once per content, by SHA-256), each
+//! filed photo's checks against its project's thresholds and its step's kind, open flags,
+//! dismissing one.
+
+use super::*;
+use crate::domain::{CheckKind, CheckResult};
+use crate::photo_checks::{judge, Check, Measures, Thresholds, MEASURE_VERSION};
+
+/// One check of a photo as stored and shown.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PhotoCheck {
+    pub photo_id: PhotoId,
+    pub kind: CheckKind,
+    pub result: CheckResult,
+    pub value: f64,
+    pub detail: String,
+    /// When the flag stopped counting: a reviewer dismissed it, or a new photo replaced its photo.
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+impl PhotoCheck {
+    /// A flag nobody has dismissed on a photo nothing has replaced.
+    pub fn is_open_flag(&self) -> bool {
+        self.result == CheckResult::Flag && self.resolved_at.is_none()
+    }
+}
+
+row_key!(PhotoCheck => "photo_check"."photo_id");
+
+pub(crate) const CHECKS_SELECT: &str = "select c.photo_id, c.kind, c.result, c.value, c.detail, c.resolved_at, c.resolved_by
+    from photo_check c join photo p on p.photo_id = c.photo_id where p.drop_id = $1 order by c.photo_id, c.kind";
+
+/// The SQL condition "drop `d` has an open flag".
+pub(crate) const HAS_OPEN_FLAG: &str = "exists (select 1 from photo fp join photo_check fc on fc.photo_id = fp.photo_id
+    where fp.drop_id = d.drop_id and fc.result = 'flag' and fc.resolved_at is null)";
+
+impl Tx<'_> {
+    /// Keeps a photo's measures (once per content: the same bytes measure the same).
+    pub(crate) async fn record_measures(&mut self, sha256: &str, m: &Measures) -> CoreResult<()> {
+        on_tx!(self, c => { sqlx::query(
+            "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var)
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict (sha256) do nothing")
+            .bind(sha256).bind(MEASURE_VERSION).bind(i64::from(m.long_side)).bind(m.mean_luma).bind(m.bright_share)
+            .bind(m.laplacian_var).bind(m.best_tile_var).execute(&mut *c).await?; });
+        Ok(())
+    }
+
+    /// Judges a photo just filed on `step` of a drop against its project's thresholds and the
+    /// step's kind, storing every check; flags still open on the step's earlier photos are
+    /// resolved (the new photo replaces them). A photo never measured gets no checks.
+    /// Returns the checks.
+    pub(crate) async fn judge_photo(
+        &mut self,
+        drop_id: DropId,
+        step: i64,
+        photo_id: PhotoId,
+        sha256: &str,
+        now: i64,
+    ) -> CoreResult<Vec<Check>> {
+        type Row = (i64, f64, f64, f64, f64, Option<String>, Option<bool>);
+        let row: Option<Row> = on_tx!(self, c => sqlx::query_as(
+            "select m.long_side, m.mean_luma, m.bright_share, m.laplacian_var, m.best_tile_var, p.photo_thresholds,
+                (select s.screenshot from checklist_step s where s.project_id = d.project_id and s.step_no = $3)
+             from photo_measure m, drop_job d join project p on p.project_id = d.project_id
+             where m.sha256 = $1 and d.drop_id = $2 and m.algo_version = $4")
+            .bind(sha256).bind(drop_id).bind(step).bind(MEASURE_VERSION).fetch_optional(&mut *c).await?);
+        on_tx!(self, c => { sqlx::query(
+            "update photo_check set resolved_at = $1, resolved_by = 'a new photo' where resolved_at is null and result = 'flag'
+             and photo_id in (select photo_id from photo where drop_id = $2 and step_no = $3 and photo_id <> $4)")
+            .bind(now).bind(drop_id).bind(step).bind(photo_id).execute(&mut *c).await?; });
+        let Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, overrides, screenshot)) = row else {
+            return Ok(vec![]);
+        };
+        let m = Measures { long_side: u32::try_from(long_side).unwrap_or(u32::MAX), mean_luma, bright_share, laplacian_var, best_tile_var };
+        let checks = judge(&m, screenshot.unwrap_or(false), &project_thresholds(drop_id, overrides.as_deref()));
+        for ch in &checks {
+            on_tx!(self, c => { sqlx::query(
+                "insert into photo_check (photo_id, kind, result, value, detail) values ($1, $2, $3, $4, $5)
+                 on conflict (photo_id, kind) do nothing")
+                .bind(photo_id).bind(ch.kind.as_str()).bind(ch.result.as_str()).bind(ch.value).bind(&ch.detail)
+                .execute(&mut *c).await?; });
+        }
+        Ok(checks)
+    }
+
+    /// The open flags of a drop's photos received at or after `since`, by step.
+    pub(crate) async fn open_flags_since(&mut self, drop_id: DropId, since: i64) -> CoreResult<Vec<(i64, CheckKind)>> {
+        Ok(on_tx!(self, c => sqlx::query_as::<_, (i64, CheckKind)>(
+            "select p.step_no, c.kind from photo_check c join photo p on p.photo_id = c.photo_id
+             where p.drop_id = $1 and p.received_at >= $2 and c.result = 'flag' and c.resolved_at is null
+             order by p.step_no, c.kind")
+            .bind(drop_id).bind(since).fetch_all(&mut *c).await?))
+    }
+}
+
+/// A project's thresholds: its stored overrides over the defaults. Overrides that do not read
+/// (never written so by Dropcheck, which checks them on save) are logged and the defaults used:
+/// a photo is filed and checked whatever the project's settings hold.
+fn project_thresholds(drop_id: DropId, overrides: Option<&str>) -> Thresholds {
+    match overrides.map(serde_json::from_str::<Thresholds>) {
+        None => Thresholds::default(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            tracing::error!(drop = drop_id.get(), error = %e, "the project's photo thresholds do not read: the defaults apply");
+            Thresholds::default()
+        }
+    }
+}
+
+impl Store {
+    /// Dismisses an open flag (a reviewer judged the photo good enough). Dismissing one
+    /// already resolved changes nothing.
+    pub async fn dismiss_check(&self, number: &DropNumber, photo_id: PhotoId, kind: CheckKind, actor: &ActorRef) -> CoreResult<()> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let drop_id: Option<DropId> = on_tx!(&mut tx, c => sqlx::query_scalar(
+            "select d.drop_id from photo p join drop_job d on d.drop_id = p.drop_id where p.photo_id = $1 and d.drop_number = $2")
+            .bind(photo_id).bind(number.as_str()).fetch_optional(&mut *c).await?);
+        let drop_id = drop_id.ok_or_else(|| CoreError::not_found("photo_not_found", format!("photo {photo_id} of drop {number}")))?;
+        let changed = on_tx!(&mut tx, c => sqlx::query(
+            "update photo_check set resolved_at = $1, resolved_by = $2 where photo_id = $3 and kind = $4 and resolved_at is null")
+            .bind(now).bind(&actor.label).bind(photo_id).bind(kind.as_str()).execute(&mut *c).await?.rows_affected());
+        if changed > 0 {
+            on_tx!(&mut tx, c => {
+                history!(c, drop_id, &actor.label, "check", format!("dismissed the \"{}\" flag of photo #{photo_id}", kind.as_str()));
+            });
+        }
+        tx.commit().await
+    }
+}
+
+/// A project's photo-check settings: its thresholds and the steps whose photo is a screenshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhotoCheckSettings {
+    pub thresholds: Thresholds,
+    /// Whether the thresholds are the project's own (else the defaults).
+    pub overridden: bool,
+    pub screenshot_steps: Vec<i64>,
+}
+
+impl Store {
+    pub async fn photo_check_settings(&self, project_id: ProjectId) -> CoreResult<PhotoCheckSettings> {
+        let (overrides, steps): (Option<Option<String>>, Vec<i64>) = on_db!(self, pool => (
+            sqlx::query_scalar("select photo_thresholds from project where project_id = $1").bind(project_id).fetch_optional(pool).await?,
+            sqlx::query_scalar("select step_no from checklist_step where project_id = $1 and screenshot order by step_no")
+                .bind(project_id).fetch_all(pool).await?,
+        ));
+        let overrides = overrides.ok_or_else(|| CoreError::not_found("project_not_found", format!("project {project_id}")))?;
+        Ok(PhotoCheckSettings {
+            thresholds: overrides.as_deref().map_or_else(Thresholds::default, |o| project_thresholds(DropId(0), Some(o))),
+            overridden: overrides.is_some(),
+            screenshot_steps: steps,
+        })
+    }
+
+    /// Sets a project's thresholds (`None`: back to the defaults) and its screenshot steps
+    /// (every other step is a photo). Applies to photos filed from now on.
+    pub async fn set_photo_check_settings(
+        &self,
+        project_id: ProjectId,
+        thresholds: Option<&Thresholds>,
+        screenshot_steps: &[i64],
+    ) -> CoreResult<()> {
+        if let Some(t) = thresholds {
+            t.validate()?;
+        }
+        let json = thresholds.map(serde_json::to_string).transpose().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        let steps: Vec<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("select step_no from checklist_step where project_id = $1")
+            .bind(project_id).fetch_all(&mut *c).await?);
+        if let Some(bad) = screenshot_steps.iter().find(|s| !steps.contains(s)) {
+            return Err(InputError::new("invalid_step", format!("the project has no step {bad}")).into());
+        }
+        let found = on_tx!(&mut tx, c => {
+            let n = sqlx::query("update project set photo_thresholds = $1 where project_id = $2")
+                .bind(&json).bind(project_id).execute(&mut *c).await?.rows_affected();
+            for s in &steps {
+                sqlx::query("update checklist_step set screenshot = $1 where project_id = $2 and step_no = $3 and screenshot <> $1")
+                    .bind(screenshot_steps.contains(s)).bind(project_id).bind(s).execute(&mut *c).await?;
+            }
+            n
+        });
+        if found == 0 {
+            return Err(CoreError::not_found("project_not_found", format!("project {project_id}")));
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,149 @@
+//! Usable-photo checks through the inbox on both backends (issue 13, item 1): a photo too
+//! dark is filed and flagged with its measured value, the burst's acknowledgment asks for
+//! that step again, the drops list finds the drop by its open flag, and the flag closes
+//! when a reviewer dismisses it or a new photo replaces the photo; a project's thresholds
+//! and screenshot steps change what is judged.
+
+use dropcheck_core::domain::{CheckKind, CheckResult, Direction, DropNumber, DropStatus, DEFAULT_DROP_PATTERN};
+use dropcheck_core::media::{demo_photo, spoiled_photo, MediaStore, StoredMedia};
+use dropcheck_core::outbox::MessageFilter;
+use dropcheck_core::photo_checks::Thresholds;
+use dropcheck_core::providers::{InboundMessage, MessageKind};
+use dropcheck_core::store::{ActorRef, DropFilter, Store};
+use dropcheck_core::testing::on_each_backend;
+
+const PHONE: &str = "+27640412391";
+
+fn message(id: &str, body: &str, kind: MessageKind) -> InboundMessage {
+    InboundMessage { provider_id: id.into(), from: PHONE.into(), profile_name: "Sipho".into(), body: body.into(), kind, media: vec![] }
+}
+
+/// A phone-sized photo (1280×960), or the same darkened to a quarter.
+async fn photo(media: &MediaStore, n: u32, dark: bool) -> StoredMedia {
+    let jpeg = demo_photo("DR12345678", i64::from(n), "x", n);
+    let jpeg = if dark { spoiled_photo(&jpeg, 4, 0.0).unwrap() } else { jpeg };
+    media.store_image(jpeg).await.unwrap()
+}
+
+async fn send(store: &Store, id: &str, caption: &str, p: StoredMedia, now: i64) {
+    store.handle_message(&message(id, caption, MessageKind::Media), &[Ok(p)], now).await.unwrap();
+}
+
+async fn last_ack(store: &Store) -> String {
+    let f = MessageFilter { direction: Some(Direction::Out), ..Default::default() };
+    let (rows, _) = store.list_messages(&f, None, 200).await.unwrap();
+    rows.into_iter().map(|m| m.body).find(|b| b.starts_with("Got ")).expect("an acknowledgment")
+}
+
+async fn flagged(store: &Store) -> Vec<String> {
+    let f = DropFilter { flagged: true, ..Default::default() };
+    store.list_drops(&f, None, 50).await.unwrap().0.into_iter().map(|d| d.drop_number.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_dark_photo_is_flagged_asked_again_and_closed_by_a_dismissal_or_a_new_photo() {
+    on_each_backend(|store| async move {
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let dn = DropNumber::parse("DR12345678").unwrap();
+        let t = dropcheck_core::now_ms();
+        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+        for n in 1..=3 {
+            send(&store, &format!("MM{n}"), "", photo(&media, n, n >= 2).await, t + i64::from(n)).await;
+        }
+
+        // Filed, never lost; flagged with the measured value; the good one passes all four.
+        let d = store.drop_detail(&dn).await.unwrap();
+        assert!(d.steps.iter().take(3).all(|s| s.photos.len() == 1), "every photo is filed");
+        let good = &d.steps[0].photos[0];
+        assert_eq!(good.checks.len(), 4, "{:?}", good.checks);
+        assert!(good.checks.iter().all(|c| c.result == CheckResult::Pass), "{:?}", good.checks);
+        let dark = d.steps[1].photos[0].checks.iter().find(|c| c.kind == CheckKind::Dark).unwrap();
+        assert_eq!(dark.result, CheckResult::Flag);
+        assert!(dark.value < Thresholds::default().dark_flag, "{dark:?}");
+        assert!(dark.detail.contains("brightness"), "{}", dark.detail);
+
+        // The acknowledgment asks for steps 2 and 3 again, saying why and how.
+        let ack = last_ack(&store).await;
+        assert!(ack.contains("Step 2: the photo is too dark — switch on the light"), "{ack}");
+        assert!(ack.contains("send it again with the caption \"3\""), "{ack}");
+
+        // The list's filter and count.
+        assert_eq!(flagged(&store).await, vec!["DR12345678"]);
+        assert_eq!(store.drop_summary(&dn).await.unwrap().open_flags, 2);
+
+        // A reviewer dismisses step 3's flag: recorded, and once only.
+        let step3 = d.steps[2].photos[0].photo_id;
+        let qa = ActorRef::system("ann@example.com");
+        store.dismiss_check(&dn, step3, CheckKind::Dark, &qa).await.unwrap();
+        store.dismiss_check(&dn, step3, CheckKind::Dark, &qa).await.unwrap();
+        let d = store.drop_detail(&dn).await.unwrap();
+        let c = d.steps[2].photos[0].checks.iter().find(|c| c.kind == CheckKind::Dark).unwrap();
+        assert_eq!(c.resolved_by.as_deref(), Some("ann@example.com"));
+        assert_eq!(d.history.iter().filter(|h| h.kind == "check").count(), 1, "{:?}", d.history);
+        assert_eq!(store.drop_summary(&dn).await.unwrap().open_flags, 1);
+        let err = store.dismiss_check(&DropNumber::parse("DR99999999").unwrap(), step3, CheckKind::Dark, &qa).await.unwrap_err();
+        assert_eq!(err.code(), "photo_not_found", "a photo of another drop");
+
+        // The rest of the steps; then a photo without a caption goes to the flagged step and
+        // closes its flag.
+        for n in 4..=12 {
+            send(&store, &format!("MM{n}"), "", photo(&media, n, false).await, t + i64::from(n)).await;
+        }
+        assert_eq!(store.drop_summary(&dn).await.unwrap().status, DropStatus::Unreviewed);
+        send(&store, "MM13", "", photo(&media, 13, false).await, t + 20).await;
+        let d = store.drop_detail(&dn).await.unwrap();
+        assert_eq!(d.steps[1].photos.len(), 2, "the retake is on step 2");
+        assert!(d.steps[1].photos[1].checks.iter().any(|c| c.resolved_by.as_deref() == Some("a new photo")));
+        assert!(flagged(&store).await.is_empty());
+        assert!(!last_ack(&store).await.contains("again with the caption"));
+
+        // /stats: flags per step and per contractor, dismissed or replaced ones included.
+        let st = store.stats(14, dropcheck_core::now_ms()).await.unwrap();
+        assert_eq!((st.photos_checked, st.photos_flagged), (13, 2));
+        assert_eq!(st.flags_by_step, vec![(2, 1), (3, 1)]);
+        assert_eq!(st.flags_by_contractor, vec![("Sipho".to_string(), PHONE.to_string(), 2)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_projects_thresholds_and_screenshot_steps_decide_what_is_flagged() {
+    on_each_backend(|store| async move {
+        let project = store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let dn = DropNumber::parse("DR12345678").unwrap();
+
+        let defaults = store.photo_check_settings(project.project_id).await.unwrap();
+        assert!(!defaults.overridden && defaults.screenshot_steps.is_empty());
+        assert_eq!(defaults.thresholds, Thresholds::default());
+        let lenient = Thresholds { dark_flag: 10.0, dark_warn: 15.0, ..Thresholds::default() };
+        store.set_photo_check_settings(project.project_id, Some(&lenient), &[2]).await.unwrap();
+        let s = store.photo_check_settings(project.project_id).await.unwrap();
+        assert_eq!((s.thresholds, s.overridden, s.screenshot_steps), (lenient, true, vec![2]));
+        let nonsense = Thresholds { dark_flag: 90.0, dark_warn: 20.0, ..Thresholds::default() };
+        let err = store.set_photo_check_settings(project.project_id, Some(&nonsense), &[]).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_thresholds");
+        assert_eq!(store.set_photo_check_settings(project.project_id, None, &[13]).await.unwrap_err().code(), "invalid_step");
+        assert_eq!(store.photo_check_settings(project.project_id).await.unwrap().screenshot_steps, vec![2], "refused: unchanged");
+
+        let t = dropcheck_core::now_ms();
+        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+        send(&store, "MM1", "", photo(&media, 1, true).await, t + 1).await;
+        send(&store, "MM2", "", photo(&media, 2, true).await, t + 2).await;
+        let d = store.drop_detail(&dn).await.unwrap();
+        let step1 = &d.steps[0].photos[0].checks;
+        assert_eq!(step1.iter().find(|c| c.kind == CheckKind::Dark).unwrap().result, CheckResult::Pass, "{step1:?}");
+        let step2: Vec<CheckKind> = d.steps[1].photos[0].checks.iter().map(|c| c.kind).collect();
+        assert_eq!(step2, vec![CheckKind::Small], "a screenshot step: focus and exposure are not checked");
+        assert!(flagged(&store).await.is_empty());
+
+        // Back to the defaults: the next dark photo is flagged.
+        store.set_photo_check_settings(project.project_id, None, &[]).await.unwrap();
+        send(&store, "MM3", "", photo(&media, 3, true).await, t + 3).await;
+        assert_eq!(flagged(&store).await, vec!["DR12345678"]);
+    })
+    .await;
+}

@@ -1,0 +1,82 @@
+//! Usable-photo checks over HTTP (issue 13): a flagged photo's checks in
+//! `GET /api/v1/drops/{number}`, `?flagged=true` on the list, and "Approve all" asking for a
+//! confirmation (a plain form post, as without JavaScript) while a flag is open.
+
+use crate::helpers::{spawn, TestApp};
+use crate::http::{carried, location, sign_in_first_admin, BRIDGE};
+use dropcheck_core::domain::{DropNumber, DropStatus, StepNo};
+use dropcheck_core::media::{demo_photo, spoiled_photo, MediaStore};
+use dropcheck_core::store::{ActorRef, NewPhoto};
+use dropcheck_core::testing::on_each_backend;
+use reqwest::{header, StatusCode};
+
+/// The drop page's form posted as a browser without JavaScript posts it (from the page).
+async fn post_from_drop_page(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let page = format!("{}/drops/DR12345678", app.base);
+    let req = app.client.post(format!("{}{path}", app.base)).header(header::ACCEPT, "text/html").form(fields);
+    req.header(header::ORIGIN, app.base.clone()).header(header::REFERER, page).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_photo_is_in_the_api_and_the_list_and_approving_it_asks_first() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        app.seed_project().await;
+        let body = r#"{"drop_number":"DR12345678","contractor_number":"+27640412391","project_name":"Velo Test"}"#;
+        app.api("POST", "/api/submit-installation", Some(BRIDGE), Some(body)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let dn = DropNumber::parse("DR12345678").unwrap();
+        for (step, dark) in (1..=12).map(|s| (s, s == 1)) {
+            let jpeg = demo_photo("DR12345678", step, "x", step as u32);
+            let jpeg = if dark { spoiled_photo(&jpeg, 4, 0.0).unwrap() } else { jpeg };
+            let s = media.store_image(jpeg).await.unwrap();
+            let photo = NewPhoto {
+                step: StepNo::new(step).unwrap(),
+                sha256: s.sha256,
+                mime_type: s.mime_type,
+                size_bytes: s.size_bytes,
+                width: s.width,
+                height: s.height,
+                provider_media_id: None,
+                received_at: dropcheck_core::now_ms(),
+                measures: s.measures,
+            };
+            app.store.add_photo(&dn, &photo, &ActorRef::system("test")).await.unwrap();
+        }
+
+        let (s, v) = app.api("GET", "/api/v1/drops/DR12345678", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let checks = v["steps"][0]["photos"][0]["checks"].as_array().unwrap().clone();
+        let dark = checks.iter().find(|c| c["kind"] == "dark").unwrap_or_else(|| panic!("{checks:?}"));
+        assert_eq!(dark["result"], "flag");
+        assert!(dark["value"].as_f64().unwrap() < 45.0, "{dark}");
+        assert!(dark["detail"].as_str().unwrap().contains("brightness"), "{dark}");
+        assert_eq!(dark["resolved_at"], serde_json::Value::Null);
+        let kinds: Vec<&str> =
+            v["steps"][1]["photos"][0]["checks"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["blurred", "dark", "overexposed", "small"]);
+        assert!(v["steps"][1]["photos"][0]["checks"].as_array().unwrap().iter().all(|c| c["result"] == "pass"));
+
+        let (s, v) = app.api("GET", "/api/v1/drops?flagged=true", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["drops"].as_array().unwrap().len(), 1);
+        assert_eq!((v["drops"][0]["drop_number"].as_str(), v["drops"][0]["open_flags"].as_i64()), (Some("DR12345678"), Some(1)));
+        let (s, v) = app.api("GET", "/api/v1/drops?flagged=maybe", Some(BRIDGE), None).await;
+        assert!(s.is_client_error() && v["error"].is_string(), "{s} {v}");
+
+        // "Approve all" without JavaScript: refused with the reason while the flag is open,
+        // done with the page's confirmation.
+        sign_in_first_admin(&app).await;
+        let r = post_from_drop_page(&app, "/rpc/approve_all", &[("number", "DR12345678")]).await;
+        let err = carried(&location(&r)).unwrap_or_else(|| panic!("an error carried back: {}", location(&r)));
+        assert_eq!(err["code"], "open_flags", "{err}");
+        assert_eq!(app.store.drop_summary(&dn).await.unwrap().status, DropStatus::Unreviewed);
+        let page = app.get("/drops/DR12345678").await.text().await.unwrap();
+        assert!(page.contains("id=\"approve-panel\"") && page.contains("step 1: too dark"), "the page asks first");
+        let r = post_from_drop_page(&app, "/rpc/approve_all", &[("number", "DR12345678"), ("confirm", "flags")]).await;
+        assert!(carried(&location(&r)).is_none(), "{}", location(&r));
+        assert_eq!(app.store.drop_summary(&dn).await.unwrap().status, DropStatus::Approved);
+    })
+    .await;
+}
