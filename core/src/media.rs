@@ -185,10 +185,11 @@ pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32
     let hue = ((step_no as u32).wrapping_mul(29).wrapping_add(variant.wrapping_mul(97)) % 360) as f32;
     let (bg, fg) = (hsl(hue, 0.45, 0.55), hsl(hue, 0.6, 0.18));
     let mut img = RgbImage::from_pixel(w, h, bg);
-    // Soft diagonal shading so the JPEG looks like a photo, not a flat card.
+    // Soft diagonal shading so the JPEG looks like a photo, not a flat card (the wave along
+    // x computed once per column).
+    let wave: Vec<i32> = (0..w).map(|x| ((x / K) as f32 / 37.0).sin() * 6.0).map(|v| v as i32).collect();
     for (x, y, px) in img.enumerate_pixels_mut() {
-        let (x, y) = (x / K, y / K);
-        let shade = ((x + y) % 97) as i32 / 12 - 4 + (((x as f32 / 37.0).sin() * 6.0) as i32);
+        let shade = ((x / K + y / K) % 97) as i32 / 12 - 4 + wave[x as usize];
         for c in px.0.iter_mut() {
             *c = (*c as i32 + shade).clamp(0, 255) as u8;
         }

@@ -32,8 +32,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (
         "photo_ack",
         "Got {{ count }} photo{% if count != 1 %}s{% endif %} for {{ drop_number }}: step{% if steps | length != 1 %}s{% endif %} {{ steps | join(\", \") }} ✓. \
-{% for r in retakes %}\nStep {{ r.step }}: the photo is {{ r.problem }} — {{ r.advice }}, and send it again with the caption \"{{ r.step }}\".{% endfor %}\
-{% if retakes %}\n{% endif %}\
+{% for r in retakes %}Step {{ r.step }}: the photo is {{ r.problem }} — {{ r.advice }}, and send it again with the caption \"{{ r.step }}\".\n{% endfor %}\
 {% if with_qa %}Every step has a photo: {{ drop_number }} is now with QA for review. You can still send photos; a caption like \"3\" puts one on step 3.\
 {% elif next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
     ),

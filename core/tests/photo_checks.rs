@@ -67,7 +67,8 @@ async fn a_dark_photo_is_flagged_asked_again_and_closed_by_a_dismissal_or_a_new_
         // The acknowledgment asks for steps 2 and 3 again, saying why and how.
         let ack = last_ack(&store).await;
         assert!(ack.contains("Step 2: the photo is too dark — switch on the light"), "{ack}");
-        assert!(ack.contains("send it again with the caption \"3\""), "{ack}");
+        assert!(ack.contains("send it again with the caption \"2\".\nStep 3: the photo is too dark"), "one line per step: {ack}");
+        assert!(ack.contains("with the caption \"3\".\nNext: step 4"), "{ack}");
 
         // The list's filter and count.
         assert_eq!(flagged(&store).await, vec!["DR12345678"]);

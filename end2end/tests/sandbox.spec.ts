@@ -92,8 +92,8 @@ test("sandbox: drop + 12 photos, feedback on steps 3 and 7, fixes, Resubmitted l
 // drops list's "Flagged photos only" finds the drop, and the reviewer sees the flag with its
 // measure on the photo and dismisses it.
 test("sandbox: a dark photo is flagged, asked again, filtered, shown and dismissed", async ({ page }) => {
-  const phoneNumber = "+27825550002";
-  const drop = "DR77700002";
+  const phoneNumber = "+27825550019";
+  const drop = "DR77700019";
   await signIn(page);
   const phone = await page.context().newPage();
   await phone.goto(`/sandbox?phone=${encodeURIComponent(phoneNumber)}`);

@@ -172,10 +172,28 @@ test("projects: Wait for DONE is saved per project, with JavaScript and without"
   await box.check();
   await Promise.all([
     page.waitForResponse((r) => r.url().includes("/rpc/save_project") && r.ok()),
-    velo.locator('button[type="submit"]').click(),
+    velo.getByRole("button", { name: "Save project" }).click(),
   ]);
   await page.reload();
   await expect(page.locator('section[data-project="Velo Test"] input[name="wait_for_done"]')).toBeChecked();
+
+  // Photo checks: a screenshot step and a stricter darkness flag; a step the project lacks is refused.
+  const checks = page.locator('section[data-project="Velo Test"] details.photo-checks');
+  await expect(checks.locator("summary")).toHaveText("Photo checks: the default thresholds");
+  await checks.locator("summary").click();
+  await checks.locator('input[name="screenshot_steps"]').fill("11, 13");
+  await checks.getByRole("button", { name: "Save photo checks" }).click();
+  await expect(page.locator('.error-box[data-code="invalid_step"]')).toContainText("no step 13");
+  await checks.locator('input[name="screenshot_steps"]').fill("11");
+  await checks.locator('input[name="dark_flag"]').fill("50");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/rpc/save_photo_checks") && r.ok()),
+    checks.getByRole("button", { name: "Save photo checks" }).click(),
+  ]);
+  await page.reload();
+  await expect(checks.locator("summary")).toHaveText("Photo checks: this project's thresholds");
+  await expect(checks.locator('input[name="screenshot_steps"]')).toHaveValue("11");
+  await expect(checks.locator('input[name="dark_flag"]')).toHaveValue("50");
 
   // The same form without JavaScript: unticked and saved, the setting is off again.
   const ctx = await browser.newContext({ javaScriptEnabled: false });
@@ -184,7 +202,7 @@ test("projects: Wait for DONE is saved per project, with JavaScript and without"
   await plain.goto("/settings/projects");
   const form = plain.locator('section[data-project="Velo Test"]');
   await form.locator('input[name="wait_for_done"]').uncheck();
-  await form.locator('button[type="submit"]').click();
+  await form.getByRole("button", { name: "Save project" }).click();
   await plain.goto("/settings/projects");
   await expect(plain.locator('section[data-project="Velo Test"] input[name="wait_for_done"]')).not.toBeChecked();
   await ctx.close();
