@@ -141,6 +141,8 @@ async fn add_photos(
             provider_media_id: None,
             received_at: now_ms(),
             measures: stored.measures,
+            pdq: stored.pdq,
+            similar: vec![],
         };
         store.add_photo(number, &photo, actor).await?;
         n += 1;

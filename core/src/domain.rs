@@ -250,6 +250,8 @@ string_enum!(
         Dark = "dark",
         Overexposed = "overexposed",
         Blurred = "blurred",
+        Featureless = "featureless",
+        Reused = "reused",
     }
 );
 

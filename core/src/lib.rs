@@ -21,6 +21,7 @@ pub mod live;
 pub mod media;
 pub mod notify;
 pub mod outbox;
+pub mod pdq;
 pub mod photo_checks;
 pub mod providers;
 pub mod stats;

@@ -9,6 +9,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use crate::error::{CoreError, CoreResult, InputError};
+use crate::pdq::{self, Pdq};
 use crate::photo_checks::{self, Measures};
 
 /// The longest side of a thumbnail, in pixels.
@@ -32,6 +33,11 @@ pub struct StoredMedia {
     /// The usable-photo measures of a photo (none for other files, or for a photo whose
     /// header reads but whose pixels do not decode).
     pub measures: Option<Measures>,
+    /// Its PDQ hash (with the turned ones), taken with the measures.
+    pub pdq: Option<Pdq>,
+    /// Stored photos that look the same (photo, PDQ distance), found before it is filed
+    /// ([`crate::store::Store::similar_photos`]).
+    pub similar: Vec<(crate::ids::PhotoId, u32)>,
 }
 
 fn checked_sha(sha: &str) -> Result<&str, InputError> {
@@ -67,7 +73,7 @@ impl MediaStore {
         tokio::task::spawn_blocking(move || if path.exists() { Ok(()) } else { write_atomically(&path, &bytes) })
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
-        Ok(StoredMedia { sha256, mime_type, size_bytes, width: 0, height: 0, measures: None })
+        Ok(StoredMedia { sha256, mime_type, size_bytes, width: 0, height: 0, measures: None, pdq: None, similar: vec![] })
     }
 
     /// Stores an image (JPEG or PNG), returning its digest and measurements. Idempotent:
@@ -90,14 +96,15 @@ impl MediaStore {
         // Measured upright, as the reviewer sees it; a photo whose pixels do not decode is
         // still kept (its header read), only not measured.
         let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-        let measures = match DynamicImage::from_decoder(decoder) {
+        let (measures, pdq) = match DynamicImage::from_decoder(decoder) {
             Ok(mut img) => {
                 img.apply_orientation(orientation);
-                Some(photo_checks::measure(&img))
+                let hash = pdq::pdq(&img);
+                (Some(Measures { pdq_quality: Some(hash.quality), ..photo_checks::measure(&img) }), Some(hash))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a photo's pixels could not be decoded: filed without its checks");
-                None
+                (None, None)
             }
         };
         let sha256 = hex::encode(Sha256::digest(bytes));
@@ -112,6 +119,8 @@ impl MediaStore {
             width: i64::from(w),
             height: i64::from(h),
             measures,
+            pdq,
+            similar: vec![],
         })
     }
 
@@ -192,6 +201,28 @@ pub fn demo_photo(drop_number: &str, step_no: i64, step_name: &str, variant: u32
         let shade = ((x / K + y / K) % 97) as i32 / 12 - 4 + wave[x as usize];
         for c in px.0.iter_mut() {
             *c = (*c as i32 + shade).clamp(0, 255) as u8;
+        }
+    }
+    // Shapes placed by the photo's own numbers: two photos of the same step on different drops
+    // (or sent again) differ in layout, as two real photos do, not only in their text.
+    let mut seed =
+        drop_number.bytes().fold(0x9e37_79b9u32 ^ variant.rotate_left(7) ^ (step_no as u32).wrapping_mul(0x85eb_ca6b), |a, b| {
+            (a ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    for _ in 0..7 {
+        let (x0, y0) = (next() % w, next() % h);
+        let (bw, bh) = (w / 8 + next() % (w / 3), h / 8 + next() % (h / 3));
+        let tone = hsl((hue + (next() % 120) as f32) % 360.0, 0.5, 0.25 + (next() % 50) as f32 / 100.0);
+        for y in y0..(y0 + bh).min(h) {
+            for x in x0..(x0 + bw).min(w) {
+                img.put_pixel(x, y, tone);
+            }
         }
     }
     for t in 0..14 * K {

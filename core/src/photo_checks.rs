@@ -11,8 +11,8 @@
 //! focus over the whole frame, so a photo is flagged as blurred only when its sharpest ninth
 //! (a 3×3 grid) is low too. Screenshots skip focus and exposure.
 //!
-//! Not here yet: the featureless check (it reads PDQ's quality, which comes with the PDQ
-//! hash) and EXIF orientation (none of these measures changes under a quarter turn).
+//! Featureless: PDQ's quality (the gradient sum of its 64×64 image, [`crate::pdq`]) under 50 of
+//! 100 (a covered lens, a blank wall). Screenshots skip focus and exposure, not this.
 
 use image::{DynamicImage, GrayImage};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,8 @@ impl CheckKind {
             CheckKind::Dark => "Too dark",
             CheckKind::Overexposed => "Over-exposed",
             CheckKind::Blurred => "Blurred",
+            CheckKind::Featureless => "Featureless",
+            CheckKind::Reused => "Reused",
         }
     }
 
@@ -45,6 +47,8 @@ impl CheckKind {
             CheckKind::Dark => ("too dark", "switch on the light or use the flash"),
             CheckKind::Overexposed => ("too bright", "move out of direct light or switch off the flash"),
             CheckKind::Blurred => ("blurred", "hold the phone still and tap to focus"),
+            CheckKind::Featureless => ("blank", "uncover the lens and point the camera at what the step asks for"),
+            CheckKind::Reused => ("one we already have", "take a new photo on site"),
         }
     }
 }
@@ -80,6 +84,9 @@ pub struct Thresholds {
     pub blur_flag: f64,
     pub blur_tile_flag: f64,
     pub blur_warn: f64,
+    /// PDQ quality (0–100) below which a photo is flagged / warned as featureless.
+    pub featureless_flag: f64,
+    pub featureless_warn: f64,
 }
 
 impl Default for Thresholds {
@@ -94,6 +101,8 @@ impl Default for Thresholds {
             blur_flag: 20.0,
             blur_tile_flag: 60.0,
             blur_warn: 60.0,
+            featureless_flag: 50.0,
+            featureless_warn: 70.0,
         }
     }
 }
@@ -132,6 +141,8 @@ pub struct Measures {
     pub laplacian_var: f64,
     /// The highest Laplacian variance of the nine tiles of a 3×3 grid.
     pub best_tile_var: f64,
+    /// PDQ's quality, 0–100 (see [`crate::pdq`]), when the hash was taken.
+    pub pdq_quality: Option<u8>,
 }
 
 /// Measures a photo (see the module's description of each measure).
@@ -168,6 +179,7 @@ pub fn measure(img: &DynamicImage) -> Measures {
         bright_share: bright as f64 / n as f64,
         laplacian_var: frame.variance(),
         best_tile_var,
+        pdq_quality: None,
     }
 }
 
@@ -217,7 +229,14 @@ pub fn judge(m: &Measures, screenshot: bool, t: &Thresholds) -> Vec<Check> {
         value: f64::from(m.long_side),
         detail: format!("long side {} px (at least {} px)", m.long_side, t.small_warn),
     }];
+    let featureless = m.pdq_quality.map(f64::from).map(|q| Check {
+        kind: CheckKind::Featureless,
+        result: grade(q < t.featureless_flag, q < t.featureless_warn),
+        value: q,
+        detail: format!("detail {q:.0} of 100 (at least {:.0})", t.featureless_warn),
+    });
     if screenshot {
+        out.extend(featureless);
         return out;
     }
     out.push(Check {
@@ -239,6 +258,7 @@ pub fn judge(m: &Measures, screenshot: bool, t: &Thresholds) -> Vec<Check> {
         value: m.laplacian_var,
         detail: format!("sharpness {:.0}, sharpest part {:.0} (at least {:.0})", m.laplacian_var, m.best_tile_var, t.blur_warn),
     });
+    out.extend(featureless);
     out
 }
 

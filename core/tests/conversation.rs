@@ -299,6 +299,8 @@ async fn an_event_that_fails_mid_batch_is_undone_alone_and_the_rest_commits_once
             width: 0,
             height: 0,
             measures: None,
+            pdq: None,
+            similar: vec![],
         };
         let ready: Vec<ReadyEvent> = claimed
             .into_iter()

@@ -57,7 +57,8 @@ async fn a_dark_photo_is_flagged_asked_again_and_closed_by_a_dismissal_or_a_new_
         let d = store.drop_detail(&dn).await.unwrap();
         assert!(d.steps.iter().take(3).all(|s| s.photos.len() == 1), "every photo is filed");
         let good = &d.steps[0].photos[0];
-        assert_eq!(good.checks.len(), 4, "{:?}", good.checks);
+        let kinds: Vec<&str> = good.checks.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["blurred", "dark", "featureless", "overexposed", "reused", "small"], "{:?}", good.checks);
         assert!(good.checks.iter().all(|c| c.result == CheckResult::Pass), "{:?}", good.checks);
         let dark = d.steps[1].photos[0].checks.iter().find(|c| c.kind == CheckKind::Dark).unwrap();
         assert_eq!(dark.result, CheckResult::Flag);
@@ -138,13 +139,62 @@ async fn a_projects_thresholds_and_screenshot_steps_decide_what_is_flagged() {
         let step1 = &d.steps[0].photos[0].checks;
         assert_eq!(step1.iter().find(|c| c.kind == CheckKind::Dark).unwrap().result, CheckResult::Pass, "{step1:?}");
         let step2: Vec<CheckKind> = d.steps[1].photos[0].checks.iter().map(|c| c.kind).collect();
-        assert_eq!(step2, vec![CheckKind::Small], "a screenshot step: focus and exposure are not checked");
+        assert_eq!(
+            step2,
+            vec![CheckKind::Featureless, CheckKind::Reused, CheckKind::Small],
+            "a screenshot step: focus and exposure are not checked"
+        );
         assert!(flagged(&store).await.is_empty());
 
         // Back to the defaults: the next dark photo is flagged.
         store.set_photo_check_settings(project.project_id, None, &[]).await.unwrap();
         send(&store, "MM3", "", photo(&media, 3, true).await, t + 3).await;
         assert_eq!(flagged(&store).await, vec!["DR12345678"]);
+    })
+    .await;
+}
+
+/// Issue 13, item 2: a photo already on another drop — the same file, or a smaller, recompressed
+/// copy — is flagged "reused from DR… step N" with the original; the contractor is not told;
+/// a photo of its own drop is no match.
+#[tokio::test]
+async fn a_photo_from_another_drop_is_flagged_as_reused_with_its_original() {
+    on_each_backend(|store| async move {
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let t = dropcheck_core::now_ms();
+        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+        let first = demo_photo("DR12345678", 1, "x", 1);
+        let second = demo_photo("DR12345678", 2, "x", 2);
+        for (n, jpeg) in [(1, first.clone()), (2, second.clone())] {
+            send(&store, &format!("MM{n}"), "", media.store_image(jpeg).await.unwrap(), t + n).await;
+        }
+        // Another drop, later: the same file on step 1, a smaller q40 copy of the second on step 2.
+        store.handle_message(&message("SM1", "DR12345679", MessageKind::Text), &[], t + 10).await.unwrap();
+        send(&store, "MM3", "", media.store_image(first).await.unwrap(), t + 11).await;
+        let img = image::load_from_memory(&second).unwrap().resize(1200, 900, image::imageops::FilterType::Triangle);
+        let mut copy = vec![];
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut copy, 40).encode_image(&img.to_rgb8()).unwrap();
+        send(&store, "MM4", "", media.store_image(copy).await.unwrap(), t + 12).await;
+
+        let original = store.drop_detail(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+        let reused = |s: usize| original.steps[s].photos[0].checks.iter().find(|c| c.kind == CheckKind::Reused).unwrap().clone();
+        assert_eq!(reused(0).result, CheckResult::Pass, "the first photos are new");
+        let d = store.drop_detail(&DropNumber::parse("DR12345679").unwrap()).await.unwrap();
+        let check = |s: usize| d.steps[s].photos[0].checks.iter().find(|c| c.kind == CheckKind::Reused).unwrap().clone();
+        let same = check(0);
+        assert_eq!((same.result, same.value), (CheckResult::Flag, 0.0), "{same:?}");
+        assert_eq!(same.match_photo_id, Some(original.steps[0].photos[0].photo_id));
+        assert_eq!((same.match_drop.as_deref(), same.match_step), (Some("DR12345678"), Some(1)));
+        assert!(same.detail.starts_with("reused from DR12345678 step 1 (received ") && same.detail.contains("Sipho"), "{}", same.detail);
+        let near = check(1);
+        assert_eq!(near.result, CheckResult::Flag, "{near:?}");
+        assert!(near.value > 0.0 && near.value <= 31.0, "{near:?}");
+        assert_eq!(near.match_photo_id, Some(original.steps[1].photos[0].photo_id));
+        // The contractor is not asked; the reviewer's list finds the drop.
+        assert!(!last_ack(&store).await.contains("again with the caption"), "{}", last_ack(&store).await);
+        assert_eq!(flagged(&store).await, vec!["DR12345679"]);
     })
     .await;
 }

@@ -28,6 +28,8 @@ fn photo(step: i64, sha_seed: u8) -> NewPhoto {
         provider_media_id: None,
         received_at: now_ms(),
         measures: None,
+        pdq: None,
+        similar: vec![],
     }
 }
 

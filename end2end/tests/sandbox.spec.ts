@@ -123,4 +123,25 @@ test("sandbox: a dark photo is flagged, asked again, filtered, shown and dismiss
 
   await page.goto("/?flagged=true");
   await expect(page.locator(`tr.drop-row[data-drop="${drop}"]`)).toHaveCount(0);
+
+  // The same contractor sends step 1's photo again, as a file, for another drop: the reviewer
+  // sees it flagged as reused, beside its original; the phone is not asked about it.
+  await page.goto(`/drops/${drop}`);
+  const src = await page.locator("#step-1 img").first().getAttribute("src");
+  const original = await page.request.get(src!.replace(/\/thumb$/, ""));
+  expect(original.ok()).toBe(true);
+  const other = "DR77700020";
+  await send(phone, other);
+  await expectChat(phone, `Drop ${other}`);
+  await phone.setInputFiles("#sandbox-files", { name: "again.jpg", mimeType: "image/jpeg", buffer: await original.body() });
+  await send(phone, "");
+  await expectChat(phone, new RegExp(`Got 1 photo for ${other}`));
+  await page.goto(`/drops/${other}`);
+  const reused = page.locator('#step-1 .check[data-kind="reused"]');
+  await expect(reused).toHaveAttribute("data-open", "true");
+  await expect(reused).toContainText(`reused from ${drop} step 1`);
+  await expect(reused.locator("a.original")).toHaveAttribute("href", `/drops/${drop}#step-1`);
+  await expect(reused.locator("a.original img")).toBeVisible();
+  await page.goto("/?flagged=true");
+  await expect(page.locator(`tr.drop-row[data-drop="${other}"] .flag-badge`)).toHaveText("⚑ 1 flagged");
 });

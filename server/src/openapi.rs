@@ -85,9 +85,12 @@ const DROP_DETAIL: &str = r#"{"type": "object", "required": ["drop_number", "sta
             "received_at": {"type": "string", "format": "date-time"}, "width": {"type": "integer"}, "height": {"type": "integer"},
             "checks": {"type": "array", "description": "usable-photo checks, measured when the photo arrived (empty: not checked)",
                 "items": {"type": "object", "required": ["kind", "result", "value", "detail"], "properties": {
-                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred"]},
+                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred", "featureless", "reused"]},
                 "result": {"type": "string", "enum": ["flag", "warn", "pass"]},
-                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance"},
+                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance; PDQ quality 0-100; for reused the PDQ distance (0: the same file)"},
+                "match": {"type": ["object", "null"], "description": "reused: the earlier photo", "properties": {
+                    "photo_id": {"type": "integer"}, "drop_number": {"type": "string"}, "step": {"type": "integer"},
+                    "distance": {"type": "number"}}},
                 "detail": {"type": "string"},
                 "resolved_at": {"type": ["string", "null"], "format": "date-time", "description": "a flag dismissed or replaced by a new photo"},
                 "resolved_by": {"type": ["string", "null"]}}}}}}}}}},

@@ -31,6 +31,8 @@ pub struct CheckView {
     pub open: bool,
     /// For a closed flag: who or what closed it.
     pub resolved_by: String,
+    /// For `reused`: the earlier photo (id, drop, step).
+    pub original: Option<(i64, String, i64)>,
 }
 
 /// A photo as the drop page shows it.
@@ -55,6 +57,10 @@ pub(super) fn photo_view(p: &dropcheck_core::store::PhotoInfo) -> PhotoView {
                 detail: c.detail.clone(),
                 open: c.is_open_flag(),
                 resolved_by: c.resolved_by.clone().unwrap_or_default(),
+                original: match (c.match_photo_id, &c.match_drop, c.match_step) {
+                    (Some(id), Some(d), Some(s)) => Some((id.get(), d.clone(), s)),
+                    _ => None,
+                },
             })
             .collect(),
     }
@@ -128,10 +134,21 @@ fn photo_checks(p: &PhotoView, number: &str, can_review: bool, dismiss: ServerAc
                     </ActionForm>
                 }
             });
+            // A reused photo: its original beside it, linked to its drop.
+            let original = c.original.clone().map(|(id, drop, step)| {
+                view! {
+                    <a href=format!("/drops/{drop}#step-{step}") class="original mt-1 block" title=format!("The original: {drop}, step {step}")>
+                        <img src=format!("/media/{id}/thumb") alt=format!("The original photo, {drop} step {step}") loading="lazy" width="160" height="120"
+                             class="h-30 w-40 rounded-md object-cover ring-2 ring-red-300"/>
+                        <span class="text-blue-700 underline">{format!("{drop} · step {step}")}</span>
+                    </a>
+                }
+            });
             view! {
                 <li class="check" data-kind=c.kind.clone() data-result=c.result.clone() data-open=c.open.to_string()>
                     <span class=cls title=c.detail.clone()>{format!("{icon} {}", c.label)}</span>
                     <span class="block text-slate-500">{c.detail.clone()}{closed}</span>
+                    {original}
                     {form}
                 </li>
             }

@@ -36,6 +36,8 @@ const THRESHOLD_FIELDS: &[(&str, &str)] = &[
     ("blur_flag", "Blurred: flag under (sharpness)"),
     ("blur_tile_flag", "Blurred: … when its sharpest ninth is under"),
     ("blur_warn", "Blurred: warn under"),
+    ("featureless_flag", "Featureless: flag under (detail 0–100)"),
+    ("featureless_warn", "Featureless: warn under"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,8 @@ pub async fn projects_data() -> Result<ProjectsPageData, AppError> {
             t.blur_flag,
             t.blur_tile_flag,
             t.blur_warn,
+            t.featureless_flag,
+            t.featureless_warn,
         ];
         out.push(ProjectView {
             thresholds: THRESHOLD_FIELDS.iter().zip(values).map(|((n, l), v)| (n.to_string(), l.to_string(), short(v))).collect(),
@@ -143,6 +147,8 @@ pub async fn save_photo_checks(
     blur_flag: String,
     blur_tile_flag: String,
     blur_warn: String,
+    featureless_flag: String,
+    featureless_warn: String,
     screenshot_steps: String,
 ) -> Result<(), AppError> {
     use crate::ssr::*;
@@ -166,6 +172,8 @@ pub async fn save_photo_checks(
         blur_flag: num("blur_flag", &blur_flag)?,
         blur_tile_flag: num("blur_tile_flag", &blur_tile_flag)?,
         blur_warn: num("blur_warn", &blur_warn)?,
+        featureless_flag: num("featureless_flag", &featureless_flag)?,
+        featureless_warn: num("featureless_warn", &featureless_warn)?,
     };
     let mut steps = vec![];
     for part in screenshot_steps.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {

@@ -48,7 +48,7 @@ impl Turn<'_, '_> {
             }
             let Some(d) = drop.as_ref() else {
                 if let Some(m) = &stored.measures {
-                    self.tx.record_measures(&stored.sha256, m).await?;
+                    self.tx.record_measures(&stored.sha256, m, stored.pdq.as_ref()).await?;
                 }
                 on_tx!(self.tx, c => { sqlx::query(
                     "insert into held_photo (phone, sha256, mime_type, size_bytes, width, height, provider_media_id, step_hint, received_at)
@@ -83,6 +83,8 @@ impl Turn<'_, '_> {
                 provider_media_id: media_id,
                 received_at: now,
                 measures: stored.measures,
+                pdq: stored.pdq,
+                similar: stored.similar.clone(),
             };
             self.tx.add_photo(d, &photo, &self.actor).await?;
             self.fx.note(format!("photo on {} step {step}", d.drop_number));
@@ -173,6 +175,8 @@ impl Turn<'_, '_> {
                         provider_media_id: h.provider_media_id,
                         received_at: h.received_at,
                         measures: None,
+                        pdq: None,
+                        similar: vec![],
                     };
                     self.tx.add_photo(&current, &photo, &self.actor).await?;
                     n += 1;

@@ -54,13 +54,13 @@ impl Store {
         // never older than the version it is kept under.
         let version: i64 =
             on_tx!(tx, c => sqlx::query_scalar("select version from settings_version where id = 1").fetch_one(&mut *c).await?);
-        if let Some(cached) = self.settings_cache.lock().map_err(|_| CoreError::Internal("settings cache poisoned".into()))?.as_ref() {
+        if let Some(cached) = self.memory.settings.lock().map_err(|_| CoreError::Internal("settings cache poisoned".into()))?.as_ref() {
             if cached.version == version {
                 return Ok(cached.clone());
             }
         }
         let fresh = Arc::new(tx.read_settings(version).await?);
-        let mut cache = self.settings_cache.lock().map_err(|_| CoreError::Internal("settings cache poisoned".into()))?;
+        let mut cache = self.memory.settings.lock().map_err(|_| CoreError::Internal("settings cache poisoned".into()))?;
         if cache.as_ref().is_none_or(|c| c.version < version) {
             *cache = Some(fresh.clone());
         }

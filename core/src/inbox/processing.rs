@@ -79,6 +79,11 @@ impl Store {
     /// each number's events in order. Returns each processed event's outcome.
     pub async fn process_events(&self, batch: Vec<ReadyEvent>, policy: &RetryPolicy, now: i64) -> CoreResult<Vec<(EventId, EventOutcome)>> {
         let mut batch = batch;
+        for ev in &mut batch {
+            if let Work::Apply(photos) = &mut ev.work {
+                self.find_similar(photos).await?;
+            }
+        }
         // Numbers in one order in every batch: per-number locks are then always taken in
         // the same order, and two workers cannot deadlock on them.
         batch.sort_by(|a, b| (&a.event.phone, a.event.event_id).cmp(&(&b.event.phone, b.event.event_id)));
@@ -207,9 +212,22 @@ impl Store {
         Ok(Some((outcomes, consumed)))
     }
 
+    /// Looks each photo up among the stored ones (before the transaction that files it).
+    async fn find_similar(&self, photos: &mut [Result<StoredMedia, String>]) -> CoreResult<()> {
+        for stored in photos.iter_mut().flatten() {
+            if let Some(pdq) = &stored.pdq {
+                stored.similar = self.similar_photos(pdq).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one inbound message in a transaction of its own (the conversation tests; the
     /// workers use [`Store::process_events`]).
     pub async fn handle_message(&self, msg: &InboundMessage, photos: &[Result<StoredMedia, String>], now: i64) -> CoreResult<String> {
+        let mut photos = photos.to_vec();
+        self.find_similar(&mut photos).await?;
+        let photos = &photos[..];
         let mut tx = self.begin().await?;
         let settings = self.settings(&mut tx).await?;
         let mut conversations = Conversations::default();

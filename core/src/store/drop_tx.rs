@@ -116,7 +116,7 @@ impl Tx<'_> {
         // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
         let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
         if let Some(m) = &photo.measures {
-            self.record_measures(&photo.sha256, m).await?;
+            self.record_measures(&photo.sha256, m, photo.pdq.as_ref()).await?;
         }
         let id = on_tx!(self, c => {
             let id: PhotoId = sqlx::query_scalar(
@@ -129,7 +129,7 @@ impl Tx<'_> {
             history!(c, detail.drop_id, &actor.label, "photo", format!("photo for step {}", photo.step.get()));
             id
         });
-        self.judge_photo(detail.drop_id, photo.step.get(), id, &photo.sha256, photo.received_at).await?;
+        self.judge_photo(detail.drop_id, id, photo).await?;
         Ok(id)
     }
 

@@ -287,8 +287,8 @@ pub struct Store {
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// How many write transactions wait for their turn (see [`Store::writer_waiting`]).
     gate_waiters: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    /// The settings the inbox last read, with their version (see [`Store::settings`]).
-    pub(crate) settings_cache: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Settings>>>>,
+    /// The settings the inbox last read (see [`Store::settings`]) and the reuse index.
+    pub(crate) memory: std::sync::Arc<reuse::Memory>,
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
@@ -321,7 +321,7 @@ impl Store {
                 secret: Default::default(),
                 write_gate: Default::default(),
                 gate_waiters: Default::default(),
-                settings_cache: Default::default(),
+                memory: Default::default(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
@@ -339,7 +339,7 @@ impl Store {
             secret: Default::default(),
             write_gate: Default::default(),
             gate_waiters: Default::default(),
-            settings_cache: Default::default(),
+            memory: Default::default(),
         })
     }
 
@@ -435,6 +435,7 @@ mod drop_tx;
 mod drops;
 mod photo_checks;
 mod projects;
+mod reuse;
 mod review;
 mod users;
 
@@ -442,7 +443,7 @@ pub(crate) use drop_list::check_search;
 pub use drop_list::{Cursor, DropFilter, DropSummary, MAX_SEARCH_CHARS};
 pub use drop_tx::DropKey;
 pub use drops::{Contractor, DropDetail, HistoryEntry, PhotoInfo, StepDetail};
-pub use photo_checks::{PhotoCheck, PhotoCheckSettings};
+pub use photo_checks::{PhotoCheck, PhotoCheckSettings, ReuseIndex};
 pub(crate) use projects::PROJECT_COLS;
 pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
 pub use review::{NewPhoto, StepVerdict};

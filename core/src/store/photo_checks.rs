@@ -2,8 +2,10 @@
 //! filed photo's checks against its project's thresholds and its step's kind, open flags,
 //! dismissing one.
 
+pub use super::reuse::ReuseIndex;
 use super::*;
 use crate::domain::{CheckKind, CheckResult};
+use crate::pdq::{Pdq, PDQ_VERSION};
 use crate::photo_checks::{judge, Check, Measures, Thresholds, MEASURE_VERSION};
 
 /// One check of a photo as stored and shown.
@@ -17,6 +19,10 @@ pub struct PhotoCheck {
     /// When the flag stopped counting: a reviewer dismissed it, or a new photo replaced its photo.
     pub resolved_at: Option<i64>,
     pub resolved_by: Option<String>,
+    /// For `reused`: the earlier photo, its drop and step.
+    pub match_photo_id: Option<PhotoId>,
+    pub match_drop: Option<String>,
+    pub match_step: Option<i64>,
 }
 
 impl PhotoCheck {
@@ -28,67 +34,125 @@ impl PhotoCheck {
 
 row_key!(PhotoCheck => "photo_check"."photo_id");
 
-pub(crate) const CHECKS_SELECT: &str = "select c.photo_id, c.kind, c.result, c.value, c.detail, c.resolved_at, c.resolved_by
-    from photo_check c join photo p on p.photo_id = c.photo_id where p.drop_id = $1 order by c.photo_id, c.kind";
+pub(crate) const CHECKS_SELECT: &str = "select c.photo_id, c.kind, c.result, c.value, c.detail, c.resolved_at, c.resolved_by,
+        c.match_photo_id, md.drop_number as match_drop, mp.step_no as match_step
+    from photo_check c join photo p on p.photo_id = c.photo_id
+    left join photo mp on mp.photo_id = c.match_photo_id left join drop_job md on md.drop_id = mp.drop_id
+    where p.drop_id = $1 order by c.photo_id, c.kind";
 
 /// The SQL condition "drop `d` has an open flag".
 pub(crate) const HAS_OPEN_FLAG: &str = "exists (select 1 from photo fp join photo_check fc on fc.photo_id = fp.photo_id
     where fp.drop_id = d.drop_id and fc.result = 'flag' and fc.resolved_at is null)";
 
 impl Tx<'_> {
-    /// Keeps a photo's measures (once per content: the same bytes measure the same).
-    pub(crate) async fn record_measures(&mut self, sha256: &str, m: &Measures) -> CoreResult<()> {
+    /// Keeps a photo's measures and hash (once per content: the same bytes measure the same).
+    pub(crate) async fn record_measures(&mut self, sha256: &str, m: &Measures, pdq: Option<&Pdq>) -> CoreResult<()> {
+        let (hash, quality) = (pdq.map(|p| p.hash.to_hex()), pdq.map(|p| i64::from(p.quality)));
+        let version = pdq.map(|_| PDQ_VERSION);
         on_tx!(self, c => { sqlx::query(
-            "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var)
-             values ($1, $2, $3, $4, $5, $6, $7) on conflict (sha256) do nothing")
+            "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var,
+                pdq_hash, pdq_quality, pdq_version)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (sha256) do nothing")
             .bind(sha256).bind(MEASURE_VERSION).bind(i64::from(m.long_side)).bind(m.mean_luma).bind(m.bright_share)
-            .bind(m.laplacian_var).bind(m.best_tile_var).execute(&mut *c).await?; });
+            .bind(m.laplacian_var).bind(m.best_tile_var).bind(hash).bind(quality).bind(version).execute(&mut *c).await?; });
         Ok(())
     }
 
-    /// Judges a photo just filed on `step` of a drop against its project's thresholds and the
-    /// step's kind, storing every check; flags still open on the step's earlier photos are
-    /// resolved (the new photo replaces them). A photo never measured gets no checks.
-    /// Returns the checks.
-    pub(crate) async fn judge_photo(
-        &mut self,
-        drop_id: DropId,
-        step: i64,
-        photo_id: PhotoId,
-        sha256: &str,
-        now: i64,
-    ) -> CoreResult<Vec<Check>> {
-        type Row = (i64, f64, f64, f64, f64, Option<String>, Option<bool>);
+    /// Judges a photo just filed on a drop against its project's thresholds and its step's
+    /// kind, and against the archive (the same bytes, or a PDQ match, on another drop: reused),
+    /// storing every check; flags still open on the step's earlier photos are resolved (the new
+    /// photo replaces them). A photo never measured gets no usable-photo checks.
+    pub(crate) async fn judge_photo(&mut self, drop_id: DropId, photo_id: PhotoId, photo: &NewPhoto) -> CoreResult<Vec<Check>> {
+        type Row = (i64, f64, f64, f64, f64, Option<i64>, Option<String>, Option<bool>);
+        let (step, now) = (photo.step.get(), photo.received_at);
         let row: Option<Row> = on_tx!(self, c => sqlx::query_as(
-            "select m.long_side, m.mean_luma, m.bright_share, m.laplacian_var, m.best_tile_var, p.photo_thresholds,
+            "select m.long_side, m.mean_luma, m.bright_share, m.laplacian_var, m.best_tile_var, m.pdq_quality, p.photo_thresholds,
                 (select s.screenshot from checklist_step s where s.project_id = d.project_id and s.step_no = $3)
              from photo_measure m, drop_job d join project p on p.project_id = d.project_id
              where m.sha256 = $1 and d.drop_id = $2 and m.algo_version = $4")
-            .bind(sha256).bind(drop_id).bind(step).bind(MEASURE_VERSION).fetch_optional(&mut *c).await?);
+            .bind(&photo.sha256).bind(drop_id).bind(step).bind(MEASURE_VERSION).fetch_optional(&mut *c).await?);
         on_tx!(self, c => { sqlx::query(
             "update photo_check set resolved_at = $1, resolved_by = 'a new photo' where resolved_at is null and result = 'flag'
              and photo_id in (select photo_id from photo where drop_id = $2 and step_no = $3 and photo_id <> $4)")
             .bind(now).bind(drop_id).bind(step).bind(photo_id).execute(&mut *c).await?; });
-        let Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, overrides, screenshot)) = row else {
-            return Ok(vec![]);
+        let mut checks = match row {
+            None => vec![],
+            Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, quality, overrides, screenshot)) => {
+                let m = Measures {
+                    long_side: u32::try_from(long_side).unwrap_or(u32::MAX),
+                    mean_luma,
+                    bright_share,
+                    laplacian_var,
+                    best_tile_var,
+                    pdq_quality: quality.and_then(|q| u8::try_from(q).ok()),
+                };
+                judge(&m, screenshot.unwrap_or(false), &project_thresholds(drop_id, overrides.as_deref()))
+            }
         };
-        let m = Measures { long_side: u32::try_from(long_side).unwrap_or(u32::MAX), mean_luma, bright_share, laplacian_var, best_tile_var };
-        let checks = judge(&m, screenshot.unwrap_or(false), &project_thresholds(drop_id, overrides.as_deref()));
+        let reused = self.reuse_check(drop_id, photo).await?;
         for ch in &checks {
-            on_tx!(self, c => { sqlx::query(
-                "insert into photo_check (photo_id, kind, result, value, detail) values ($1, $2, $3, $4, $5)
-                 on conflict (photo_id, kind) do nothing")
-                .bind(photo_id).bind(ch.kind.as_str()).bind(ch.result.as_str()).bind(ch.value).bind(&ch.detail)
-                .execute(&mut *c).await?; });
+            self.insert_check(photo_id, ch, None).await?;
+        }
+        if let Some((check, original)) = reused {
+            self.insert_check(photo_id, &check, original).await?;
+            checks.push(check);
         }
         Ok(checks)
     }
 
-    /// The open flags of a drop's photos received at or after `since`, by step.
+    async fn insert_check(&mut self, photo_id: PhotoId, ch: &Check, original: Option<PhotoId>) -> CoreResult<()> {
+        on_tx!(self, c => { sqlx::query(
+            "insert into photo_check (photo_id, kind, result, value, detail, match_photo_id) values ($1, $2, $3, $4, $5, $6)
+             on conflict (photo_id, kind) do nothing")
+            .bind(photo_id).bind(ch.kind.as_str()).bind(ch.result.as_str()).bind(ch.value).bind(&ch.detail).bind(original)
+            .execute(&mut *c).await?; });
+        Ok(())
+    }
+
+    /// The reuse check: the same bytes on another drop (distance 0), else the nearest PDQ
+    /// match on another drop; a pass when the photo was looked up and nothing matched.
+    async fn reuse_check(&mut self, drop_id: DropId, photo: &NewPhoto) -> CoreResult<Option<(Check, Option<PhotoId>)>> {
+        let exact: Option<PhotoId> = on_tx!(self, c => sqlx::query_scalar(
+            "select photo_id from photo where sha256 = $1 and drop_id <> $2 order by photo_id limit 1")
+            .bind(&photo.sha256).bind(drop_id).fetch_optional(&mut *c).await?);
+        let mut found = exact.map(|id| (id, 0));
+        for &(id, d) in &photo.similar {
+            if found.is_some() {
+                break;
+            }
+            let other: Option<DropId> = on_tx!(self, c => sqlx::query_scalar("select drop_id from photo where photo_id = $1")
+                .bind(id).fetch_optional(&mut *c).await?);
+            if other.is_some_and(|o| o != drop_id) {
+                found = Some((id, d));
+            }
+        }
+        let Some((original, distance)) = found else {
+            let looked = photo.pdq.as_ref().is_some_and(|p| p.quality > crate::pdq::QUALITY_GATE);
+            return Ok(looked.then(|| {
+                let detail = "no earlier photo of another drop looks like it".to_string();
+                (Check { kind: CheckKind::Reused, result: CheckResult::Pass, value: 256.0, detail }, None)
+            }));
+        };
+        let (number, step, at, name, phone): (String, i64, i64, Option<String>, Option<String>) = on_tx!(self, c => sqlx::query_as(
+            "select d.drop_number, p.step_no, p.received_at, ct.name, ct.phone from photo p join drop_job d on d.drop_id = p.drop_id
+             left join contact ct on ct.contact_id = d.contractor_id where p.photo_id = $1")
+            .bind(original).fetch_one(&mut *c).await?);
+        let who = match (name.filter(|n| !n.is_empty()), phone) {
+            (Some(n), Some(p)) => format!(", {n} · {p}"),
+            (None, Some(p)) => format!(", {p}"),
+            _ => String::new(),
+        };
+        let how = if distance == 0 { "the same file".to_string() } else { format!("{distance} of 256 bits apart") };
+        let detail = format!("reused from {number} step {step} (received {}{who}; {how})", crate::fmt_time(at));
+        Ok(Some((Check { kind: CheckKind::Reused, result: CheckResult::Flag, value: f64::from(distance), detail }, Some(original))))
+    }
+
+    /// The open flags of a drop's photos received at or after `since`, by step, that the
+    /// contractor is asked about (a reuse flag is for the reviewer only).
     pub(crate) async fn open_flags_since(&mut self, drop_id: DropId, since: i64) -> CoreResult<Vec<(i64, CheckKind)>> {
         Ok(on_tx!(self, c => sqlx::query_as::<_, (i64, CheckKind)>(
             "select p.step_no, c.kind from photo_check c join photo p on p.photo_id = c.photo_id
-             where p.drop_id = $1 and p.received_at >= $2 and c.result = 'flag' and c.resolved_at is null
+             where p.drop_id = $1 and p.received_at >= $2 and c.result = 'flag' and c.resolved_at is null and c.kind <> 'reused'
              order by p.step_no, c.kind")
             .bind(drop_id).bind(since).fetch_all(&mut *c).await?))
     }

@@ -26,11 +26,22 @@ pub struct NewPhoto {
     /// Its usable-photo measures, when they were taken as it was stored (a photo filed from
     /// the held ones has them stored already).
     pub measures: Option<crate::photo_checks::Measures>,
+    /// Its PDQ hash, and the stored photos that look the same (see [`crate::media::StoredMedia`]).
+    pub pdq: Option<crate::pdq::Pdq>,
+    pub similar: Vec<(PhotoId, u32)>,
 }
 
 impl Store {
     /// Attaches a photo to a step of a drop.
     pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<PhotoId> {
+        let found;
+        let photo = match &photo.pdq {
+            Some(pdq) if photo.similar.is_empty() => {
+                found = NewPhoto { similar: self.similar_photos(pdq).await?, ..photo.clone() };
+                &found
+            }
+            _ => photo,
+        };
         let mut tx = self.begin().await?;
         let detail = tx.drop_state(DropKey::Number(number)).await?;
         let id = tx.add_photo(&detail, photo, actor).await?;

@@ -141,6 +141,9 @@ fn detail_json(d: DropDetail) -> Value {
                     "detail": c.detail,
                     "resolved_at": c.resolved_at.map(rfc3339),
                     "resolved_by": c.resolved_by,
+                    "match": c.match_photo_id.map(|id| json!({
+                        "photo_id": id, "drop_number": c.match_drop, "step": c.match_step, "distance": c.value,
+                    })),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

@@ -41,6 +41,8 @@ async fn a_flagged_photo_is_in_the_api_and_the_list_and_approving_it_asks_first(
                 provider_media_id: None,
                 received_at: dropcheck_core::now_ms(),
                 measures: s.measures,
+                pdq: s.pdq,
+                similar: vec![],
             };
             app.store.add_photo(&dn, &photo, &ActorRef::system("test")).await.unwrap();
         }
@@ -55,7 +57,7 @@ async fn a_flagged_photo_is_in_the_api_and_the_list_and_approving_it_asks_first(
         assert_eq!(dark["resolved_at"], serde_json::Value::Null);
         let kinds: Vec<&str> =
             v["steps"][1]["photos"][0]["checks"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["blurred", "dark", "overexposed", "small"]);
+        assert_eq!(kinds, ["blurred", "dark", "featureless", "overexposed", "reused", "small"]);
         assert!(v["steps"][1]["photos"][0]["checks"].as_array().unwrap().iter().all(|c| c["result"] == "pass"));
 
         let (s, v) = app.api("GET", "/api/v1/drops?flagged=true", Some(BRIDGE), None).await;

@@ -1,0 +1,344 @@
+//! PDQ, Meta's 256-bit perceptual hash for "the same photo, re-encoded, resized or re-lit",
+//! written from its published description (`facebook/ThreatExchange`, `pdq/README.md` and the
+//! hashing paper): luma → two passes of a Jarosz (box) filter along rows and columns, sized to
+//! the photo → 64×64 samples → the 16×16 lowest non-constant DCT coefficients → one bit per
+//! coefficient, set where it is above their median. Its quality (0–100) is the sum of the
+//! 64×64 image's gradients: a featureless photo (a covered lens, a blank wall) scores low, and
+//! its hash says little.
+//!
+//! The rotations are read from the same coefficients: mirroring the photo changes the sign of
+//! the odd-index ones and turning it a quarter swaps rows and columns, so the hashes of the
+//! photo turned 90°, 180° and 270° cost a median each, not another pass over the pixels.
+//!
+//! Not checked here against Meta's reference images and hashes (their files are not part of
+//! this repository); see `docs/PERFORMANCE.md`.
+
+use image::DynamicImage;
+
+/// The version of the hash as computed here (stored with every hash).
+pub const PDQ_VERSION: i64 = 1;
+
+/// Hamming distance at or under which two hashes are the same photo (PDQ's documented value).
+pub const MATCH_DISTANCE: u32 = 31;
+
+/// Hashes of a quality at or under this say too little to match on (PDQ's documented gate).
+pub const QUALITY_GATE: u8 = 49;
+
+const SIDE: usize = 64;
+const COEFFS: usize = 16;
+
+/// 256 bits, as four words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Hash256(pub [u64; 4]);
+
+impl Hash256 {
+    pub fn distance(&self, other: &Hash256) -> u32 {
+        self.0.iter().zip(other.0.iter()).map(|(a, b)| (a ^ b).count_ones()).sum()
+    }
+
+    /// 64 lower-case hex digits, as Meta's tools write a PDQ hash (the last 16 bits first).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().rev().map(|w| format!("{w:016x}")).collect()
+    }
+
+    pub fn from_hex(hex: &str) -> Option<Hash256> {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut words = [0u64; 4];
+        for (i, w) in words.iter_mut().rev().enumerate() {
+            *w = u64::from_str_radix(&hex[i * 16..i * 16 + 16], 16).ok()?;
+        }
+        Some(Hash256(words))
+    }
+}
+
+/// A photo's PDQ hash, its quality, and the hashes it would have turned 90°, 180° and 270°.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pdq {
+    pub hash: Hash256,
+    pub quality: u8,
+    pub rotations: [Hash256; 3],
+}
+
+impl Pdq {
+    /// The smallest distance from `other` to this photo in any of its four turns.
+    pub fn distance_any_turn(&self, other: &Hash256) -> u32 {
+        std::iter::once(&self.hash).chain(self.rotations.iter()).map(|h| h.distance(other)).min().unwrap_or(256)
+    }
+}
+
+/// PDQ of a photo (as decoded, upright).
+pub fn pdq(img: &DynamicImage) -> Pdq {
+    let rgb = img.to_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let mut luma: Vec<f32> = rgb.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect();
+    if w == 0 || h == 0 {
+        return Pdq { hash: Hash256::default(), quality: 0, rotations: [Hash256::default(); 3] };
+    }
+    jarosz(&mut luma, w, h);
+    let mut small = [0f32; SIDE * SIDE];
+    for i in 0..SIDE {
+        let y = (((i as f32 + 0.5) * h as f32 / SIDE as f32) as usize).min(h - 1);
+        for j in 0..SIDE {
+            let x = (((j as f32 + 0.5) * w as f32 / SIDE as f32) as usize).min(w - 1);
+            small[i * SIDE + j] = luma[y * w + x];
+        }
+    }
+    let quality = quality(&small);
+    let b = dct16(&small);
+    // Turning: mirror x flips the sign of odd-frequency columns (index j + 1 odd, j even),
+    // mirror y of the rows; a transpose swaps them. 90° = transpose then mirror x, 180° =
+    // mirror both, 270° = transpose then mirror y.
+    let sign = |k: usize| if k % 2 == 0 { -1.0 } else { 1.0 };
+    let variant = |f: &dyn Fn(usize, usize) -> f32| {
+        let mut m = [0f32; COEFFS * COEFFS];
+        for i in 0..COEFFS {
+            for j in 0..COEFFS {
+                m[i * COEFFS + j] = f(i, j);
+            }
+        }
+        bits(&m)
+    };
+    let at = |i: usize, j: usize| b[i * COEFFS + j];
+    Pdq {
+        hash: bits(&b),
+        quality,
+        rotations: [
+            variant(&|i, j| at(j, i) * sign(j)),
+            variant(&|i, j| at(i, j) * sign(i) * sign(j)),
+            variant(&|i, j| at(j, i) * sign(i)),
+        ],
+    }
+}
+
+/// The window of the box filter for a side of `old` pixels brought to `new`.
+fn window(old: usize, new: usize) -> usize {
+    (old + 2 * new - 1) / (2 * new)
+}
+
+/// Two passes of box filters along the rows, then the columns.
+fn jarosz(buf: &mut [f32], w: usize, h: usize) {
+    let (wr, wc) = (window(w, SIDE), window(h, SIDE));
+    let mut tmp = vec![0f32; buf.len()];
+    let mut line_in = vec![0f32; w.max(h)];
+    let mut line_out = vec![0f32; w.max(h)];
+    for _ in 0..2 {
+        for y in 0..h {
+            box1d(&buf[y * w..(y + 1) * w], &mut tmp[y * w..(y + 1) * w], wr);
+        }
+        for x in 0..w {
+            for y in 0..h {
+                line_in[y] = tmp[y * w + x];
+            }
+            box1d(&line_in[..h], &mut line_out[..h], wc);
+            for y in 0..h {
+                buf[y * w + x] = line_out[y];
+            }
+        }
+    }
+}
+
+/// A centred running mean of `window` samples (fewer at the ends).
+fn box1d(input: &[f32], out: &mut [f32], window: usize) {
+    let n = input.len();
+    if window <= 1 || n == 0 {
+        out.copy_from_slice(input);
+        return;
+    }
+    let window = window.min(n);
+    let half = (window + 2) / 2;
+    let (mut sum, mut count, mut ri, mut li, mut oi) = (0f32, 0usize, 0usize, 0usize, 0usize);
+    for _ in 0..half - 1 {
+        sum += input[ri];
+        count += 1;
+        ri += 1;
+    }
+    for _ in 0..window - half + 1 {
+        sum += input[ri];
+        count += 1;
+        ri += 1;
+        out[oi] = sum / count as f32;
+        oi += 1;
+    }
+    for _ in 0..n - window {
+        sum += input[ri] - input[li];
+        ri += 1;
+        li += 1;
+        out[oi] = sum / count as f32;
+        oi += 1;
+    }
+    while oi < n {
+        sum -= input[li];
+        li += 1;
+        count -= 1;
+        out[oi] = sum / count.max(1) as f32;
+        oi += 1;
+    }
+}
+
+/// The sum of the 64×64 image's neighbour differences, scaled to 0–100.
+fn quality(a: &[f32; SIDE * SIDE]) -> u8 {
+    let mut sum: i64 = 0;
+    for i in 0..SIDE - 1 {
+        for j in 0..SIDE {
+            sum += (((a[i * SIDE + j] - a[(i + 1) * SIDE + j]) * 100.0 / 255.0) as i64).abs();
+        }
+    }
+    for i in 0..SIDE {
+        for j in 0..SIDE - 1 {
+            sum += (((a[i * SIDE + j] - a[i * SIDE + j + 1]) * 100.0 / 255.0) as i64).abs();
+        }
+    }
+    (sum / 90).min(100) as u8
+}
+
+/// The 16×16 DCT coefficients of frequencies 1–16 in each direction.
+fn dct16(a: &[f32; SIDE * SIDE]) -> [f32; COEFFS * COEFFS] {
+    let scale = (2.0 / SIDE as f64).sqrt();
+    let mut d = [0f32; COEFFS * SIDE];
+    for i in 0..COEFFS {
+        for j in 0..SIDE {
+            let angle = std::f64::consts::PI / 2.0 / SIDE as f64 * (i + 1) as f64 * (2 * j + 1) as f64;
+            d[i * SIDE + j] = (scale * angle.cos()) as f32;
+        }
+    }
+    // T = D · A (16×64), B = T · Dᵀ (16×16).
+    let mut t = [0f32; COEFFS * SIDE];
+    for i in 0..COEFFS {
+        for k in 0..SIDE {
+            let dik = d[i * SIDE + k];
+            for j in 0..SIDE {
+                t[i * SIDE + j] += dik * a[k * SIDE + j];
+            }
+        }
+    }
+    let mut b = [0f32; COEFFS * COEFFS];
+    for i in 0..COEFFS {
+        for j in 0..COEFFS {
+            b[i * COEFFS + j] = (0..SIDE).map(|k| t[i * SIDE + k] * d[j * SIDE + k]).sum();
+        }
+    }
+    b
+}
+
+/// One bit per coefficient: set where it is above the median (bit `i·16 + j`, word by word).
+fn bits(b: &[f32; COEFFS * COEFFS]) -> Hash256 {
+    let mut sorted = *b;
+    sorted.sort_unstable_by(f32::total_cmp);
+    let median = (sorted[127] + sorted[128]) / 2.0;
+    let mut words = [0u64; 4];
+    for (k, v) in b.iter().enumerate() {
+        if *v > median {
+            words[k / 64] |= 1 << (k % 64);
+        }
+    }
+    Hash256(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{imageops, Rgb, RgbImage};
+
+    /// A scene with structure at many scales, different for each seed.
+    fn scene(seed: u32, w: u32, h: u32) -> DynamicImage {
+        let mut img = RgbImage::new(w, h);
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        let blobs: Vec<(f32, f32, f32, u8)> = (0..12)
+            .map(|_| {
+                let mut next = || {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    s
+                };
+                ((next() % w) as f32, (next() % h) as f32, (next() % (w / 4) + 20) as f32, (next() % 200) as u8)
+            })
+            .collect();
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            let mut v = 40.0 + 60.0 * (x as f32 / w as f32);
+            for (bx, by, r, tone) in &blobs {
+                if (x as f32 - bx).hypot(y as f32 - by) < *r {
+                    v = f32::from(*tone) + 30.0;
+                }
+            }
+            let v = v.clamp(0.0, 255.0) as u8;
+            *p = Rgb([v, v.saturating_add(10), v.saturating_sub(10)]);
+        }
+        DynamicImage::ImageRgb8(img)
+    }
+
+    fn jpeg(img: &DynamicImage, q: u8) -> DynamicImage {
+        let mut out = vec![];
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q).encode_image(&img.to_rgb8()).unwrap();
+        image::load_from_memory(&out).unwrap()
+    }
+
+    #[test]
+    fn a_recompressed_resized_or_relit_copy_matches_and_another_scene_does_not() {
+        let original = scene(1, 1600, 1200);
+        let h = pdq(&original);
+        assert!(h.quality > QUALITY_GATE, "quality {}", h.quality);
+        let q30_half = jpeg(&original.resize(800, 600, imageops::FilterType::Triangle), 30);
+        let brighter = DynamicImage::ImageRgb8(imageops::brighten(&original.to_rgb8(), 30));
+        for (what, copy) in [("JPEG q50", jpeg(&original, 50)), ("half size, q30", q30_half), ("brighter", brighter)] {
+            let d = pdq(&copy).hash.distance(&h.hash);
+            assert!(d <= MATCH_DISTANCE, "{what}: {d} bits");
+        }
+        for seed in 2..6 {
+            let d = pdq(&scene(seed, 1600, 1200)).hash.distance(&h.hash);
+            assert!(d > 2 * MATCH_DISTANCE, "scene {seed}: only {d} bits away");
+        }
+    }
+
+    #[test]
+    fn a_turned_copy_matches_through_the_rotations() {
+        let original = scene(7, 1200, 900);
+        let h = pdq(&original);
+        for (what, turned) in [("90°", original.rotate90()), ("180°", original.rotate180()), ("270°", original.rotate270())] {
+            let t = pdq(&turned).hash;
+            assert!(h.hash.distance(&t) > MATCH_DISTANCE, "{what}: the plain hash should not match");
+            assert!(h.distance_any_turn(&t) <= 8, "{what}: {} bits through the rotations", h.distance_any_turn(&t));
+        }
+    }
+
+    #[test]
+    fn a_blank_photo_has_no_quality() {
+        let blank = DynamicImage::ImageRgb8(RgbImage::from_pixel(1600, 1200, Rgb([180, 180, 180])));
+        assert_eq!(pdq(&blank).quality, 0);
+    }
+
+    #[test]
+    fn hashes_read_back_from_hex() {
+        let h = pdq(&scene(3, 640, 480)).hash;
+        assert_eq!(Hash256::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(Hash256::from_hex("xyz"), None);
+    }
+
+    #[test]
+    fn the_box_filter_keeps_a_constant_and_averages_a_step() {
+        let mut out = [0f32; 10];
+        box1d(&[5.0; 10], &mut out, 3);
+        assert!(out.iter().all(|v| (v - 5.0).abs() < 1e-5), "{out:?}");
+        let step: Vec<f32> = (0..10).map(|i| if i < 5 { 0.0 } else { 9.0 }).collect();
+        box1d(&step, &mut out, 3);
+        assert!((out[4] - 3.0).abs() < 1e-5 && (out[5] - 6.0).abs() < 1e-5, "{out:?}");
+    }
+}
+
+#[cfg(test)]
+mod demo_photos {
+    /// The sandbox's and the demo's generated photos must not look reused: photos of the same
+    /// step on other drops, or of another variant, are far apart.
+    #[test]
+    fn generated_photos_of_the_same_step_do_not_match() {
+        let load = |n: &str, v: u32| image::load_from_memory(&crate::media::demo_photo(n, 3, "Cable entry outside", v)).unwrap();
+        let a = super::pdq(&load("DR10000001", 0));
+        for (n, v) in [("DR10000002", 0), ("DR10000001", 1), ("DR10000003", 0), ("SANDBOX", 77), ("SANDBOX", 78)] {
+            let d = a.distance_any_turn(&super::pdq(&load(n, v)).hash);
+            assert!(d > 2 * super::MATCH_DISTANCE, "{n} variant {v}: only {d} bits away");
+        }
+        assert!(a.quality > super::QUALITY_GATE, "quality {}", a.quality);
+    }
+}

@@ -1,0 +1,133 @@
+//! What the store keeps in memory: the settings the inbox last read, and the reuse index —
+//! every stored photo's PDQ hash, loaded from the database on first use and brought up to date
+//! before each lookup (this server's photos and other replicas' alike: it reads the rows past
+//! the highest photo id it holds, with a margin for transactions that commit out of order).
+//! The database keeps the truth; the index is 40 bytes a photo (its hash and its id).
+
+use super::*;
+use crate::pdq::{Hash256, Pdq, MATCH_DISTANCE, QUALITY_GATE};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default, Debug)]
+pub(crate) struct Memory {
+    pub(crate) settings: Mutex<Option<Arc<Settings>>>,
+    pub(crate) reuse: Mutex<ReuseIndex>,
+}
+
+/// Photo ids read again below the highest one held: a photo committed this much later than
+/// photos with higher ids is still picked up.
+const REREAD: i64 = 1_000;
+
+/// Hashes by photo in photo-id order, searched by a scan (`count_ones`; the hardware popcount
+/// where the build enables it, see `docs/PERFORMANCE.md`). 40 bytes a photo.
+#[derive(Default, Debug)]
+pub struct ReuseIndex {
+    hashes: Vec<[u64; 4]>,
+    photo_ids: Vec<i64>,
+    high_water: i64,
+}
+
+impl ReuseIndex {
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// The memory the index holds, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.hashes.capacity() * 32 + self.photo_ids.capacity() * 8
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Adds a photo's hash (once: a photo already held is left as it is). Photos mostly come
+    /// in id order; one committed late goes to its place.
+    pub fn add(&mut self, photo_id: i64, hash: Hash256) {
+        if photo_id > self.high_water || self.photo_ids.is_empty() {
+            self.hashes.push(hash.0);
+            self.photo_ids.push(photo_id);
+            self.high_water = photo_id;
+        } else if let Err(at) = self.photo_ids.binary_search(&photo_id) {
+            self.hashes.insert(at, hash.0);
+            self.photo_ids.insert(at, photo_id);
+        }
+    }
+
+    /// Every photo within [`MATCH_DISTANCE`] of any of `queries` (a photo and its turns), with
+    /// its smallest distance.
+    pub fn near(&self, queries: &[Hash256]) -> Vec<(i64, u32)> {
+        let qs: Vec<[u64; 4]> = queries.iter().map(|q| q.0).collect();
+        scan(&self.hashes, &self.photo_ids, &qs)
+    }
+}
+
+fn scan(hashes: &[[u64; 4]], ids: &[i64], qs: &[[u64; 4]]) -> Vec<(i64, u32)> {
+    let mut out = vec![];
+    for (h, id) in hashes.iter().zip(ids) {
+        let mut best = u32::MAX;
+        for q in qs {
+            // Half the bits first: unrelated photos are about 64 bits apart there already.
+            let half = (h[0] ^ q[0]).count_ones() + (h[1] ^ q[1]).count_ones();
+            if half > MATCH_DISTANCE {
+                continue;
+            }
+            best = best.min(half + (h[2] ^ q[2]).count_ones() + (h[3] ^ q[3]).count_ones());
+        }
+        if best <= MATCH_DISTANCE {
+            out.push((*id, best));
+        }
+    }
+    out
+}
+
+impl Store {
+    /// Stored photos within [`MATCH_DISTANCE`] of a photo in any of its turns, nearest first:
+    /// (photo id, distance); none for a photo whose hash is under the quality gate. The index
+    /// is loaded or brought up to date first. Outside any transaction: a photo sees the
+    /// photos committed before it.
+    pub async fn similar_photos(&self, pdq: &Pdq) -> CoreResult<Vec<(PhotoId, u32)>> {
+        if pdq.quality <= QUALITY_GATE {
+            return Ok(vec![]);
+        }
+        let after = self.memory.reuse.lock().map_err(|_| poisoned())?.high_water - REREAD;
+        let rows: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(
+            "select p.photo_id, m.pdq_hash from photo p join photo_measure m on m.sha256 = p.sha256
+             where p.photo_id > $1 and m.pdq_hash is not null and m.pdq_quality > $2 order by p.photo_id")
+            .bind(after).bind(i64::from(QUALITY_GATE)).fetch_all(pool).await?);
+        let mut index = self.memory.reuse.lock().map_err(|_| poisoned())?;
+        for (id, hex) in rows {
+            match Hash256::from_hex(&hex) {
+                Some(h) => index.add(id, h),
+                None => tracing::error!(photo = id, "a stored PDQ hash does not read: left out of the reuse index"),
+            }
+        }
+        let queries = [pdq.hash, pdq.rotations[0], pdq.rotations[1], pdq.rotations[2]];
+        let mut out: Vec<(PhotoId, u32)> = index.near(&queries).into_iter().map(|(id, d)| (PhotoId(id), d)).collect();
+        out.sort_by_key(|&(id, d)| (d, id.get()));
+        Ok(out)
+    }
+}
+
+fn poisoned() -> CoreError {
+    CoreError::Internal("the reuse index's lock is poisoned".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_holds_each_photo_once_in_order_and_finds_the_near_ones() {
+        let mut index = ReuseIndex::default();
+        let h = |w: u64| Hash256([w, !w, w.rotate_left(9), w ^ 0x5555]);
+        for id in [1, 2, 5, 3, 5, 2] {
+            index.add(id, h((id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        }
+        assert_eq!(index.photo_ids, vec![1, 2, 3, 5], "each once, in order");
+        let mut q = h(3u64.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        q.0[2] ^= 0xff; // 8 bits off
+        assert_eq!(index.near(&[h(77), q]), vec![(3, 8)]);
+        assert!(index.near(&[h(77)]).is_empty());
+    }
+}
