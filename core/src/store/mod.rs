@@ -292,8 +292,6 @@ pub struct Store {
 }
 
 /// Where the database lives: an explicit URL, or the SQLite file in the data directory.
-/// The project a fresh install starts with.
-
 pub fn database_url(explicit: Option<&str>, data_dir: &Path) -> String {
     match explicit {
         Some(url) if !url.trim().is_empty() => url.trim().to_string(),

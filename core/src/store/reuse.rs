@@ -14,6 +14,9 @@ pub(crate) struct Memory {
     pub(crate) reuse: Mutex<ReuseIndex>,
 }
 
+/// From this many photos a lookup scans on every core.
+const PARALLEL_FROM: usize = 2_000_000;
+
 /// Photo ids read again below the highest one held: a photo committed this much later than
 /// photos with higher ids is still picked up.
 const REREAD: i64 = 1_000;
@@ -41,9 +44,20 @@ impl ReuseIndex {
         self.hashes.is_empty()
     }
 
+    /// Room for `more` hashes, with a 32nd of the index to spare: the index grows by a 32nd
+    /// at a time (at most 41.25 bytes a photo held), not by doubling.
+    pub fn reserve(&mut self, more: usize) {
+        if self.hashes.capacity() < self.hashes.len() + more {
+            let spare = more + self.hashes.len() / 32;
+            self.hashes.reserve_exact(spare);
+            self.photo_ids.reserve_exact(spare);
+        }
+    }
+
     /// Adds a photo's hash (once: a photo already held is left as it is). Photos mostly come
     /// in id order; one committed late goes to its place.
     pub fn add(&mut self, photo_id: i64, hash: Hash256) {
+        self.reserve(1);
         if photo_id > self.high_water || self.photo_ids.is_empty() {
             self.hashes.push(hash.0);
             self.photo_ids.push(photo_id);
@@ -58,7 +72,32 @@ impl ReuseIndex {
     /// its smallest distance.
     pub fn near(&self, queries: &[Hash256]) -> Vec<(i64, u32)> {
         let qs: Vec<[u64; 4]> = queries.iter().map(|q| q.0).collect();
-        scan(&self.hashes, &self.photo_ids, &qs)
+        // Past a few million photos the scan is bound by memory: every core takes a part.
+        let cores = if self.hashes.len() < PARALLEL_FROM { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+        if cores == 1 {
+            return scan(&self.hashes, &self.photo_ids, &qs);
+        }
+        let part = self.hashes.len().div_ceil(cores);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = self
+                .hashes
+                .chunks(part)
+                .zip(self.photo_ids.chunks(part))
+                .map(|(h, ids)| {
+                    let qs = &qs;
+                    s.spawn(move || scan(h, ids, qs))
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| {
+                    p.join().unwrap_or_else(|_| {
+                        tracing::error!("a part of the reuse scan panicked: its photos were not compared");
+                        vec![]
+                    })
+                })
+                .collect()
+        })
     }
 }
 
@@ -96,6 +135,7 @@ impl Store {
              where p.photo_id > $1 and m.pdq_hash is not null and m.pdq_quality > $2 order by p.photo_id")
             .bind(after).bind(i64::from(QUALITY_GATE)).fetch_all(pool).await?);
         let mut index = self.memory.reuse.lock().map_err(|_| poisoned())?;
+        index.reserve(rows.len());
         for (id, hex) in rows {
             match Hash256::from_hex(&hex) {
                 Some(h) => index.add(id, h),
