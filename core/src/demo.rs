@@ -131,19 +131,7 @@ async fn add_photos(
     let mut n = 0;
     while let Some(made) = made.next().await {
         let (step, stored) = made?;
-        let photo = NewPhoto {
-            step: StepNo::new(step)?,
-            sha256: stored.sha256,
-            mime_type: stored.mime_type,
-            size_bytes: stored.size_bytes,
-            width: stored.width,
-            height: stored.height,
-            provider_media_id: None,
-            received_at: now_ms(),
-            measures: stored.measures,
-            pdq: stored.pdq,
-            similar: vec![],
-        };
+        let photo = NewPhoto::from_stored(StepNo::new(step)?, &stored, None, now_ms());
         store.add_photo(number, &photo, actor).await?;
         n += 1;
     }

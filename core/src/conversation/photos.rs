@@ -73,19 +73,7 @@ impl Turn<'_, '_> {
                 self.reply("drop_refused", context! { message }, drop_id, None).await?;
                 continue;
             };
-            let photo = NewPhoto {
-                step: StepNo::new(step)?,
-                sha256: stored.sha256.clone(),
-                mime_type: stored.mime_type.clone(),
-                size_bytes: stored.size_bytes,
-                width: stored.width,
-                height: stored.height,
-                provider_media_id: media_id,
-                received_at: now,
-                measures: stored.measures,
-                pdq: stored.pdq,
-                similar: stored.similar.clone(),
-            };
+            let photo = NewPhoto::from_stored(StepNo::new(step)?, stored, media_id, now);
             self.tx.add_photo(d, &photo, &self.actor).await?;
             self.fx.note(format!("photo on {} step {step}", d.drop_number));
             let fresh = self.drop_by_id(d.drop_id).await?;

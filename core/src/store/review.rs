@@ -31,6 +31,25 @@ pub struct NewPhoto {
     pub similar: Vec<(PhotoId, u32)>,
 }
 
+impl NewPhoto {
+    /// A photo as stored in the media directory, for `step`.
+    pub fn from_stored(step: StepNo, stored: &crate::media::StoredMedia, provider_media_id: Option<String>, received_at: i64) -> Self {
+        NewPhoto {
+            step,
+            sha256: stored.sha256.clone(),
+            mime_type: stored.mime_type.clone(),
+            size_bytes: stored.size_bytes,
+            width: stored.width,
+            height: stored.height,
+            provider_media_id,
+            received_at,
+            measures: stored.measures,
+            pdq: stored.pdq,
+            similar: stored.similar.clone(),
+        }
+    }
+}
+
 impl Store {
     /// Attaches a photo to a step of a drop.
     pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<PhotoId> {

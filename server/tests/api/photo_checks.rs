@@ -31,19 +31,7 @@ async fn a_flagged_photo_is_in_the_api_and_the_list_and_approving_it_asks_first(
             let jpeg = demo_photo("DR12345678", step, "x", step as u32);
             let jpeg = if dark { spoiled_photo(&jpeg, 4, 0.0).unwrap() } else { jpeg };
             let s = media.store_image(jpeg).await.unwrap();
-            let photo = NewPhoto {
-                step: StepNo::new(step).unwrap(),
-                sha256: s.sha256,
-                mime_type: s.mime_type,
-                size_bytes: s.size_bytes,
-                width: s.width,
-                height: s.height,
-                provider_media_id: None,
-                received_at: dropcheck_core::now_ms(),
-                measures: s.measures,
-                pdq: s.pdq,
-                similar: vec![],
-            };
+            let photo = NewPhoto::from_stored(StepNo::new(step).unwrap(), &s, None, dropcheck_core::now_ms());
             app.store.add_photo(&dn, &photo, &ActorRef::system("test")).await.unwrap();
         }
 
