@@ -235,7 +235,7 @@ fn PhotoFlags(d: StatsPageData) -> impl IntoView {
         <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4 shadow-sm" id="photo-flags">
             <h2 class="text-sm font-semibold">"Photo checks"</h2>
             <p class="mt-1 text-sm text-slate-600" id="stat-flagged">
-                {format!("{} of {} photos checked were flagged{share} (too small, too dark, over-exposed or blurred).", d.photos_flagged, d.photos_checked)}
+                {format!("{} of {} photos checked were flagged{share} (too small, too dark, over-exposed, blurred, featureless or reused).", d.photos_flagged, d.photos_checked)}
             </p>
             {(!d.flags_by_step.is_empty()).then(|| view! {
                 <div class="grid gap-6 md:grid-cols-2">

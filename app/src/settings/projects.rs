@@ -26,6 +26,7 @@ pub struct ProjectView {
 }
 
 /// The threshold fields of the photo-checks form: name, label. Shares are entered in percent.
+#[cfg(feature = "ssr")]
 const THRESHOLD_FIELDS: &[(&str, &str)] = &[
     ("small_flag", "Too small: flag under (long side, px)"),
     ("small_warn", "Too small: warn under (px)"),

@@ -62,7 +62,7 @@ impl Tx<'_> {
     /// kind, and against the archive (the same bytes, or a PDQ match, on another drop: reused),
     /// storing every check; flags still open on the step's earlier photos are resolved (the new
     /// photo replaces them). A photo never measured gets no usable-photo checks.
-    pub(crate) async fn judge_photo(&mut self, drop_id: DropId, photo_id: PhotoId, photo: &NewPhoto) -> CoreResult<Vec<Check>> {
+    pub(crate) async fn judge_photo(&mut self, drop_id: DropId, photo_id: PhotoId, photo: &NewPhoto) -> CoreResult<()> {
         type Row = (i64, f64, f64, f64, f64, Option<i64>, Option<String>, Option<bool>);
         let (step, now) = (photo.step.get(), photo.received_at);
         let row: Option<Row> = on_tx!(self, c => sqlx::query_as(
@@ -75,7 +75,7 @@ impl Tx<'_> {
             "update photo_check set resolved_at = $1, resolved_by = 'a new photo' where resolved_at is null and result = 'flag'
              and photo_id in (select photo_id from photo where drop_id = $2 and step_no = $3 and photo_id <> $4)")
             .bind(now).bind(drop_id).bind(step).bind(photo_id).execute(&mut *c).await?; });
-        let mut checks = match row {
+        let checks = match row {
             None => vec![],
             Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, quality, overrides, screenshot)) => {
                 let m = Measures {
@@ -95,9 +95,8 @@ impl Tx<'_> {
         }
         if let Some((check, original)) = reused {
             self.insert_check(photo_id, &check, original).await?;
-            checks.push(check);
         }
-        Ok(checks)
+        Ok(())
     }
 
     async fn insert_check(&mut self, photo_id: PhotoId, ch: &Check, original: Option<PhotoId>) -> CoreResult<()> {
