@@ -252,6 +252,7 @@ string_enum!(
         Blurred = "blurred",
         Featureless = "featureless",
         Reused = "reused",
+        Vision = "vision",
     }
 );
 

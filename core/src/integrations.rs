@@ -23,12 +23,29 @@ use crate::store::{on_db, on_tx, Db, Store};
 /// The setting that chooses the provider.
 pub const PROVIDER: &str = "DROPCHECK_PROVIDER";
 
-/// One credential or option of a provider.
+/// Where a setting belongs on the page: a WhatsApp provider's credentials, or the vision
+/// model's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Provider(Provider),
+    Vision,
+}
+
+impl Section {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Provider(p) => p.as_str(),
+            Section::Vision => "vision",
+        }
+    }
+}
+
+/// One credential or option of a provider, or of the vision model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
     /// The environment variable, also the stored setting's name.
     pub name: &'static str,
-    pub provider: Provider,
+    pub section: Section,
     pub label: &'static str,
     /// Where to find it in the provider's console.
     pub help: &'static str,
@@ -41,10 +58,14 @@ pub struct Field {
 }
 
 const fn field(name: &'static str, provider: Provider, label: &'static str, help: &'static str, secret: bool) -> Field {
-    Field { name, provider, label, help, secret, default: None, env_only: false }
+    Field { name, section: Section::Provider(provider), label, help, secret, default: None, env_only: false }
 }
 
-/// Every provider setting, in the order the page shows them.
+const fn vision_field(name: &'static str, label: &'static str, help: &'static str, secret: bool) -> Field {
+    Field { name, section: Section::Vision, label, help, secret, default: None, env_only: false }
+}
+
+/// Every provider setting, then the vision model's, in the order the page shows them.
 pub const FIELDS: &[Field] = &[
     field("TWILIO_ACCOUNT_SID", Provider::Twilio, "Account SID", "Twilio Console → Account info (AC…)", false),
     field("TWILIO_AUTH_TOKEN", Provider::Twilio, "Auth token", "Twilio Console → Account info; also verifies X-Twilio-Signature", true),
@@ -64,7 +85,20 @@ pub const FIELDS: &[Field] = &[
         env_only: true,
         ..field("META_API_BASE", Provider::Meta, "API base URL", "set only in the environment", false)
     },
+    vision_field(
+        VISION_URL,
+        "Endpoint",
+        "an OpenAI-compatible API's base, e.g. https://api.openai.com or http://localhost:11434 (Ollama)",
+        false,
+    ),
+    vision_field(VISION_MODEL, "Model", "a model that reads images, e.g. gpt-4o-mini or llava", false),
+    vision_field(VISION_API_KEY, "API key", "sent as a bearer token; leave unset for a local server that needs none", true),
 ];
+
+/// The vision model's settings (see [`crate::vision::VisionConfig`]).
+pub const VISION_URL: &str = "DROPCHECK_VISION_URL";
+pub const VISION_MODEL: &str = "DROPCHECK_VISION_MODEL";
+pub const VISION_API_KEY: &str = "DROPCHECK_VISION_API_KEY";
 
 pub fn field_named(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
@@ -227,6 +261,11 @@ impl Effective {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|f| f.field.name == name).and_then(|f| f.value.as_deref())
+    }
+
+    /// The vision model these settings configure, if any.
+    pub fn vision(&self) -> Result<Option<crate::vision::VisionConfig>, InputError> {
+        crate::vision::VisionConfig::from_settings(self.get(VISION_URL), self.get(VISION_MODEL), self.get(VISION_API_KEY))
     }
 
     /// A setting the active provider needs, or an error naming it.

@@ -29,6 +29,7 @@ pub mod store;
 pub mod template_store;
 pub mod templates;
 pub mod testing;
+pub mod vision;
 
 pub use error::{CoreError, CoreResult, InputError};
 

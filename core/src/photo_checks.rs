@@ -36,6 +36,7 @@ impl CheckKind {
             CheckKind::Blurred => "Blurred",
             CheckKind::Featureless => "Featureless",
             CheckKind::Reused => "Reused",
+            CheckKind::Vision => "Vision check",
         }
     }
 
@@ -49,6 +50,7 @@ impl CheckKind {
             CheckKind::Blurred => ("blurred", "hold the phone still and tap to focus"),
             CheckKind::Featureless => ("blank", "uncover the lens and point the camera at what the step asks for"),
             CheckKind::Reused => ("one we already have", "take a new photo on site"),
+            CheckKind::Vision => ("not what the step asks for", "check the step's description and take it again"),
         }
     }
 }

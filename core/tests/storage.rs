@@ -30,6 +30,7 @@ fn photo(step: i64, sha_seed: u8) -> NewPhoto {
         measures: None,
         pdq: None,
         similar: vec![],
+        vision: false,
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Config {
     /// Whether the inbox processor and the outbox sender run in the background (always, in
     /// a real server). Tests turn them off and drive them with `Workers::drain`.
     pub background_workers: bool,
+    /// Vision-model requests in flight at once per server (`DROPCHECK_VISION_CONCURRENCY`, 2).
+    pub vision_concurrency: usize,
+    /// How long one vision-model request may take (`DROPCHECK_VISION_TIMEOUT_SECONDS`, 60).
+    pub vision_timeout_ms: u64,
 }
 
 impl Config {
@@ -67,6 +71,8 @@ impl Config {
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             background_workers: false,
+            vision_concurrency: 2,
+            vision_timeout_ms: 2_000,
         }
     }
 }
@@ -248,7 +254,11 @@ impl Config {
             .map_err(|e| format!("DROPCHECK_TRUSTED_PROXY: {e}"))?;
         let header_timeout_ms = num("DROPCHECK_HEADER_TIMEOUT_SECONDS", 10, 1, 600)? as u64 * 1000;
         let idle_timeout_ms = num("DROPCHECK_IDLE_TIMEOUT_SECONDS", 60, 1, 3600)? as u64 * 1000;
+        let vision_concurrency = num("DROPCHECK_VISION_CONCURRENCY", 2, 1, 64)? as usize;
+        let vision_timeout_ms = num("DROPCHECK_VISION_TIMEOUT_SECONDS", 60, 1, 600)? as u64 * 1000;
         Ok(Config {
+            vision_concurrency,
+            vision_timeout_ms,
             trusted_proxies,
             header_timeout_ms,
             idle_timeout_ms,

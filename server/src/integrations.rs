@@ -58,8 +58,10 @@ impl Integrations {
         let stored = self.store.integration_settings().await?;
         let effective = Effective::resolve(&self.env, &stored)?;
         let provider = ProviderConfig::resolve(&effective, &self.sandbox_token)?;
-        tracing::info!(provider = ?provider, "messaging provider");
+        let vision = effective.vision()?;
+        tracing::info!(provider = ?provider, vision = ?vision, "messaging provider and vision model");
         self.messaging.set_provider(provider);
+        self.messaging.vision.set_config(&self.store, vision);
         *seen = Some(rows);
         Ok(true)
     }
@@ -186,6 +188,7 @@ impl Integrations {
         }
         let effective = Effective::resolve(&self.env, &candidate)?;
         ProviderConfig::resolve(&effective, &self.sandbox_token)?;
+        effective.vision()?;
         self.store.save_integration_settings(&changes, &by.email, now_ms()).await?;
         let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
         tracing::info!(user_id = by.user_id.get(), provider = effective.provider.as_str(), settings = ?names, "integration settings saved");

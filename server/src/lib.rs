@@ -12,6 +12,7 @@ pub mod providers;
 pub mod routes;
 pub mod sandbox;
 pub mod sessions;
+pub mod vision;
 pub mod web;
 pub mod webhooks;
 pub mod workers;
@@ -164,6 +165,7 @@ impl Application {
             config.send_rate,
             config.max_media_bytes,
             config.lease_ms,
+            vision::Vision::new(config.vision_concurrency, std::time::Duration::from_millis(config.vision_timeout_ms), config.retry),
         ));
         // The provider in effect: the environment's settings, else those stored under
         // Settings → Integrations. A missing or unusable one stops start-up here.

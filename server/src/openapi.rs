@@ -85,12 +85,15 @@ const DROP_DETAIL: &str = r#"{"type": "object", "required": ["drop_number", "sta
             "received_at": {"type": "string", "format": "date-time"}, "width": {"type": "integer"}, "height": {"type": "integer"},
             "checks": {"type": "array", "description": "usable-photo checks, measured when the photo arrived (empty: not checked)",
                 "items": {"type": "object", "required": ["kind", "result", "value", "detail"], "properties": {
-                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred", "featureless", "reused"]},
+                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred", "featureless", "reused", "vision"]},
                 "result": {"type": "string", "enum": ["flag", "warn", "pass"]},
-                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance; PDQ quality 0-100; for reused the PDQ distance (0: the same file)"},
+                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance; PDQ quality 0-100; for reused the PDQ distance (0: the same file); for vision the model's confidence 0-1 (0: no answer)"},
                 "match": {"type": ["object", "null"], "description": "reused: the earlier photo", "properties": {
                     "photo_id": {"type": "integer"}, "drop_number": {"type": "string"}, "step": {"type": "integer"},
                     "distance": {"type": "number"}}},
+                "suggestion": {"type": ["string", "null"], "enum": ["ok", "retake", null], "description": "vision: the model's suggestion (null: no answer, see detail)"},
+                "values": {"type": ["object", "null"], "description": "vision: each value the step asks to read, by its label: what was read, or null", "additionalProperties": {"type": ["string", "null"]}},
+                "model": {"type": ["string", "null"], "description": "vision: the model that answered"},
                 "detail": {"type": "string"},
                 "resolved_at": {"type": ["string", "null"], "format": "date-time", "description": "a flag dismissed or replaced by a new photo"},
                 "resolved_by": {"type": ["string", "null"]}}}}}}}}}},

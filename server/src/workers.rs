@@ -64,6 +64,8 @@ pub struct Messaging {
     last_refused: Mutex<Option<Refusal>>,
     /// This server's own address (the sandbox posts its webhooks there).
     self_url: String,
+    /// The vision model in effect, and how it is called.
+    pub vision: crate::vision::Vision,
 }
 
 impl Messaging {
@@ -75,6 +77,7 @@ impl Messaging {
         send_rate: u32,
         max_media_bytes: u64,
         lease_ms: i64,
+        vision: crate::vision::Vision,
     ) -> Self {
         let rate = NonZeroU32::new(send_rate.max(1)).expect("max(1) is non-zero");
         Self {
@@ -89,6 +92,7 @@ impl Messaging {
             wake_outbox: Notify::new(),
             last_refused: Mutex::new(None),
             self_url,
+            vision,
         }
     }
 
@@ -145,6 +149,7 @@ pub struct Workers {
 enum Loop {
     Inbox,
     Outbox,
+    Vision,
 }
 
 /// How long [`Workers::drain`] keeps going before it reports work that never finishes.
@@ -164,6 +169,7 @@ impl Workers {
         let loops = if self.store.backend() == "postgresql" { PG_INBOX_LOOPS } else { 1 };
         let mut handles: Vec<_> = (0..loops).map(|_| self.spawn_loop(Loop::Inbox)).collect();
         handles.push(self.spawn_loop(Loop::Outbox));
+        handles.push(self.spawn_loop(Loop::Vision));
         handles
     }
 
@@ -176,6 +182,7 @@ impl Workers {
                 let (worked, wake) = match which {
                     Loop::Inbox => (w.inbox_once().await, &w.messaging.wake_inbox),
                     Loop::Outbox => (w.outbox_once().await, &w.messaging.wake_outbox),
+                    Loop::Vision => (w.vision_once().await, &w.messaging.vision.wake),
                 };
                 match worked {
                     Ok(true) => continue,
@@ -195,6 +202,28 @@ impl Workers {
     /// Sends one batch of due messages; whether there were any.
     pub async fn outbox_once(&self) -> Result<bool, CoreError> {
         run_outbox_once(&self.store, &self.messaging, &self.recorder).await
+    }
+
+    /// Puts one batch of due photos to the vision model; whether there were any.
+    pub async fn vision_once(&self) -> Result<bool, CoreError> {
+        crate::vision::vision_once(&self.store, &self.media, &self.messaging.vision).await
+    }
+
+    /// Runs the vision checks until none is queued, waiting for retries until they are due.
+    pub async fn drain_vision(&self) -> Result<(), CoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            while self.vision_once().await? {}
+            let Some(due) = self.store.next_vision_due().await? else { return Ok(()) };
+            if self.messaging.vision.config().is_none() {
+                return Ok(());
+            }
+            if started.elapsed() > DRAIN_LIMIT {
+                return Err(CoreError::Internal(format!("vision checks still pending after {DRAIN_LIMIT:?} (next due at {due})")));
+            }
+            let wait = (due - now_ms()).clamp(1, 60_000) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
     }
 
     /// Processes inbound events until none is pending. Events that are not due yet (a
@@ -302,8 +331,9 @@ async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncom
             EventOutcome::Failed(e) => tracing::error!(event = id.get(), error = %e, "event failed"),
         }
     }
-    // Replies were queued: let the sender look now.
+    // Replies were queued: let the sender look now (and the vision worker: photos were filed).
     m.wake_outbox.notify_one();
+    m.vision.wake.notify_one();
     Ok(())
 }
 

@@ -15,7 +15,8 @@ pub struct PhotoView {
     pub received: String,
     pub width: i64,
     pub height: i64,
-    /// The usable-photo checks that did not pass (empty with `checked` false: never checked).
+    /// The checks that did not pass, and the vision model's answer (empty with `checked`
+    /// false: never checked).
     pub checks: Vec<CheckView>,
     pub checked: bool,
 }
@@ -49,7 +50,8 @@ pub(super) fn photo_view(p: &dropcheck_core::store::PhotoInfo) -> PhotoView {
         checks: p
             .checks
             .iter()
-            .filter(|c| c.result != dropcheck_core::domain::CheckResult::Pass)
+            // The vision model's answer is shown whatever it is: a suggestion beside the verdicts.
+            .filter(|c| c.result != dropcheck_core::domain::CheckResult::Pass || c.kind == dropcheck_core::domain::CheckKind::Vision)
             .map(|c| CheckView {
                 kind: c.kind.as_str().into(),
                 result: c.result.as_str().into(),
@@ -112,12 +114,13 @@ pub async fn dismiss_check(number: String, photo_id: String, kind: String) -> Re
 
 /// A photo's checks that did not pass, each open flag with its "Dismiss" form.
 fn photo_checks(p: &PhotoView, number: &str, can_review: bool, dismiss: ServerAction<DismissCheck>) -> impl IntoView {
-    let all_passed = p.checked && p.checks.is_empty();
+    let all_passed = p.checked && p.checks.iter().all(|c| c.result == "pass");
     let items = p
         .checks
         .iter()
         .map(|c| {
             let (icon, cls) = match (c.result.as_str(), c.open) {
+                ("pass", _) => ("✓", "text-green-700"),
                 ("flag", true) => ("⚑", "text-red-700"),
                 ("flag", false) => ("⚑", "text-slate-400 line-through"),
                 _ => ("⚠", "text-amber-700"),

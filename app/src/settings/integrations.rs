@@ -137,7 +137,7 @@ fn panel_view(p: dropcheck_core::integrations::ProviderStatus) -> ProviderPanel 
             .iter()
             .map(|f| FieldView {
                 name: f.field.name.to_string(),
-                provider: f.field.provider.as_str().to_string(),
+                provider: f.field.section.as_str().to_string(),
                 label: f.field.label.to_string(),
                 help: f.field.help.to_string(),
                 secret: f.field.secret,

@@ -93,6 +93,7 @@ impl Tx<'_> {
             opted_out,
             ctx,
             fx: Effects::default(),
+            vision: conversations.vision,
         };
         turn.apply(msg, photos, contact_id).await?;
         let Turn { phone, ctx, recent_replies, burst_open, fx, .. } = turn;
@@ -162,6 +163,8 @@ struct Turn<'t, 'c> {
     opted_out: bool,
     ctx: Ctx,
     fx: Effects,
+    /// Photos filed now get a vision check.
+    vision: bool,
 }
 
 impl Turn<'_, '_> {

@@ -73,7 +73,7 @@ impl Turn<'_, '_> {
                 self.reply("drop_refused", context! { message }, drop_id, None).await?;
                 continue;
             };
-            let photo = NewPhoto::from_stored(StepNo::new(step)?, stored, media_id, now);
+            let photo = NewPhoto { vision: self.vision, ..NewPhoto::from_stored(StepNo::new(step)?, stored, media_id, now) };
             self.tx.add_photo(d, &photo, &self.actor).await?;
             self.fx.note(format!("photo on {} step {step}", d.drop_number));
             let fresh = self.drop_by_id(d.drop_id).await?;
@@ -165,6 +165,7 @@ impl Turn<'_, '_> {
                         measures: None,
                         pdq: None,
                         similar: vec![],
+                        vision: self.vision,
                     };
                     self.tx.add_photo(&current, &photo, &self.actor).await?;
                     n += 1;

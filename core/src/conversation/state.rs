@@ -71,6 +71,8 @@ pub struct Conversations {
     rows: HashMap<String, Option<ConversationRow>>,
     /// Numbers whose row changed since it was read.
     dirty: std::collections::HashSet<String>,
+    /// Photos filed now get a vision check (a vision model is configured).
+    pub(crate) vision: bool,
 }
 
 /// A number's entry as it was before a message, to put back if the message is rolled back.

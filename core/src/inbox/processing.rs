@@ -138,6 +138,7 @@ impl Store {
         // The conversations of the batch's senders: read at once by the batch's first
         // transaction, changed in memory, written before each commit.
         let mut conversations = carried.conversations.clone();
+        conversations.vision = self.vision_checks();
         let mut unread: Vec<String> =
             batch.iter().filter_map(|r| conversation_of(&r.event.event)).filter(|p| !conversations.knows(p)).collect();
         unread.sort();
@@ -231,6 +232,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let settings = self.settings(&mut tx).await?;
         let mut conversations = Conversations::default();
+        conversations.vision = self.vision_checks();
         let result = tx.handle_message(&settings, &self.secret_key(), &mut conversations, msg, photos, now).await?;
         tx.write_conversations(&conversations).await?;
         tx.commit().await?;

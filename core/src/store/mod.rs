@@ -436,6 +436,7 @@ mod projects;
 mod reuse;
 mod review;
 mod users;
+mod vision;
 
 pub(crate) use drop_list::check_search;
 pub use drop_list::{Cursor, DropFilter, DropSummary, MAX_SEARCH_CHARS};
@@ -446,3 +447,4 @@ pub(crate) use projects::PROJECT_COLS;
 pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
 pub use review::{NewPhoto, StepVerdict};
 pub use users::{ApiKeyInfo, ApiKeyRow, User};
+pub use vision::{StepVision, VisionJob, VisionOutcome, VisionView};

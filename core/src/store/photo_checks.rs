@@ -23,6 +23,11 @@ pub struct PhotoCheck {
     pub match_photo_id: Option<PhotoId>,
     pub match_drop: Option<String>,
     pub match_step: Option<i64>,
+    /// For `vision`: the answer's status (`ok` | `retake` when the model answered, else
+    /// `unknown`, `refused`, `truncated` or `failed`), the values read (a JSON object) and the model.
+    pub vision_status: Option<String>,
+    pub vision_values: Option<String>,
+    pub vision_model: Option<String>,
 }
 
 impl PhotoCheck {
@@ -30,14 +35,33 @@ impl PhotoCheck {
     pub fn is_open_flag(&self) -> bool {
         self.result == CheckResult::Flag && self.resolved_at.is_none()
     }
+
+    /// For `vision`: `ok` or `retake` when the model answered.
+    pub fn suggestion(&self) -> Option<&str> {
+        self.vision_status.as_deref().filter(|s| matches!(*s, "ok" | "retake"))
+    }
+
+    /// For `vision`: the values read, by label (null where not legible).
+    pub fn read_values(&self) -> serde_json::Value {
+        match self.vision_values.as_deref().map(serde_json::from_str) {
+            None => serde_json::Value::Null,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                tracing::error!(photo = self.photo_id.get(), error = %e, "stored vision values do not read");
+                serde_json::Value::Null
+            }
+        }
+    }
 }
 
 row_key!(PhotoCheck => "photo_check"."photo_id");
 
 pub(crate) const CHECKS_SELECT: &str = "select c.photo_id, c.kind, c.result, c.value, c.detail, c.resolved_at, c.resolved_by,
-        c.match_photo_id, md.drop_number as match_drop, mp.step_no as match_step
+        c.match_photo_id, md.drop_number as match_drop, mp.step_no as match_step,
+        v.status as vision_status, v.read_values as vision_values, v.model as vision_model
     from photo_check c join photo p on p.photo_id = c.photo_id
     left join photo mp on mp.photo_id = c.match_photo_id left join drop_job md on md.drop_id = mp.drop_id
+    left join photo_vision v on v.photo_id = c.photo_id and c.kind = 'vision'
     where p.drop_id = $1 order by c.photo_id, c.kind";
 
 /// The SQL condition "drop `d` has an open flag".
@@ -95,6 +119,9 @@ impl Tx<'_> {
         }
         if let Some((check, original)) = reused {
             self.insert_check(photo_id, &check, original).await?;
+        }
+        if photo.vision {
+            self.queue_vision(photo_id, now).await?;
         }
         Ok(())
     }

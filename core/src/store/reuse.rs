@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Memory {
     pub(crate) settings: Mutex<Option<Arc<Settings>>>,
     pub(crate) reuse: Mutex<ReuseIndex>,
+    /// Whether a vision model is configured (see [`Store::set_vision_checks`]).
+    pub(crate) vision: std::sync::atomic::AtomicBool,
 }
 
 /// From this many photos a lookup scans on every core.

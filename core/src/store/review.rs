@@ -29,6 +29,8 @@ pub struct NewPhoto {
     /// Its PDQ hash, and the stored photos that look the same (see [`crate::media::StoredMedia`]).
     pub pdq: Option<crate::pdq::Pdq>,
     pub similar: Vec<(PhotoId, u32)>,
+    /// Whether the photo gets a vision check (queued as it is filed).
+    pub vision: bool,
 }
 
 impl NewPhoto {
@@ -46,6 +48,7 @@ impl NewPhoto {
             measures: stored.measures,
             pdq: stored.pdq,
             similar: stored.similar.clone(),
+            vision: false,
         }
     }
 }

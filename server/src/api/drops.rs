@@ -144,6 +144,9 @@ fn detail_json(d: DropDetail) -> Value {
                     "match": c.match_photo_id.map(|id| json!({
                         "photo_id": id, "drop_number": c.match_drop, "step": c.match_step, "distance": c.value,
                     })),
+                    "suggestion": c.suggestion(),
+                    "values": c.read_values(),
+                    "model": c.vision_model,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

@@ -18,4 +18,5 @@ mod layout;
 mod openapi;
 mod photo_checks;
 mod security;
+mod vision;
 mod whatsapp;
