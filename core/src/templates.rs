@@ -36,6 +36,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 {% if with_qa %}Every step has a photo: {{ drop_number }} is now with QA for review. You can still send photos; a caption like \"3\" puts one on step 3.\
 {% elif next_step %}Next: step {{ next_step.number }} — {{ next_step.name }}{% else %}Every step has a photo. Send {{ drop_number }} DONE when you are finished.{% endif %}",
     ),
+    (
+        "vision_retake",
+        "{{ drop_number }} step {{ step }} ({{ step_name }}): the photo does not seem to show what the step asks for{% if problems %} ({{ problems | join(\", \") }}){% endif %}. Please take it again and send it with the caption \"{{ step }}\".",
+    ),
     ("photo_held", "Got your photo. Which drop is it for? Send the drop number (e.g. DR12345678) within 30 minutes and it is filed there."),
     ("drop_submitted", "Thanks! {{ drop_number }} is submitted for review. You will hear from us if anything needs fixing."),
     ("drop_resubmitted", "Thanks! The fixes for {{ drop_number }} are in; a reviewer will check them again."),
@@ -308,6 +312,11 @@ pub const SAMPLES: &[(&str, &str, &str)] = &[
         "photo_ack",
         "One acknowledgment per burst of photos.",
         r#"{"count": 3, "drop_number": "DR12345678", "steps": [1, 2, 3], "next_step": {"number": 4, "name": "Pole or chamber"}, "with_qa": false, "retakes": [{"step": 2, "problem": "too dark", "advice": "switch on the light or use the flash"}]}"#,
+    ),
+    (
+        "vision_retake",
+        "Sent when the vision model suggests retaking a photo, on a step set to send such answers back.",
+        r#"{"drop_number": "DR12345678", "step": 7, "step_name": "Power meter reading", "problems": ["reading not legible"]}"#,
     ),
     ("photo_held", "A photo arrived before any drop number.", "{}"),
     ("drop_submitted", "DONE on a complete drop.", r#"{"drop_number": "DR12345678"}"#),

@@ -211,6 +211,14 @@ pub fn StepCard(
             }
         }
     };
+    // The vision model's answer on the step's newest photo, shown beside the verdicts.
+    let vision = s
+        .new_photos
+        .iter()
+        .chain(&s.old_photos)
+        .next()
+        .and_then(|p| p.checks.iter().find(|c| c.kind == "vision"))
+        .map(|c| (c.result.clone(), c.detail.clone()));
     let new_photos = s.new_photos.iter().map(photo_view.clone()).collect_view();
     let old_photos = s.old_photos.iter().map(photo_view).collect_view();
     let show_old = !s.old_photos.is_empty();
@@ -252,6 +260,14 @@ pub fn StepCard(
                     </div>
                 })}
             </div>
+            {vision.map(|(result, detail)| {
+                let cls = if result == "pass" { "text-green-800 bg-green-50 border-green-200" } else { "text-amber-900 bg-amber-50 border-amber-200" };
+                view! {
+                    <p class=format!("vision-suggestion mt-3 rounded-md border px-2 py-1 text-xs {cls}") data-result=result>
+                        <span class="font-semibold">"Vision model: "</span>{detail}
+                    </p>
+                }
+            })}
             {can_review.then(|| view! { <ReviewForms n=n number=number.clone() verdict=verdict.clone() reasons=reasons.clone() review=review/> })}
         </article>
     }

@@ -247,6 +247,7 @@ pub fn IntegrationsPage() -> impl IntoView {
     let remove = ServerAction::<Unlink>::new();
     let save = ServerAction::<SaveProvider>::new();
     let test = ServerAction::<SendTestMessage>::new();
+    let vision = ServerAction::<super::vision::SaveVision>::new();
     // After a successful save (with JavaScript) the form is reset to what the page then shows:
     // the page is rebuilt in place, which updates the inputs' default values but would leave
     // what the admin typed (a secret, say) in the boxes. After a refused save nothing is
@@ -261,7 +262,7 @@ pub fn IntegrationsPage() -> impl IntoView {
         }
     });
     let data = Resource::new(
-        move || (start.version().get(), remove.version().get(), save.version().get(), test.version().get()),
+        move || (start.version().get(), remove.version().get(), save.version().get(), test.version().get(), vision.version().get()),
         |_| integrations_data(),
     );
     page("Integrations · Dropcheck", data, None, move |d| {
@@ -308,7 +309,8 @@ pub fn IntegrationsPage() -> impl IntoView {
                         }.into_any(),
                     }}
                 </section>
-                {d.panel.clone().map(|p| view! { <ProviderSection p=p test_result=d.test.clone() saved=d.saved save=save test=test form=provider_form/> })}
+                {d.panel.clone().map(|p| view! { <ProviderSection p=p.clone() test_result=d.test.clone() saved=d.saved save=save test=test form=provider_form/>
+                    <super::vision::VisionSection fields=p.fields save=vision/> })}
             </Layout>
         }
     })
@@ -326,7 +328,7 @@ fn source_badge(source: &str) -> impl IntoView {
 
 /// One setting: read-only when the environment (or only the environment) sets it; a
 /// password box that starts blank for a secret; a text box for the rest.
-fn field_row(f: FieldView) -> impl IntoView {
+pub(super) fn field_row(f: FieldView) -> impl IntoView {
     let input_name = f.name.to_lowercase();
     let id = format!("setting-{input_name}");
     let fixed = f.source == "environment" || f.env_only;

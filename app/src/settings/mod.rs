@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod integrations;
+pub mod project_vision;
 pub mod projects;
 pub mod templates;
 pub mod users;
+pub mod vision;

@@ -23,6 +23,8 @@ pub struct ProjectView {
     pub thresholds_own: bool,
     /// "9, 10": steps whose photo is a screenshot.
     pub screenshot_steps: String,
+    /// The vision check's question, values and send-back per step.
+    pub vision: Vec<super::project_vision::StepVisionView>,
 }
 
 /// The threshold fields of the photo-checks form: name, label. Shares are entered in percent.
@@ -55,6 +57,7 @@ pub async fn projects_data() -> Result<ProjectsPageData, AppError> {
     for p in st.store.projects().await.map_err(fail)? {
         let steps = st.store.checklist(p.project_id).await.map_err(fail)?;
         let checks = st.store.photo_check_settings(p.project_id).await.map_err(fail)?;
+        let vision = st.store.step_vision(p.project_id).await.map_err(fail)?;
         let t = checks.thresholds;
         let values = [
             f64::from(t.small_flag),
@@ -73,6 +76,17 @@ pub async fn projects_data() -> Result<ProjectsPageData, AppError> {
             thresholds: THRESHOLD_FIELDS.iter().zip(values).map(|((n, l), v)| (n.to_string(), l.to_string(), short(v))).collect(),
             thresholds_own: checks.overridden,
             screenshot_steps: checks.screenshot_steps.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+            vision: vision
+                .into_iter()
+                .zip(&steps)
+                .map(|(v, s)| super::project_vision::StepVisionView {
+                    step: v.step,
+                    name: s.name.clone(),
+                    prompt: v.prompt.unwrap_or_default(),
+                    values: v.values.join(", "),
+                    auto_retake: v.auto_retake,
+                })
+                .collect(),
             id: p.project_id.get(),
             name: p.name,
             drop_pattern: p.drop_pattern,
@@ -189,7 +203,11 @@ pub fn ProjectsPage() -> impl IntoView {
     let save = ServerAction::<SaveProject>::new();
     let create = ServerAction::<CreateProject>::new();
     let checks = ServerAction::<SavePhotoChecks>::new();
-    let data = Resource::new(move || (save.version().get(), create.version().get(), checks.version().get()), |_| projects_data());
+    let vision = ServerAction::<super::project_vision::SaveStepVision>::new();
+    let data = Resource::new(
+        move || (save.version().get(), create.version().get(), checks.version().get(), vision.version().get()),
+        |_| projects_data(),
+    );
     page("Projects · Dropcheck", data, None, move |d| {
         view! {
             <Layout me=d.me>
@@ -197,6 +215,7 @@ pub fn ProjectsPage() -> impl IntoView {
                 {action_error(save)}
                 {action_error(create)}
                 {action_error(checks)}
+                {action_error(vision)}
                 <div class="space-y-6">
                     {d.projects.into_iter().map(|p| view! {
                         <section class="project rounded-lg border border-slate-200 bg-white p-5 shadow-sm" data-project=p.name.clone()>
@@ -239,6 +258,7 @@ pub fn ProjectsPage() -> impl IntoView {
                                     <button type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Save photo checks"</button>
                                 </ActionForm>
                             </details>
+                            <super::project_vision::StepVisionSettings project_id=p.id steps=p.vision.clone() save=vision/>
                         </section>
                     }).collect_view()}
                     <section class="rounded-lg border border-dashed border-slate-300 bg-white p-5">

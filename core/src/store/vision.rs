@@ -150,6 +150,7 @@ impl Store {
             Some(a) => (CheckResult::Pass, a.confidence, describe(a, model)),
             None => (CheckResult::Warn, 0.0, format!("no answer from the vision model ({status}): {}", error.unwrap_or(""))),
         };
+        let send_back = result == CheckResult::Flag;
         on_tx!(&mut tx, c => {
             let done = sqlx::query("update vision_job set state = 'done', lease_until = null, last_error = $1 where photo_id = $2 and state <> 'done'")
                 .bind(error).bind(photo_id).execute(&mut *c).await?.rows_affected();
@@ -165,6 +166,9 @@ impl Store {
                     .bind(photo_id).bind(CheckKind::Vision.as_str()).bind(result.as_str()).bind(value).bind(&detail).execute(&mut *c).await?;
             }
         });
+        if let (true, Some(a)) = (send_back, answer) {
+            tx.queue_vision_retake(photo_id, a, now).await?;
+        }
         tx.commit().await
     }
 
@@ -195,6 +199,38 @@ impl Store {
 }
 
 impl Tx<'_> {
+    /// Asks the contractor to take a photo again (template `vision_retake`), once per photo
+    /// (its idempotency key), on a step that sends the model's retake suggestions back.
+    async fn queue_vision_retake(&mut self, photo_id: PhotoId, a: &Answer, now: i64) -> CoreResult<()> {
+        type Row = (Option<DropId>, String, Option<String>, i64, String, Option<String>, Option<i64>);
+        let row: Option<Row> = on_tx!(self, c => sqlx::query_as(
+            "select d.drop_id, d.drop_number, ct.phone, p.step_no, s.name, t.body, t.enabled
+             from photo p join drop_job d on d.drop_id = p.drop_id left join contact ct on ct.contact_id = d.contractor_id
+             join checklist_step s on s.project_id = d.project_id and s.step_no = p.step_no
+             left join message_template t on t.name = 'vision_retake' where p.photo_id = $1")
+            .bind(photo_id).fetch_optional(&mut *c).await?);
+        let Some((drop_id, number, Some(phone), step, step_name, body, enabled)) = row else { return Ok(()) };
+        if enabled == Some(0) {
+            return Ok(());
+        }
+        let body = match body {
+            Some(b) => b,
+            None => crate::templates::shipped("vision_retake")
+                .ok_or_else(|| CoreError::Internal("no template vision_retake".into()))?
+                .to_string(),
+        };
+        let vars = minijinja::context! { drop_number => number, step, step_name, problems => a.problems.clone() };
+        let text = crate::templates::render("vision_retake", &body, vars.clone())?;
+        let vars = crate::outbox::vars_json(&vars)?;
+        on_tx!(self, c => { sqlx::query(
+            "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
+                idempotency_key, created_at, updated_at)
+             values ('out', $1, $2, 'vision_retake', $3, $4, 'queued', 0, $5, $6, $5, $5) on conflict (idempotency_key) do nothing")
+            .bind(phone).bind(text).bind(vars).bind(drop_id).bind(now).bind(format!("vision-retake:{photo_id}"))
+            .execute(&mut *c).await?; });
+        Ok(())
+    }
+
     /// Queues the vision check of a photo just filed.
     pub(crate) async fn queue_vision(&mut self, photo_id: PhotoId, now: i64) -> CoreResult<()> {
         on_tx!(self, c => { sqlx::query(

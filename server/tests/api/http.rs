@@ -876,7 +876,7 @@ async fn mock_twilio(sid: &'static str, token: &'static str) -> (String, std::sy
 
 impl TestApp {
     /// A form post from the integrations page without JavaScript; the error it carried back.
-    async fn settings_form(&self, path: &str, fields: &[(&str, &str)]) -> Option<String> {
+    pub(crate) async fn settings_form(&self, path: &str, fields: &[(&str, &str)]) -> Option<String> {
         let r = self
             .client
             .post(format!("{}{path}", self.base))

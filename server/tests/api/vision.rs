@@ -201,11 +201,24 @@ async fn every_kind_of_answer_from_the_vision_model_ends_in_a_defined_state() {
         assert_eq!(list["drops"][0]["drop_number"], "DR12345678");
         drop(m);
 
+        // ... and the contractor is asked to take it again, once; step 7's retake suggestion
+        // (a step that does not send them back) is for the reviewer only.
+        let retakes = |sent: Vec<dropcheck_core::store::MessageRow>| -> Vec<String> {
+            sent.into_iter().filter(|m| m.template.as_deref() == Some("vision_retake")).map(|m| m.body).collect()
+        };
+        let asked = retakes(app.store.list_messages(&f, None, 50).await.unwrap().0);
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(
+            asked[0].starts_with("DR12345678 step 10 (") && asked[0].contains("shows a wall") && asked[0].contains("caption \"10\""),
+            "{asked:?}"
+        );
+
         // Nothing is left queued, and the work is not done twice.
         assert_eq!(app.store.next_vision_due().await.unwrap(), None);
         app.workers.drain_vision().await.unwrap();
         let total: usize = mock.lock().unwrap().calls.values().map(Vec::len).sum();
         assert_eq!(total, 1 + 1 + 1 + 1 + 1 + 2 + 2 + 4 + 4 + 1);
+        assert_eq!(retakes(app.store.list_messages(&f, None, 50).await.unwrap().0).len(), 1);
     })
     .await;
 }
@@ -230,6 +243,69 @@ async fn without_a_vision_model_no_check_is_queued() {
         let (_, d) = app.api("GET", "/api/v1/drops/DR12345678", Some(BRIDGE), None).await;
         let checks = d["steps"][0]["photos"][0]["checks"].as_array().unwrap();
         assert!(checks.iter().all(|c| c["kind"] != "vision"), "{checks:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_the_vision_model_and_each_steps_question_in_plain_forms() {
+    const KEY: &str = "sk-vision-secret-K9z2";
+    on_each_backend(|store| async move {
+        let app = crate::helpers::spawn(store.clone()).await;
+        crate::http::sign_in_first_admin(&app).await;
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"id="vision-state" data-on="false""#), "off until set");
+
+        // An endpoint without a model is refused, and nothing is stored.
+        let form = |url: &'static str, model: &'static str, key: &'static str| {
+            vec![("dropcheck_vision_url", url), ("dropcheck_vision_model", model), ("dropcheck_vision_api_key", key)]
+        };
+        let err = app.settings_form("/rpc/save_vision", &form("http://127.0.0.1:9", "", "")).await.expect("refused");
+        assert!(err.contains("DROPCHECK_VISION_MODEL is required"), "{err}");
+        let err = app.settings_form("/rpc/save_vision", &form("ftp://models", "m", "")).await.expect("refused");
+        assert!(err.contains("http://"), "{err}");
+        assert!(store.integration_rows().await.unwrap().is_empty());
+        assert!(!app.store.vision_checks());
+
+        // Saved: on at once, the key stored encrypted and never shown back.
+        assert_eq!(app.settings_form("/rpc/save_vision", &form("http://127.0.0.1:9", "llava", KEY)).await, None);
+        assert!(app.store.vision_checks(), "photos filed from now on get a vision job");
+        let html = app.get("/settings/integrations").await.text().await.unwrap();
+        assert!(html.contains(r#"data-on="true""#) && html.contains("set · …K9z2") && !html.contains(KEY), "the key is never shown");
+        let rows = store.integration_rows().await.unwrap();
+        let key = rows.iter().find(|(k, _)| k == "DROPCHECK_VISION_API_KEY").map(|(_, v)| v.clone()).unwrap();
+        assert!(key.starts_with("v1:") && !key.contains("K9z2"));
+
+        // Per step: the values to read and "send back automatically"; a value named twice is refused.
+        let project = app.store.projects().await.unwrap().remove(0);
+        let pid = project.project_id.get().to_string();
+        let step = |values: &'static str, auto: bool| {
+            let mut f = vec![("project_id", pid.clone()), ("step", "7".into()), ("prompt", String::new()), ("values", values.into())];
+            if auto {
+                f.push(("auto_retake", "on".into()));
+            }
+            f
+        };
+        let as_refs = |f: &Vec<(&'static str, String)>| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+        let post = |f: Vec<(&'static str, String)>| {
+            let app = app.clone();
+            async move {
+                let fields: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                app.settings_form("/rpc/save_step_vision", &fields).await
+            }
+        };
+        let err = post(as_refs(&step("Meter reading, meter  reading", false))).await.expect("refused");
+        assert!(err.contains("named twice"), "{err}");
+        assert_eq!(post(as_refs(&step("Meter reading", true))).await, None);
+        let v = app.store.step_vision(project.project_id).await.unwrap();
+        assert_eq!((v[6].values.clone(), v[6].auto_retake), (vec!["Meter reading".to_string()], true));
+        assert!(v.iter().filter(|s| s.step != 7).all(|s| s.values.is_empty() && !s.auto_retake));
+        let html = app.get("/settings/projects").await.text().await.unwrap();
+        assert!(html.contains(r#"value="Meter reading""#), "the projects page shows the step's values");
+
+        // Blank endpoint and model: off again.
+        assert_eq!(app.settings_form("/rpc/save_vision", &form("", "", "")).await, None);
+        assert!(!app.store.vision_checks());
     })
     .await;
 }
