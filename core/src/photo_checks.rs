@@ -89,6 +89,9 @@ pub struct Thresholds {
     /// PDQ quality (0–100) below which a photo is flagged / warned as featureless.
     pub featureless_flag: f64,
     pub featureless_warn: f64,
+    /// The contractor's acknowledgment also asks again for a photo reused from another drop
+    /// (off: only the reviewer sees the flag).
+    pub ask_about_reuse: bool,
 }
 
 impl Default for Thresholds {
@@ -105,6 +108,7 @@ impl Default for Thresholds {
             blur_warn: 60.0,
             featureless_flag: 50.0,
             featureless_warn: 70.0,
+            ask_about_reuse: false,
         }
     }
 }

@@ -195,6 +195,15 @@ async fn a_photo_from_another_drop_is_flagged_as_reused_with_its_original() {
         // The contractor is not asked; the reviewer's list finds the drop.
         assert!(!last_ack(&store).await.contains("again with the caption"), "{}", last_ack(&store).await);
         assert_eq!(flagged(&store).await, vec!["DR12345679"]);
+
+        // A project that asks about reused photos: the acknowledgment asks for a new one.
+        let project = store.projects().await.unwrap().remove(0);
+        let ask = Thresholds { ask_about_reuse: true, ..Thresholds::default() };
+        store.set_photo_check_settings(project.project_id, Some(&ask), &[]).await.unwrap();
+        store.handle_message(&message("SM2", "DR12345680", MessageKind::Text), &[], t + 20).await.unwrap();
+        send(&store, "MM5", "", media.store_image(demo_photo("DR12345678", 1, "x", 1)).await.unwrap(), t + 21).await;
+        let ack = last_ack(&store).await;
+        assert!(ack.contains("Step 1: the photo is one we already have — take a new photo on site"), "{ack}");
     })
     .await;
 }

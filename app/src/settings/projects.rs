@@ -23,6 +23,8 @@ pub struct ProjectView {
     pub thresholds_own: bool,
     /// "9, 10": steps whose photo is a screenshot.
     pub screenshot_steps: String,
+    /// The contractor is asked again for a photo reused from another drop.
+    pub ask_about_reuse: bool,
     /// The vision check's question, values and send-back per step.
     pub vision: Vec<super::project_vision::StepVisionView>,
 }
@@ -75,6 +77,7 @@ pub async fn projects_data() -> Result<ProjectsPageData, AppError> {
         out.push(ProjectView {
             thresholds: THRESHOLD_FIELDS.iter().zip(values).map(|((n, l), v)| (n.to_string(), l.to_string(), short(v))).collect(),
             thresholds_own: checks.overridden,
+            ask_about_reuse: t.ask_about_reuse,
             screenshot_steps: checks.screenshot_steps.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
             vision: vision
                 .into_iter()
@@ -165,6 +168,7 @@ pub async fn save_photo_checks(
     featureless_flag: String,
     featureless_warn: String,
     screenshot_steps: String,
+    ask_about_reuse: Option<String>,
 ) -> Result<(), AppError> {
     use crate::ssr::*;
     use dropcheck_core::photo_checks::Thresholds;
@@ -189,6 +193,7 @@ pub async fn save_photo_checks(
         blur_warn: num("blur_warn", &blur_warn)?,
         featureless_flag: num("featureless_flag", &featureless_flag)?,
         featureless_warn: num("featureless_warn", &featureless_warn)?,
+        ask_about_reuse: ask_about_reuse.is_some(),
     };
     let mut steps = vec![];
     for part in screenshot_steps.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
@@ -254,6 +259,13 @@ pub fn ProjectsPage() -> impl IntoView {
                                     </div>
                                     <label class="mt-3 block text-sm font-medium">"Screenshot steps (focus and exposure are not checked), e.g. 9, 10"
                                         <input name="screenshot_steps" value=p.screenshot_steps.clone() class=field()/>
+                                    </label>
+                                    <label class="mt-3 flex items-start gap-2 text-sm">
+                                        <input type="checkbox" name="ask_about_reuse" value="on" checked=p.ask_about_reuse class="mt-0.5"/>
+                                        <span>
+                                            <span class="font-medium">"Ask the contractor about reused photos"</span>
+                                            <span class="block text-slate-500">"Off: a photo already on another drop is flagged for the reviewer only. On: the acknowledgment also asks the contractor for a new photo."</span>
+                                        </span>
                                     </label>
                                     <button type="submit" class="mt-3 rounded-md bg-blue-600 px-4 py-2 text-sm font-semibold text-white hover:bg-blue-700">"Save photo checks"</button>
                                 </ActionForm>

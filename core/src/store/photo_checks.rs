@@ -174,13 +174,19 @@ impl Tx<'_> {
     }
 
     /// The open flags of a drop's photos received at or after `since`, by step, that the
-    /// contractor is asked about (a reuse flag is for the reviewer only).
+    /// contractor is asked about: a reuse flag only where the project says so (else it is for
+    /// the reviewer alone); a vision flag never (its own message asked already).
     pub(crate) async fn open_flags_since(&mut self, drop_id: DropId, since: i64) -> CoreResult<Vec<(i64, CheckKind)>> {
+        let overrides: Option<String> = on_tx!(self, c => sqlx::query_scalar::<_, Option<String>>(
+            "select p.photo_thresholds from drop_job d join project p on p.project_id = d.project_id where d.drop_id = $1")
+            .bind(drop_id).fetch_optional(&mut *c).await?.flatten());
+        let ask_reuse = project_thresholds(drop_id, overrides.as_deref()).ask_about_reuse;
         Ok(on_tx!(self, c => sqlx::query_as::<_, (i64, CheckKind)>(
             "select p.step_no, c.kind from photo_check c join photo p on p.photo_id = c.photo_id
-             where p.drop_id = $1 and p.received_at >= $2 and c.result = 'flag' and c.resolved_at is null and c.kind <> 'reused'
+             where p.drop_id = $1 and p.received_at >= $2 and c.result = 'flag' and c.resolved_at is null and c.kind <> 'vision'
+               and (c.kind <> 'reused' or $3)
              order by p.step_no, c.kind")
-            .bind(drop_id).bind(since).fetch_all(&mut *c).await?))
+            .bind(drop_id).bind(since).bind(ask_reuse).fetch_all(&mut *c).await?))
     }
 }
 

@@ -145,9 +145,9 @@ impl Store {
              join checklist_step s on s.project_id = d.project_id and s.step_no = p.step_no where p.photo_id = $1")
             .bind(photo_id).fetch_optional(&mut *c).await?);
         let (result, value, detail) = match answer {
-            Some(a) if a.retake() && auto.unwrap_or(false) => (CheckResult::Flag, a.confidence, describe(a, model)),
-            Some(a) if a.retake() => (CheckResult::Warn, a.confidence, describe(a, model)),
-            Some(a) => (CheckResult::Pass, a.confidence, describe(a, model)),
+            Some(a) if a.retake() && auto.unwrap_or(false) => (CheckResult::Flag, a.confidence, describe(a, model, latency)),
+            Some(a) if a.retake() => (CheckResult::Warn, a.confidence, describe(a, model, latency)),
+            Some(a) => (CheckResult::Pass, a.confidence, describe(a, model, latency)),
             None => (CheckResult::Warn, 0.0, format!("no answer from the vision model ({status}): {}", error.unwrap_or(""))),
         };
         let send_back = result == CheckResult::Flag;
@@ -254,7 +254,7 @@ fn step_values(photo_id: PhotoId, stored: Option<&str>) -> Vec<String> {
 }
 
 /// The answer for people: the suggestion, the problems and the values read.
-fn describe(a: &Answer, model: &str) -> String {
+fn describe(a: &Answer, model: &str, latency_ms: Option<i64>) -> String {
     let mut s = match (a.shows_expected_subject, a.legible) {
         (true, true) => "shows the step".to_string(),
         (false, _) => "suggests a retake: does not show what the step asks for".to_string(),
@@ -267,7 +267,8 @@ fn describe(a: &Answer, model: &str) -> String {
     if !read.is_empty() {
         s.push_str(&format!("; read: {}", read.join(", ")));
     }
-    s.push_str(&format!(" (confidence {:.2}, {model})", a.confidence));
+    let took = latency_ms.map(|ms| format!(", {:.1} s", ms as f64 / 1000.0)).unwrap_or_default();
+    s.push_str(&format!(" (confidence {:.2}, {model}{took})", a.confidence));
     s
 }
 

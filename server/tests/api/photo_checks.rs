@@ -70,3 +70,49 @@ async fn a_flagged_photo_is_in_the_api_and_the_list_and_approving_it_asks_first(
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_the_contractor_about_reused_photos_is_a_projects_choice_saved_without_javascript() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        sign_in_first_admin(&app).await;
+        let project = app.store.projects().await.unwrap().remove(0);
+        let id = project.project_id.get().to_string();
+        let t = dropcheck_core::photo_checks::Thresholds::default();
+        let (sf, sw) = (t.small_flag.to_string(), t.small_warn.to_string());
+        let mut fields = vec![
+            ("project_id", id.as_str()),
+            ("small_flag", sf.as_str()),
+            ("small_warn", sw.as_str()),
+            ("dark_flag", "45"),
+            ("dark_warn", "70"),
+            ("overexposed_flag", "25"),
+            ("overexposed_warn", "10"),
+            ("blur_flag", "20"),
+            ("blur_tile_flag", "60"),
+            ("blur_warn", "60"),
+            ("featureless_flag", "50"),
+            ("featureless_warn", "70"),
+            ("screenshot_steps", ""),
+        ];
+        let page = format!("{}/settings/projects", app.base);
+        let post = |fields: Vec<(&'static str, String)>| {
+            let req = app.client.post(format!("{}/rpc/save_photo_checks", app.base)).header(header::ACCEPT, "text/html").form(&fields);
+            req.header(header::ORIGIN, app.base.clone()).header(header::REFERER, page.clone()).send()
+        };
+        let owned = |f: &Vec<(&'static str, &str)>| f.iter().map(|(k, v)| (*k, v.to_string())).collect::<Vec<_>>();
+        assert!(!app.store.photo_check_settings(project.project_id).await.unwrap().thresholds.ask_about_reuse, "off by default");
+        fields.push(("ask_about_reuse", "on"));
+        let r = post(owned(&fields)).await.unwrap();
+        assert!(carried(&location(&r)).is_none(), "{}", location(&r));
+        assert!(app.store.photo_check_settings(project.project_id).await.unwrap().thresholds.ask_about_reuse);
+        let html = app.get("/settings/projects").await.text().await.unwrap();
+        assert!(html.contains(r#"name="ask_about_reuse" value="on" checked"#), "the box shows ticked");
+        // Unticked, the box sends nothing: off again.
+        fields.pop();
+        let r = post(owned(&fields)).await.unwrap();
+        assert!(carried(&location(&r)).is_none(), "{}", location(&r));
+        assert!(!app.store.photo_check_settings(project.project_id).await.unwrap().thresholds.ask_about_reuse);
+    })
+    .await;
+}
