@@ -150,7 +150,12 @@ fn photo_checks(p: &PhotoView, number: &str, can_review: bool, dismiss: ServerAc
             view! {
                 <li class="check" data-kind=c.kind.clone() data-result=c.result.clone() data-open=c.open.to_string()>
                     <span class=cls title=c.detail.clone()>{format!("{icon} {}", c.label)}</span>
-                    <span class="block text-slate-500">{c.detail.clone()}{closed}</span>
+                    // The vision answer's words are beside the verdicts (for the newest photo); here its title has them.
+                    {if c.kind == "vision" {
+                        closed.map(|t| view! { <span class="block text-slate-500">{t}</span> }.into_any())
+                    } else {
+                        Some(view! { <span class="block text-slate-500">{c.detail.clone()}{closed}</span> }.into_any())
+                    }}
                     {original}
                     {form}
                 </li>
