@@ -247,7 +247,17 @@ impl Application {
                 }
             }
         });
+        // The reuse index is filled in the background: start-up does not wait for the archive.
+        let warm = self.state.store.clone();
+        let reuse_index = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match warm.refresh_reuse_index().await {
+                Ok(n) => tracing::info!(photos = n, ms = started.elapsed().as_millis() as u64, "reuse index loaded"),
+                Err(e) => tracing::error!(error = ?e, "loading the reuse index failed; the first lookup loads it"),
+            }
+        });
         let mut workers = if self.background_workers { self.workers.spawn() } else { Vec::new() };
+        workers.push(reuse_index);
         workers.push(self.integrations.clone().watch());
         let res = serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;
         housekeeping.abort();

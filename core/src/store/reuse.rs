@@ -1,6 +1,6 @@
 //! What the store keeps in memory: the settings the inbox last read, and the reuse index —
-//! every stored photo's PDQ hash, loaded from the database on first use and brought up to date
-//! before each lookup (this server's photos and other replicas' alike: it reads the rows past
+//! every stored photo's PDQ hash, loaded from the database at start-up (in the background) and
+//! brought up to date before each lookup (this server's photos and other replicas' alike: it reads the rows past
 //! the highest photo id it holds, with a margin for transactions that commit out of order).
 //! The database keeps the truth; the index is 40 bytes a photo (its hash and its id).
 
@@ -14,13 +14,16 @@ pub(crate) struct Memory {
     pub(crate) reuse: Mutex<ReuseIndex>,
     /// Whether a vision model is configured (see [`Store::set_vision_checks`]).
     pub(crate) vision: std::sync::atomic::AtomicBool,
+    /// One refresh of the reuse index at a time: the others wait for it, then find little
+    /// or nothing left to read.
+    pub(crate) reuse_refresh: tokio::sync::Mutex<()>,
 }
 
 /// From this many photos a lookup scans on every core.
 const PARALLEL_FROM: usize = 2_000_000;
 
-/// Photo ids read again below the highest one held: a photo committed this much later than
-/// photos with higher ids is still picked up.
+/// Photo ids read again below the highest one held on PostgreSQL: a photo committed this much
+/// later than photos with higher ids is still picked up.
 const REREAD: i64 = 1_000;
 
 /// Hashes by photo in photo-id order, searched by a scan (`count_ones`; the hardware popcount
@@ -44,6 +47,11 @@ impl ReuseIndex {
 
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
+    }
+
+    /// Whether a photo's hash is held.
+    pub fn holds(&self, photo_id: i64) -> bool {
+        self.photo_ids.binary_search(&photo_id).is_ok()
     }
 
     /// Room for `more` hashes, with a 32nd of the index to spare: the index grows by a 32nd
@@ -122,20 +130,60 @@ fn scan(hashes: &[[u64; 4]], ids: &[i64], qs: &[[u64; 4]]) -> Vec<(i64, u32)> {
     out
 }
 
+/// Rows read per statement when the index is filled: the first load of a large archive goes
+/// in parts, not as one result set held whole.
+const LOAD_PAGE: i64 = 50_000;
+
 impl Store {
-    /// Stored photos within [`MATCH_DISTANCE`] of a photo in any of its turns, nearest first:
-    /// (photo id, distance); none for a photo whose hash is under the quality gate. The index
-    /// is loaded or brought up to date first. Outside any transaction: a photo sees the
-    /// photos committed before it.
-    pub async fn similar_photos(&self, pdq: &Pdq) -> CoreResult<Vec<(PhotoId, u32)>> {
-        if pdq.quality <= QUALITY_GATE {
-            return Ok(vec![]);
+    /// Brings the reuse index up to date with the database: every photo stored since the last
+    /// refresh (this server's and other replicas'), read in pages. The server does it once at
+    /// start-up, in the background, so the first photo after a restart does not wait for the
+    /// whole archive; each lookup does it again first. Returns how many photos it added.
+    pub async fn refresh_reuse_index(&self) -> CoreResult<usize> {
+        let _one_at_a_time = self.memory.reuse_refresh.lock().await;
+        let (mut after, before) = {
+            let index = self.memory.reuse.lock().map_err(|_| poisoned())?;
+            (index.high_water, index.len())
+        };
+        // SQLite has one writer: photos commit in id order, so nothing below the highest id
+        // held can still appear. PostgreSQL's ids can commit out of order: the ids of the last
+        // stretch are read again (ids only, cheap), and the hashes of any not held.
+        if matches!(self.db, Db::Postgres(_)) && after > 0 {
+            let ids: Vec<i64> = on_db!(self, pool => sqlx::query_scalar("select photo_id from photo where photo_id > $1 and photo_id <= $2")
+                .bind(after - REREAD).bind(after).fetch_all(pool).await?);
+            let missing: Vec<i64> = {
+                let index = self.memory.reuse.lock().map_err(|_| poisoned())?;
+                ids.into_iter().filter(|id| !index.holds(*id)).collect()
+            };
+            if !missing.is_empty() {
+                let list = missing.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+                let rows: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(&format!(
+                    "select p.photo_id, m.pdq_hash from photo p join photo_measure m on m.sha256 = p.sha256
+                     where p.photo_id in ({list}) and m.pdq_hash is not null and m.pdq_quality > $1"))
+                    .bind(i64::from(QUALITY_GATE)).fetch_all(pool).await?);
+                self.add_rows(rows)?;
+            }
         }
-        let after = self.memory.reuse.lock().map_err(|_| poisoned())?.high_water - REREAD;
-        let rows: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(
-            "select p.photo_id, m.pdq_hash from photo p join photo_measure m on m.sha256 = p.sha256
-             where p.photo_id > $1 and m.pdq_hash is not null and m.pdq_quality > $2 order by p.photo_id")
-            .bind(after).bind(i64::from(QUALITY_GATE)).fetch_all(pool).await?);
+        // Nothing past the highest id held (the usual case before a lookup): no join to run.
+        let newest: Option<i64> = on_db!(self, pool => sqlx::query_scalar("select max(photo_id) from photo").fetch_one(pool).await?);
+        if newest.is_none_or(|n| n <= after) {
+            return Ok(self.memory.reuse.lock().map_err(|_| poisoned())?.len() - before);
+        }
+        loop {
+            let rows: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(
+                "select p.photo_id, m.pdq_hash from photo p join photo_measure m on m.sha256 = p.sha256
+                 where p.photo_id > $1 and m.pdq_hash is not null and m.pdq_quality > $2 order by p.photo_id limit $3")
+                .bind(after).bind(i64::from(QUALITY_GATE)).bind(LOAD_PAGE).fetch_all(pool).await?);
+            let full = rows.len() as i64 == LOAD_PAGE;
+            after = rows.last().map_or(after, |r| r.0);
+            self.add_rows(rows)?;
+            if !full {
+                return Ok(self.memory.reuse.lock().map_err(|_| poisoned())?.len() - before);
+            }
+        }
+    }
+
+    fn add_rows(&self, rows: Vec<(i64, String)>) -> CoreResult<()> {
         let mut index = self.memory.reuse.lock().map_err(|_| poisoned())?;
         index.reserve(rows.len());
         for (id, hex) in rows {
@@ -144,6 +192,19 @@ impl Store {
                 None => tracing::error!(photo = id, "a stored PDQ hash does not read: left out of the reuse index"),
             }
         }
+        Ok(())
+    }
+
+    /// Stored photos within [`MATCH_DISTANCE`] of a photo in any of its turns, nearest first:
+    /// (photo id, distance); none for a photo whose hash is under the quality gate. The index
+    /// is brought up to date first. Outside any transaction: a photo sees the photos committed
+    /// before it.
+    pub async fn similar_photos(&self, pdq: &Pdq) -> CoreResult<Vec<(PhotoId, u32)>> {
+        if pdq.quality <= QUALITY_GATE {
+            return Ok(vec![]);
+        }
+        self.refresh_reuse_index().await?;
+        let index = self.memory.reuse.lock().map_err(|_| poisoned())?;
         let queries = [pdq.hash, pdq.rotations[0], pdq.rotations[1], pdq.rotations[2]];
         let mut out: Vec<(PhotoId, u32)> = index.near(&queries).into_iter().map(|(id, d)| (PhotoId(id), d)).collect();
         out.sort_by_key(|&(id, d)| (d, id.get()));
