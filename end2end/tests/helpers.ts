@@ -8,6 +8,7 @@ export const E2E_SECRETS = {
   twilioToken: "e2e-twilio-auth-token-9k2T",
   metaToken: "EAAGe2e-meta-access-token-77",
   metaAppSecret: "e2e-meta-app-secret-55",
+  visionKey: "sk-e2e-vision-key-4Qw8",
 };
 
 export async function signIn(page: Page, who: { email: string; password: string } = ADMIN) {
