@@ -207,3 +207,47 @@ async fn a_photo_from_another_drop_is_flagged_as_reused_with_its_original() {
     })
     .await;
 }
+
+/// Issue 13, item 3: the vision check is a durable job. A worker that dies holding one (its
+/// lease runs out) leaves it to the next claim; a late answer from the first worker after the
+/// second recorded its own changes nothing; nothing is queued while no model is configured.
+#[tokio::test]
+async fn a_vision_job_left_by_a_dead_worker_is_claimed_again_and_answered_once() {
+    use dropcheck_core::store::VisionOutcome;
+    use dropcheck_core::vision::Answer;
+    on_each_backend(|store| async move {
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let t = dropcheck_core::now_ms();
+        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+        send(&store, "MM1", "", photo(&media, 1, false).await, t + 1).await;
+        assert_eq!(store.next_vision_due().await.unwrap(), None, "no model configured: no job");
+
+        store.set_vision_checks(true);
+        send(&store, "MM2", "", photo(&media, 2, false).await, t + 2).await;
+        let now = dropcheck_core::now_ms();
+        let first = store.claim_vision_jobs(now, 1_000, 10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].attempts, first[0].question.number), (1, 2));
+        assert!(store.claim_vision_jobs(now + 10, 1_000, 10).await.unwrap().is_empty(), "leased");
+        // The worker died: after the lease another takes it.
+        let second = store.claim_vision_jobs(now + 1_001, 1_000, 10).await.unwrap();
+        assert_eq!((second.len(), second[0].attempts), (1, 2));
+        let answer = |ok: bool| VisionOutcome::Answered {
+            answer: Answer { shows_expected_subject: ok, legible: true, confidence: 0.9, problems: vec![], values: Default::default() },
+            model: "m".into(),
+            latency_ms: 1_200,
+        };
+        store.finish_vision(second[0].photo_id, &answer(true), now + 1_500).await.unwrap();
+        store.finish_vision(first[0].photo_id, &answer(false), now + 1_600).await.unwrap();
+        assert_eq!(store.next_vision_due().await.unwrap(), None);
+        let d = store.drop_detail(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+        let vision: Vec<_> = d.steps[1].photos[0].checks.iter().filter(|c| c.kind == CheckKind::Vision).collect();
+        assert_eq!(vision.len(), 1);
+        assert_eq!((vision[0].result, vision[0].suggestion()), (CheckResult::Pass, Some("ok")), "the first answer recorded stays");
+        assert!(vision[0].detail.ends_with("(confidence 0.90, m, 1.2 s)"), "{}", vision[0].detail);
+        assert!(d.steps[0].photos[0].checks.iter().all(|c| c.kind != CheckKind::Vision), "filed before the model was set");
+    })
+    .await;
+}
