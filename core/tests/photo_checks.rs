@@ -40,15 +40,21 @@ async fn flagged(store: &Store) -> Vec<String> {
     store.list_drops(&f, None, 50).await.unwrap().0.into_iter().map(|d| d.drop_number.to_string()).collect()
 }
 
+/// A project, a media directory, and DR12345678 opened by the contractor at the returned time.
+async fn drop_opened(store: &Store) -> (tempfile::TempDir, MediaStore, i64) {
+    store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let media = MediaStore::new(dir.path());
+    let t = dropcheck_core::now_ms();
+    store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+    (dir, media, t)
+}
+
 #[tokio::test]
 async fn a_dark_photo_is_flagged_asked_again_and_closed_by_a_dismissal_or_a_new_photo() {
     on_each_backend(|store| async move {
-        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let media = MediaStore::new(dir.path());
+        let (_dir, media, t) = drop_opened(&store).await;
         let dn = DropNumber::parse("DR12345678").unwrap();
-        let t = dropcheck_core::now_ms();
-        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
         for n in 1..=3 {
             send(&store, &format!("MM{n}"), "", photo(&media, n, n >= 2).await, t + i64::from(n)).await;
         }
@@ -160,11 +166,7 @@ async fn a_projects_thresholds_and_screenshot_steps_decide_what_is_flagged() {
 #[tokio::test]
 async fn a_photo_from_another_drop_is_flagged_as_reused_with_its_original() {
     on_each_backend(|store| async move {
-        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let media = MediaStore::new(dir.path());
-        let t = dropcheck_core::now_ms();
-        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+        let (_dir, media, t) = drop_opened(&store).await;
         let first = demo_photo("DR12345678", 1, "x", 1);
         let second = demo_photo("DR12345678", 2, "x", 2);
         for (n, jpeg) in [(1, first.clone()), (2, second.clone())] {
@@ -216,11 +218,7 @@ async fn a_vision_job_left_by_a_dead_worker_is_claimed_again_and_answered_once()
     use dropcheck_core::store::VisionOutcome;
     use dropcheck_core::vision::Answer;
     on_each_backend(|store| async move {
-        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let media = MediaStore::new(dir.path());
-        let t = dropcheck_core::now_ms();
-        store.handle_message(&message("SM0", "DR12345678", MessageKind::Text), &[], t).await.unwrap();
+        let (_dir, media, t) = drop_opened(&store).await;
         send(&store, "MM1", "", photo(&media, 1, false).await, t + 1).await;
         assert_eq!(store.next_vision_due().await.unwrap(), None, "no model configured: no job");
 

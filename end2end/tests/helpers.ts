@@ -18,3 +18,20 @@ export async function signIn(page: Page, who: { email: string; password: string 
   await page.click("#sign-in");
   await expect(page.locator("#signed-in-as")).toHaveText(who.email);
 }
+
+/// Sends from the sandbox phone: text, generated photos (`spoil`: the last one "dark" or "blurred").
+export async function send(phone: Page, text: string, photos = 0, spoil = "") {
+  await phone.fill("#sandbox-text", text);
+  await phone.selectOption("#sandbox-photos", String(photos));
+  await phone.selectOption("#sandbox-spoil", spoil);
+  await phone.click("#sandbox-send");
+  await expect(phone).toHaveURL(/\/sandbox\?phone=/);
+}
+
+/// The sandbox page is a plain server-rendered chat; replies arrive a moment later.
+export async function expectChat(phone: Page, text: string | RegExp) {
+  await expect(async () => {
+    await phone.reload();
+    await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: text }).first()).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 20_000 });
+}

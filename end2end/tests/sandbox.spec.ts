@@ -1,5 +1,5 @@
-import { test, expect, Page } from "@playwright/test";
-import { ADMIN, signIn } from "./helpers";
+import { test, expect } from "@playwright/test";
+import { ADMIN, expectChat, send, signIn } from "./helpers";
 
 // The whole WhatsApp loop in the built-in sandbox: a contractor's number sends a drop number
 // and 12 photos through the signed webhook; the reviewer rejects two steps; the sandbox phone
@@ -9,22 +9,6 @@ test.describe.configure({ mode: "serial" });
 
 const PHONE = "+27825550001";
 const DROP = "DR77700001";
-
-async function send(phone: Page, text: string, photos = 0, spoil = "") {
-  await phone.fill("#sandbox-text", text);
-  await phone.selectOption("#sandbox-photos", String(photos));
-  await phone.selectOption("#sandbox-spoil", spoil);
-  await phone.click("#sandbox-send");
-  await expect(phone).toHaveURL(/\/sandbox\?phone=/);
-}
-
-/// The sandbox page is a plain server-rendered chat; replies arrive a moment later.
-async function expectChat(phone: Page, text: string | RegExp) {
-  await expect(async () => {
-    await phone.reload();
-    await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: text }).first()).toBeVisible({ timeout: 1000 });
-  }).toPass({ timeout: 20_000 });
-}
 
 test("sandbox: drop + 12 photos, feedback on steps 3 and 7, fixes, Resubmitted live", async ({ page }) => {
   await signIn(page);

@@ -1,8 +1,8 @@
-import { test, expect, Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import { BRIDGE_KEY } from "../playwright.config";
-import { E2E_SECRETS, signIn } from "./helpers";
+import { E2E_SECRETS, expectChat, send, signIn } from "./helpers";
 
 // The optional vision check, as an admin and a reviewer use it: the admin points Dropcheck at
 // a vision model (here a local mock of an OpenAI-compatible endpoint) under Settings →
@@ -37,20 +37,6 @@ test.beforeAll(async () => {
   mockUrl = `http://127.0.0.1:${(mock.address() as AddressInfo).port}`;
 });
 test.afterAll(() => mock.close());
-
-async function send(phone: Page, text: string, photos = 0) {
-  await phone.fill("#sandbox-text", text);
-  await phone.selectOption("#sandbox-photos", String(photos));
-  await phone.click("#sandbox-send");
-  await expect(phone).toHaveURL(/\/sandbox\?phone=/);
-}
-
-async function expectChat(phone: Page, text: string | RegExp) {
-  await expect(async () => {
-    await phone.reload();
-    await expect(phone.locator("#sandbox-chat .sandbox-received").filter({ hasText: text }).first()).toBeVisible({ timeout: 1000 });
-  }).toPass({ timeout: 20_000 });
-}
 
 test("vision check: set up by an admin, a retake asked of the phone, the answers beside the verdicts, turned off", async ({ page, request }) => {
   await signIn(page);
