@@ -21,7 +21,6 @@ use std::io::Cursor;
 
 use base64::Engine;
 use image::{DynamicImage, ImageDecoder, ImageReader};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{CoreError, CoreResult, InputError};
@@ -195,9 +194,8 @@ pub fn photo_for_model(bytes: &[u8]) -> CoreResult<Vec<u8>> {
     Ok(out)
 }
 
-/// The model's answer, as the schema has it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The model's answer, as the schema has it (read by [`read_content`], which checks it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub shows_expected_subject: bool,
     pub legible: bool,

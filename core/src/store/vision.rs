@@ -16,8 +16,6 @@ pub struct VisionJob {
     pub attempts: i64,
     pub sha256: String,
     pub question: StepQuestion,
-    /// The step sends a "retake" answer back to the contractor at once.
-    pub auto_retake: bool,
 }
 
 /// What became of a job.
@@ -80,14 +78,14 @@ impl Store {
         tx.commit().await?;
         let mut jobs = Vec::with_capacity(ids.len());
         for id in ids {
-            type Row = (i64, String, i64, String, String, Option<String>, Option<String>, Option<bool>);
+            type Row = (i64, String, i64, String, String, Option<String>, Option<String>);
             let row: Option<Row> = on_db!(self, pool => sqlx::query_as(
-                "select j.attempts, p.sha256, s.step_no, s.name, s.description, s.vision_prompt, s.vision_values, s.vision_auto_retake
+                "select j.attempts, p.sha256, s.step_no, s.name, s.description, s.vision_prompt, s.vision_values
                  from vision_job j join photo p on p.photo_id = j.photo_id join drop_job d on d.drop_id = p.drop_id
                  join checklist_step s on s.project_id = d.project_id and s.step_no = p.step_no
                  where j.photo_id = $1")
                 .bind(id).fetch_optional(pool).await?);
-            let Some((attempts, sha256, number, name, description, prompt, values, auto)) = row else {
+            let Some((attempts, sha256, number, name, description, prompt, values)) = row else {
                 // The photo was moved to a step the project no longer has: nothing to ask.
                 self.finish_vision(
                     id,
@@ -103,13 +101,7 @@ impl Store {
                 continue;
             };
             let values = step_values(id, values.as_deref());
-            jobs.push(VisionJob {
-                photo_id: id,
-                attempts,
-                sha256,
-                question: StepQuestion { number, name, description, prompt, values },
-                auto_retake: auto.unwrap_or(false),
-            });
+            jobs.push(VisionJob { photo_id: id, attempts, sha256, question: StepQuestion { number, name, description, prompt, values } });
         }
         Ok(jobs)
     }
@@ -123,13 +115,14 @@ impl Store {
 
     /// Records what became of a job: a retry, or its answer (or why there is none) with the
     /// photo's `vision` check, in one transaction. An answer suggesting a retake is a flag on a
-    /// step that sends such answers back (see [`VisionJob::auto_retake`]), else a warning.
+    /// step set to send such answers back (its `vision_auto_retake`), else a warning. A job
+    /// already done (another worker took it over and finished) is left as it is.
     pub async fn finish_vision(&self, photo_id: PhotoId, outcome: &VisionOutcome, now: i64) -> CoreResult<()> {
         let mut tx = self.begin().await?;
         let (status, error, model, latency, answer) = match outcome {
             VisionOutcome::Retry { at, error } => {
                 on_tx!(&mut tx, c => { sqlx::query(
-                    "update vision_job set state = 'queued', next_at = $1, lease_until = null, last_error = $2 where photo_id = $3")
+                    "update vision_job set state = 'queued', next_at = $1, lease_until = null, last_error = $2 where photo_id = $3 and state <> 'done'")
                     .bind(at).bind(error).bind(photo_id).execute(&mut *c).await?; });
                 return tx.commit().await;
             }
