@@ -79,7 +79,7 @@ async fn asking_the_contractor_about_reused_photos_is_a_projects_choice_saved_wi
         let project = app.store.projects().await.unwrap().remove(0);
         let id = project.project_id.get().to_string();
         let t = dropcheck_core::photo_checks::Thresholds::default();
-        let (sf, sw) = (t.small_flag.to_string(), t.small_warn.to_string());
+        let (sf, sw, bf) = (t.small_flag.to_string(), t.small_warn.to_string(), t.blur_flag.to_string());
         let mut fields = vec![
             ("project_id", id.as_str()),
             ("small_flag", sf.as_str()),
@@ -88,7 +88,7 @@ async fn asking_the_contractor_about_reused_photos_is_a_projects_choice_saved_wi
             ("dark_warn", "70"),
             ("overexposed_flag", "25"),
             ("overexposed_warn", "10"),
-            ("blur_flag", "20"),
+            ("blur_flag", bf.as_str()),
             ("blur_tile_flag", "60"),
             ("blur_warn", "60"),
             ("featureless_flag", "50"),
