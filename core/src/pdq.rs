@@ -6,9 +6,9 @@
 //! 64×64 image's gradients: a featureless photo (a covered lens, a blank wall) scores low, and
 //! its hash says little.
 //!
-//! The rotations are read from the same coefficients: mirroring the photo changes the sign of
-//! the odd-index ones and turning it a quarter swaps rows and columns, so the hashes of the
-//! photo turned 90°, 180° and 270° cost a median each, not another pass over the pixels.
+//! The hashes of the photo turned 90°, 180° and 270° come from the same filtered image,
+//! sampled where the turned photo's own decimation samples it: the turned photo's own hash,
+//! to the bit, for a DCT each instead of another pass over the pixels.
 //!
 //! Checked against Meta's own implementation: the test `agrees_with_meta_on_the_same_pixels`
 //! holds hashes Meta's C++ code (through the `pdqhash` package) gave for generated images; on
@@ -80,39 +80,41 @@ pub fn pdq(img: &DynamicImage) -> Pdq {
         return Pdq { hash: Hash256::default(), quality: 0, rotations: [Hash256::default(); 3] };
     }
     jarosz(&mut luma, w, h);
-    let mut small = [0f32; SIDE * SIDE];
-    for i in 0..SIDE {
-        let y = (((i as f32 + 0.5) * h as f32 / SIDE as f32) as usize).min(h - 1);
-        for j in 0..SIDE {
-            let x = (((j as f32 + 0.5) * w as f32 / SIDE as f32) as usize).min(w - 1);
-            small[i * SIDE + j] = luma[y * w + x];
-        }
-    }
-    let quality = quality(&small);
-    let b = dct16(&small);
-    // Turning: mirror x flips the sign of odd-frequency columns (index j + 1 odd, j even),
-    // mirror y of the rows; a transpose swaps them. 90° = transpose then mirror x, 180° =
-    // mirror both, 270° = transpose then mirror y.
-    let sign = |k: usize| if k % 2 == 0 { -1.0 } else { 1.0 };
-    let variant = |f: &dyn Fn(usize, usize) -> f32| {
-        let mut m = [0f32; COEFFS * COEFFS];
-        for i in 0..COEFFS {
-            for j in 0..COEFFS {
-                m[i * COEFFS + j] = f(i, j);
+    // Where the decimation samples a side of `dim` pixels (as Meta's reference does).
+    let at = |k: usize, dim: usize| (((k as f32 + 0.5) * dim as f32 / SIDE as f32) as usize).min(dim - 1);
+    // The same on a side the turn mirrors: the turned photo's sample `k`, in this photo's
+    // pixels. A box filter of even width is not centred (it reaches one pixel further right),
+    // so mirrored it sits one pixel over, two after the filter's two passes.
+    let flip = |k: usize, dim: usize, win: usize| {
+        let shift = if win > 1 && win.min(dim) % 2 == 0 { 2 } else { 0 };
+        (dim - 1 - at(k, dim)).saturating_sub(shift)
+    };
+    let (wr, wc) = (window(w, SIDE), window(h, SIDE));
+    let sample = |pick: &dyn Fn(usize, usize) -> (usize, usize)| {
+        let mut small = [0f32; SIDE * SIDE];
+        for i in 0..SIDE {
+            for j in 0..SIDE {
+                let (x, y) = pick(i, j);
+                small[i * SIDE + j] = luma[y * w + x];
             }
         }
-        bits(&m)
+        small
     };
-    let at = |i: usize, j: usize| b[i * COEFFS + j];
-    Pdq {
-        hash: bits(&b),
-        quality,
-        rotations: [
-            variant(&|i, j| at(j, i) * sign(j)),
-            variant(&|i, j| at(i, j) * sign(i) * sign(j)),
-            variant(&|i, j| at(j, i) * sign(i)),
-        ],
-    }
+    let small = sample(&|i, j| (at(j, w), at(i, h)));
+    let quality = quality(&small);
+    // The turned photos' hashes, exactly as hashing the turned photo gives them: the filtered
+    // image sampled where the turned photo's own decimation samples (its grid is not this
+    // one's turned: it rounds down on its own axes, and the filter sits a pixel over), then
+    // the DCT again. Reading the turns off the coefficients (flipping signs, as Meta's
+    // dihedral hashes do) was up to 70 bits off on fine textures (docs/PERFORMANCE.md).
+    let turned = [
+        // 90° clockwise: the turned photo is h wide, w high; its (x', y') is (y', h−1−x').
+        sample(&|i, j| (at(i, w), flip(j, h, wc))),
+        sample(&|i, j| (flip(j, w, wr), flip(i, h, wc))),
+        // 270°: its (x', y') is (w−1−y', x').
+        sample(&|i, j| (flip(i, w, wr), at(j, h))),
+    ];
+    Pdq { hash: bits(&dct16(&small)), quality, rotations: turned.map(|t| bits(&dct16(&t))) }
 }
 
 /// The window of the box filter for a side of `old` pixels brought to `new`.
@@ -302,7 +304,24 @@ mod tests {
         for (what, turned) in [("90°", original.rotate90()), ("180°", original.rotate180()), ("270°", original.rotate270())] {
             let t = pdq(&turned).hash;
             assert!(h.hash.distance(&t) > MATCH_DISTANCE, "{what}: the plain hash should not match");
-            assert!(h.distance_any_turn(&t) <= 8, "{what}: {} bits through the rotations", h.distance_any_turn(&t));
+            assert_eq!(h.distance_any_turn(&t), 0, "{what}: the turned photo's own hash, exactly");
+        }
+    }
+
+    /// A fine repeating pattern (bricks a few pixels high, as a photo of a wall has) turned:
+    /// the turned photo samples its own grid, which the turns must follow to the pixel.
+    #[test]
+    fn a_turned_fine_texture_matches_through_the_rotations() {
+        let bricks = DynamicImage::ImageRgb8(RgbImage::from_fn(512, 384, |x, y| {
+            let row = y / 7;
+            let mortar = y % 7 == 0 || (x + row % 2 * 11) % 22 == 0;
+            let v = if mortar { 200 } else { 90 + ((x * 7 + y * 13) % 23) as u8 + (row % 3 * 9) as u8 };
+            Rgb([v, v / 2 + 40, v / 3 + 30])
+        }));
+        let h = pdq(&bricks);
+        for (what, turned) in [("90°", bricks.rotate90()), ("180°", bricks.rotate180()), ("270°", bricks.rotate270())] {
+            let d = h.distance_any_turn(&pdq(&turned).hash);
+            assert_eq!(d, 0, "{what}: {d} bits through the rotations (reading the turns off the coefficients: 70 at 90°)");
         }
     }
 
