@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod csv_export;
 pub mod group_commit;
 pub mod integrations;
 pub mod logging;

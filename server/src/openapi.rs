@@ -151,6 +151,11 @@ pub const OPERATIONS: &[Op] = &[
             Param("flagged", r#"{"type": "boolean"}"#, "true: only drops with an open photo flag (each drop has open_flags)"),
             CURSOR,
             LIMIT,
+            Param(
+                "format",
+                r#"{"type": "string", "enum": ["json", "csv"]}"#,
+                "csv: every matching drop as a streamed CSV file (RFC 4180, UTF-8, cells starting with = + - @ prefixed with '); cursor and limit do not apply",
+            ),
         ])
         .st(&[200, 400, 404, 422]),
     op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos (and their checks) and history")
@@ -362,6 +367,10 @@ pub fn document() -> Value {
                 (200..=299, "/api/docs") => json!({"text/html": {}}),
                 (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
                 (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),
+                (200..=299, "/api/v1/drops") => json!({
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                }),
                 (200..=299, _) => match o.response {
                     Some(s) => json!({"application/json": {"schema": schema(s, &what)}}),
                     None => json!({"application/json": {"schema": {"type": "object"}}}),

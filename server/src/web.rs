@@ -22,6 +22,27 @@ pub fn router() -> Router<AppState> {
         .route("/live/drops", get(live_list))
         .route("/live/drops/{number}", get(live_drop))
         .route("/attachments/{id}", get(attachment))
+        .route("/drops.csv", get(drops_csv))
+}
+
+/// The drops list as CSV, with the page's filters (the list's "Download CSV"): every matching
+/// drop, streamed.
+async fn drops_csv(
+    State(st): State<AppState>,
+    query: Result<Query<dropcheck_core::store::DropQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let bad = |why: String| {
+        tracing::info!(error = %why, "CSV download refused");
+        notice_page(StatusCode::BAD_REQUEST, "Not a list to download", &why, ("/", "Back to the drops"))
+    };
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad(e.body_text()),
+    };
+    match q.filter() {
+        Ok(filter) => crate::csv_export::csv_response("drops.csv", crate::csv_export::drops_csv(st.store.clone(), filter)),
+        Err(e) => bad(e.message),
+    }
 }
 
 /// Paths anyone may reach; everything else needs a signed-in user.

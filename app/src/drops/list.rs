@@ -58,27 +58,12 @@ pub async fn drops_page(
     cursor: Option<String>,
 ) -> Result<DropsPageData, AppError> {
     use crate::ssr::*;
-    use dropcheck_core::domain::DropStatus;
-    use dropcheck_core::store::{Cursor, DropFilter};
-    use dropcheck_core::{ago, fmt_time, now_ms, parse_day};
+    use dropcheck_core::store::{Cursor, DropQuery};
+    use dropcheck_core::{ago, fmt_time, now_ms};
     let (st, user) = require_user().await?;
     let nonempty = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let bad = |e: dropcheck_core::InputError| fail(e.into());
-    let filter = DropFilter {
-        status: nonempty(status).map(|s| DropStatus::parse(&s)).transpose().map_err(bad)?,
-        project_id: nonempty(project)
-            .map(|p| p.parse::<dropcheck_core::ids::ProjectId>().map_err(|_| refuse("invalid_project", &format!("'{p}' is not a project"))))
-            .transpose()?,
-        contractor: nonempty(contractor),
-        q: nonempty(q),
-        from_ms: nonempty(from).map(|d| parse_day(&d)).transpose().map_err(bad)?,
-        to_ms: nonempty(to).map(|d| parse_day(&d).map(|t| t + 86_400_000)).transpose().map_err(bad)?,
-        flagged: match nonempty(flagged).as_deref() {
-            None | Some("false") => false,
-            Some("true" | "on") => true,
-            Some(other) => return Err(refuse("invalid_flagged", &format!("flagged is true or false, not '{other}'"))),
-        },
-    };
+    let filter = DropQuery { status, project, contractor, q, from, to, flagged }.filter().map_err(bad)?;
     let cursor = nonempty(cursor).map(|c| Cursor::parse(&c)).transpose().map_err(bad)?;
     let (rows, next) = st.store.list_drops(&filter, cursor, 50).await.map_err(fail)?;
     let counts = st.store.status_counts().await.map_err(fail)?;
@@ -149,6 +134,21 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
         }
         parts.join("&")
     };
+    // The same filters, status included, for the CSV download.
+    let csv_link = {
+        let mut p = vec![];
+        if !current_status.is_empty() {
+            p.push(format!("status={}", urlencode(&current_status)));
+        }
+        if !keep.is_empty() {
+            p.push(keep.clone());
+        }
+        if p.is_empty() {
+            "/drops.csv".to_string()
+        } else {
+            format!("/drops.csv?{}", p.join("&"))
+        }
+    };
     let link = {
         let keep = keep.clone();
         move |status: &str| {
@@ -198,7 +198,9 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
                         </a>
                     }
                 }).collect_view()}
-                <a href="/next" rel="external" id="review-next" class="ml-auto rounded-md bg-blue-600 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-blue-700">
+                <a href=csv_link rel="external" download="drops.csv" id="download-csv" class="ml-auto rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-700 hover:bg-slate-50"
+                   title="Every drop these filters select, as a CSV file">"Download CSV"</a>
+                <a href="/next" rel="external" id="review-next" class="rounded-md bg-blue-600 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-blue-700">
                     "Review next " <kbd class="ml-1 rounded bg-blue-800 px-1.5 text-xs">"n"</kbd>
                 </a>
             </div>

@@ -37,6 +37,41 @@ pub struct DropFilter {
     pub flagged: bool,
 }
 
+/// The drops list's filters as the page's address carries them (`?status=&project=<id>&
+/// contractor=&q=&from=YYYY-MM-DD&to=YYYY-MM-DD&flagged=true`): the page and its CSV download
+/// read them alike. Blank values are no filter.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DropQuery {
+    pub status: Option<String>,
+    pub project: Option<String>,
+    pub contractor: Option<String>,
+    pub q: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub flagged: Option<String>,
+}
+
+impl DropQuery {
+    pub fn filter(&self) -> Result<DropFilter, InputError> {
+        let some = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(DropFilter {
+            status: some(&self.status).map(|s| DropStatus::parse(&s)).transpose()?,
+            project_id: some(&self.project)
+                .map(|p| p.parse::<ProjectId>().map_err(|_| InputError::new("invalid_project", format!("'{p}' is not a project"))))
+                .transpose()?,
+            contractor: some(&self.contractor),
+            q: some(&self.q),
+            from_ms: some(&self.from).map(|d| crate::parse_day(&d)).transpose()?,
+            to_ms: some(&self.to).map(|d| crate::parse_day(&d).map(|t| t + 86_400_000)).transpose()?,
+            flagged: match some(&self.flagged).as_deref() {
+                None | Some("false") => false,
+                Some("true" | "on") => true,
+                Some(other) => return Err(InputError::new("invalid_flagged", format!("flagged is true or false, not '{other}'"))),
+            },
+        })
+    }
+}
+
 /// A keyset position in the drops list (newest activity first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {

@@ -439,7 +439,7 @@ mod users;
 mod vision;
 
 pub(crate) use drop_list::check_search;
-pub use drop_list::{Cursor, DropFilter, DropSummary, MAX_SEARCH_CHARS};
+pub use drop_list::{Cursor, DropFilter, DropQuery, DropSummary, MAX_SEARCH_CHARS};
 pub use drop_tx::DropKey;
 pub use drops::{Contractor, DropDetail, HistoryEntry, PhotoInfo, StepDetail};
 pub use photo_checks::{PhotoCheck, PhotoCheckSettings, ReuseIndex};

@@ -168,15 +168,25 @@ pub(super) struct ListQuery {
     flagged: Option<bool>,
     cursor: Option<String>,
     limit: Option<i64>,
+    /// `json` (the default) or `csv`: every matching drop, streamed (no cursor, no limit).
+    format: Option<String>,
 }
 
 pub(super) async fn list_drops(
     State(st): State<AppState>,
     caller: ApiCaller,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     caller.require("read")?;
     let Query(q) = query?;
+    let csv = match q.format.as_deref().map(str::trim) {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_format", format!("format is json or csv, not '{other}'")))
+        }
+    };
     let some = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let project_id = match some(q.project) {
         Some(name) => Some(
@@ -197,12 +207,16 @@ pub(super) async fn list_drops(
         to_ms: None,
         flagged: q.flagged.unwrap_or(false),
     };
+    if csv {
+        return Ok(crate::csv_export::csv_response("drops.csv", crate::csv_export::drops_csv(st.store.clone(), filter)));
+    }
     let cursor = some(q.cursor).map(|c| Cursor::parse(&c)).transpose()?;
     let (rows, next) = st.store.list_drops(&filter, cursor, q.limit.unwrap_or(50)).await?;
     Ok(Json(json!({
         "drops": rows.into_iter().map(summary_json).collect::<Vec<_>>(),
         "next_cursor": next.map(|c| c.encode()),
-    })))
+    }))
+    .into_response())
 }
 
 pub(super) async fn get_drop(State(st): State<AppState>, caller: ApiCaller, ApiPath(number): ApiPath<String>) -> ApiResult<Json<Value>> {

@@ -12,6 +12,7 @@
 
 mod helpers;
 
+mod exports;
 mod first_contact;
 mod http;
 mod layout;
