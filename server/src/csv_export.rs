@@ -7,7 +7,7 @@
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dropcheck_core::store::{Cursor, DropFilter, DropSummary, Store};
+use dropcheck_core::store::{DropFilter, DropSummary, Store};
 use dropcheck_core::CoreError;
 use futures_util::stream::{self, Stream, StreamExt};
 
@@ -63,35 +63,26 @@ fn drop_row(d: DropSummary) -> Vec<String> {
     ]
 }
 
-/// Every drop the filter selects, newest activity first, as CSV: the header, then a chunk per
-/// page. A failure after the first bytes ends the download early (logged); the client sees a
-/// truncated file rather than a wrong one.
-pub fn drops_csv(store: Store, filter: DropFilter) -> impl Stream<Item = Result<Vec<u8>, CoreError>> {
-    enum State {
-        Header,
-        Page(Option<Cursor>),
-        Done,
-    }
-    stream::unfold((State::Header, store, filter), |(state, store, filter)| async move {
-        match state {
-            State::Done => None,
-            State::Header => {
-                let header: Vec<String> = DROP_COLUMNS.iter().map(|c| c.to_string()).collect();
-                Some((encode_rows(&[header]), (State::Page(None), store, filter)))
+/// Every drop the filter selects, newest activity first, as CSV: the header with the first
+/// page, read before anything is sent (a filter the store refuses, a search too long say, is
+/// an error the caller answers with a 4xx), then a chunk per page. A failure after the first
+/// bytes ends the download early (logged); the client sees a truncated file, not a wrong one.
+pub async fn drops_csv(store: Store, filter: DropFilter) -> Result<impl Stream<Item = Result<Vec<u8>, CoreError>>, CoreError> {
+    let (rows, next) = store.list_drops(&filter, None, PAGE).await?;
+    let mut first: Vec<Vec<String>> = vec![DROP_COLUMNS.iter().map(|c| c.to_string()).collect()];
+    first.extend(rows.into_iter().map(drop_row));
+    let first = encode_rows(&first)?;
+    let rest = stream::unfold((next, store, filter), |(cursor, store, filter)| async move {
+        let cursor = cursor?;
+        match store.list_drops(&filter, Some(cursor), PAGE).await {
+            Ok((rows, next)) => Some((encode_rows(&rows.into_iter().map(drop_row).collect::<Vec<_>>()), (next, store, filter))),
+            Err(e) => {
+                tracing::error!(error = ?e, "a CSV export stopped part-way");
+                Some((Err(e), (None, store, filter)))
             }
-            State::Page(cursor) => match store.list_drops(&filter, cursor, PAGE).await {
-                Ok((rows, next)) => {
-                    let chunk = encode_rows(&rows.into_iter().map(drop_row).collect::<Vec<_>>());
-                    let state = if next.is_some() { State::Page(next) } else { State::Done };
-                    Some((chunk, (state, store, filter)))
-                }
-                Err(e) => {
-                    tracing::error!(error = ?e, "a CSV export stopped part-way");
-                    Some((Err(e), (State::Done, store, filter)))
-                }
-            },
         }
-    })
+    });
+    Ok(stream::once(async move { Ok(first) }).chain(rest))
 }
 
 /// A streamed CSV download named `filename`. The stream is fused: the response's compression

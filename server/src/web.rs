@@ -39,9 +39,22 @@ async fn drops_csv(
         Ok(q) => q,
         Err(e) => return bad(e.body_text()),
     };
-    match q.filter() {
-        Ok(filter) => crate::csv_export::csv_response("drops.csv", crate::csv_export::drops_csv(st.store.clone(), filter)),
-        Err(e) => bad(e.message),
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return bad(e.message),
+    };
+    match crate::csv_export::drops_csv(st.store.clone(), filter).await {
+        Ok(rows) => crate::csv_export::csv_response("drops.csv", rows),
+        Err(dropcheck_core::CoreError::Input(e)) => bad(e.message),
+        Err(e) => {
+            tracing::error!(error = ?e, "CSV download failed");
+            notice_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The download failed; it has been logged.",
+                ("/", "Back to the drops"),
+            )
+        }
     }
 }
 

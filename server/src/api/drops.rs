@@ -208,7 +208,7 @@ pub(super) async fn list_drops(
         flagged: q.flagged.unwrap_or(false),
     };
     if csv {
-        return Ok(crate::csv_export::csv_response("drops.csv", crate::csv_export::drops_csv(st.store.clone(), filter)));
+        return Ok(crate::csv_export::csv_response("drops.csv", crate::csv_export::drops_csv(st.store.clone(), filter).await?));
     }
     let cursor = some(q.cursor).map(|c| Cursor::parse(&c)).transpose()?;
     let (rows, next) = st.store.list_drops(&filter, cursor, q.limit.unwrap_or(50)).await?;
