@@ -134,38 +134,26 @@ fn DropsView(d: DropsPageData) -> impl IntoView {
         }
         parts.join("&")
     };
-    // The same filters, status included, for the CSV download.
-    let csv_link = {
-        let mut p = vec![];
-        if !current_status.is_empty() {
-            p.push(format!("status={}", urlencode(&current_status)));
-        }
-        if !keep.is_empty() {
-            p.push(keep.clone());
-        }
-        if p.is_empty() {
-            "/drops.csv".to_string()
-        } else {
-            format!("/drops.csv?{}", p.join("&"))
-        }
-    };
-    let link = {
+    // `path` with a status and the other filters: the badges' links, and the CSV download's.
+    let with_filters = {
         let keep = keep.clone();
-        move |status: &str| {
+        move |path: &str, status: &str| {
             let mut p = vec![];
             if !status.is_empty() {
-                p.push(format!("status={status}"));
+                p.push(format!("status={}", urlencode(status)));
             }
             if !keep.is_empty() {
                 p.push(keep.clone());
             }
             if p.is_empty() {
-                "/".to_string()
+                path.to_string()
             } else {
-                format!("/?{}", p.join("&"))
+                format!("{path}?{}", p.join("&"))
             }
         }
     };
+    let csv_link = with_filters("/drops.csv", &current_status);
+    let link = move |status: &str| with_filters("/", status);
     let next_link = d.next_cursor.clone().map(|c| {
         let mut p = vec![format!("cursor={c}")];
         if !current_status.is_empty() {
