@@ -8,6 +8,7 @@ pub use minijinja;
 
 pub mod attachments;
 pub mod auth;
+pub mod automation;
 pub mod conversation;
 pub mod demo;
 pub mod domain;

@@ -293,6 +293,11 @@ pub const NOTIFICATIONS: &[(&str, &str)] = &[
     ("verification", "Your Dropcheck verification code is {{ code }}. It expires in 10 minutes."),
     ("phone_linked", "This number is now linked to {{ email }} in Dropcheck."),
     ("phone_not_linked", "{{ reason }}"),
+    (
+        "drop_reminder",
+        "Reminder{% if contractor_name %}, {{ contractor_name }}{% endif %}: drop {{ drop_number }} ({{ project }}) is still waiting for your fixes. \
+Send the photos that were asked for, then {{ drop_number }} DONE.",
+    ),
 ];
 
 /// What each built-in template is for and the variables it is rendered with (JSON): the
@@ -376,6 +381,11 @@ pub const SAMPLES: &[(&str, &str, &str)] = &[
     ("verification", "A phone-linking code (when sent by message).", r#"{"code": "123456"}"#),
     ("phone_linked", "VERIFY with the right code.", r#"{"email": "qa@example.com"}"#),
     ("phone_not_linked", "VERIFY that did not link.", r#"{"reason": "That code is not right; 4 attempts left."}"#),
+    (
+        "drop_reminder",
+        "Sent by the automation \"Remind the contractor when a drop has been Incomplete for 24 hours\" (Automations).",
+        r#"{"drop_number": "DR12345678", "project": "Velo Test", "status": "incomplete", "from": null, "round": 1, "contractor_name": "Thabo", "contractor_phone": "+27640412391"}"#,
+    ),
 ];
 
 /// The sample variables and description of a built-in template.

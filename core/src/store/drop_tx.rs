@@ -169,6 +169,7 @@ impl Tx<'_> {
             }
             other => return Err(CoreError::Internal(format!("change_status does not apply {other:?}"))),
         });
+        self.drop_status_changed(detail, to).await?;
         Ok(to)
     }
 }

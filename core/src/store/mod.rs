@@ -15,9 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::conversation::Settings;
-use crate::domain::{
-    DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_DROP_PATTERN, DEFAULT_REASONS,
-};
+use crate::domain::{DropNumber, DropStatus, Email, Phone, Role, StepNo, Verdict, DEFAULT_CHECKLIST, DEFAULT_DROP_PATTERN};
 use crate::error::{CoreError, CoreResult, InputError};
 use crate::ids::{ApiKeyId, ContactId, DropId, MessageId, PhotoId, ProjectId, UserId};
 use crate::lifecycle::{self, Action, Actor};
@@ -379,7 +377,8 @@ impl Store {
         };
         res.map_err(|e| CoreError::Internal(format!("migration failed: {e}")))?;
         self.seed_reasons().await?;
-        self.seed_templates().await
+        self.seed_templates().await?;
+        self.seed_rules().await
     }
 
     /// Starts a write transaction. On SQLite it first waits for this process's turn at the
@@ -411,16 +410,6 @@ impl Store {
         on_db!(self, pool => { sqlx::query("select 1").execute(pool).await?; });
         Ok(())
     }
-
-    async fn seed_reasons(&self) -> CoreResult<()> {
-        on_db!(self, pool => {
-            for (i, (code, label)) in DEFAULT_REASONS.iter().enumerate() {
-                sqlx::query("insert into review_reason (code, label, position) values ($1, $2, $3) on conflict (code) do nothing")
-                    .bind(*code).bind(*label).bind(i as i64).execute(pool).await?;
-            }
-        });
-        Ok(())
-    }
 }
 
 pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.phone, m.body, m.template, m.status, m.provider_message_id,
@@ -428,6 +417,8 @@ pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.pho
     from message m left join drop_job d on d.drop_id = m.drop_id";
 
 // The parts of the store, by what they hold (declared after the macros above, which they use).
+mod automation;
+mod automation_run;
 mod drop_list;
 mod drop_tx;
 mod drops;
@@ -438,6 +429,8 @@ mod review;
 mod users;
 mod vision;
 
+pub use automation::{DryRun, RuleRow, RunRow};
+pub use automation_run::{ActionOutcome, NewEvent};
 pub(crate) use drop_list::check_search;
 pub use drop_list::{Cursor, DropFilter, DropQuery, DropSummary, MAX_SEARCH_CHARS};
 pub use drop_tx::DropKey;

@@ -49,6 +49,17 @@ pub struct Reason {
 pub const DEFAULT_PROJECT_NAME: &str = "Default project";
 
 impl Store {
+    /// Stores the default review reasons (an admin's changes are kept).
+    pub(crate) async fn seed_reasons(&self) -> CoreResult<()> {
+        on_db!(self, pool => {
+            for (i, (code, label)) in crate::domain::DEFAULT_REASONS.iter().enumerate() {
+                sqlx::query("insert into review_reason (code, label, position) values ($1, $2, $3) on conflict (code) do nothing")
+                    .bind(*code).bind(*label).bind(i as i64).execute(pool).await?;
+            }
+        });
+        Ok(())
+    }
+
     pub async fn reasons(&self) -> CoreResult<Vec<Reason>> {
         Ok(
             on_db!(self, pool => sqlx::query_as::<_, Reason>("select code, label from review_reason order by position, code").fetch_all(pool).await?),

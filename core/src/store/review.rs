@@ -203,6 +203,7 @@ impl Store {
                 history!(c, detail.drop_id, &actor.label, "status",
                     format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
             });
+            tx.drop_status_changed(&detail, to).await?;
             tx.commit().await?;
             out
         };
@@ -255,6 +256,7 @@ impl Store {
                            else { format!("{} → Approved (accepted {} pending steps)", detail.status.label(), pending.len()) };
                 history!(c, detail.drop_id, &actor.label, "status", what);
             });
+            tx.drop_status_changed(&detail, to).await?;
             tx.commit().await?;
             out
         };

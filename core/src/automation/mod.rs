@@ -1,0 +1,428 @@
+//! Automation rules (issue 14): a trigger, conditions and actions, written as JSON (the API
+//! takes it and the editor writes it). This module is the rule's shape, its checks on save
+//! and its evaluation, all pure; `store::automation` keeps rules, records domain events and
+//! runs rules inside the transaction of the change that caused them.
+//!
+//! ```json
+//! {"name": "Remind after 24 h", "enabled": true,
+//!  "trigger": {"type": "drop.status_held", "status": "incomplete", "minutes": 1440},
+//!  "conditions": {"all": [{"field": "project", "op": "eq", "value": "Velo Test"}]},
+//!  "actions": [{"type": "send_template", "template": "drop_reminder", "to": "contact"}]}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use crate::domain::{DropStatus, Phone};
+use crate::error::InputError;
+
+mod eval;
+pub(crate) use eval::env;
+pub use eval::{condition_result, render_text, trigger_matches, Event};
+
+/// Events caused by a rule's own actions carry a depth one more than the event that ran the
+/// rule; rules ignore events this deep (a loop guard).
+pub const MAX_DEPTH: i64 = 3;
+/// The longest a status may be held before a rule fires: a year.
+pub const MAX_HELD_MINUTES: u32 = 525_600;
+const MAX_ACTIONS: usize = 10;
+const MAX_KEYWORDS: usize = 50;
+/// The compiled size a keyword regex may take (the `regex` crate is linear-time; this
+/// bounds its memory).
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A rule as the API takes it and returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub trigger: Trigger,
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
+    pub actions: Vec<ActionSpec>,
+    /// A rule that ran (its conditions held) stops the later rules for the same event.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stop_processing: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What starts a rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Trigger {
+    /// A drop moved between statuses (either side may be left open).
+    #[serde(rename = "drop.status_changed")]
+    DropStatusChanged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<DropStatus>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<DropStatus>,
+    },
+    /// A drop has been in `status` for `minutes` (once per episode of that status).
+    #[serde(rename = "drop.status_held")]
+    DropStatusHeld { status: DropStatus, minutes: u32 },
+    /// A contractor's text that is no command, drop number or STOP/START.
+    #[serde(rename = "message.inbound")]
+    MessageInbound {
+        #[serde(rename = "match")]
+        mode: MatchMode,
+        keywords: Vec<String>,
+    },
+    /// An event another system posted (`POST /api/v1/events` with this `type`).
+    #[serde(rename = "api.event")]
+    ApiEvent { event: String },
+}
+
+impl Trigger {
+    /// The trigger's type as stored (and as in the JSON).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::DropStatusChanged { .. } => "drop.status_changed",
+            Trigger::DropStatusHeld { .. } => "drop.status_held",
+            Trigger::MessageInbound { .. } => "message.inbound",
+            Trigger::ApiEvent { .. } => "api.event",
+        }
+    }
+
+    /// The context variables a rule with this trigger gets (`None`: an API event's data,
+    /// whatever the posting system sends).
+    pub fn fields(&self) -> Option<&'static [&'static str]> {
+        match self {
+            Trigger::DropStatusChanged { .. } | Trigger::DropStatusHeld { .. } => Some(DROP_FIELDS),
+            Trigger::MessageInbound { .. } => Some(INBOUND_FIELDS),
+            Trigger::ApiEvent { .. } => None,
+        }
+    }
+
+    /// In words, for the rules list.
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::DropStatusChanged { from, to } => format!(
+                "A drop moves {}{}",
+                from.map(|s| format!("from {} ", s.label())).unwrap_or_default(),
+                to.map(|s| format!("to {}", s.label())).unwrap_or_else(|| "to any status".into())
+            ),
+            Trigger::DropStatusHeld { status, minutes } => format!("A drop has been {} for {}", status.label(), minutes_text(*minutes)),
+            Trigger::MessageInbound { mode, keywords } => format!("A message {} {}", mode.describe(), keywords.join(" / ")),
+            Trigger::ApiEvent { event } => format!("Another system posts the event {event}"),
+        }
+    }
+}
+
+/// "90 minutes" → "1 h 30 min"; whole days and hours in their own words.
+pub fn minutes_text(m: u32) -> String {
+    match (m / 1440, m % 1440 / 60, m % 60) {
+        (0, 0, m) => format!("{m} minute{}", if m == 1 { "" } else { "s" }),
+        (d, 0, 0) => format!("{d} day{}", if d == 1 { "" } else { "s" }),
+        (0, h, 0) => format!("{h} hour{}", if h == 1 { "" } else { "s" }),
+        (d, h, m) => format!("{}{h} h {m} min", if d > 0 { format!("{d} d ") } else { String::new() }),
+    }
+}
+
+/// The variables of a drop trigger's context.
+pub const DROP_FIELDS: &[&str] = &["drop_number", "project", "status", "from", "round", "contractor_name", "contractor_phone"];
+/// The variables of an inbound message's context.
+pub const INBOUND_FIELDS: &[&str] = &["phone", "name", "text", "drop_number"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMode {
+    Exact,
+    StartsWith,
+    Contains,
+    Regex,
+}
+
+impl MatchMode {
+    fn describe(self) -> &'static str {
+        match self {
+            MatchMode::Exact => "is exactly",
+            MatchMode::StartsWith => "starts with",
+            MatchMode::Contains => "contains",
+            MatchMode::Regex => "matches",
+        }
+    }
+}
+
+/// `all` must all hold and, when `any` has conditions, at least one of those.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub all: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any: Vec<Condition>,
+}
+
+impl Conditions {
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty() && self.any.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub field: String,
+    pub op: Op,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Eq,
+    Ne,
+    In,
+    NotIn,
+    Contains,
+    StartsWith,
+    Gt,
+    Lt,
+    Exists,
+}
+
+/// What a rule does, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ActionSpec {
+    /// A template (Settings → Templates), rendered with the trigger's context and `variables`
+    /// (each a template text over that context), to `to`.
+    #[serde(rename = "send_template")]
+    SendTemplate {
+        template: String,
+        #[serde(default)]
+        to: Recipient,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        variables: BTreeMap<String, String>,
+    },
+    /// A free text (a template text over the context) — only inside WhatsApp's 24-hour
+    /// window; outside it the `fallback_template` goes instead, or the action is skipped.
+    #[serde(rename = "send_text")]
+    SendText {
+        text: String,
+        #[serde(default)]
+        to: Recipient,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback_template: Option<String>,
+    },
+    /// A text (a template text over the context) to every user with a linked WhatsApp number.
+    #[serde(rename = "notify_users")]
+    NotifyUsers { text: String },
+}
+
+impl ActionSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActionSpec::SendTemplate { .. } => "send_template",
+            ActionSpec::SendText { .. } => "send_text",
+            ActionSpec::NotifyUsers { .. } => "notify_users",
+        }
+    }
+}
+
+/// Who a message goes to: the trigger's contact (a drop's contractor, the sender of an
+/// inbound message, an API event's `phone`), or a fixed number.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Recipient {
+    #[default]
+    Contact,
+    Number(Phone),
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Recipient::Contact => s.serialize_str("contact"),
+            Recipient::Number(p) => s.serialize_str(p.as_str()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        if raw == "contact" {
+            return Ok(Recipient::Contact);
+        }
+        if raw.starts_with("tag:") {
+            return Err(serde::de::Error::custom("sending to a tag's contacts comes with contact tags; use \"contact\" or a number"));
+        }
+        Phone::parse(&raw).map(Recipient::Number).map_err(|e| serde::de::Error::custom(format!("\"to\": {}", e.message)))
+    }
+}
+
+impl RuleSpec {
+    /// Reads a rule from JSON and checks it ([`RuleSpec::check`]); the error says what is wrong.
+    pub fn parse(json: &Value) -> Result<Self, InputError> {
+        let spec: RuleSpec =
+            serde_json::from_value(json.clone()).map_err(|e| InputError::new("invalid_rule", format!("the rule is not valid: {e}")))?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// Everything that can be checked without the database: the name, the trigger's
+    /// settings, every condition's field and operator, every action's texts (they must
+    /// compile and use only the trigger's variables). Templates are checked by the store.
+    pub fn check(&self) -> Result<(), InputError> {
+        let bad = |msg: String| Err(InputError::new("invalid_rule", msg));
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 120 {
+            return bad("a rule needs a name of 1–120 characters".into());
+        }
+        match &self.trigger {
+            Trigger::DropStatusHeld { minutes, .. } if *minutes == 0 || *minutes > MAX_HELD_MINUTES => {
+                return bad(format!("\"minutes\" is 1–{MAX_HELD_MINUTES} (a year)"));
+            }
+            Trigger::DropStatusChanged { from: Some(f), to: Some(t) } if f == t => {
+                return bad("\"from\" and \"to\" are the same status: such a change never happens".into());
+            }
+            Trigger::MessageInbound { mode, keywords } => {
+                if keywords.is_empty() || keywords.len() > MAX_KEYWORDS || keywords.iter().any(|k| k.trim().is_empty() || k.len() > 200) {
+                    return bad(format!("\"keywords\" needs 1–{MAX_KEYWORDS} non-empty keywords of up to 200 characters"));
+                }
+                if *mode == MatchMode::Regex {
+                    for k in keywords {
+                        compile_regex(k)
+                            .map_err(|e| InputError::new("invalid_rule", format!("keyword /{k}/ is not a usable regex: {e}")))?;
+                    }
+                }
+            }
+            Trigger::ApiEvent { event } if !valid_event_type(event) => {
+                return bad("\"event\" is a name like order.paid (letters, digits, . _ -; up to 100)".into());
+            }
+            _ => {}
+        }
+        let fields = self.trigger.fields();
+        for c in self.conditions.all.iter().chain(&self.conditions.any) {
+            if let Some(fields) = fields {
+                if !fields.contains(&c.field.as_str()) {
+                    return bad(format!("condition field \"{}\" is not one of this trigger's: {}", c.field, fields.join(", ")));
+                }
+            }
+            let value_ok = match c.op {
+                Op::Exists => c.value.is_null() || c.value.is_boolean(),
+                Op::In | Op::NotIn => c.value.is_array(),
+                Op::Gt | Op::Lt => c.value.is_number() || c.value.is_string(),
+                Op::Contains | Op::StartsWith => c.value.is_string(),
+                Op::Eq | Op::Ne => !c.value.is_null(),
+            };
+            if !value_ok {
+                return bad(format!(
+                    "condition on \"{}\": the value does not suit {:?} (in/not_in take a list, contains/starts_with a text)",
+                    c.field, c.op
+                ));
+            }
+        }
+        if self.actions.is_empty() || self.actions.len() > MAX_ACTIONS {
+            return bad(format!("a rule has 1–{MAX_ACTIONS} actions"));
+        }
+        for a in &self.actions {
+            let texts: Vec<&String> = match a {
+                ActionSpec::SendTemplate { variables, .. } => variables.values().collect(),
+                ActionSpec::SendText { text, .. } | ActionSpec::NotifyUsers { text } => vec![text],
+            };
+            for t in texts {
+                check_text(t, fields).map_err(|e| InputError::new("invalid_rule", format!("{} action: {e}", a.kind())))?;
+            }
+            if let ActionSpec::SendText { text, .. } | ActionSpec::NotifyUsers { text } = a {
+                if text.trim().is_empty() || text.chars().count() > 1600 {
+                    return bad(format!("the {} action needs a text of 1–1600 characters", a.kind()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The templates the actions send (the store checks they exist).
+    pub fn templates(&self) -> Vec<&str> {
+        let mut out = vec![];
+        for a in &self.actions {
+            match a {
+                ActionSpec::SendTemplate { template, .. } => out.push(template.as_str()),
+                ActionSpec::SendText { fallback_template: Some(t), .. } => out.push(t.as_str()),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+fn valid_event_type(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 100 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Checks an API event's type (`POST /api/v1/events`).
+pub fn check_event_type(t: &str) -> Result<(), InputError> {
+    if valid_event_type(t) {
+        Ok(())
+    } else {
+        Err(InputError::new("invalid_event_type", "\"type\" is a name like order.paid (letters, digits, . _ -; up to 100)"))
+    }
+}
+
+pub(crate) fn compile_regex(k: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(k).case_insensitive(true).size_limit(REGEX_SIZE_LIMIT).build()
+}
+
+/// A text must compile as a template and name only the trigger's variables.
+fn check_text(text: &str, fields: Option<&[&str]>) -> Result<(), String> {
+    let env = eval::env();
+    let t = env.template_from_str(text).map_err(|e| format!("the text does not compile: {e}"))?;
+    if let Some(fields) = fields {
+        let unknown: Vec<String> = t.undeclared_variables(false).into_iter().filter(|v| !fields.contains(&v.as_str())).collect();
+        if !unknown.is_empty() {
+            return Err(format!("the text uses {} — this trigger has: {}", unknown.join(", "), fields.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// The context of a drop trigger: what conditions test and templates are rendered with.
+pub fn drop_context(
+    drop_number: &str,
+    project: &str,
+    status: DropStatus,
+    from: Option<DropStatus>,
+    round: i64,
+    contractor: Option<(&str, &str)>,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("drop_number".into(), drop_number.into());
+    m.insert("project".into(), project.into());
+    m.insert("status".into(), status.as_str().into());
+    m.insert("from".into(), from.map(|s| Value::from(s.as_str())).unwrap_or(Value::Null));
+    m.insert("round".into(), round.into());
+    let (name, phone) = contractor.unwrap_or(("", ""));
+    m.insert("contractor_name".into(), name.into());
+    m.insert("contractor_phone".into(), if phone.is_empty() { Value::Null } else { phone.into() });
+    Value::Object(m)
+}
+
+/// The built-in example rule (stored disabled on first start).
+pub const BUILTIN_REMINDER: &str = "incomplete_reminder";
+
+pub fn builtin_reminder() -> RuleSpec {
+    RuleSpec {
+        name: "Remind the contractor when a drop has been Incomplete for 24 hours".into(),
+        enabled: false,
+        trigger: Trigger::DropStatusHeld { status: DropStatus::Incomplete, minutes: 1440 },
+        conditions: Conditions::default(),
+        actions: vec![ActionSpec::SendTemplate { template: "drop_reminder".into(), to: Recipient::Contact, variables: BTreeMap::new() }],
+        stop_processing: false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! Running automation rules inside the transaction of the change that caused them: the
+//! domain event, the rules it matches, each run with its actions and the messages they
+//! queue all commit together, or none of it does. Once-only rests on unique keys: a run's
+//! `dedupe_key` (`ev:{event}:{rule}`, `held:{rule}:{drop}:{since}`) and each message's
+//! idempotency key (`auto:{run}:{idx}:{phone}`).
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::automation::{self, condition_result, render_text, trigger_matches, ActionSpec, Event, Recipient, RuleSpec, Trigger};
+use crate::outbox::SESSION_WINDOW_MS;
+
+/// A domain event as recorded.
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub payload: &'a Value,
+    pub origin: &'a str,
+    pub depth: i64,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// What a run is about, for its log row.
+#[derive(Default, Clone)]
+pub(crate) struct RunSubject {
+    pub subject: String,
+    pub drop_id: Option<i64>,
+    pub contact_phone: Option<String>,
+    pub episode_at: Option<i64>,
+    pub event_id: Option<i64>,
+}
+
+/// One action's outcome (one per recipient for sends).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionOutcome {
+    pub idx: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub recipient: String,
+    /// `done` | `skipped` | `failed` (a dry run: `would_send` | `skipped` | `failed`).
+    pub status: String,
+    pub message_id: Option<i64>,
+    /// What was sent, or why it was skipped or failed.
+    pub detail: String,
+}
+
+/// How a rule's run went, from its actions' outcomes.
+pub(crate) fn run_status(outcomes: &[ActionOutcome]) -> &'static str {
+    let failed = outcomes.iter().filter(|o| o.status == "failed").count();
+    let done = outcomes.iter().filter(|o| o.status != "failed" && o.status != "skipped").count();
+    match (failed, done) {
+        (0, 0) => "skipped",
+        (0, _) => "succeeded",
+        (_, 0) => "failed",
+        _ => "partial",
+    }
+}
+
+/// A stored rule, parsed.
+pub(crate) struct LiveRule {
+    pub rule_id: i64,
+    pub version: i64,
+    pub spec: RuleSpec,
+}
+
+pub(crate) fn parse_definition(rule_id: i64, definition: &str) -> CoreResult<RuleSpec> {
+    serde_json::from_str(definition)
+        .map_err(|e| CoreError::Internal(format!("automation rule {rule_id}: stored definition unreadable: {e}")))
+}
+
+impl Tx<'_> {
+    /// Records a domain event; `None` when its idempotency key was recorded before.
+    pub async fn record_event(&mut self, ev: &NewEvent<'_>) -> CoreResult<Option<i64>> {
+        let payload = ev.payload.to_string();
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "insert into domain_event (type, subject, payload, origin, depth, idempotency_key, occurred_at)
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict (idempotency_key) do nothing returning event_id")
+            .bind(ev.kind).bind(ev.subject).bind(&payload).bind(ev.origin).bind(ev.depth).bind(ev.idempotency_key).bind(now_ms())
+            .fetch_optional(&mut *c).await?))
+    }
+
+    pub(crate) async fn enabled_rules(&mut self, trigger_type: &str) -> CoreResult<Vec<LiveRule>> {
+        let rows: Vec<(i64, i64, String)> = on_tx!(self, c => sqlx::query_as(
+            "select rule_id, version, definition from automation_rule where trigger_type = $1 and enabled = $2 order by rule_id")
+            .bind(trigger_type).bind(true).fetch_all(&mut *c).await?);
+        rows.into_iter().map(|(rule_id, version, d)| Ok(LiveRule { rule_id, version, spec: parse_definition(rule_id, &d)? })).collect()
+    }
+
+    /// Records a drop's status change as `drop.status_changed` and runs the rules it matches.
+    pub async fn drop_status_changed(&mut self, detail: &DropDetail, to: DropStatus) -> CoreResult<()> {
+        let ctx = automation::drop_context(
+            detail.drop_number.as_str(),
+            &detail.project,
+            to,
+            Some(detail.status),
+            detail.round,
+            detail.contractor.as_ref().map(|c| (c.name.as_str(), c.phone.as_str())),
+        );
+        let ev = NewEvent {
+            kind: "drop.status_changed",
+            subject: detail.drop_number.as_str(),
+            payload: &ctx,
+            origin: "system",
+            depth: 0,
+            idempotency_key: None,
+        };
+        let Some(event_id) = self.record_event(&ev).await? else { return Ok(()) };
+        let subject = RunSubject {
+            subject: detail.drop_number.to_string(),
+            drop_id: Some(detail.drop_id.get()),
+            contact_phone: detail.contractor.as_ref().map(|c| c.phone.to_string()),
+            episode_at: None,
+            event_id: Some(event_id),
+        };
+        self.run_rules(&Event::DropStatusChanged { from: detail.status, to }, &ctx, &subject, 0).await?;
+        Ok(())
+    }
+
+    /// Runs every enabled rule whose trigger matches `event`, in rule order, each once per
+    /// event (its dedupe key); a run whose rule says `stop_processing` ends the list. Events
+    /// at [`automation::MAX_DEPTH`] run no rule. Returns whether any rule ran its actions.
+    pub(crate) async fn run_rules(&mut self, event: &Event<'_>, ctx: &Value, subject: &RunSubject, depth: i64) -> CoreResult<bool> {
+        if depth >= automation::MAX_DEPTH {
+            return Ok(false);
+        }
+        let kind = match event {
+            Event::DropStatusChanged { .. } => "drop.status_changed",
+            Event::DropStatusHeld { .. } => "drop.status_held",
+            Event::MessageInbound { .. } => "message.inbound",
+            Event::ApiEvent { .. } => "api.event",
+        };
+        let mut any = false;
+        for rule in self.enabled_rules(kind).await? {
+            if !trigger_matches(&rule.spec.trigger, event) {
+                continue;
+            }
+            let key = format!("ev:{}:{}", subject.event_id.unwrap_or_default(), rule.rule_id);
+            if let Some((_, ran)) = self.fire(&rule, &key, ctx, subject).await? {
+                any |= ran;
+                if ran && rule.spec.stop_processing {
+                    break;
+                }
+            }
+        }
+        Ok(any)
+    }
+
+    /// One run of a rule: logged under `dedupe_key` (a key logged before: nothing happens,
+    /// `None`), conditions evaluated, actions done in order. Returns the run's id and whether
+    /// its conditions held.
+    pub(crate) async fn fire(&mut self, rule: &LiveRule, dedupe_key: &str, ctx: &Value, s: &RunSubject) -> CoreResult<Option<(i64, bool)>> {
+        let now = now_ms();
+        let ctx_json = ctx.to_string();
+        let run_id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "insert into automation_run (rule_id, rule_version, trigger_type, event_id, subject, drop_id, contact_phone, episode_at,
+                dedupe_key, status, context, started_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11) on conflict (dedupe_key) do nothing returning run_id")
+            .bind(rule.rule_id).bind(rule.version).bind(rule.spec.trigger.kind()).bind(s.event_id).bind(&s.subject).bind(s.drop_id)
+            .bind(&s.contact_phone).bind(s.episode_at).bind(dedupe_key).bind(&ctx_json).bind(now)
+            .fetch_optional(&mut *c).await?);
+        let Some(run_id) = run_id else { return Ok(None) };
+        let (status, detail, ran) = match condition_result(&rule.spec.conditions, ctx) {
+            Err(e) => ("condition_error", e, false),
+            Ok(false) => ("skipped", "conditions not met".to_string(), false),
+            Ok(true) => {
+                let mut outcomes = vec![];
+                for (idx, action) in rule.spec.actions.iter().enumerate() {
+                    outcomes.extend(self.perform(action, idx as i64, ctx, Some(run_id), s.drop_id, now).await?);
+                }
+                for o in &outcomes {
+                    on_tx!(self, c => { sqlx::query(
+                        "insert into automation_run_action (run_id, idx, type, recipient, status, message_id, detail) values ($1, $2, $3, $4, $5, $6, $7)")
+                        .bind(run_id).bind(o.idx).bind(&o.kind).bind(&o.recipient).bind(&o.status).bind(o.message_id).bind(&o.detail)
+                        .execute(&mut *c).await?; });
+                }
+                (run_status(&outcomes), String::new(), true)
+            }
+        };
+        on_tx!(self, c => { sqlx::query("update automation_run set status = $1, detail = $2 where run_id = $3")
+            .bind(status).bind(&detail).bind(run_id).execute(&mut *c).await?; });
+        tracing::info!(rule = rule.rule_id, run = run_id, status, subject = %s.subject, "automation rule ran");
+        Ok(Some((run_id, ran)))
+    }
+
+    /// Does one action (`run` = `None`: a dry run, which writes nothing and says what would
+    /// be sent). Failures that belong to the action (a template that does not render, a
+    /// contact who opted out) are its outcome, never an error of the transaction.
+    pub(crate) async fn perform(
+        &mut self,
+        action: &ActionSpec,
+        idx: i64,
+        ctx: &Value,
+        run: Option<i64>,
+        drop_id: Option<i64>,
+        now: i64,
+    ) -> CoreResult<Vec<ActionOutcome>> {
+        let out = |recipient: &str, status: &str, message_id: Option<i64>, detail: String| ActionOutcome {
+            idx,
+            kind: action.kind().into(),
+            recipient: recipient.into(),
+            status: status.into(),
+            message_id,
+            detail,
+        };
+        let recipients: Vec<String> = match action {
+            ActionSpec::SendTemplate { to, .. } | ActionSpec::SendText { to, .. } => match to {
+                Recipient::Number(p) => vec![p.to_string()],
+                Recipient::Contact => match contact_phone(ctx) {
+                    Some(p) => vec![p],
+                    None => return Ok(vec![out("", "skipped", None, "this event has no contact number to send to".into())]),
+                },
+            },
+            ActionSpec::NotifyUsers { .. } => {
+                let phones: Vec<String> = on_tx!(self, c => sqlx::query_scalar("select phone from app_user where phone is not null order by user_id")
+                    .fetch_all(&mut *c).await?);
+                if phones.is_empty() {
+                    return Ok(vec![out("", "skipped", None, "no user has linked a WhatsApp number (Settings → Integrations)".into())]);
+                }
+                phones
+            }
+        };
+        let mut outcomes = vec![];
+        for phone in recipients {
+            let contact: Option<(i64, Option<String>, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+                "select opted_out, muted_types, last_inbound_at from contact where phone = $1").bind(&phone).fetch_optional(&mut *c).await?);
+            let (opted_out, muted, last_inbound) =
+                contact.map(|(o, m, l)| (o != 0, crate::notify::parse_muted(m.as_deref()), l)).unwrap_or_default();
+            if opted_out && !matches!(action, ActionSpec::NotifyUsers { .. }) {
+                outcomes.push(out(&phone, "skipped", None, "the contact sent STOP".into()));
+                continue;
+            }
+            // What to send: (template name, body) or a failure/skip reason.
+            let plan: Result<(Option<String>, String, Value), (&str, String)> = match action {
+                ActionSpec::SendTemplate { template, variables, .. } => self.render_template(template, variables, ctx, &muted).await?,
+                ActionSpec::SendText { text, fallback_template, .. } => {
+                    let in_window = last_inbound.is_some_and(|t| t >= now - SESSION_WINDOW_MS);
+                    match (in_window, fallback_template) {
+                        (true, _) => render_text(text, ctx)
+                            .map(|b| (None, b, ctx.clone()))
+                            .map_err(|e| ("failed", format!("the text does not render: {e}"))),
+                        (false, Some(t)) => self.render_template(t, &Default::default(), ctx, &muted).await?,
+                        (false, None) => Err((
+                            "skipped",
+                            "outside the 24-hour window (the contact has not written in the last 24 hours) and no fallback template".into(),
+                        )),
+                    }
+                }
+                ActionSpec::NotifyUsers { text } => {
+                    render_text(text, ctx).map(|b| (None, b, ctx.clone())).map_err(|e| ("failed", format!("the text does not render: {e}")))
+                }
+            };
+            let (template, body, vars) = match plan {
+                Ok(p) => p,
+                Err((status, why)) => {
+                    outcomes.push(out(&phone, status, None, why));
+                    continue;
+                }
+            };
+            if body.is_empty() || body.chars().count() > 1600 {
+                outcomes.push(out(&phone, "failed", None, format!("the message has {} characters (1–1600)", body.chars().count())));
+                continue;
+            }
+            let Some(run_id) = run else {
+                outcomes.push(out(&phone, "would_send", None, body));
+                continue;
+            };
+            let key = format!("auto:{run_id}:{idx}:{phone}");
+            let vars = vars.to_string();
+            let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
+                    idempotency_key, created_at, updated_at)
+                 values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
+                .bind(&phone).bind(&body).bind(&template).bind(&vars).bind(drop_id).bind(now).bind(&key).fetch_optional(&mut *c).await?);
+            outcomes.push(out(&phone, "done", id, body));
+        }
+        Ok(outcomes)
+    }
+
+    /// A template's body rendered with the context and the action's variables; `Err` is the
+    /// action's outcome (disabled, muted, unknown, does not render).
+    async fn render_template(
+        &mut self,
+        name: &str,
+        variables: &std::collections::BTreeMap<String, String>,
+        ctx: &Value,
+        muted: &[String],
+    ) -> CoreResult<Result<(Option<String>, String, Value), (&'static str, String)>> {
+        let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as("select body, enabled from message_template where name = $1")
+            .bind(name).fetch_optional(&mut *c).await?);
+        let Some((body, enabled)) = row else { return Ok(Err(("failed", format!("there is no template {name}")))) };
+        if enabled == 0 {
+            return Ok(Err(("skipped", format!("the {name} template is disabled"))));
+        }
+        if muted.iter().any(|m| m == name) {
+            return Ok(Err(("skipped", format!("the contact does not want {name} messages"))));
+        }
+        let mut vars: Map<String, Value> = ctx.as_object().cloned().unwrap_or_default();
+        for (k, text) in variables {
+            match render_text(text, ctx) {
+                Ok(v) => vars.insert(k.clone(), v.into()),
+                Err(e) => return Ok(Err(("failed", format!("variable {k} does not render: {e}")))),
+            };
+        }
+        if let Ok(t) = automation::env().template_from_str(&body) {
+            let mut missing: Vec<String> = t.undeclared_variables(false).into_iter().filter(|v| !vars.contains_key(v)).collect();
+            if !missing.is_empty() {
+                missing.sort();
+                return Ok(Err(("failed", format!("the {name} template uses {}, which this event does not have", missing.join(", ")))));
+            }
+        }
+        let vars = Value::Object(vars);
+        Ok(match crate::templates::render(name, &body, minijinja::Value::from_serialize(&vars)) {
+            Ok(text) => Ok((Some(name.to_string()), text, vars)),
+            Err(e) => Err(("failed", format!("{e}"))),
+        })
+    }
+}
+
+/// The trigger's contact: a drop's contractor, an inbound message's sender, an API event's
+/// `phone`.
+fn contact_phone(ctx: &Value) -> Option<String> {
+    ["contractor_phone", "phone"]
+        .iter()
+        .filter_map(|k| ctx.get(*k).and_then(Value::as_str))
+        .find_map(|p| Phone::parse(p).ok())
+        .map(|p| p.to_string())
+}
+
+impl Store {
+    /// Runs `drop.status_held` rules: every drop that has been in a rule's status for its
+    /// minutes and has no run for this episode (the time it entered the status) gets one, in
+    /// a transaction of its own. Returns how many runs were started.
+    pub async fn sweep_held(&self, now: i64) -> CoreResult<usize> {
+        let rules = {
+            let mut tx = self.begin().await?;
+            let r = tx.enabled_rules("drop.status_held").await?;
+            tx.rollback().await?;
+            r
+        };
+        let mut started = 0;
+        for rule in rules {
+            let Trigger::DropStatusHeld { status, minutes } = rule.spec.trigger else { continue };
+            let since_col = match status {
+                DropStatus::Collecting => "created_at",
+                DropStatus::Unreviewed => "unreviewed_at",
+                DropStatus::Incomplete => "incomplete_at",
+                DropStatus::Resubmitted => "resubmitted_at",
+                DropStatus::Approved => "approved_at",
+            };
+            let sql = format!(
+                "select d.drop_id, d.drop_number, p.name, d.round, d.{since_col}, c.name, c.phone from drop_job d
+                 join project p on p.project_id = d.project_id left join contact c on c.contact_id = d.contractor_id
+                 where d.status = $1 and d.{since_col} <= $2 and not exists
+                    (select 1 from automation_run r where r.rule_id = $3 and r.drop_id = d.drop_id and r.episode_at = d.{since_col})
+                 order by d.{since_col} limit 500"
+            );
+            type Hit = (i64, String, String, i64, i64, Option<String>, Option<String>);
+            let hits: Vec<Hit> = on_db!(self, pool => sqlx::query_as(&sql).bind(status.as_str()).bind(now - i64::from(minutes) * 60_000)
+                .bind(rule.rule_id).fetch_all(pool).await?);
+            for (drop_id, number, project, round, since, name, phone) in hits {
+                let ctx = automation::drop_context(
+                    &number,
+                    &project,
+                    status,
+                    None,
+                    round,
+                    phone.as_deref().map(|p| (name.as_deref().unwrap_or(""), p)),
+                );
+                let s =
+                    RunSubject { subject: number, drop_id: Some(drop_id), contact_phone: phone, episode_at: Some(since), event_id: None };
+                let mut tx = self.begin().await?;
+                // Still in that status since then? (It may have moved on since the query.)
+                let still: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("select drop_id from drop_job where drop_id = $1 and status = $2 and {since_col} = $3"))
+                    .bind(drop_id).bind(status.as_str()).bind(since).fetch_optional(&mut *c).await?);
+                if still.is_some() && tx.fire(&rule, &format!("held:{}:{drop_id}:{since}", rule.rule_id), &ctx, &s).await?.is_some() {
+                    started += 1;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(started)
+    }
+}

@@ -1,0 +1,189 @@
+//! Automation rules on both backends: each trigger fires with its actions, once; a held
+//! status fires once per episode and not after the drop moved on; an API event with the same
+//! idempotency key is one event; a dry run writes nothing.
+
+use dropcheck_core::automation::RuleSpec;
+use dropcheck_core::domain::{DropNumber, DropStatus, Phone, StepNo, Verdict, DEFAULT_DROP_PATTERN};
+use dropcheck_core::ids::MessageId;
+use dropcheck_core::now_ms;
+use dropcheck_core::store::{ActorRef, RunRow, StepVerdict, Store};
+use dropcheck_core::testing::on_each_backend;
+use serde_json::json;
+
+const DROP: &str = "DR12345678";
+const PHONE: &str = "+27640412391";
+
+fn dn() -> DropNumber {
+    DropNumber::parse(DROP).unwrap()
+}
+
+/// A drop with a contractor, through to Unreviewed with step 3 rejected.
+async fn drop_ready_for_feedback(store: &Store) {
+    let project = store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+    let api = ActorRef::system("api");
+    store.upsert_contact(&Phone::parse(PHONE).unwrap(), "Thabo").await.unwrap();
+    store.create_drop(&project, &dn(), Some(&Phone::parse(PHONE).unwrap()), DropStatus::Unreviewed, &api).await.unwrap();
+    reject_step_3(store).await;
+}
+
+async fn reject_step_3(store: &Store) {
+    let v = StepVerdict { step: StepNo::new(3).unwrap(), verdict: Verdict::Missing, reason: Some("no_photo".into()), note: String::new() };
+    store.set_verdicts(&dn(), &[v], &ActorRef::system("qa")).await.unwrap();
+}
+
+async fn rule(store: &Store, v: serde_json::Value) -> i64 {
+    store.create_rule(&RuleSpec::parse(&v).unwrap()).await.unwrap().id
+}
+
+async fn runs(store: &Store, rule: i64) -> Vec<RunRow> {
+    store.automation_runs(rule, None, 100).await.unwrap()
+}
+
+async fn body(store: &Store, id: Option<i64>) -> String {
+    store.message(MessageId(id.expect("the action queued a message"))).await.unwrap().body
+}
+
+#[tokio::test]
+async fn a_held_status_reminds_once_per_episode_and_not_after_the_drop_moved_on() {
+    on_each_backend(|store| async move {
+        drop_ready_for_feedback(&store).await;
+        let builtin = store.automation_rules().await.unwrap().into_iter().find(|r| r.builtin.is_some()).expect("the built-in example");
+        assert!(!builtin.spec.enabled, "it ships turned off");
+        assert_eq!(store.delete_rule(builtin.id).await.unwrap_err().code(), "builtin_rule");
+        let mut spec = builtin.spec.clone();
+        spec.enabled = true;
+        spec.trigger = dropcheck_core::automation::Trigger::DropStatusHeld { status: DropStatus::Incomplete, minutes: 60 };
+        store.update_rule(builtin.id, &spec).await.unwrap();
+
+        store.mark_incomplete(&dn(), &ActorRef::system("qa")).await.unwrap();
+        let now = now_ms();
+        assert_eq!(store.sweep_held(now + 59 * 60_000).await.unwrap(), 0, "not held long enough yet");
+        assert_eq!(store.sweep_held(now + 61 * 60_000).await.unwrap(), 1);
+        assert_eq!(store.sweep_held(now + 62 * 60_000).await.unwrap(), 0, "once per episode");
+        let r = runs(&store, builtin.id).await;
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].status.as_str(), r[0].subject.as_str(), r[0].trigger.as_str()), ("succeeded", DROP, "drop.status_held"));
+        assert_eq!(r[0].actions.len(), 1);
+        assert_eq!((r[0].actions[0].recipient.as_str(), r[0].actions[0].status.as_str()), (PHONE, "done"));
+        let text = body(&store, r[0].actions[0].message_id).await;
+        assert!(text.starts_with("Reminder, Thabo: drop DR12345678 (Velo Test) is still waiting"), "{text}");
+
+        // The contractor fixes it: no reminder while Resubmitted; marked incomplete again, a new episode.
+        store.resubmit(&dn(), &ActorRef::system("contractor")).await.unwrap();
+        assert_eq!(store.sweep_held(now_ms() + 120 * 60_000).await.unwrap(), 0, "the drop moved on");
+        reject_step_3(&store).await;
+        store.mark_incomplete(&dn(), &ActorRef::system("qa")).await.unwrap();
+        assert_eq!(store.sweep_held(now_ms() + 61 * 60_000).await.unwrap(), 1, "a new episode, one more reminder");
+        assert_eq!(store.sweep_held(now_ms() + 600 * 60_000).await.unwrap(), 0);
+        assert_eq!(runs(&store, builtin.id).await.len(), 2);
+
+        // Turned off: no more runs.
+        store.set_rule_enabled(builtin.id, false).await.unwrap();
+        store.resubmit(&dn(), &ActorRef::system("contractor")).await.unwrap();
+        reject_step_3(&store).await;
+        store.mark_incomplete(&dn(), &ActorRef::system("qa")).await.unwrap();
+        assert_eq!(store.sweep_held(now_ms() + 61 * 60_000).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_status_change_runs_its_rules_in_the_same_transaction_with_conditions() {
+    on_each_backend(|store| async move {
+        drop_ready_for_feedback(&store).await;
+        let to_incomplete = rule(
+            &store,
+            json!({"name": "Tell QA", "trigger": {"type": "drop.status_changed", "to": "incomplete"},
+                "actions": [{"type": "send_template", "template": "drop_reminder", "to": "+27831234567", "variables": {"contractor_name": "QA lead"}},
+                            {"type": "send_text", "text": "{{ drop_number }} went from {{ from }} to {{ status }}"}]}),
+        )
+        .await;
+        let other_project = rule(
+            &store,
+            json!({"name": "Other project only", "trigger": {"type": "drop.status_changed"},
+                "conditions": {"all": [{"field": "project", "op": "eq", "value": "Other"}]},
+                "actions": [{"type": "send_text", "text": "never"}]}),
+        )
+        .await;
+        let approved_only =
+            rule(&store, json!({"name": "Approved", "trigger": {"type": "drop.status_changed", "to": "approved"}, "actions": [{"type": "notify_users", "text": "x"}]}))
+                .await;
+
+        store.mark_incomplete(&dn(), &ActorRef::system("qa")).await.unwrap();
+        let r = runs(&store, to_incomplete).await;
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].status, "succeeded", "a skipped action is not a failure: {:?}", r[0].actions);
+        let sent = &r[0].actions[0];
+        assert_eq!((sent.status.as_str(), sent.recipient.as_str()), ("done", "+27831234567"));
+        assert!(body(&store, sent.message_id).await.starts_with("Reminder, QA lead: drop DR12345678"), "variables override the context");
+        let text = &r[0].actions[1];
+        assert_eq!(text.status, "skipped", "the contractor has not written in 24 hours: {text:?}");
+        assert!(text.detail.contains("24-hour window"), "{}", text.detail);
+
+        let skipped = runs(&store, other_project).await;
+        assert_eq!((skipped.len(), skipped[0].status.as_str(), skipped[0].detail.as_str()), (1, "skipped", "conditions not met"));
+        assert!(skipped[0].actions.is_empty());
+        assert!(runs(&store, approved_only).await.is_empty(), "a trigger for another status does not run");
+
+        // Inside the window, the free text goes.
+        store.note_inbound(&Phone::parse(PHONE).unwrap(), now_ms()).await.unwrap();
+        store.resubmit(&dn(), &ActorRef::system("contractor")).await.unwrap();
+        reject_step_3(&store).await;
+        store.mark_incomplete(&dn(), &ActorRef::system("qa")).await.unwrap();
+        let r = runs(&store, to_incomplete).await;
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].status, "succeeded");
+        assert_eq!(body(&store, r[0].actions[1].message_id).await, "DR12345678 went from resubmitted to incomplete");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_event_is_recorded_once_per_key_and_runs_its_rules() {
+    on_each_backend(|store| async move {
+        let id = rule(
+            &store,
+            json!({"name": "Paid", "trigger": {"type": "api.event", "event": "order.paid"},
+                "actions": [{"type": "send_text", "text": "Thanks {{ name }}, {{ amount }} received", "fallback_template": "payment_confirmation"}]}),
+        )
+        .await;
+        let data = json!({"phone": PHONE, "name": "Thabo", "amount": "R 250", "customer_name": "Thabo", "reference": "INV-1"});
+        let (first, created) = store.post_event("order.paid", &data, Some("k-1")).await.unwrap();
+        assert!(created);
+        let (again, created) = store.post_event("order.paid", &data, Some("k-1")).await.unwrap();
+        assert_eq!((again, created), (first, false), "the same key is the same event");
+        let r = runs(&store, id).await;
+        assert_eq!(r.len(), 1, "one run for one event");
+        assert_eq!(r[0].actions[0].status, "done");
+        assert_eq!(body(&store, r[0].actions[0].message_id).await, "Payment received! R 250 for INV-1. Thank you, Thabo.", "outside the window: the fallback template");
+        store.post_event("order.refunded", &data, Some("k-2")).await.unwrap();
+        assert_eq!(runs(&store, id).await.len(), 1, "another type runs nothing");
+        assert_eq!(store.post_event("no spaces", &data, None).await.unwrap_err().code(), "invalid_event_type");
+        assert_eq!(store.post_event("a.b", &json!([1]), None).await.unwrap_err().code(), "invalid_event");
+
+        // A dry run says what would go out and writes nothing.
+        let dry = store.dry_run(id, &data).await.unwrap();
+        assert_eq!((dry.trigger_matches, dry.conditions.clone(), dry.status), (true, Ok(true), "succeeded"));
+        assert_eq!(dry.actions[0].status, "would_send");
+        assert!(dry.actions[0].detail.contains("R 250"), "{:?}", dry.actions);
+        assert_eq!(runs(&store, id).await.len(), 1, "the dry run logged nothing");
+        let unknown = rule(&store, json!({"name": "Bad", "trigger": {"type": "api.event", "event": "x"}, "actions": [{"type": "send_template", "template": "drop_reminder"}]})).await;
+        let dry = store.dry_run(unknown, &json!({"phone": PHONE})).await.unwrap();
+        assert_eq!(dry.status, "failed");
+        assert!(dry.actions[0].detail.contains("drop_number"), "a template variable the event lacks is named: {:?}", dry.actions);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rules_that_name_a_missing_template_are_refused() {
+    on_each_backend(|store| async move {
+        let spec = RuleSpec::parse(&json!({"name": "x", "trigger": {"type": "api.event", "event": "a"}, "actions": [{"type": "send_template", "template": "nope"}]}))
+            .unwrap();
+        let err = store.create_rule(&spec).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_rule");
+        assert!(err.to_string().contains("no template nope"), "{err}");
+        assert_eq!(store.automation_rule(999).await.unwrap_err().code(), "rule_not_found");
+    })
+    .await;
+}
