@@ -44,6 +44,9 @@ pub struct Config {
     pub vision_concurrency: usize,
     /// How long one vision-model request may take (`DROPCHECK_VISION_TIMEOUT_SECONDS`, 60).
     pub vision_timeout_ms: u64,
+    /// How often held-status automation rules are looked for
+    /// (`DROPCHECK_AUTOMATION_SWEEP_SECONDS`, 15).
+    pub automation_sweep_ms: u64,
 }
 
 impl Config {
@@ -73,6 +76,7 @@ impl Config {
             background_workers: false,
             vision_concurrency: 2,
             vision_timeout_ms: 2_000,
+            automation_sweep_ms: 15_000,
         }
     }
 }
@@ -256,7 +260,9 @@ impl Config {
         let idle_timeout_ms = num("DROPCHECK_IDLE_TIMEOUT_SECONDS", 60, 1, 3600)? as u64 * 1000;
         let vision_concurrency = num("DROPCHECK_VISION_CONCURRENCY", 2, 1, 64)? as usize;
         let vision_timeout_ms = num("DROPCHECK_VISION_TIMEOUT_SECONDS", 60, 1, 600)? as u64 * 1000;
+        let automation_sweep_ms = num("DROPCHECK_AUTOMATION_SWEEP_SECONDS", 15, 1, 3600)? as u64 * 1000;
         Ok(Config {
+            automation_sweep_ms,
             vision_concurrency,
             vision_timeout_ms,
             trusted_proxies,

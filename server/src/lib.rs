@@ -200,7 +200,8 @@ impl Application {
             router,
             api_paths,
             listener,
-            workers: workers::Workers::new(store.clone(), state.media.clone(), messaging.clone()),
+            workers: workers::Workers::new(store.clone(), state.media.clone(), messaging.clone())
+                .with_automation_sweep(std::time::Duration::from_millis(config.automation_sweep_ms)),
             background_workers: config.background_workers,
             state,
             messaging,

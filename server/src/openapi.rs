@@ -71,6 +71,28 @@ impl Op {
     }
 }
 
+/// An automation rule (README, "Automations").
+const RULE: &str = r#"{"type": "object", "required": ["name", "trigger", "actions"], "properties": {
+    "name": {"type": "string"}, "enabled": {"type": "boolean"}, "stop_processing": {"type": "boolean"},
+    "trigger": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string",
+        "enum": ["drop.status_changed", "drop.status_held", "message.inbound", "api.event"]}}},
+    "conditions": {"type": "object", "properties": {
+        "all": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}},
+        "any": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}}}},
+    "actions": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string", "enum": ["send_template", "send_text", "notify_users"]}}}}}}"#;
+
+/// A page of automation runs.
+const RUNS: &str = r#"{"type": "object", "required": ["runs"], "properties": {"next_before": {"type": ["integer", "null"]},
+    "runs": {"type": "array", "items": {"type": "object", "required": ["id", "status", "trigger", "subject", "actions", "started_at"], "properties": {
+        "id": {"type": "integer"}, "status": {"type": "string", "enum": ["succeeded", "partial", "failed", "skipped", "condition_error"]},
+        "trigger": {"type": "string"}, "subject": {"type": "string"}, "detail": {"type": "string"}, "context": {"type": "object"},
+        "started_at": {"type": "string", "format": "date-time"},
+        "actions": {"type": "array", "items": {"type": "object", "required": ["type", "status"], "properties": {
+            "type": {"type": "string"}, "status": {"type": "string", "enum": ["done", "skipped", "failed"]},
+            "recipient": {"type": ["string", "null"]}, "message_id": {"type": ["integer", "null"]},
+            "detail": {"type": "string"}, "error": {"type": ["string", "null"]}}}}}}}}}"#;
+
 /// A photo's usable-photo checks, in `GET /api/v1/drops/{number}`.
 const DROP_DETAIL: &str = r#"{"type": "object", "required": ["drop_number", "status", "steps", "history"], "properties": {
     "drop_number": {"type": "string"}, "status": {"type": "string"}, "project": {"type": "string"}, "round": {"type": "integer"},
@@ -214,6 +236,41 @@ pub const OPERATIONS: &[Op] = &[
     op("put", "/api/v1/templates/{name}", "admin", "templates", "Update a template; refused edits are not stored")
         .json(TEMPLATE)
         .st(&[200, 404]),
+    op("get", "/api/v1/automations", "read", "automations", "Every rule → {automations: [rule with id, version, built_in, description, last_run_at]}"),
+    op("post", "/api/v1/automations", "admin", "automations", "Create a rule; 422 invalid_rule says what is wrong").json(RULE).st(&[201]),
+    op("get", "/api/v1/automations/{id}", "read", "automations", "One rule").st(&[200, 404]),
+    op("put", "/api/v1/automations/{id}", "admin", "automations", "Replace a rule (its version goes up)").json(RULE).st(&[200, 404]),
+    op("delete", "/api/v1/automations/{id}", "admin", "automations", "Delete a rule and its runs; the built-in example: 409 builtin_rule")
+        .st(&[204, 404, 409]),
+    op(
+        "post",
+        "/api/v1/automations/{id}/dry-run",
+        "read",
+        "automations",
+        "What the rule would do for a sample event (an object of the trigger's variables): {status, trigger_matches, conditions, \
+         condition_error, actions: [{type, status: would_send | skipped | failed, recipient, text, error}]}; writes nothing",
+    )
+    .json(r#"{"type": "object"}"#)
+    .st(&[200, 404]),
+    op("get", "/api/v1/automations/{id}/runs", "read", "automations", "The run log, newest first → {runs, next_before}")
+        .q(&[
+            Param("before", r#"{"type": "integer"}"#, "runs older than this run id (the previous page's next_before)"),
+            Param("limit", r#"{"type": "integer", "minimum": 1, "maximum": 500}"#, "runs per page (50)"),
+        ])
+        .st(&[200, 400, 404, 422])
+        .resp(RUNS),
+    op(
+        "post",
+        "/api/v1/events",
+        "send",
+        "automations",
+        "Post an event for api.event rules: {type, data} → 202 {event_id, duplicate}; the same Idempotency-Key again is the same event",
+    )
+    .json(
+        r#"{"type": "object", "required": ["type"], "additionalProperties": false, "properties": {
+            "type": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,100}$"}, "data": {"type": "object"}}}"#,
+    )
+    .st(&[202]),
     op("get", "/api/v1/contacts", "read", "contacts", "List contacts with their preferences"),
     op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, opted_out?, muted_types?}")
         .json(CONTACT)

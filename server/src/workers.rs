@@ -143,6 +143,8 @@ pub struct Workers {
     media: MediaStore,
     messaging: Arc<Messaging>,
     recorder: Arc<Recorder>,
+    /// How often held-status rules are looked for.
+    automation_sweep: Duration,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -158,7 +160,22 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 impl Workers {
     pub fn new(store: Store, media: MediaStore, messaging: Arc<Messaging>) -> Self {
         let recorder = Arc::new(outcome_recorder(store.clone()));
-        Self { store, media, messaging, recorder }
+        Self { store, media, messaging, recorder, automation_sweep: Duration::from_secs(15) }
+    }
+
+    pub fn with_automation_sweep(mut self, every: Duration) -> Self {
+        self.automation_sweep = every;
+        self
+    }
+
+    /// Runs the held-status automation rules now (what the sweep loop does every
+    /// `DROPCHECK_AUTOMATION_SWEEP_SECONDS`); how many runs started.
+    pub async fn sweep_automations(&self) -> Result<usize, CoreError> {
+        let n = self.store.sweep_held(now_ms()).await?;
+        if n > 0 {
+            self.messaging.wake_outbox.notify_one();
+        }
+        Ok(n)
     }
 
     /// Starts the loops; they run until the returned handles are aborted. On PostgreSQL
@@ -170,6 +187,16 @@ impl Workers {
         let mut handles: Vec<_> = (0..loops).map(|_| self.spawn_loop(Loop::Inbox)).collect();
         handles.push(self.spawn_loop(Loop::Outbox));
         handles.push(self.spawn_loop(Loop::Vision));
+        let w = self.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                // Each replica sweeps; a run's unique key lets only one of them start it.
+                if let Err(e) = w.sweep_automations().await {
+                    tracing::error!(error = ?e, "automation sweep failed");
+                }
+                tokio::time::sleep(w.automation_sweep).await;
+            }
+        }));
         handles
     }
 

@@ -251,10 +251,10 @@ impl Store {
         if data.to_string().len() > 64 * 1024 {
             return Err(InputError::new("invalid_event", "\"data\" is at most 64 KB of JSON").into());
         }
-        if idempotency_key.is_some_and(|k| k.is_empty() || k.len() > 200) {
-            return Err(InputError::new("invalid_idempotency_key", "Idempotency-Key has 1–200 characters").into());
+        if idempotency_key.is_some_and(|k| k.is_empty() || k.len() > 400) {
+            return Err(InputError::new("invalid_idempotency_key", "the idempotency key has 1–400 characters").into());
         }
-        let key = idempotency_key.map(|k| format!("api:{k}"));
+        let key = idempotency_key.map(|k| format!("event:{k}"));
         let phone = data.get("phone").and_then(Value::as_str).and_then(|p| Phone::parse(p).ok()).map(|p| p.to_string());
         let subject = phone.clone().unwrap_or_default();
         let mut tx = self.begin().await?;

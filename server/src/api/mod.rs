@@ -2,6 +2,7 @@
 //! `/api/v1`. JSON in and out, API keys for authentication, and every error a JSON body
 //! `{"error": code, "message": text}` with a fitting status; never a 500 for bad input.
 
+mod automations;
 mod caller;
 mod drops;
 mod error;
@@ -33,6 +34,11 @@ pub fn router() -> Routes<AppState> {
         .route("/api/v1/messages/{id}/resend", post(resend_message))
         .route("/api/v1/templates", get(list_templates).post(create_template))
         .route("/api/v1/templates/{name}", get(get_template).put(update_template))
+        .route("/api/v1/automations", get(automations::list).post(automations::create))
+        .route("/api/v1/automations/{id}", get(automations::get_one).put(automations::update).delete(automations::delete))
+        .route("/api/v1/automations/{id}/dry-run", post(automations::dry_run))
+        .route("/api/v1/automations/{id}/runs", get(automations::runs))
+        .route("/api/v1/events", post(automations::post_event))
         .route("/send", post(messages::send))
         .route("/api/{*rest}", any(error::not_found))
 }

@@ -12,6 +12,7 @@
 
 mod helpers;
 
+mod automations;
 mod exports;
 mod first_contact;
 mod http;
