@@ -12,6 +12,7 @@ use leptos_router::{
 };
 
 mod auth;
+mod automations;
 #[cfg(feature = "hydrate")]
 mod browser;
 mod drops;
@@ -65,6 +66,8 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("settings"), StaticSegment("templates")) view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("api-keys")) view={Lazy::<ApiKeysRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("stats") view={Lazy::<StatsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("automations") view={Lazy::<AutomationsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("automations"), ParamSegment("id")) view={Lazy::<AutomationRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view={Lazy::<IntegrationsRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
@@ -99,6 +102,8 @@ lazy_page!(TemplatesRoute, settings::templates::TemplatesPage);
 lazy_page!(ApiKeysRoute, settings::api_keys::ApiKeysPage);
 lazy_page!(IntegrationsRoute, settings::integrations::IntegrationsPage);
 lazy_page!(StatsRoute, stats::StatsPage);
+lazy_page!(AutomationsRoute, automations::list::AutomationsPage);
+lazy_page!(AutomationRoute, automations::detail::AutomationPage);
 
 /// Marks the page as hydrated once its route's view is (tests wait on `data-hydrated`). It
 /// sits in each route's view, since a lazy route hydrates after the rest of the app.

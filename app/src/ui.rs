@@ -58,6 +58,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 <a href="/messages" class="text-slate-300 hover:text-white">"Messages"</a>
                 <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
                 <a href="/stats" class="text-slate-300 hover:text-white">"Stats"</a>
+                {me.admin.then(|| view! { <a href="/automations" class="text-slate-300 hover:text-white">"Automations"</a> })}
                 // Settings in one menu (a <details>: opens without JavaScript).
                 <details class="relative" id="settings-menu">
                     <summary class="cursor-pointer list-none text-slate-300 hover:text-white">"Settings ▾"</summary>

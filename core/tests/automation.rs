@@ -187,3 +187,42 @@ async fn rules_that_name_a_missing_template_are_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_keyword_rule_answers_a_text_no_command_took_instead_of_the_hint() {
+    use dropcheck_core::domain::Direction;
+    use dropcheck_core::outbox::MessageFilter;
+    use dropcheck_core::providers::{InboundMessage, MessageKind};
+    on_each_backend(|store| async move {
+        store.create_project("Velo Test", DEFAULT_DROP_PATTERN).await.unwrap();
+        let id = rule(
+            &store,
+            json!({"name": "Prices", "trigger": {"type": "message.inbound", "match": "contains", "keywords": ["price", "cost", "12345678"]},
+                "actions": [{"type": "send_text", "text": "Hi {{ name }}, prices are on the price list."}]}),
+        )
+        .await;
+        let say = |body: &str, n: u32| InboundMessage {
+            provider_id: format!("SM{n}"),
+            from: PHONE.into(),
+            profile_name: "Sipho".into(),
+            body: body.into(),
+            kind: MessageKind::Text,
+            media: vec![],
+        };
+        let now = now_ms();
+        store.handle_message(&say("What does it COST?", 1), &[], now).await.unwrap();
+        store.handle_message(&say("hello", 2), &[], now + 1).await.unwrap();
+        // A drop number is the bot's, never a keyword's (it opens the drop as always).
+        store.handle_message(&say("DR12345678", 3), &[], now + 2).await.unwrap();
+        let f = MessageFilter { direction: Some(Direction::Out), ..Default::default() };
+        let out: Vec<String> = store.list_messages(&f, None, 50).await.unwrap().0.into_iter().rev().map(|m| m.body).collect();
+        assert_eq!(out[0], "Hi Sipho, prices are on the price list.", "{out:?}");
+        assert!(out[1].starts_with("Sorry, I did not understand"), "no keyword: the hint: {out:?}");
+        assert!(out[2].starts_with("Drop DR12345678 (Velo Test)"), "{out:?}");
+        assert_eq!(out.len(), 3, "{out:?}");
+        let r = runs(&store, id).await;
+        assert_eq!(r.len(), 1, "one run, for the text with a keyword");
+        assert_eq!((r[0].trigger.as_str(), r[0].subject.as_str(), r[0].status.as_str()), ("message.inbound", PHONE, "succeeded"));
+    })
+    .await;
+}

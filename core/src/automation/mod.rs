@@ -410,6 +410,26 @@ pub fn drop_context(
     Value::Object(m)
 }
 
+/// An example of a trigger's context, for a dry run's sample event.
+pub fn sample_context(trigger: &Trigger) -> Value {
+    let contractor = Some(("Thabo", "+27640412391"));
+    match trigger {
+        Trigger::DropStatusChanged { from, to } => drop_context(
+            "DR12345678",
+            "Velo Test",
+            to.unwrap_or(DropStatus::Incomplete),
+            Some(from.unwrap_or(DropStatus::Unreviewed)),
+            1,
+            contractor,
+        ),
+        Trigger::DropStatusHeld { status, .. } => drop_context("DR12345678", "Velo Test", *status, None, 1, contractor),
+        Trigger::MessageInbound { keywords, .. } => {
+            serde_json::json!({"phone": "+27640412391", "name": "Thabo", "text": keywords.first().cloned().unwrap_or_default(), "drop_number": null})
+        }
+        Trigger::ApiEvent { event } => serde_json::json!({"event": event, "phone": "+27640412391"}),
+    }
+}
+
 /// The built-in example rule (stored disabled on first start).
 pub const BUILTIN_REMINDER: &str = "incomplete_reminder";
 

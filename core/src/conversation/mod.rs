@@ -186,6 +186,20 @@ impl Turn<'_, '_> {
                     self.fx.note("opted back in");
                     self.reply("started", context! {}, None, None).await
                 }
+                // Keyword rules (Automations) come after the built-in commands and STOP/START;
+                // one that runs answers instead of the hint.
+                Command::Unknown => {
+                    let drop_number = match self.ctx.drop_id {
+                        Some(id) => Some(self.drop_by_id(id).await?.drop_number.to_string()),
+                        None => None,
+                    };
+                    if self.tx.message_inbound(&self.phone, &msg.profile_name, &msg.body, drop_number.as_deref()).await? {
+                        self.fx.note("text stored; an automation answered");
+                        Ok(())
+                    } else {
+                        self.command(Command::Unknown).await
+                    }
+                }
                 // An opted-out number's drops and DONE still work; `reply` sends it nothing.
                 other => self.command(other).await,
             },

@@ -162,11 +162,15 @@ impl Store {
         let rows: Vec<Row> =
             on_db!(self, pool => sqlx::query_as(&sql).bind(key).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?);
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let mut actions: Vec<(i64, i64, String, String, String, Option<i64>, String)> = vec![];
+        type ActionDbRow = (i64, i64, String, String, String, Option<i64>, String, Option<String>);
+        let mut actions: Vec<ActionDbRow> = vec![];
         for chunk in ids.chunks(200) {
             let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-            let q = format!("select run_id, idx, type, recipient, status, message_id, detail from automation_run_action where run_id in ({list}) order by run_id, idx, recipient");
-            actions.extend(on_db!(self, pool => sqlx::query_as::<_, (i64, i64, String, String, String, Option<i64>, String)>(&q).fetch_all(pool).await?));
+            let q = format!(
+                "select a.run_id, a.idx, a.type, a.recipient, a.status, a.message_id, a.detail, m.status from automation_run_action a
+                 left join message m on m.message_id = a.message_id where a.run_id in ({list}) order by a.run_id, a.idx, a.recipient"
+            );
+            actions.extend(on_db!(self, pool => sqlx::query_as::<_, ActionDbRow>(&q).fetch_all(pool).await?));
         }
         Ok(rows
             .into_iter()
@@ -182,13 +186,14 @@ impl Store {
                 actions: actions
                     .iter()
                     .filter(|a| a.0 == id)
-                    .map(|(_, idx, kind, recipient, status, message_id, detail)| ActionOutcome {
+                    .map(|(_, idx, kind, recipient, status, message_id, detail, message_status)| ActionOutcome {
                         idx: *idx,
                         kind: kind.clone(),
                         recipient: recipient.clone(),
                         status: status.clone(),
                         message_id: *message_id,
                         detail: detail.clone(),
+                        message_status: message_status.clone(),
                     })
                     .collect(),
                 started_at,

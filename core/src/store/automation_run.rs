@@ -42,6 +42,9 @@ pub struct ActionOutcome {
     pub message_id: Option<i64>,
     /// What was sent, or why it was skipped or failed.
     pub detail: String,
+    /// The message's delivery status now (in the run log; not stored with the action).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_status: Option<String>,
 }
 
 /// How a rule's run went, from its actions' outcomes.
@@ -114,6 +117,29 @@ impl Tx<'_> {
         };
         self.run_rules(&Event::DropStatusChanged { from: detail.status, to }, &ctx, &subject, 0).await?;
         Ok(())
+    }
+
+    /// Records a contractor's text that no command took as `message.inbound` and runs the
+    /// keyword rules it matches. Returns whether one ran its actions (then the bot's "did not
+    /// understand" hint is not sent).
+    pub async fn message_inbound(&mut self, phone: &Phone, name: &str, text: &str, drop_number: Option<&str>) -> CoreResult<bool> {
+        let ctx = serde_json::json!({"phone": phone.as_str(), "name": name, "text": text, "drop_number": drop_number});
+        let ev = NewEvent {
+            kind: "message.inbound",
+            subject: phone.as_str(),
+            payload: &ctx,
+            origin: "inbound",
+            depth: 0,
+            idempotency_key: None,
+        };
+        let Some(event_id) = self.record_event(&ev).await? else { return Ok(false) };
+        let subject = RunSubject {
+            subject: phone.to_string(),
+            contact_phone: Some(phone.to_string()),
+            event_id: Some(event_id),
+            ..Default::default()
+        };
+        self.run_rules(&Event::MessageInbound { text }, &ctx, &subject, 0).await
     }
 
     /// Runs every enabled rule whose trigger matches `event`, in rule order, each once per
@@ -201,6 +227,7 @@ impl Tx<'_> {
             status: status.into(),
             message_id,
             detail,
+            message_status: None,
         };
         let recipients: Vec<String> = match action {
             ActionSpec::SendTemplate { to, .. } | ActionSpec::SendText { to, .. } => match to {

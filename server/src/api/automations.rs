@@ -42,6 +42,7 @@ pub(crate) fn run_json(r: &RunRow) -> Value {
             "status": a.status,
             "recipient": if a.recipient.is_empty() { Value::Null } else { a.recipient.clone().into() },
             "message_id": a.message_id,
+            "message_status": a.message_status,
             "detail": a.detail,
             "error": (a.status == "failed").then(|| a.detail.clone()),
         })).collect::<Vec<_>>(),
