@@ -32,6 +32,8 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: siteRoot,
       BRIDGE_API_KEY: BRIDGE_KEY,
       RUST_LOG: "info,sqlx=warn",
+      // The automations spec waits for a 1-minute held-status rule: look for it every 2 s.
+      DROPCHECK_AUTOMATION_SWEEP_SECONDS: "2",
       // While the settings test has Twilio or Meta active, nothing may leave this machine:
       // their APIs are a closed local port (shown on the page as set by the environment).
       TWILIO_API_BASE: "http://127.0.0.1:9",

@@ -24,7 +24,26 @@ pub fn AutomationPage() -> impl IntoView {
     )
 }
 
-const HELP: &str = r#"Triggers: {"type": "drop.status_changed", "from"?: status, "to"?: status} · {"type": "drop.status_held", "status": "incomplete", "minutes": 1440} · {"type": "message.inbound", "match": "exact|starts_with|contains|regex", "keywords": ["price"]} · {"type": "api.event", "event": "order.paid"}. Conditions: {"all": [{"field": "project", "op": "eq", "value": "Velo Test"}], "any": [...]} with eq ne in not_in contains starts_with gt lt exists. Actions: {"type": "send_template", "template": "drop_reminder", "to": "contact" or "+27…", "variables"?: {...}} · {"type": "send_text", "text": "…", "fallback_template"?: "…"} · {"type": "notify_users", "text": "…"}."#;
+/// The reference under the editor: each trigger, condition and action as JSON.
+const HELP: &[(&str, &str)] = &[
+    ("A status change", r#"{"type": "drop.status_changed", "from": "unreviewed", "to": "incomplete"} (either side may be left out)"#),
+    ("A status held", r#"{"type": "drop.status_held", "status": "incomplete", "minutes": 1440}"#),
+    (
+        "A contractor's text",
+        r#"{"type": "message.inbound", "match": "contains", "keywords": ["price"]} (exact, starts_with, contains, regex)"#,
+    ),
+    ("Another system's event", r#"{"type": "api.event", "event": "order.paid"} (POST /api/v1/events)"#),
+    (
+        "Conditions",
+        r#"{"all": [{"field": "project", "op": "eq", "value": "Velo Test"}], "any": […]} — eq ne in not_in contains starts_with gt lt exists"#,
+    ),
+    (
+        "Send a template",
+        r#"{"type": "send_template", "template": "drop_reminder", "to": "contact", "variables": {"contractor_name": "{{ contractor_name or 'there' }}"}}"#,
+    ),
+    ("Send a text", r#"{"type": "send_text", "text": "…", "fallback_template": "drop_reminder"} (only inside the 24-hour window)"#),
+    ("Tell the team", r#"{"type": "notify_users", "text": "{{ drop_number }} is still incomplete"} (users with a linked number)"#),
+];
 
 #[component]
 fn RuleView(d: RulePageData, save: ServerAction<SaveAutomation>, delete: ServerAction<DeleteAutomation>) -> impl IntoView {
@@ -55,7 +74,12 @@ fn RuleView(d: RulePageData, save: ServerAction<SaveAutomation>, delete: ServerA
                     <label class="mt-3 block text-sm font-medium">"Trigger, conditions and actions (JSON)"
                         <textarea id="rule-body" name="body" rows="14" spellcheck="false" class=format!("{} font-mono text-xs", field())>{d.body.clone()}</textarea>
                     </label>
-                    <p class="mt-1 text-xs text-slate-500">{HELP}</p>
+                    <details class="mt-1 text-xs text-slate-600" id="rule-reference">
+                        <summary class="cursor-pointer text-blue-700">"Reference: triggers, conditions, actions"</summary>
+                        <dl class="mt-1 grid gap-x-3 gap-y-1 sm:grid-cols-[11rem_1fr]">
+                            {HELP.iter().map(|(what, json)| view! { <dt class="font-medium">{*what}</dt><dd class="font-mono">{*json}</dd> }).collect_view()}
+                        </dl>
+                    </details>
                     <p class="mt-1 text-xs text-slate-500">"Texts and template variables are Jinja2 over the trigger's variables — for drops: drop_number, project, status, from, round, contractor_name, contractor_phone."</p>
                     <button id="save-rule" type="submit" class=format!("mt-4 {}", primary_button())>{if d.id.is_some() { "Save rule" } else { "Create rule" }}</button>
                 </ActionForm>

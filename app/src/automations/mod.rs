@@ -174,11 +174,18 @@ fn editor_data(
     version: i64,
     runs: Vec<RunLine>,
 ) -> RulePageData {
-    let mut body = serde_json::to_value(spec).unwrap_or_default();
-    if let Some(m) = body.as_object_mut() {
-        m.remove("name");
-        m.remove("enabled");
+    // Serialized straight from the rule's types, so the keys keep their reading order
+    // (trigger, conditions, actions), which a JSON object value would sort.
+    #[derive(Serialize)]
+    struct Body<'a> {
+        trigger: &'a dropcheck_core::automation::Trigger,
+        #[serde(skip_serializing_if = "dropcheck_core::automation::Conditions::is_empty")]
+        conditions: &'a dropcheck_core::automation::Conditions,
+        actions: &'a [dropcheck_core::automation::ActionSpec],
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stop_processing: bool,
     }
+    let body = Body { trigger: &spec.trigger, conditions: &spec.conditions, actions: &spec.actions, stop_processing: spec.stop_processing };
     RulePageData {
         me,
         id,

@@ -177,34 +177,43 @@ impl Tx<'_> {
     pub(crate) async fn fire(&mut self, rule: &LiveRule, dedupe_key: &str, ctx: &Value, s: &RunSubject) -> CoreResult<Option<(i64, bool)>> {
         let now = now_ms();
         let ctx_json = ctx.to_string();
+        // Conditions first: a run that does nothing is logged in one statement.
+        let held = condition_result(&rule.spec.conditions, ctx);
+        let (first_status, first_detail) = match &held {
+            Err(e) => ("condition_error", e.clone()),
+            Ok(false) => ("skipped", "conditions not met".to_string()),
+            Ok(true) => ("running", String::new()),
+        };
         let run_id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "insert into automation_run (rule_id, rule_version, trigger_type, event_id, subject, drop_id, contact_phone, episode_at,
-                dedupe_key, status, context, started_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11) on conflict (dedupe_key) do nothing returning run_id")
+                dedupe_key, status, detail, context, started_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) on conflict (dedupe_key) do nothing returning run_id")
             .bind(rule.rule_id).bind(rule.version).bind(rule.spec.trigger.kind()).bind(s.event_id).bind(&s.subject).bind(s.drop_id)
-            .bind(&s.contact_phone).bind(s.episode_at).bind(dedupe_key).bind(&ctx_json).bind(now)
+            .bind(&s.contact_phone).bind(s.episode_at).bind(dedupe_key).bind(first_status).bind(&first_detail).bind(&ctx_json).bind(now)
             .fetch_optional(&mut *c).await?);
         let Some(run_id) = run_id else { return Ok(None) };
-        let (status, detail, ran) = match condition_result(&rule.spec.conditions, ctx) {
-            Err(e) => ("condition_error", e, false),
-            Ok(false) => ("skipped", "conditions not met".to_string(), false),
-            Ok(true) => {
-                let mut outcomes = vec![];
-                for (idx, action) in rule.spec.actions.iter().enumerate() {
-                    outcomes.extend(self.perform(action, idx as i64, ctx, Some(run_id), s.drop_id, now).await?);
-                }
-                for o in &outcomes {
-                    on_tx!(self, c => { sqlx::query(
-                        "insert into automation_run_action (run_id, idx, type, recipient, status, message_id, detail) values ($1, $2, $3, $4, $5, $6, $7)")
-                        .bind(run_id).bind(o.idx).bind(&o.kind).bind(&o.recipient).bind(&o.status).bind(o.message_id).bind(&o.detail)
-                        .execute(&mut *c).await?; });
-                }
-                (run_status(&outcomes), String::new(), true)
+        let ran = held == Ok(true);
+        let mut status = first_status;
+        if ran {
+            let mut outcomes = vec![];
+            for (idx, action) in rule.spec.actions.iter().enumerate() {
+                outcomes.extend(self.perform(action, idx as i64, ctx, Some(run_id), s.drop_id, now).await?);
             }
-        };
-        on_tx!(self, c => { sqlx::query("update automation_run set status = $1, detail = $2 where run_id = $3")
-            .bind(status).bind(&detail).bind(run_id).execute(&mut *c).await?; });
-        tracing::info!(rule = rule.rule_id, run = run_id, status, subject = %s.subject, "automation rule ran");
+            for o in &outcomes {
+                on_tx!(self, c => { sqlx::query(
+                    "insert into automation_run_action (run_id, idx, type, recipient, status, message_id, detail) values ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(run_id).bind(o.idx).bind(&o.kind).bind(&o.recipient).bind(&o.status).bind(o.message_id).bind(&o.detail)
+                    .execute(&mut *c).await?; });
+            }
+            status = run_status(&outcomes);
+            on_tx!(self, c => { sqlx::query("update automation_run set status = $1 where run_id = $2")
+                .bind(status).bind(run_id).execute(&mut *c).await?; });
+        }
+        if ran {
+            tracing::info!(rule = rule.rule_id, run = run_id, status, subject = %s.subject, "automation rule ran");
+        } else {
+            tracing::debug!(rule = rule.rule_id, run = run_id, status, subject = %s.subject, "automation rule skipped");
+        }
         Ok(Some((run_id, ran)))
     }
 

@@ -1,0 +1,12 @@
+import { chromium } from "playwright-core";
+const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless","--no-sandbox","--disable-gpu","--disable-quic","--no-first-run","--disable-background-networking","--disable-component-update","--disable-sync"] });
+const p = await b.newPage({ viewport: { width: 1300, height: 1000 } });
+const base = "http://127.0.0.1:3177";
+await p.goto(base + "/login");
+await p.fill("#email", "admin@example.com"); await p.fill("#password", "correct horse battery"); await p.click("#sign-in");
+await p.waitForSelector("#signed-in-as");
+await p.goto(base + "/automations"); await p.waitForTimeout(800);
+await p.screenshot({ path: "/tmp/auto-list.png", fullPage: true });
+await p.goto(base + "/automations/2?sample=" + encodeURIComponent('{"drop_number":"DR1","project":"Velo Test","status":"incomplete","from":null,"round":1,"contractor_name":"Thabo","contractor_phone":"+27640412391"}')); await p.waitForTimeout(800);
+await p.screenshot({ path: "/tmp/auto-detail.png", fullPage: true });
+await b.close();
