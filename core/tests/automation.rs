@@ -226,3 +226,77 @@ async fn a_keyword_rule_answers_a_text_no_command_took_instead_of_the_hint() {
     })
     .await;
 }
+
+/// Two servers (two stores on one database) sweep a rule that runs every minute, each on
+/// its own clock a little apart, both at once; one of them stops (killed) halfway. Every
+/// minute runs exactly once and sends exactly one message.
+#[tokio::test]
+async fn a_schedule_fires_once_per_instant_across_two_servers_one_of_them_killed() {
+    use dropcheck_core::testing::TestDb;
+    let mut dbs = vec![TestDb::sqlite().await];
+    if let Some(pg) = TestDb::postgres().await {
+        dbs.push(pg);
+    }
+    for db in dbs {
+        let a = db.store.clone();
+        let b = Store::connect(&db.url).await.expect("a second server's connection");
+        let id = rule(
+            &a,
+            json!({"name": "Every minute", "trigger": {"type": "schedule.cron", "cron": "* * * * *", "time_zone": "Africa/Johannesburg"},
+                "actions": [{"type": "send_text", "to": "+27831234567", "text": "tick {{ scheduled_for }}"}, {"type": "notify_users", "text": "tick"}]}),
+        )
+        .await;
+        // The contact wrote within the day, so free texts go.
+        a.note_inbound(&Phone::parse("+27831234567").unwrap(), now_ms()).await.unwrap();
+        let start = now_ms();
+        let mut fired = 0;
+        // Ten minutes, swept every 15 s by A and every 20 s by B (B stops after five minutes).
+        for step in 0..40 {
+            let t_a = start + step * 15_000;
+            let t_b = start + step * 20_000;
+            let (ra, rb) = if t_b <= start + 5 * 60_000 {
+                tokio::join!(a.sweep_schedules(t_a), b.sweep_schedules(t_b))
+            } else {
+                (a.sweep_schedules(t_a).await, Ok(0))
+            };
+            fired += ra.unwrap() + rb.unwrap();
+        }
+        let runs = runs(&a, id).await;
+        let minutes = ((start + 39 * 15_000) / 60_000) - (start / 60_000);
+        assert_eq!(fired as i64, minutes, "{}: one run per minute ({} runs)", db.name, runs.len());
+        assert_eq!(runs.len() as i64, minutes);
+        let mut instants: Vec<String> = runs.iter().map(|r| r.context["scheduled_for"].as_str().unwrap().to_string()).collect();
+        instants.sort();
+        instants.dedup();
+        assert_eq!(instants.len() as i64, minutes, "each minute once: {instants:?}");
+        assert!(instants[0].ends_with("+02:00"), "in the rule's time zone: {}", instants[0]);
+        let texts: Vec<_> = runs.iter().map(|r| r.actions[0].message_id.expect("a message per run")).collect();
+        let mut distinct = texts.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), texts.len(), "no message twice");
+        assert_eq!(runs[0].actions[1].status, "skipped", "no user has a linked number: {:?}", runs[0].actions[1]);
+        // A sweep later, with nothing new due: nothing runs again.
+        assert_eq!(a.sweep_schedules(start + 39 * 15_000).await.unwrap() + b.sweep_schedules(start + 39 * 15_000).await.unwrap(), 0);
+        b.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_schedule_made_later_does_not_fire_for_the_past_and_one_that_catches_up_does() {
+    on_each_backend(|store| async move {
+        let skip = rule(&store, json!({"name": "Hourly", "trigger": {"type": "schedule.cron", "cron": "0 * * * *"}, "actions": [{"type": "notify_users", "text": "x"}]})).await;
+        let catch = rule(&store, json!({"name": "Hourly, caught up", "trigger": {"type": "schedule.cron", "cron": "0 * * * *", "catch_up": true}, "actions": [{"type": "notify_users", "text": "x"}]})).await;
+        // The server was down for three hours after the rules were made.
+        let later = now_ms() + 3 * 3600_000 + 6 * 60_000;
+        store.sweep_schedules(later).await.unwrap();
+        assert_eq!(runs(&store, skip).await.len(), 0, "missed instants are skipped (the last is over 5 minutes late)");
+        assert_eq!(runs(&store, catch).await.len(), 3, "caught up: each missed hour once");
+        store.sweep_schedules(later + 1000).await.unwrap();
+        assert_eq!(runs(&store, catch).await.len(), 3);
+        let bad = RuleSpec::parse(&json!({"name": "x", "trigger": {"type": "schedule.cron", "cron": "0 8 * *"}, "actions": [{"type": "notify_users", "text": "x"}]}));
+        assert!(bad.unwrap_err().message.contains("five"));
+    })
+    .await;
+}

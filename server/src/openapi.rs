@@ -75,7 +75,7 @@ impl Op {
 const RULE: &str = r#"{"type": "object", "required": ["name", "trigger", "actions"], "properties": {
     "name": {"type": "string"}, "enabled": {"type": "boolean"}, "stop_processing": {"type": "boolean"},
     "trigger": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string",
-        "enum": ["drop.status_changed", "drop.status_held", "message.inbound", "api.event"]}}},
+        "enum": ["drop.status_changed", "drop.status_held", "message.inbound", "api.event", "schedule.cron"]}}},
     "conditions": {"type": "object", "properties": {
         "all": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}},
         "any": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}}}},

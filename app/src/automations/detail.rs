@@ -32,6 +32,7 @@ const HELP: &[(&str, &str)] = &[
         "A contractor's text",
         r#"{"type": "message.inbound", "match": "contains", "keywords": ["price"]} (exact, starts_with, contains, regex)"#,
     ),
+    ("A schedule", r#"{"type": "schedule.cron", "cron": "0 8 * * 1-5", "time_zone": "Africa/Johannesburg", "catch_up": false}"#),
     ("Another system's event", r#"{"type": "api.event", "event": "order.paid"} (POST /api/v1/events)"#),
     (
         "Conditions",

@@ -18,6 +18,7 @@ use crate::domain::{DropStatus, Phone};
 use crate::error::InputError;
 
 mod eval;
+pub mod schedule;
 pub(crate) use eval::env;
 pub use eval::{condition_result, render_text, trigger_matches, Event};
 
@@ -81,6 +82,21 @@ pub enum Trigger {
     /// An event another system posted (`POST /api/v1/events` with this `type`).
     #[serde(rename = "api.event")]
     ApiEvent { event: String },
+    /// A cron schedule in a time zone: each instant runs once across every server. Instants
+    /// missed while no server ran are skipped, or with `catch_up` run late (within a day, at
+    /// most 100).
+    #[serde(rename = "schedule.cron")]
+    ScheduleCron {
+        cron: String,
+        #[serde(default = "utc")]
+        time_zone: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        catch_up: bool,
+    },
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 impl Trigger {
@@ -91,6 +107,7 @@ impl Trigger {
             Trigger::DropStatusHeld { .. } => "drop.status_held",
             Trigger::MessageInbound { .. } => "message.inbound",
             Trigger::ApiEvent { .. } => "api.event",
+            Trigger::ScheduleCron { .. } => "schedule.cron",
         }
     }
 
@@ -100,6 +117,7 @@ impl Trigger {
         match self {
             Trigger::DropStatusChanged { .. } | Trigger::DropStatusHeld { .. } => Some(DROP_FIELDS),
             Trigger::MessageInbound { .. } => Some(INBOUND_FIELDS),
+            Trigger::ScheduleCron { .. } => Some(SCHEDULE_FIELDS),
             Trigger::ApiEvent { .. } => None,
         }
     }
@@ -115,6 +133,10 @@ impl Trigger {
             Trigger::DropStatusHeld { status, minutes } => format!("A drop has been {} for {}", status.label(), minutes_text(*minutes)),
             Trigger::MessageInbound { mode, keywords } => format!("A message {} {}", mode.describe(), keywords.join(" / ")),
             Trigger::ApiEvent { event } => format!("Another system posts the event {event}"),
+            Trigger::ScheduleCron { cron, time_zone, .. } => match schedule::Schedule::parse(cron, time_zone) {
+                Ok(s) => format!("{} ({time_zone})", s.describe()),
+                Err(e) => e,
+            },
         }
     }
 }
@@ -131,6 +153,8 @@ pub fn minutes_text(m: u32) -> String {
 
 /// The variables of a drop trigger's context.
 pub const DROP_FIELDS: &[&str] = &["drop_number", "project", "status", "from", "round", "contractor_name", "contractor_phone"];
+/// The variables of a schedule's context: the instant, in the rule's time zone.
+pub const SCHEDULE_FIELDS: &[&str] = &["scheduled_for", "time_zone"];
 /// The variables of an inbound message's context.
 pub const INBOUND_FIELDS: &[&str] = &["phone", "name", "text", "drop_number"];
 
@@ -302,6 +326,9 @@ impl RuleSpec {
             Trigger::ApiEvent { event } if !valid_event_type(event) => {
                 return bad("\"event\" is a name like order.paid (letters, digits, . _ -; up to 100)".into());
             }
+            Trigger::ScheduleCron { cron, time_zone, .. } => {
+                schedule::Schedule::parse(cron, time_zone).map_err(|e| InputError::new("invalid_rule", e))?;
+            }
             _ => {}
         }
         let fields = self.trigger.fields();
@@ -427,6 +454,9 @@ pub fn sample_context(trigger: &Trigger) -> Value {
             serde_json::json!({"phone": "+27640412391", "name": "Thabo", "text": keywords.first().cloned().unwrap_or_default(), "drop_number": null})
         }
         Trigger::ApiEvent { event } => serde_json::json!({"event": event, "phone": "+27640412391"}),
+        Trigger::ScheduleCron { time_zone, .. } => {
+            serde_json::json!({"scheduled_for": "2026-12-07T08:00:00+02:00", "time_zone": time_zone})
+        }
     }
 }
 

@@ -223,7 +223,7 @@ impl Store {
                     .into())
                 }
             },
-            Trigger::DropStatusHeld { .. } => true,
+            Trigger::DropStatusHeld { .. } | Trigger::ScheduleCron { .. } => true,
             Trigger::MessageInbound { .. } => trigger_matches(&rule.spec.trigger, &Event::MessageInbound { text: s("text") }),
             Trigger::ApiEvent { event } => trigger_matches(&rule.spec.trigger, &Event::ApiEvent { event }),
         };

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::automation::{self, condition_result, render_text, trigger_matches, ActionSpec, Event, Recipient, RuleSpec, Trigger};
+use crate::automation::{self, condition_result, render_text, schedule, trigger_matches, ActionSpec, Event, Recipient, RuleSpec, Trigger};
 use crate::outbox::SESSION_WINDOW_MS;
 
 /// A domain event as recorded.
@@ -64,6 +64,8 @@ pub(crate) struct LiveRule {
     pub rule_id: i64,
     pub version: i64,
     pub spec: RuleSpec,
+    /// When it was last created, changed or turned on: a schedule fires instants after this.
+    pub updated_at: i64,
 }
 
 pub(crate) fn parse_definition(rule_id: i64, definition: &str) -> CoreResult<RuleSpec> {
@@ -83,10 +85,12 @@ impl Tx<'_> {
     }
 
     pub(crate) async fn enabled_rules(&mut self, trigger_type: &str) -> CoreResult<Vec<LiveRule>> {
-        let rows: Vec<(i64, i64, String)> = on_tx!(self, c => sqlx::query_as(
-            "select rule_id, version, definition from automation_rule where trigger_type = $1 and enabled = $2 order by rule_id")
+        let rows: Vec<(i64, i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "select rule_id, version, definition, updated_at from automation_rule where trigger_type = $1 and enabled = $2 order by rule_id")
             .bind(trigger_type).bind(true).fetch_all(&mut *c).await?);
-        rows.into_iter().map(|(rule_id, version, d)| Ok(LiveRule { rule_id, version, spec: parse_definition(rule_id, &d)? })).collect()
+        rows.into_iter()
+            .map(|(rule_id, version, d, updated_at)| Ok(LiveRule { rule_id, version, spec: parse_definition(rule_id, &d)?, updated_at }))
+            .collect()
     }
 
     /// Records a drop's status change as `drop.status_changed` and runs the rules it matches.
@@ -363,6 +367,42 @@ fn contact_phone(ctx: &Value) -> Option<String> {
 }
 
 impl Store {
+    /// Runs `schedule.cron` rules: each instant since the rule last fired that is due now
+    /// ([`schedule::due`]) gets a run under the key `tick:{rule}:{instant}`, in a transaction
+    /// of its own; however many servers sweep at once, one of them runs it. Returns how many
+    /// runs were started.
+    pub async fn sweep_schedules(&self, now: i64) -> CoreResult<usize> {
+        let rules = {
+            let mut tx = self.begin().await?;
+            let r = tx.enabled_rules("schedule.cron").await?;
+            tx.rollback().await?;
+            r
+        };
+        let mut started = 0;
+        for rule in rules {
+            let Trigger::ScheduleCron { cron, time_zone, catch_up } = &rule.spec.trigger else { continue };
+            let sched = match schedule::Schedule::parse(cron, time_zone) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(rule = rule.rule_id, error = %e, "stored schedule unreadable; skipped");
+                    continue;
+                }
+            };
+            let last: Option<i64> = on_db!(self, pool => sqlx::query_scalar("select max(episode_at) from automation_run where rule_id = $1")
+                .bind(rule.rule_id).fetch_one(pool).await?);
+            for at in schedule::due(&sched, last.unwrap_or(0).max(rule.updated_at), now, *catch_up) {
+                let ctx = serde_json::json!({"scheduled_for": sched.local(at), "time_zone": time_zone});
+                let s = RunSubject { subject: "schedule".into(), episode_at: Some(at), ..Default::default() };
+                let mut tx = self.begin().await?;
+                if tx.fire(&rule, &format!("tick:{}:{at}", rule.rule_id), &ctx, &s).await?.is_some() {
+                    started += 1;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(started)
+    }
+
     /// Runs `drop.status_held` rules: every drop that has been in a rule's status for its
     /// minutes and has no run for this episode (the time it entered the status) gets one, in
     /// a transaction of its own. Returns how many runs were started.
