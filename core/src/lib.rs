@@ -31,6 +31,7 @@ pub mod template_store;
 pub mod templates;
 pub mod testing;
 pub mod vision;
+pub mod webhooks;
 
 pub use error::{CoreError, CoreResult, InputError};
 

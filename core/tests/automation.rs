@@ -289,7 +289,8 @@ async fn a_schedule_made_later_does_not_fire_for_the_past_and_one_that_catches_u
         let skip = rule(&store, json!({"name": "Hourly", "trigger": {"type": "schedule.cron", "cron": "0 * * * *"}, "actions": [{"type": "notify_users", "text": "x"}]})).await;
         let catch = rule(&store, json!({"name": "Hourly, caught up", "trigger": {"type": "schedule.cron", "cron": "0 * * * *", "catch_up": true}, "actions": [{"type": "notify_users", "text": "x"}]})).await;
         // The server was down for three hours after the rules were made.
-        let later = now_ms() + 3 * 3600_000 + 6 * 60_000;
+        // (Six minutes past the third full hour: the last instant is 6 minutes late.)
+        let later = (now_ms() / 3_600_000 + 3) * 3_600_000 + 6 * 60_000;
         store.sweep_schedules(later).await.unwrap();
         assert_eq!(runs(&store, skip).await.len(), 0, "missed instants are skipped (the last is over 5 minutes late)");
         assert_eq!(runs(&store, catch).await.len(), 3, "caught up: each missed hour once");

@@ -47,6 +47,11 @@ pub struct Config {
     /// How often held-status automation rules are looked for
     /// (`DROPCHECK_AUTOMATION_SWEEP_SECONDS`, 15).
     pub automation_sweep_ms: u64,
+    /// Outbound webhooks may call loopback, private and link-local addresses and plain http
+    /// (`DROPCHECK_WEBHOOK_ALLOW_PRIVATE`, false; tests and intranets).
+    pub webhook_allow_private: bool,
+    /// The delays between webhook attempts (Svix's schedule; tests shorten it).
+    pub webhook_schedule_ms: Vec<i64>,
 }
 
 impl Config {
@@ -77,6 +82,8 @@ impl Config {
             vision_concurrency: 2,
             vision_timeout_ms: 2_000,
             automation_sweep_ms: 15_000,
+            webhook_allow_private: true,
+            webhook_schedule_ms: vec![20, 40, 60, 80, 100, 120, 140],
         }
     }
 }
@@ -261,8 +268,15 @@ impl Config {
         let vision_concurrency = num("DROPCHECK_VISION_CONCURRENCY", 2, 1, 64)? as usize;
         let vision_timeout_ms = num("DROPCHECK_VISION_TIMEOUT_SECONDS", 60, 1, 600)? as u64 * 1000;
         let automation_sweep_ms = num("DROPCHECK_AUTOMATION_SWEEP_SECONDS", 15, 1, 3600)? as u64 * 1000;
+        let webhook_allow_private = match std::env::var("DROPCHECK_WEBHOOK_ALLOW_PRIVATE").ok().as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(format!("DROPCHECK_WEBHOOK_ALLOW_PRIVATE is true or false, not '{other}'")),
+        };
         Ok(Config {
             automation_sweep_ms,
+            webhook_allow_private,
+            webhook_schedule_ms: dropcheck_core::webhooks::RETRY_SCHEDULE_MS.to_vec(),
             vision_concurrency,
             vision_timeout_ms,
             trusted_proxies,

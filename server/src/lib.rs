@@ -15,6 +15,7 @@ pub mod sandbox;
 pub mod sessions;
 pub mod vision;
 pub mod web;
+pub mod webhook_out;
 pub mod webhooks;
 pub mod workers;
 
@@ -74,7 +75,11 @@ pub fn router_and_api_paths(
         // 12 hours absolute, checked in app::ssr.
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(30)));
     let (linking, mut api_paths) = api::linking::router().into_parts();
-    let (api, more) = api::router().merge(api::notifications::router(messaging.clone())).merge(openapi::router()).into_parts();
+    let (api, more) = api::router()
+        .merge(api::notifications::router(messaging.clone()))
+        .merge(api::webhook_endpoints::router(messaging.clone()))
+        .merge(openapi::router())
+        .into_parts();
     api_paths.extend(more);
     let (webhooks, more) = webhooks::router(messaging.clone(), state.store.clone()).into_parts();
     api_paths.extend(more);
@@ -167,6 +172,7 @@ impl Application {
             config.max_media_bytes,
             config.lease_ms,
             vision::Vision::new(config.vision_concurrency, std::time::Duration::from_millis(config.vision_timeout_ms), config.retry),
+            webhook_out::WebhookSender::new(config.webhook_allow_private, config.webhook_schedule_ms.clone(), config.lease_ms),
         ));
         // The provider in effect: the environment's settings, else those stored under
         // Settings → Integrations. A missing or unusable one stops start-up here.

@@ -80,7 +80,7 @@ const RULE: &str = r#"{"type": "object", "required": ["name", "trigger", "action
         "all": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}},
         "any": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}}}},
     "actions": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "object", "required": ["type"], "properties": {
-        "type": {"type": "string", "enum": ["send_template", "send_text", "notify_users"]}}}}}}"#;
+        "type": {"type": "string", "enum": ["send_template", "send_text", "notify_users", "call_webhook"]}}}}}}"#;
 
 /// A page of automation runs.
 const RUNS: &str = r#"{"type": "object", "required": ["runs"], "properties": {"next_before": {"type": ["integer", "null"]},
@@ -271,6 +271,39 @@ pub const OPERATIONS: &[Op] = &[
             "type": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,100}$"}, "data": {"type": "object"}}}"#,
     )
     .st(&[202]),
+    op("get", "/api/v1/webhook-endpoints", "admin", "webhooks", "Outbound event webhook endpoints → {endpoints: [{id, url, event_types, enabled, disabled_reason, failing_since, previous_secret_valid_until, created_at}]}"),
+    op(
+        "post",
+        "/api/v1/webhook-endpoints",
+        "admin",
+        "webhooks",
+        "Add an endpoint: {url, event_types} → 201 with its whsec_ secret (shown once); 422 invalid_url (https, and no private address unless DROPCHECK_WEBHOOK_ALLOW_PRIVATE), invalid_event_types",
+    )
+    .json(r#"{"type": "object", "required": ["url", "event_types"], "additionalProperties": false, "properties": {
+        "url": {"type": "string"}, "event_types": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string"}}}}"#)
+    .st(&[201]),
+    op("get", "/api/v1/webhook-endpoints/{id}", "admin", "webhooks", "One endpoint").st(&[200, 404]),
+    op("delete", "/api/v1/webhook-endpoints/{id}", "admin", "webhooks", "Remove an endpoint and its delivery log").st(&[204, 404]),
+    op(
+        "post",
+        "/api/v1/webhook-endpoints/{id}/rotate-secret",
+        "admin",
+        "webhooks",
+        "A new secret (shown once); the old one keeps signing for 24 h (both signatures sent); a disabled endpoint is enabled again",
+    )
+    .st(&[200, 404]),
+    op(
+        "get",
+        "/api/v1/webhook-endpoints/{id}/deliveries",
+        "admin",
+        "webhooks",
+        "The delivery log, newest first → {deliveries: [{id, webhook_id, type, status, attempts, next_attempt_at, last_status, last_error, created_at, attempt_log: [{n, started_at, status, duration_ms, error, response}]}]}",
+    )
+    .st(&[200, 404]),
+    op("post", "/api/v1/webhook-endpoints/{id}/replay", "admin", "webhooks", "Send every failed delivery since a time again, with the same webhook-id: {since} → 202 {replayed}")
+        .json(r#"{"type": "object", "required": ["since"], "additionalProperties": false, "properties": {"since": {"type": "string", "format": "date-time"}}}"#)
+        .st(&[202, 404]),
+    op("post", "/api/v1/webhook-deliveries/{id}/replay", "admin", "webhooks", "Send one delivery again now, with the same webhook-id → 202").st(&[202, 404]),
     op("get", "/api/v1/contacts", "read", "contacts", "List contacts with their preferences"),
     op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, opted_out?, muted_types?}")
         .json(CONTACT)

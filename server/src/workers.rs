@@ -66,6 +66,8 @@ pub struct Messaging {
     self_url: String,
     /// The vision model in effect, and how it is called.
     pub vision: crate::vision::Vision,
+    /// Outbound event webhooks.
+    pub webhooks: crate::webhook_out::WebhookSender,
 }
 
 impl Messaging {
@@ -78,6 +80,7 @@ impl Messaging {
         max_media_bytes: u64,
         lease_ms: i64,
         vision: crate::vision::Vision,
+        webhooks: crate::webhook_out::WebhookSender,
     ) -> Self {
         let rate = NonZeroU32::new(send_rate.max(1)).expect("max(1) is non-zero");
         Self {
@@ -93,6 +96,7 @@ impl Messaging {
             last_refused: Mutex::new(None),
             self_url,
             vision,
+            webhooks,
         }
     }
 
@@ -152,6 +156,7 @@ enum Loop {
     Inbox,
     Outbox,
     Vision,
+    Webhooks,
 }
 
 /// How long [`Workers::drain`] keeps going before it reports work that never finishes.
@@ -187,6 +192,7 @@ impl Workers {
         let mut handles: Vec<_> = (0..loops).map(|_| self.spawn_loop(Loop::Inbox)).collect();
         handles.push(self.spawn_loop(Loop::Outbox));
         handles.push(self.spawn_loop(Loop::Vision));
+        handles.push(self.spawn_loop(Loop::Webhooks));
         let w = self.clone();
         handles.push(tokio::spawn(async move {
             loop {
@@ -210,6 +216,7 @@ impl Workers {
                     Loop::Inbox => (w.inbox_once().await, &w.messaging.wake_inbox),
                     Loop::Outbox => (w.outbox_once().await, &w.messaging.wake_outbox),
                     Loop::Vision => (w.vision_once().await, &w.messaging.vision.wake),
+                    Loop::Webhooks => (w.webhooks_once().await, &w.messaging.webhooks.wake),
                 };
                 match worked {
                     Ok(true) => continue,
@@ -234,6 +241,25 @@ impl Workers {
     /// Puts one batch of due photos to the vision model; whether there were any.
     pub async fn vision_once(&self) -> Result<bool, CoreError> {
         crate::vision::vision_once(&self.store, &self.media, &self.messaging.vision).await
+    }
+
+    /// Sends one batch of due webhook deliveries; whether there were any.
+    pub async fn webhooks_once(&self) -> Result<bool, CoreError> {
+        crate::webhook_out::webhooks_once(&self.store, &self.messaging.webhooks).await
+    }
+
+    /// Sends webhook deliveries until none is pending, waiting for retries until they are due.
+    pub async fn drain_webhooks(&self) -> Result<(), CoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            while self.webhooks_once().await? {}
+            let Some(due) = self.store.next_webhook_due().await? else { return Ok(()) };
+            if started.elapsed() > DRAIN_LIMIT {
+                return Err(CoreError::Internal(format!("webhook deliveries still pending after {DRAIN_LIMIT:?} (next due at {due})")));
+            }
+            let wait = (due - now_ms()).clamp(1, 60_000) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
     }
 
     /// Runs the vision checks until none is queued, waiting for retries until they are due.

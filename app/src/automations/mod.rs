@@ -89,6 +89,7 @@ pub(crate) fn action_words(a: &dropcheck_core::automation::ActionSpec) -> String
             fallback_template.as_ref().map(|t| format!("; else the {t} template")).unwrap_or_default()
         ),
         ActionSpec::NotifyUsers { .. } => "message every user with a linked number".into(),
+        ActionSpec::CallWebhook { endpoint } => format!("call webhook endpoint {endpoint}"),
     }
 }
 

@@ -10,7 +10,7 @@ use std::str::FromStr;
 /// few seconds; a server that was down longer skips what it missed).
 pub const GRACE_MS: i64 = 5 * 60_000;
 /// How far back a rule that catches up goes, and how many instants it fires at most.
-pub const CATCH_UP_MS: i64 = 24 * 3600_000;
+pub const CATCH_UP_MS: i64 = 24 * 3_600_000;
 pub const CATCH_UP_MAX: usize = 100;
 
 #[derive(Debug)]
@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(every.between(t0, t0 + 3 * 60_000, 10).len(), 3);
         assert_eq!(every.between(t0, t0 + 3 * 60_000, 2), vec![ms("2026-12-06T12:02:00Z"), ms("2026-12-06T12:03:00Z")], "the latest ones");
         // Down for an hour: without catch-up only the latest instant in the grace window fires.
-        let now = t0 + 3600_000;
+        let now = t0 + 3_600_000;
         assert_eq!(due(&every, t0, now, false), vec![ms("2026-12-06T13:00:00Z")]);
         assert_eq!(due(&every, t0, now, true).len(), 60, "caught up, every minute of the hour");
         assert!(due(&every, ms("2026-12-06T13:00:00Z"), now, false).is_empty(), "an instant fires once");

@@ -83,6 +83,11 @@ impl Store {
                 return Err(InputError::new("invalid_rule", format!("there is no template {t} (Settings → Templates)")).into());
             }
         }
+        for e in spec.endpoints() {
+            self.webhook_endpoint(e).await.map_err(|_| {
+                InputError::new("invalid_rule", format!("there is no webhook endpoint {e} (GET /api/v1/webhook-endpoints)"))
+            })?;
+        }
         Ok(())
     }
 

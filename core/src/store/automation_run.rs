@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::automation::{self, condition_result, render_text, schedule, trigger_matches, ActionSpec, Event, Recipient, RuleSpec, Trigger};
+use crate::automation::{self, condition_result, render_text, trigger_matches, ActionSpec, Event, Recipient, RuleSpec};
 use crate::outbox::SESSION_WINDOW_MS;
 
 /// A domain event as recorded.
@@ -75,13 +75,19 @@ pub(crate) fn parse_definition(rule_id: i64, definition: &str) -> CoreResult<Rul
 
 impl Tx<'_> {
     /// Records a domain event; `None` when its idempotency key was recorded before.
+    /// A recorded event also goes, in the same transaction, to every enabled webhook
+    /// endpoint that subscribes to its type.
     pub async fn record_event(&mut self, ev: &NewEvent<'_>) -> CoreResult<Option<i64>> {
         let payload = ev.payload.to_string();
-        Ok(on_tx!(self, c => sqlx::query_scalar(
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "insert into domain_event (type, subject, payload, origin, depth, idempotency_key, occurred_at)
              values ($1, $2, $3, $4, $5, $6, $7) on conflict (idempotency_key) do nothing returning event_id")
             .bind(ev.kind).bind(ev.subject).bind(&payload).bind(ev.origin).bind(ev.depth).bind(ev.idempotency_key).bind(now_ms())
-            .fetch_optional(&mut *c).await?))
+            .fetch_optional(&mut *c).await?);
+        if let Some(id) = id {
+            self.queue_webhook(&crate::webhooks::new_message_id(), Some(id), ev.kind, ev.payload, None).await?;
+        }
+        Ok(id)
     }
 
     pub(crate) async fn enabled_rules(&mut self, trigger_type: &str) -> CoreResult<Vec<LiveRule>> {
@@ -242,6 +248,18 @@ impl Tx<'_> {
             detail,
             message_status: None,
         };
+        if let ActionSpec::CallWebhook { endpoint } = action {
+            let url: Option<String> = on_tx!(self, c => sqlx::query_scalar("select url from webhook_endpoint where endpoint_id = $1 and enabled = 1")
+                .bind(endpoint).fetch_optional(&mut *c).await?);
+            let Some(url) = url else {
+                return Ok(vec![out("", "failed", None, format!("webhook endpoint {endpoint} is gone or disabled"))]);
+            };
+            let Some(run_id) = run else { return Ok(vec![out(&url, "would_send", None, ctx.to_string())]) };
+            // The message id is the run's and the action's: a retry of this run queues nothing new.
+            let id = format!("msg_auto_{run_id}_{idx}");
+            self.queue_webhook(&id, None, "automation.call_webhook", ctx, Some(*endpoint)).await?;
+            return Ok(vec![out(&url, "done", None, format!("queued as {id}"))]);
+        }
         let recipients: Vec<String> = match action {
             ActionSpec::SendTemplate { to, .. } | ActionSpec::SendText { to, .. } => match to {
                 Recipient::Number(p) => vec![p.to_string()],
@@ -250,6 +268,7 @@ impl Tx<'_> {
                     None => return Ok(vec![out("", "skipped", None, "this event has no contact number to send to".into())]),
                 },
             },
+            ActionSpec::CallWebhook { .. } => vec![],
             ActionSpec::NotifyUsers { .. } => {
                 let phones: Vec<String> = on_tx!(self, c => sqlx::query_scalar("select phone from app_user where phone is not null order by user_id")
                     .fetch_all(&mut *c).await?);
@@ -288,6 +307,7 @@ impl Tx<'_> {
                 ActionSpec::NotifyUsers { text } => {
                     render_text(text, ctx).map(|b| (None, b, ctx.clone())).map_err(|e| ("failed", format!("the text does not render: {e}")))
                 }
+                ActionSpec::CallWebhook { .. } => Err(("failed", "a webhook call has no recipients".into())),
             };
             let (template, body, vars) = match plan {
                 Ok(p) => p,
@@ -364,96 +384,4 @@ fn contact_phone(ctx: &Value) -> Option<String> {
         .filter_map(|k| ctx.get(*k).and_then(Value::as_str))
         .find_map(|p| Phone::parse(p).ok())
         .map(|p| p.to_string())
-}
-
-impl Store {
-    /// Runs `schedule.cron` rules: each instant since the rule last fired that is due now
-    /// ([`schedule::due`]) gets a run under the key `tick:{rule}:{instant}`, in a transaction
-    /// of its own; however many servers sweep at once, one of them runs it. Returns how many
-    /// runs were started.
-    pub async fn sweep_schedules(&self, now: i64) -> CoreResult<usize> {
-        let rules = {
-            let mut tx = self.begin().await?;
-            let r = tx.enabled_rules("schedule.cron").await?;
-            tx.rollback().await?;
-            r
-        };
-        let mut started = 0;
-        for rule in rules {
-            let Trigger::ScheduleCron { cron, time_zone, catch_up } = &rule.spec.trigger else { continue };
-            let sched = match schedule::Schedule::parse(cron, time_zone) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(rule = rule.rule_id, error = %e, "stored schedule unreadable; skipped");
-                    continue;
-                }
-            };
-            let last: Option<i64> = on_db!(self, pool => sqlx::query_scalar("select max(episode_at) from automation_run where rule_id = $1")
-                .bind(rule.rule_id).fetch_one(pool).await?);
-            for at in schedule::due(&sched, last.unwrap_or(0).max(rule.updated_at), now, *catch_up) {
-                let ctx = serde_json::json!({"scheduled_for": sched.local(at), "time_zone": time_zone});
-                let s = RunSubject { subject: "schedule".into(), episode_at: Some(at), ..Default::default() };
-                let mut tx = self.begin().await?;
-                if tx.fire(&rule, &format!("tick:{}:{at}", rule.rule_id), &ctx, &s).await?.is_some() {
-                    started += 1;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(started)
-    }
-
-    /// Runs `drop.status_held` rules: every drop that has been in a rule's status for its
-    /// minutes and has no run for this episode (the time it entered the status) gets one, in
-    /// a transaction of its own. Returns how many runs were started.
-    pub async fn sweep_held(&self, now: i64) -> CoreResult<usize> {
-        let rules = {
-            let mut tx = self.begin().await?;
-            let r = tx.enabled_rules("drop.status_held").await?;
-            tx.rollback().await?;
-            r
-        };
-        let mut started = 0;
-        for rule in rules {
-            let Trigger::DropStatusHeld { status, minutes } = rule.spec.trigger else { continue };
-            let since_col = match status {
-                DropStatus::Collecting => "created_at",
-                DropStatus::Unreviewed => "unreviewed_at",
-                DropStatus::Incomplete => "incomplete_at",
-                DropStatus::Resubmitted => "resubmitted_at",
-                DropStatus::Approved => "approved_at",
-            };
-            let sql = format!(
-                "select d.drop_id, d.drop_number, p.name, d.round, d.{since_col}, c.name, c.phone from drop_job d
-                 join project p on p.project_id = d.project_id left join contact c on c.contact_id = d.contractor_id
-                 where d.status = $1 and d.{since_col} <= $2 and not exists
-                    (select 1 from automation_run r where r.rule_id = $3 and r.drop_id = d.drop_id and r.episode_at = d.{since_col})
-                 order by d.{since_col} limit 500"
-            );
-            type Hit = (i64, String, String, i64, i64, Option<String>, Option<String>);
-            let hits: Vec<Hit> = on_db!(self, pool => sqlx::query_as(&sql).bind(status.as_str()).bind(now - i64::from(minutes) * 60_000)
-                .bind(rule.rule_id).fetch_all(pool).await?);
-            for (drop_id, number, project, round, since, name, phone) in hits {
-                let ctx = automation::drop_context(
-                    &number,
-                    &project,
-                    status,
-                    None,
-                    round,
-                    phone.as_deref().map(|p| (name.as_deref().unwrap_or(""), p)),
-                );
-                let s =
-                    RunSubject { subject: number, drop_id: Some(drop_id), contact_phone: phone, episode_at: Some(since), event_id: None };
-                let mut tx = self.begin().await?;
-                // Still in that status since then? (It may have moved on since the query.)
-                let still: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("select drop_id from drop_job where drop_id = $1 and status = $2 and {since_col} = $3"))
-                    .bind(drop_id).bind(status.as_str()).bind(since).fetch_optional(&mut *c).await?);
-                if still.is_some() && tx.fire(&rule, &format!("held:{}:{drop_id}:{since}", rule.rule_id), &ctx, &s).await?.is_some() {
-                    started += 1;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(started)
-    }
 }

@@ -419,6 +419,7 @@ pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.pho
 // The parts of the store, by what they hold (declared after the macros above, which they use).
 mod automation;
 mod automation_run;
+mod automation_sweep;
 mod drop_list;
 mod drop_tx;
 mod drops;
@@ -428,6 +429,7 @@ mod reuse;
 mod review;
 mod users;
 mod vision;
+mod webhooks;
 
 pub use automation::{DryRun, RuleRow, RunRow};
 pub use automation_run::{ActionOutcome, NewEvent};
@@ -441,3 +443,4 @@ pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
 pub use review::{NewPhoto, StepVerdict};
 pub use users::{ApiKeyInfo, ApiKeyRow, User};
 pub use vision::{StepVision, VisionJob, VisionOutcome, VisionView};
+pub use webhooks::{Attempt, AttemptRow, ClaimedDelivery, DeliveryRow, EndpointRow};

@@ -11,6 +11,7 @@ pub mod linking;
 mod messages;
 pub mod notifications;
 mod templates;
+pub mod webhook_endpoints;
 
 pub use caller::{ApiCaller, IdempotencyKey};
 pub use error::{ApiError, ApiPath, ApiResult};

@@ -21,4 +21,5 @@ mod openapi;
 mod photo_checks;
 mod security;
 mod vision;
+mod webhooks_out;
 mod whatsapp;

@@ -1,0 +1,112 @@
+//! A rule's checks on save: everything that can be checked without the database.
+
+use super::*;
+
+impl RuleSpec {
+    /// Everything that can be checked without the database: the name, the trigger's
+    /// settings, every condition's field and operator, every action's texts (they must
+    /// compile and use only the trigger's variables). Templates are checked by the store.
+    pub fn check(&self) -> Result<(), InputError> {
+        let bad = |msg: String| Err(InputError::new("invalid_rule", msg));
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 120 {
+            return bad("a rule needs a name of 1–120 characters".into());
+        }
+        match &self.trigger {
+            Trigger::DropStatusHeld { minutes, .. } if *minutes == 0 || *minutes > MAX_HELD_MINUTES => {
+                return bad(format!("\"minutes\" is 1–{MAX_HELD_MINUTES} (a year)"));
+            }
+            Trigger::DropStatusChanged { from: Some(f), to: Some(t) } if f == t => {
+                return bad("\"from\" and \"to\" are the same status: such a change never happens".into());
+            }
+            Trigger::MessageInbound { mode, keywords } => {
+                if keywords.is_empty() || keywords.len() > MAX_KEYWORDS || keywords.iter().any(|k| k.trim().is_empty() || k.len() > 200) {
+                    return bad(format!("\"keywords\" needs 1–{MAX_KEYWORDS} non-empty keywords of up to 200 characters"));
+                }
+                if *mode == MatchMode::Regex {
+                    for k in keywords {
+                        compile_regex(k)
+                            .map_err(|e| InputError::new("invalid_rule", format!("keyword /{k}/ is not a usable regex: {e}")))?;
+                    }
+                }
+            }
+            Trigger::ApiEvent { event } if !valid_event_type(event) => {
+                return bad("\"event\" is a name like order.paid (letters, digits, . _ -; up to 100)".into());
+            }
+            Trigger::ScheduleCron { cron, time_zone, .. } => {
+                schedule::Schedule::parse(cron, time_zone).map_err(|e| InputError::new("invalid_rule", e))?;
+            }
+            _ => {}
+        }
+        let fields = self.trigger.fields();
+        for c in self.conditions.all.iter().chain(&self.conditions.any) {
+            if let Some(fields) = fields {
+                if !fields.contains(&c.field.as_str()) {
+                    return bad(format!("condition field \"{}\" is not one of this trigger's: {}", c.field, fields.join(", ")));
+                }
+            }
+            let value_ok = match c.op {
+                Op::Exists => c.value.is_null() || c.value.is_boolean(),
+                Op::In | Op::NotIn => c.value.is_array(),
+                Op::Gt | Op::Lt => c.value.is_number() || c.value.is_string(),
+                Op::Contains | Op::StartsWith => c.value.is_string(),
+                Op::Eq | Op::Ne => !c.value.is_null(),
+            };
+            if !value_ok {
+                return bad(format!(
+                    "condition on \"{}\": the value does not suit {:?} (in/not_in take a list, contains/starts_with a text)",
+                    c.field, c.op
+                ));
+            }
+        }
+        if self.actions.is_empty() || self.actions.len() > MAX_ACTIONS {
+            return bad(format!("a rule has 1–{MAX_ACTIONS} actions"));
+        }
+        for a in &self.actions {
+            let texts: Vec<&String> = match a {
+                ActionSpec::SendTemplate { variables, .. } => variables.values().collect(),
+                ActionSpec::SendText { text, .. } | ActionSpec::NotifyUsers { text } => vec![text],
+                ActionSpec::CallWebhook { .. } => vec![],
+            };
+            for t in texts {
+                check_text(t, fields).map_err(|e| InputError::new("invalid_rule", format!("{} action: {e}", a.kind())))?;
+            }
+            if let ActionSpec::SendText { text, .. } | ActionSpec::NotifyUsers { text } = a {
+                if text.trim().is_empty() || text.chars().count() > 1600 {
+                    return bad(format!("the {} action needs a text of 1–1600 characters", a.kind()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_event_type(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 100 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Checks an API event's type (`POST /api/v1/events`).
+pub fn check_event_type(t: &str) -> Result<(), InputError> {
+    if valid_event_type(t) {
+        Ok(())
+    } else {
+        Err(InputError::new("invalid_event_type", "\"type\" is a name like order.paid (letters, digits, . _ -; up to 100)"))
+    }
+}
+
+pub(crate) fn compile_regex(k: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(k).case_insensitive(true).size_limit(REGEX_SIZE_LIMIT).build()
+}
+
+/// A text must compile as a template and name only the trigger's variables.
+fn check_text(text: &str, fields: Option<&[&str]>) -> Result<(), String> {
+    let env = eval::env();
+    let t = env.template_from_str(text).map_err(|e| format!("the text does not compile: {e}"))?;
+    if let Some(fields) = fields {
+        let unknown: Vec<String> = t.undeclared_variables(false).into_iter().filter(|v| !fields.contains(&v.as_str())).collect();
+        if !unknown.is_empty() {
+            return Err(format!("the text uses {} — this trigger has: {}", unknown.join(", "), fields.join(", ")));
+        }
+    }
+    Ok(())
+}
