@@ -166,9 +166,23 @@ impl Tx<'_> {
             Event::ApiEvent { .. } => "api.event",
         };
         let mut any = false;
+        // Rules whose conditions do not hold are logged together, in one statement per 50
+        // (on PostgreSQL each statement is a round trip).
+        let mut quiet: Vec<(LiveRule, &'static str, String)> = vec![];
         for rule in self.enabled_rules(kind).await? {
             if !trigger_matches(&rule.spec.trigger, event) {
                 continue;
+            }
+            match condition_result(&rule.spec.conditions, ctx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    quiet.push((rule, "skipped", "conditions not met".into()));
+                    continue;
+                }
+                Err(e) => {
+                    quiet.push((rule, "condition_error", e));
+                    continue;
+                }
             }
             let key = format!("ev:{}:{}", subject.event_id.unwrap_or_default(), rule.rule_id);
             if let Some((_, ran)) = self.fire(&rule, &key, ctx, subject).await? {
@@ -177,6 +191,46 @@ impl Tx<'_> {
                     break;
                 }
             }
+        }
+        let ctx_json = ctx.to_string();
+        let now = now_ms();
+        for chunk in quiet.chunks(50) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 13;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 9,
+                        b + 10,
+                        b + 11,
+                        b + 12,
+                        b + 13
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "insert into automation_run (rule_id, rule_version, trigger_type, event_id, subject, drop_id, contact_phone, episode_at,
+                    dedupe_key, status, detail, context, started_at) values {} on conflict (dedupe_key) do nothing",
+                rows.join(", ")
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(&sql);
+                for (rule, status, detail) in chunk {
+                    q = q.bind(rule.rule_id).bind(rule.version).bind(rule.spec.trigger.kind()).bind(subject.event_id).bind(&subject.subject)
+                        .bind(subject.drop_id).bind(&subject.contact_phone).bind(subject.episode_at)
+                        .bind(format!("ev:{}:{}", subject.event_id.unwrap_or_default(), rule.rule_id))
+                        .bind(*status).bind(detail).bind(&ctx_json).bind(now);
+                }
+                q.execute(&mut *c).await?;
+            });
         }
         Ok(any)
     }
