@@ -301,3 +301,34 @@ async fn a_schedule_made_later_does_not_fire_for_the_past_and_one_that_catches_u
     })
     .await;
 }
+
+/// Tag actions and tag triggers, and the loop guard: rule A tags a contact "late" when their
+/// drop goes incomplete; rule B removes "late" when it is added; rule C adds it back when it is
+/// removed — a loop that stops at the depth guard, each rule never running for its own event.
+#[tokio::test]
+async fn tag_rules_chain_and_a_loop_stops_at_the_depth_guard() {
+    on_each_backend(|store| async move {
+        drop_ready_for_feedback(&store).await;
+        let a = rule(&store, json!({"name": "A", "trigger": {"type": "drop.status_changed", "to": "incomplete"}, "actions": [{"type": "add_tag", "tag": "Late"}]})).await;
+        let b = rule(&store, json!({"name": "B", "trigger": {"type": "contact.tag_added", "tag": "late"}, "actions": [{"type": "remove_tag", "tag": "late"}]})).await;
+        // A tag is a plain name, not a template.
+        assert!(RuleSpec::parse(&json!({"name": "C", "trigger": {"type": "contact.tag_removed"}, "actions": [{"type": "add_tag", "tag": "a,b"}]})).is_err());
+        let c = rule(&store, json!({"name": "C", "trigger": {"type": "contact.tag_removed"}, "actions": [{"type": "add_tag", "tag": "late"}, {"type": "send_text", "to": "+27831234567", "text": "{{ name }} lost {{ tag }}"}]})).await;
+        store.mark_incomplete(&dn(), &ActorRef::system("qa")).await.unwrap();
+        let (ra, rb, rc) = (runs(&store, a).await, runs(&store, b).await, runs(&store, c).await);
+        assert_eq!(ra.len(), 1);
+        assert_eq!((ra[0].actions[0].status.as_str(), ra[0].actions[0].detail.as_str()), ("done", "tagged Late"));
+        // A (depth 0) → tag_added (1) → B → tag_removed (2) → C → tag_added (3): no rule runs at 3.
+        assert_eq!((rb.len(), rc.len()), (1, 1), "the chain ends at the depth guard");
+        assert_eq!(rb[0].actions[0].detail, "tag late removed");
+        assert_eq!(rc[0].actions[0].detail, "tagged late");
+        assert_eq!(store.contact_tags(&Phone::parse(PHONE).unwrap()).await.unwrap(), vec!["Late".to_string()], "the name as first written");
+        // The API's way: setting the tags records events and runs rules too.
+        store.set_contact_tags(&Phone::parse(PHONE).unwrap(), &[], "API key ci").await.unwrap();
+        // Removed at depth 0 → C adds (1) → B removes (2) → C adds (3): C ran twice more.
+        assert_eq!(runs(&store, c).await.len(), 3, "removing it ran the chain again, to the guard");
+        assert_eq!(store.contact_tags(&Phone::parse(PHONE).unwrap()).await.unwrap(), vec!["Late".to_string()]);
+        assert!(store.set_contact_tags(&Phone::parse(PHONE).unwrap(), &["a,b".into()], "x").await.is_err());
+    })
+    .await;
+}

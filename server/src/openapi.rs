@@ -75,12 +75,13 @@ impl Op {
 const RULE: &str = r#"{"type": "object", "required": ["name", "trigger", "actions"], "properties": {
     "name": {"type": "string"}, "enabled": {"type": "boolean"}, "stop_processing": {"type": "boolean"},
     "trigger": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string",
-        "enum": ["drop.status_changed", "drop.status_held", "message.inbound", "api.event", "schedule.cron"]}}},
+        "enum": ["drop.status_changed", "drop.status_held", "message.inbound", "api.event", "schedule.cron",
+            "contact.tag_added", "contact.tag_removed"]}}},
     "conditions": {"type": "object", "properties": {
         "all": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}},
         "any": {"type": "array", "items": {"type": "object", "required": ["field", "op"]}}}},
     "actions": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "object", "required": ["type"], "properties": {
-        "type": {"type": "string", "enum": ["send_template", "send_text", "notify_users", "call_webhook"]}}}}}}"#;
+        "type": {"type": "string", "enum": ["send_template", "send_text", "notify_users", "call_webhook", "add_tag", "remove_tag"]}}}}}}"#;
 
 /// A page of automation runs.
 const RUNS: &str = r#"{"type": "object", "required": ["runs"], "properties": {"next_before": {"type": ["integer", "null"]},
@@ -130,7 +131,8 @@ const TEMPLATE: &str = r#"{"type": "object", "required": ["body"], "properties":
     "sample_vars": {"type": ["object", "null"]}, "provider_template": {"type": ["object", "null"]}, "enabled": {"type": ["boolean", "null"]}}}"#;
 const CONTACT: &str = r#"{"type": "object", "properties": {
     "phone": {"type": "string"}, "name": {"type": ["string", "null"]}, "opted_out": {"type": ["boolean", "null"]},
-    "muted_types": {"type": ["array", "null"], "items": {"type": "string"}}}}"#;
+    "muted_types": {"type": ["array", "null"], "items": {"type": "string"}},
+    "tags": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 50}}}}"#;
 const LINK: &str = r#"{"type": "object", "required": ["phone"], "properties": {
     "phone": {"type": "string"}, "code": {"type": "string"}, "user": {"type": "string", "description": "e-mail, with an admin key"}}}"#;
 const TWILIO_FORM: &str = r#"{"type": "object", "properties": {"MessageSid": {"type": "string"}, "From": {"type": "string"},

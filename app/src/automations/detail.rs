@@ -33,6 +33,7 @@ const HELP: &[(&str, &str)] = &[
         r#"{"type": "message.inbound", "match": "contains", "keywords": ["price"]} (exact, starts_with, contains, regex)"#,
     ),
     ("A schedule", r#"{"type": "schedule.cron", "cron": "0 8 * * 1-5", "time_zone": "Africa/Johannesburg", "catch_up": false}"#),
+    ("A contact's tag", r#"{"type": "contact.tag_added", "tag": "vip"} · {"type": "contact.tag_removed"} (tag optional)"#),
     ("Another system's event", r#"{"type": "api.event", "event": "order.paid"} (POST /api/v1/events)"#),
     (
         "Conditions",
@@ -43,6 +44,8 @@ const HELP: &[(&str, &str)] = &[
         r#"{"type": "send_template", "template": "drop_reminder", "to": "contact", "variables": {"contractor_name": "{{ contractor_name or 'there' }}"}}"#,
     ),
     ("Send a text", r#"{"type": "send_text", "text": "…", "fallback_template": "drop_reminder"} (only inside the 24-hour window)"#),
+    ("Tag the contact", r#"{"type": "add_tag", "tag": "late"} · {"type": "remove_tag", "tag": "late"}"#),
+    ("Call a webhook", r#"{"type": "call_webhook", "endpoint": 1} (an endpoint from /api/v1/webhook-endpoints)"#),
     ("Tell the team", r#"{"type": "notify_users", "text": "{{ drop_number }} is still incomplete"} (users with a linked number)"#),
 ];
 

@@ -90,6 +90,8 @@ pub(crate) fn action_words(a: &dropcheck_core::automation::ActionSpec) -> String
         ),
         ActionSpec::NotifyUsers { .. } => "message every user with a linked number".into(),
         ActionSpec::CallWebhook { endpoint } => format!("call webhook endpoint {endpoint}"),
+        ActionSpec::AddTag { tag } => format!("tag the contact {tag}"),
+        ActionSpec::RemoveTag { tag } => format!("remove the tag {tag} from the contact"),
     }
 }
 

@@ -33,6 +33,9 @@ impl RuleSpec {
             Trigger::ApiEvent { event } if !valid_event_type(event) => {
                 return bad("\"event\" is a name like order.paid (letters, digits, . _ -; up to 100)".into());
             }
+            Trigger::ContactTagAdded { tag: Some(t) } | Trigger::ContactTagRemoved { tag: Some(t) } => {
+                crate::store::check_tag(t).map_err(|e| InputError::new("invalid_rule", e.message))?;
+            }
             Trigger::ScheduleCron { cron, time_zone, .. } => {
                 schedule::Schedule::parse(cron, time_zone).map_err(|e| InputError::new("invalid_rule", e))?;
             }
@@ -67,6 +70,11 @@ impl RuleSpec {
                 ActionSpec::SendTemplate { variables, .. } => variables.values().collect(),
                 ActionSpec::SendText { text, .. } | ActionSpec::NotifyUsers { text } => vec![text],
                 ActionSpec::CallWebhook { .. } => vec![],
+                ActionSpec::AddTag { tag } | ActionSpec::RemoveTag { tag } => {
+                    crate::store::check_tag(tag)
+                        .map_err(|e| InputError::new("invalid_rule", format!("{} action: {}", a.kind(), e.message)))?;
+                    vec![]
+                }
             };
             for t in texts {
                 check_text(t, fields).map_err(|e| InputError::new("invalid_rule", format!("{} action: {e}", a.kind())))?;

@@ -27,6 +27,11 @@ pub enum Event<'a> {
     ApiEvent {
         event: &'a str,
     },
+    /// A tag was added to (or removed from) a contact.
+    ContactTag {
+        added: bool,
+        tag: &'a str,
+    },
 }
 
 /// Whether the trigger is for this event (before conditions).
@@ -38,6 +43,10 @@ pub fn trigger_matches(trigger: &Trigger, event: &Event<'_>) -> bool {
         (Trigger::DropStatusHeld { status, minutes }, Event::DropStatusHeld { status: s, minutes: m }) => status == s && minutes <= m,
         (Trigger::MessageInbound { mode, keywords }, Event::MessageInbound { text }) => keyword_matches(*mode, keywords, text),
         (Trigger::ApiEvent { event }, Event::ApiEvent { event: e }) => event == e,
+        (Trigger::ContactTagAdded { tag }, Event::ContactTag { added: true, tag: t })
+        | (Trigger::ContactTagRemoved { tag }, Event::ContactTag { added: false, tag: t }) => {
+            tag.as_deref().is_none_or(|want| want.trim().eq_ignore_ascii_case(t))
+        }
         _ => false,
     }
 }

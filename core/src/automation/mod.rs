@@ -88,6 +88,18 @@ pub enum Trigger {
     /// A cron schedule in a time zone: each instant runs once across every server. Instants
     /// missed while no server ran are skipped, or with `catch_up` run late (within a day, at
     /// most 100).
+    /// A tag was added to a contact (this one, or any when `tag` is left out).
+    #[serde(rename = "contact.tag_added")]
+    ContactTagAdded {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+    },
+    /// A tag was removed from a contact.
+    #[serde(rename = "contact.tag_removed")]
+    ContactTagRemoved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+    },
     #[serde(rename = "schedule.cron")]
     ScheduleCron {
         cron: String,
@@ -111,6 +123,8 @@ impl Trigger {
             Trigger::MessageInbound { .. } => "message.inbound",
             Trigger::ApiEvent { .. } => "api.event",
             Trigger::ScheduleCron { .. } => "schedule.cron",
+            Trigger::ContactTagAdded { .. } => "contact.tag_added",
+            Trigger::ContactTagRemoved { .. } => "contact.tag_removed",
         }
     }
 
@@ -121,6 +135,7 @@ impl Trigger {
             Trigger::DropStatusChanged { .. } | Trigger::DropStatusHeld { .. } => Some(DROP_FIELDS),
             Trigger::MessageInbound { .. } => Some(INBOUND_FIELDS),
             Trigger::ScheduleCron { .. } => Some(SCHEDULE_FIELDS),
+            Trigger::ContactTagAdded { .. } | Trigger::ContactTagRemoved { .. } => Some(CONTACT_FIELDS),
             Trigger::ApiEvent { .. } => None,
         }
     }
@@ -136,6 +151,8 @@ impl Trigger {
             Trigger::DropStatusHeld { status, minutes } => format!("A drop has been {} for {}", status.label(), minutes_text(*minutes)),
             Trigger::MessageInbound { mode, keywords } => format!("A message {} {}", mode.describe(), keywords.join(" / ")),
             Trigger::ApiEvent { event } => format!("Another system posts the event {event}"),
+            Trigger::ContactTagAdded { tag } => format!("A contact is tagged {}", tag.as_deref().unwrap_or("(any tag)")),
+            Trigger::ContactTagRemoved { tag } => format!("A contact's tag {} is removed", tag.as_deref().unwrap_or("(any)")),
             Trigger::ScheduleCron { cron, time_zone, .. } => match schedule::Schedule::parse(cron, time_zone) {
                 Ok(s) => format!("{} ({time_zone})", s.describe()),
                 Err(e) => e,
@@ -156,6 +173,8 @@ pub fn minutes_text(m: u32) -> String {
 
 /// The variables of a drop trigger's context.
 pub const DROP_FIELDS: &[&str] = &["drop_number", "project", "status", "from", "round", "contractor_name", "contractor_phone"];
+/// The variables of a contact trigger's context.
+pub const CONTACT_FIELDS: &[&str] = &["phone", "name", "tag"];
 /// The variables of a schedule's context: the instant, in the rule's time zone.
 pub const SCHEDULE_FIELDS: &[&str] = &["scheduled_for", "time_zone"];
 /// The variables of an inbound message's context.
@@ -251,6 +270,12 @@ pub enum ActionSpec {
     /// `{"type": "automation.call_webhook", "timestamp", "data": {context}}`.
     #[serde(rename = "call_webhook")]
     CallWebhook { endpoint: i64 },
+    /// Tags the trigger's contact (which records `contact.tag_added`).
+    #[serde(rename = "add_tag")]
+    AddTag { tag: String },
+    /// Removes a tag from the trigger's contact.
+    #[serde(rename = "remove_tag")]
+    RemoveTag { tag: String },
 }
 
 impl ActionSpec {
@@ -260,6 +285,8 @@ impl ActionSpec {
             ActionSpec::SendText { .. } => "send_text",
             ActionSpec::NotifyUsers { .. } => "notify_users",
             ActionSpec::CallWebhook { .. } => "call_webhook",
+            ActionSpec::AddTag { .. } => "add_tag",
+            ActionSpec::RemoveTag { .. } => "remove_tag",
         }
     }
 }
@@ -361,6 +388,9 @@ pub fn sample_context(trigger: &Trigger) -> Value {
             serde_json::json!({"phone": "+27640412391", "name": "Thabo", "text": keywords.first().cloned().unwrap_or_default(), "drop_number": null})
         }
         Trigger::ApiEvent { event } => serde_json::json!({"event": event, "phone": "+27640412391"}),
+        Trigger::ContactTagAdded { tag } | Trigger::ContactTagRemoved { tag } => {
+            serde_json::json!({"phone": "+27640412391", "name": "Thabo", "tag": tag.clone().unwrap_or_else(|| "late".into())})
+        }
         Trigger::ScheduleCron { time_zone, .. } => {
             serde_json::json!({"scheduled_for": "2026-12-07T08:00:00+02:00", "time_zone": time_zone})
         }

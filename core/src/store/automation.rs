@@ -229,6 +229,8 @@ impl Store {
                 }
             },
             Trigger::DropStatusHeld { .. } | Trigger::ScheduleCron { .. } => true,
+            Trigger::ContactTagAdded { .. } => trigger_matches(&rule.spec.trigger, &Event::ContactTag { added: true, tag: s("tag") }),
+            Trigger::ContactTagRemoved { .. } => trigger_matches(&rule.spec.trigger, &Event::ContactTag { added: false, tag: s("tag") }),
             Trigger::MessageInbound { .. } => trigger_matches(&rule.spec.trigger, &Event::MessageInbound { text: s("text") }),
             Trigger::ApiEvent { event } => trigger_matches(&rule.spec.trigger, &Event::ApiEvent { event }),
         };

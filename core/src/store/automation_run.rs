@@ -4,11 +4,10 @@
 //! `dedupe_key` (`ev:{event}:{rule}`, `held:{rule}:{drop}:{since}`) and each message's
 //! idempotency key (`auto:{run}:{idx}:{phone}`).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::*;
-use crate::automation::{self, condition_result, render_text, trigger_matches, ActionSpec, Event, Recipient, RuleSpec};
-use crate::outbox::SESSION_WINDOW_MS;
+use crate::automation::{self, condition_result, trigger_matches, Event, RuleSpec};
 
 /// A domain event as recorded.
 pub struct NewEvent<'a> {
@@ -57,6 +56,14 @@ pub(crate) fn run_status(outcomes: &[ActionOutcome]) -> &'static str {
         (_, 0) => "failed",
         _ => "partial",
     }
+}
+
+/// The run an action belongs to: its rule, and the depth of the event that ran it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cause {
+    pub rule_id: i64,
+    pub run_id: i64,
+    pub depth: i64,
 }
 
 /// A stored rule, parsed.
@@ -156,7 +163,21 @@ impl Tx<'_> {
     /// event (its dedupe key); a run whose rule says `stop_processing` ends the list. Events
     /// at [`automation::MAX_DEPTH`] run no rule. Returns whether any rule ran its actions.
     pub(crate) async fn run_rules(&mut self, event: &Event<'_>, ctx: &Value, subject: &RunSubject, depth: i64) -> CoreResult<bool> {
+        self.run_rules_caused(event, ctx, subject, depth, None).await
+    }
+
+    /// [`Tx::run_rules`] for an event a rule's action caused (`caused_by`): that rule does
+    /// not run for it (a rule is never its own trigger).
+    pub(crate) async fn run_rules_caused(
+        &mut self,
+        event: &Event<'_>,
+        ctx: &Value,
+        subject: &RunSubject,
+        depth: i64,
+        caused_by: Option<i64>,
+    ) -> CoreResult<bool> {
         if depth >= automation::MAX_DEPTH {
+            tracing::warn!(subject = %subject.subject, depth, "automation loop guard: an event this deep runs no rule");
             return Ok(false);
         }
         let kind = match event {
@@ -164,13 +185,15 @@ impl Tx<'_> {
             Event::DropStatusHeld { .. } => "drop.status_held",
             Event::MessageInbound { .. } => "message.inbound",
             Event::ApiEvent { .. } => "api.event",
+            Event::ContactTag { added: true, .. } => "contact.tag_added",
+            Event::ContactTag { added: false, .. } => "contact.tag_removed",
         };
         let mut any = false;
         // Rules whose conditions do not hold are logged together, in one statement per 50
         // (on PostgreSQL each statement is a round trip).
         let mut quiet: Vec<(LiveRule, &'static str, String)> = vec![];
         for rule in self.enabled_rules(kind).await? {
-            if !trigger_matches(&rule.spec.trigger, event) {
+            if !trigger_matches(&rule.spec.trigger, event) || caused_by == Some(rule.rule_id) {
                 continue;
             }
             match condition_result(&rule.spec.conditions, ctx) {
@@ -185,7 +208,7 @@ impl Tx<'_> {
                 }
             }
             let key = format!("ev:{}:{}", subject.event_id.unwrap_or_default(), rule.rule_id);
-            if let Some((_, ran)) = self.fire(&rule, &key, ctx, subject).await? {
+            if let Some((_, ran)) = self.fire(&rule, &key, ctx, subject, depth).await? {
                 any |= ran;
                 if ran && rule.spec.stop_processing {
                     break;
@@ -238,7 +261,14 @@ impl Tx<'_> {
     /// One run of a rule: logged under `dedupe_key` (a key logged before: nothing happens,
     /// `None`), conditions evaluated, actions done in order. Returns the run's id and whether
     /// its conditions held.
-    pub(crate) async fn fire(&mut self, rule: &LiveRule, dedupe_key: &str, ctx: &Value, s: &RunSubject) -> CoreResult<Option<(i64, bool)>> {
+    pub(crate) async fn fire(
+        &mut self,
+        rule: &LiveRule,
+        dedupe_key: &str,
+        ctx: &Value,
+        s: &RunSubject,
+        depth: i64,
+    ) -> CoreResult<Option<(i64, bool)>> {
         let now = now_ms();
         let ctx_json = ctx.to_string();
         // Conditions first: a run that does nothing is logged in one statement.
@@ -261,7 +291,8 @@ impl Tx<'_> {
         if ran {
             let mut outcomes = vec![];
             for (idx, action) in rule.spec.actions.iter().enumerate() {
-                outcomes.extend(self.perform(action, idx as i64, ctx, Some(run_id), s.drop_id, now).await?);
+                let cause = Cause { rule_id: rule.rule_id, run_id, depth };
+                outcomes.extend(self.perform(action, idx as i64, ctx, Some(cause), s.drop_id, now).await?);
             }
             for o in &outcomes {
                 on_tx!(self, c => { sqlx::query(
@@ -280,162 +311,4 @@ impl Tx<'_> {
         }
         Ok(Some((run_id, ran)))
     }
-
-    /// Does one action (`run` = `None`: a dry run, which writes nothing and says what would
-    /// be sent). Failures that belong to the action (a template that does not render, a
-    /// contact who opted out) are its outcome, never an error of the transaction.
-    pub(crate) async fn perform(
-        &mut self,
-        action: &ActionSpec,
-        idx: i64,
-        ctx: &Value,
-        run: Option<i64>,
-        drop_id: Option<i64>,
-        now: i64,
-    ) -> CoreResult<Vec<ActionOutcome>> {
-        let out = |recipient: &str, status: &str, message_id: Option<i64>, detail: String| ActionOutcome {
-            idx,
-            kind: action.kind().into(),
-            recipient: recipient.into(),
-            status: status.into(),
-            message_id,
-            detail,
-            message_status: None,
-        };
-        if let ActionSpec::CallWebhook { endpoint } = action {
-            let url: Option<String> = on_tx!(self, c => sqlx::query_scalar("select url from webhook_endpoint where endpoint_id = $1 and enabled = 1")
-                .bind(endpoint).fetch_optional(&mut *c).await?);
-            let Some(url) = url else {
-                return Ok(vec![out("", "failed", None, format!("webhook endpoint {endpoint} is gone or disabled"))]);
-            };
-            let Some(run_id) = run else { return Ok(vec![out(&url, "would_send", None, ctx.to_string())]) };
-            // The message id is the run's and the action's: a retry of this run queues nothing new.
-            let id = format!("msg_auto_{run_id}_{idx}");
-            self.queue_webhook(&id, None, "automation.call_webhook", ctx, Some(*endpoint)).await?;
-            return Ok(vec![out(&url, "done", None, format!("queued as {id}"))]);
-        }
-        let recipients: Vec<String> = match action {
-            ActionSpec::SendTemplate { to, .. } | ActionSpec::SendText { to, .. } => match to {
-                Recipient::Number(p) => vec![p.to_string()],
-                Recipient::Contact => match contact_phone(ctx) {
-                    Some(p) => vec![p],
-                    None => return Ok(vec![out("", "skipped", None, "this event has no contact number to send to".into())]),
-                },
-            },
-            ActionSpec::CallWebhook { .. } => vec![],
-            ActionSpec::NotifyUsers { .. } => {
-                let phones: Vec<String> = on_tx!(self, c => sqlx::query_scalar("select phone from app_user where phone is not null order by user_id")
-                    .fetch_all(&mut *c).await?);
-                if phones.is_empty() {
-                    return Ok(vec![out("", "skipped", None, "no user has linked a WhatsApp number (Settings → Integrations)".into())]);
-                }
-                phones
-            }
-        };
-        let mut outcomes = vec![];
-        for phone in recipients {
-            let contact: Option<(i64, Option<String>, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
-                "select opted_out, muted_types, last_inbound_at from contact where phone = $1").bind(&phone).fetch_optional(&mut *c).await?);
-            let (opted_out, muted, last_inbound) =
-                contact.map(|(o, m, l)| (o != 0, crate::notify::parse_muted(m.as_deref()), l)).unwrap_or_default();
-            if opted_out && !matches!(action, ActionSpec::NotifyUsers { .. }) {
-                outcomes.push(out(&phone, "skipped", None, "the contact sent STOP".into()));
-                continue;
-            }
-            // What to send: (template name, body) or a failure/skip reason.
-            let plan: Result<(Option<String>, String, Value), (&str, String)> = match action {
-                ActionSpec::SendTemplate { template, variables, .. } => self.render_template(template, variables, ctx, &muted).await?,
-                ActionSpec::SendText { text, fallback_template, .. } => {
-                    let in_window = last_inbound.is_some_and(|t| t >= now - SESSION_WINDOW_MS);
-                    match (in_window, fallback_template) {
-                        (true, _) => render_text(text, ctx)
-                            .map(|b| (None, b, ctx.clone()))
-                            .map_err(|e| ("failed", format!("the text does not render: {e}"))),
-                        (false, Some(t)) => self.render_template(t, &Default::default(), ctx, &muted).await?,
-                        (false, None) => Err((
-                            "skipped",
-                            "outside the 24-hour window (the contact has not written in the last 24 hours) and no fallback template".into(),
-                        )),
-                    }
-                }
-                ActionSpec::NotifyUsers { text } => {
-                    render_text(text, ctx).map(|b| (None, b, ctx.clone())).map_err(|e| ("failed", format!("the text does not render: {e}")))
-                }
-                ActionSpec::CallWebhook { .. } => Err(("failed", "a webhook call has no recipients".into())),
-            };
-            let (template, body, vars) = match plan {
-                Ok(p) => p,
-                Err((status, why)) => {
-                    outcomes.push(out(&phone, status, None, why));
-                    continue;
-                }
-            };
-            if body.is_empty() || body.chars().count() > 1600 {
-                outcomes.push(out(&phone, "failed", None, format!("the message has {} characters (1–1600)", body.chars().count())));
-                continue;
-            }
-            let Some(run_id) = run else {
-                outcomes.push(out(&phone, "would_send", None, body));
-                continue;
-            };
-            let key = format!("auto:{run_id}:{idx}:{phone}");
-            let vars = vars.to_string();
-            let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
-                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
-                    idempotency_key, created_at, updated_at)
-                 values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
-                .bind(&phone).bind(&body).bind(&template).bind(&vars).bind(drop_id).bind(now).bind(&key).fetch_optional(&mut *c).await?);
-            outcomes.push(out(&phone, "done", id, body));
-        }
-        Ok(outcomes)
-    }
-
-    /// A template's body rendered with the context and the action's variables; `Err` is the
-    /// action's outcome (disabled, muted, unknown, does not render).
-    async fn render_template(
-        &mut self,
-        name: &str,
-        variables: &std::collections::BTreeMap<String, String>,
-        ctx: &Value,
-        muted: &[String],
-    ) -> CoreResult<Result<(Option<String>, String, Value), (&'static str, String)>> {
-        let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as("select body, enabled from message_template where name = $1")
-            .bind(name).fetch_optional(&mut *c).await?);
-        let Some((body, enabled)) = row else { return Ok(Err(("failed", format!("there is no template {name}")))) };
-        if enabled == 0 {
-            return Ok(Err(("skipped", format!("the {name} template is disabled"))));
-        }
-        if muted.iter().any(|m| m == name) {
-            return Ok(Err(("skipped", format!("the contact does not want {name} messages"))));
-        }
-        let mut vars: Map<String, Value> = ctx.as_object().cloned().unwrap_or_default();
-        for (k, text) in variables {
-            match render_text(text, ctx) {
-                Ok(v) => vars.insert(k.clone(), v.into()),
-                Err(e) => return Ok(Err(("failed", format!("variable {k} does not render: {e}")))),
-            };
-        }
-        if let Ok(t) = automation::env().template_from_str(&body) {
-            let mut missing: Vec<String> = t.undeclared_variables(false).into_iter().filter(|v| !vars.contains_key(v)).collect();
-            if !missing.is_empty() {
-                missing.sort();
-                return Ok(Err(("failed", format!("the {name} template uses {}, which this event does not have", missing.join(", ")))));
-            }
-        }
-        let vars = Value::Object(vars);
-        Ok(match crate::templates::render(name, &body, minijinja::Value::from_serialize(&vars)) {
-            Ok(text) => Ok((Some(name.to_string()), text, vars)),
-            Err(e) => Err(("failed", format!("{e}"))),
-        })
-    }
-}
-
-/// The trigger's contact: a drop's contractor, an inbound message's sender, an API event's
-/// `phone`.
-fn contact_phone(ctx: &Value) -> Option<String> {
-    ["contractor_phone", "phone"]
-        .iter()
-        .filter_map(|k| ctx.get(*k).and_then(Value::as_str))
-        .find_map(|p| Phone::parse(p).ok())
-        .map(|p| p.to_string())
 }

@@ -34,7 +34,7 @@ impl Store {
                 let ctx = serde_json::json!({"scheduled_for": sched.local(at), "time_zone": time_zone});
                 let s = RunSubject { subject: "schedule".into(), episode_at: Some(at), ..Default::default() };
                 let mut tx = self.begin().await?;
-                if tx.fire(&rule, &format!("tick:{}:{at}", rule.rule_id), &ctx, &s).await?.is_some() {
+                if tx.fire(&rule, &format!("tick:{}:{at}", rule.rule_id), &ctx, &s, 0).await?.is_some() {
                     started += 1;
                 }
                 tx.commit().await?;
@@ -88,7 +88,7 @@ impl Store {
                 // Still in that status since then? (It may have moved on since the query.)
                 let still: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(&format!("select drop_id from drop_job where drop_id = $1 and status = $2 and {since_col} = $3"))
                     .bind(drop_id).bind(status.as_str()).bind(since).fetch_optional(&mut *c).await?);
-                if still.is_some() && tx.fire(&rule, &format!("held:{}:{drop_id}:{since}", rule.rule_id), &ctx, &s).await?.is_some() {
+                if still.is_some() && tx.fire(&rule, &format!("held:{}:{drop_id}:{since}", rule.rule_id), &ctx, &s, 0).await?.is_some() {
                     started += 1;
                 }
                 tx.commit().await?;

@@ -418,6 +418,7 @@ pub(crate) const MESSAGE_SELECT: &str = "select m.message_id, m.direction, m.pho
 
 // The parts of the store, by what they hold (declared after the macros above, which they use).
 mod automation;
+mod automation_actions;
 mod automation_run;
 mod automation_sweep;
 mod drop_list;
@@ -427,6 +428,7 @@ mod photo_checks;
 mod projects;
 mod reuse;
 mod review;
+mod tags;
 mod users;
 mod vision;
 mod webhooks;
@@ -441,6 +443,7 @@ pub use photo_checks::{PhotoCheck, PhotoCheckSettings, ReuseIndex};
 pub(crate) use projects::PROJECT_COLS;
 pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
 pub use review::{NewPhoto, StepVerdict};
+pub use tags::{check_tag, TagCause};
 pub use users::{ApiKeyInfo, ApiKeyRow, User};
 pub use vision::{StepVision, VisionJob, VisionOutcome, VisionView};
 pub use webhooks::{Attempt, AttemptRow, ClaimedDelivery, DeliveryRow, EndpointRow};

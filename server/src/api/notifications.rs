@@ -148,9 +148,10 @@ async fn process_queue(State(st): State<AppState>, Extension(m): Extension<Arc<M
 
 // ------------------------------------------------------------------ contacts
 
-fn contact_json(c: &Contact) -> Value {
+fn contact_json(c: &Contact, tags: &[String]) -> Value {
     json!({
         "phone": c.phone,
+        "tags": tags,
         "name": c.name,
         "opted_out": c.opted_out,
         "muted_types": c.muted_types,
@@ -169,6 +170,9 @@ struct ContactBody {
     opted_out: Option<bool>,
     #[serde(default)]
     muted_types: Option<Vec<String>>,
+    /// Replaces the contact's tags (each added or removed records its event and runs its rules).
+    #[serde(default)]
+    tags: Option<Vec<String>>,
 }
 
 impl ContactBody {
@@ -180,12 +184,19 @@ impl ContactBody {
 async fn list_contacts(State(st): State<AppState>, caller: ApiCaller) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     let contacts = st.store.contacts(500).await?;
-    Ok(Json(json!({ "contacts": contacts.iter().map(contact_json).collect::<Vec<_>>() })))
+    let phones: Vec<&str> = contacts.iter().map(|c| c.phone.as_str()).collect();
+    let tags = st.store.tags_of(&phones).await?;
+    let none = vec![];
+    Ok(Json(
+        json!({ "contacts": contacts.iter().map(|c| contact_json(c, tags.get(c.phone.as_str()).unwrap_or(&none))).collect::<Vec<_>>() }),
+    ))
 }
 
 async fn get_contact(State(st): State<AppState>, caller: ApiCaller, ApiPath(phone): ApiPath<String>) -> ApiResult<Json<Value>> {
     caller.require("read")?;
-    Ok(Json(contact_json(&st.store.contact(&Phone::parse(&phone)?).await?)))
+    let phone = Phone::parse(&phone)?;
+    let c = st.store.contact(&phone).await?;
+    Ok(Json(contact_json(&c, &st.store.contact_tags(&phone).await?)))
 }
 
 async fn create_contact(
@@ -202,8 +213,16 @@ async fn create_contact(
         Err(CoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    let tags = body.tags.clone();
+    // Checked before anything is saved: a bad tag changes nothing.
+    for t in tags.iter().flatten() {
+        dropcheck_core::store::check_tag(t)?;
+    }
     let c = st.store.save_contact(&phone, &body.update()).await?;
-    Ok((StatusCode::CREATED, Json(contact_json(&c))))
+    if let Some(t) = tags {
+        st.store.set_contact_tags(&phone, &t, &format!("API key {}", caller.name)).await?;
+    }
+    Ok((StatusCode::CREATED, Json(contact_json(&c, &st.store.contact_tags(&phone).await?))))
 }
 
 /// `PUT /api/v1/contacts/{phone}`: name, opt-out and muted message types.
@@ -217,7 +236,15 @@ async fn update_contact(
     let Json(body) = body?;
     let phone = Phone::parse(&phone)?;
     st.store.contact(&phone).await?;
+    let tags = body.tags.clone();
+    // Checked before anything is saved: a bad tag changes nothing.
+    for t in tags.iter().flatten() {
+        dropcheck_core::store::check_tag(t)?;
+    }
     let c = st.store.save_contact(&phone, &body.update()).await?;
+    if let Some(t) = tags {
+        st.store.set_contact_tags(&phone, &t, &format!("API key {}", caller.name)).await?;
+    }
     tracing::info!(caller = %caller.name, opted_out = c.opted_out, "contact preferences updated");
-    Ok(Json(contact_json(&c)))
+    Ok(Json(contact_json(&c, &st.store.contact_tags(&phone).await?)))
 }

@@ -135,3 +135,31 @@ async fn a_posted_event_with_the_same_idempotency_key_is_one_event_and_one_run()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_carry_tags_and_tagging_one_runs_its_rules() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        let rule = json!({"name": "VIP welcome", "trigger": {"type": "contact.tag_added", "tag": "vip"},
+            "actions": [{"type": "send_template", "template": "payment_confirmation", "to": "contact", "variables": {"amount": "R 0", "reference": "VIP", "customer_name": "{{ name }}"}}]});
+        let (_, r) = app.api("POST", "/api/v1/automations", Some(BRIDGE), Some(&rule.to_string())).await;
+        let id = r["id"].as_i64().unwrap();
+        let (s, c) = app.api("POST", "/api/v1/contacts", Some(BRIDGE), Some(r#"{"phone": "+27640412391", "name": "Thabo", "tags": ["VIP", "north"]}"#)).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        assert_eq!(c["tags"], json!(["north", "VIP"]));
+        let (s, v) = app.api("PUT", "/api/v1/contacts/%2B27640412391", Some(BRIDGE), Some(r#"{"name": "Changed", "tags": ["ok", "not,ok"]}"#)).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_tag")));
+        let (_, v) = app.api("GET", "/api/v1/contacts/%2B27640412391", Some(BRIDGE), None).await;
+        assert_eq!((v["name"].as_str(), v["tags"].clone()), (Some("Thabo"), json!(["north", "VIP"])), "a refused change changes nothing");
+        let (_, v) = app.api("PUT", "/api/v1/contacts/%2B27640412391", Some(BRIDGE), Some(r#"{"tags": ["north"]}"#)).await;
+        assert_eq!(v["tags"], json!(["north"]));
+        let (_, v) = app.api("GET", "/api/v1/contacts", Some(BRIDGE), None).await;
+        assert_eq!(v["contacts"][0]["tags"], json!(["north"]));
+        let (_, runs) = app.api("GET", &format!("/api/v1/automations/{id}/runs"), Some(BRIDGE), None).await;
+        let runs = runs["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "tagged vip once");
+        assert_eq!(runs[0]["actions"][0]["status"], "done");
+        assert!(runs[0]["actions"][0]["detail"].as_str().unwrap().contains("Thank you, Thabo"), "{}", runs[0]);
+    })
+    .await;
+}
