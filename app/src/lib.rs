@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("settings"), StaticSegment("templates")) view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("api-keys")) view={Lazy::<ApiKeysRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("stats") view={Lazy::<StatsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("settings"), StaticSegment("webhooks")) view={Lazy::<WebhooksRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("automations") view={Lazy::<AutomationsRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("automations"), ParamSegment("id")) view={Lazy::<AutomationRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view={Lazy::<IntegrationsRoute>::new()} ssr=SsrMode::Async/>
@@ -102,6 +103,7 @@ lazy_page!(TemplatesRoute, settings::templates::TemplatesPage);
 lazy_page!(ApiKeysRoute, settings::api_keys::ApiKeysPage);
 lazy_page!(IntegrationsRoute, settings::integrations::IntegrationsPage);
 lazy_page!(StatsRoute, stats::StatsPage);
+lazy_page!(WebhooksRoute, settings::webhooks::WebhooksPage);
 lazy_page!(AutomationsRoute, automations::list::AutomationsPage);
 lazy_page!(AutomationRoute, automations::detail::AutomationPage);
 

@@ -36,6 +36,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Live updates for open pages.
     pub live: Arc<LiveHub>,
+    /// Webhook endpoints may be private addresses (`DROPCHECK_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
 }
 
 /// The reverse proxies in front of the server (`DROPCHECK_TRUSTED_PROXY`: addresses or CIDR

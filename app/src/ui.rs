@@ -67,6 +67,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                         {me.admin.then(|| view! {
                             <a href="/settings/templates" class="block px-3 py-1.5 hover:bg-slate-100">"Templates"</a>
                             <a href="/settings/api-keys" class="block px-3 py-1.5 hover:bg-slate-100">"API keys"</a>
+                            <a href="/settings/webhooks" class="block px-3 py-1.5 hover:bg-slate-100">"Webhooks"</a>
                             <a href="/settings/projects" class="block px-3 py-1.5 hover:bg-slate-100">"Projects"</a>
                             <a href="/settings/users" class="block px-3 py-1.5 hover:bg-slate-100">"Users"</a>
                             <a href="/events" class="block px-3 py-1.5 hover:bg-slate-100">"Webhook ledger"</a>

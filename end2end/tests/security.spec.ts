@@ -8,7 +8,7 @@ import { signIn } from "./helpers";
 const PAGES = [
   "/", "/drops/DR10000001", "/messages", "/sandbox", "/events", "/stats", "/settings/projects",
   "/settings/users", "/settings/templates", "/settings/api-keys", "/settings/integrations",
-  "/automations", "/automations/1", "/automations/new",
+  "/automations", "/automations/1", "/automations/new", "/settings/webhooks",
 ];
 
 async function watchViolations(page: Page): Promise<string[]> {

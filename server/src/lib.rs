@@ -190,6 +190,7 @@ impl Application {
             media: MediaStore::new(&config.data_dir),
             settings: Arc::new(Settings {
                 bridge_api_key: config.bridge_api_key.clone(),
+                webhook_allow_private: config.webhook_allow_private,
                 public_url: config.public_url.clone(),
                 started_at: std::time::Instant::now(),
                 integrations: integrations.clone(),

@@ -8,3 +8,4 @@ pub mod projects;
 pub mod templates;
 pub mod users;
 pub mod vision;
+pub mod webhooks;
