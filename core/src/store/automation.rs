@@ -150,22 +150,11 @@ impl Store {
 
     /// A rule's runs, newest first (`before`: runs older than that id).
     pub async fn automation_runs(&self, rule_id: i64, before: Option<i64>, limit: i64) -> CoreResult<Vec<RunRow>> {
-        self.runs_where("r.rule_id = $1", rule_id, before, limit).await
-    }
-
-    /// The runs about a drop (its number is the runs' subject), newest first.
-    pub async fn drop_runs(&self, drop_id: DropId, limit: i64) -> CoreResult<Vec<RunRow>> {
-        self.runs_where("r.drop_id = $1", drop_id.get(), None, limit).await
-    }
-
-    async fn runs_where(&self, filter: &str, key: i64, before: Option<i64>, limit: i64) -> CoreResult<Vec<RunRow>> {
         type Row = (i64, i64, i64, String, String, String, String, String, i64);
-        let sql = format!(
-            "select r.run_id, r.rule_id, r.rule_version, r.status, r.trigger_type, r.subject, r.detail, r.context, r.started_at
-             from automation_run r where {filter} and r.run_id < $2 order by r.run_id desc limit $3"
-        );
+        let sql = "select r.run_id, r.rule_id, r.rule_version, r.status, r.trigger_type, r.subject, r.detail, r.context, r.started_at
+             from automation_run r where r.rule_id = $1 and r.run_id < $2 order by r.run_id desc limit $3";
         let rows: Vec<Row> =
-            on_db!(self, pool => sqlx::query_as(&sql).bind(key).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?);
+            on_db!(self, pool => sqlx::query_as(sql).bind(rule_id).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?);
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         type ActionDbRow = (i64, i64, String, String, String, Option<i64>, String, Option<String>);
         let mut actions: Vec<ActionDbRow> = vec![];

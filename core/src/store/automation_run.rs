@@ -66,6 +66,17 @@ pub(crate) struct Cause {
     pub depth: i64,
 }
 
+/// The enabled rules of a trigger type, in rule order (read inside an event's transaction,
+/// or on the pool by the sweeps).
+pub(crate) const ENABLED_RULES: &str =
+    "select rule_id, version, definition, updated_at from automation_rule where trigger_type = $1 and enabled = $2 order by rule_id";
+
+pub(crate) fn live_rules(rows: Vec<(i64, i64, String, i64)>) -> CoreResult<Vec<LiveRule>> {
+    rows.into_iter()
+        .map(|(rule_id, version, d, updated_at)| Ok(LiveRule { rule_id, version, spec: parse_definition(rule_id, &d)?, updated_at }))
+        .collect()
+}
+
 /// A stored rule, parsed.
 pub(crate) struct LiveRule {
     pub rule_id: i64,
@@ -98,12 +109,7 @@ impl Tx<'_> {
     }
 
     pub(crate) async fn enabled_rules(&mut self, trigger_type: &str) -> CoreResult<Vec<LiveRule>> {
-        let rows: Vec<(i64, i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "select rule_id, version, definition, updated_at from automation_rule where trigger_type = $1 and enabled = $2 order by rule_id")
-            .bind(trigger_type).bind(true).fetch_all(&mut *c).await?);
-        rows.into_iter()
-            .map(|(rule_id, version, d, updated_at)| Ok(LiveRule { rule_id, version, spec: parse_definition(rule_id, &d)?, updated_at }))
-            .collect()
+        live_rules(on_tx!(self, c => sqlx::query_as(ENABLED_RULES).bind(trigger_type).bind(true).fetch_all(&mut *c).await?))
     }
 
     /// Records a drop's status change as `drop.status_changed` and runs the rules it matches.

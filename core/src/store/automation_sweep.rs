@@ -2,22 +2,23 @@
 //! statuses and schedules. Each hit becomes a run under a unique key in a transaction of its
 //! own, so servers sweeping side by side start it once.
 
-use super::automation_run::RunSubject;
+use super::automation_run::{live_rules, RunSubject, ENABLED_RULES};
 use super::*;
 use crate::automation::{self, schedule, Trigger};
 
 impl Store {
+    /// The enabled rules of a trigger type, read on the pool: a sweep that finds nothing to
+    /// do never waits for (or holds) SQLite's write lock.
+    async fn enabled_rules(&self, trigger_type: &str) -> CoreResult<Vec<super::automation_run::LiveRule>> {
+        live_rules(on_db!(self, pool => sqlx::query_as(ENABLED_RULES).bind(trigger_type).bind(true).fetch_all(pool).await?))
+    }
+
     /// Runs `schedule.cron` rules: each instant since the rule last fired that is due now
     /// ([`schedule::due`]) gets a run under the key `tick:{rule}:{instant}`, in a transaction
     /// of its own; however many servers sweep at once, one of them runs it. Returns how many
     /// runs were started.
     pub async fn sweep_schedules(&self, now: i64) -> CoreResult<usize> {
-        let rules = {
-            let mut tx = self.begin().await?;
-            let r = tx.enabled_rules("schedule.cron").await?;
-            tx.rollback().await?;
-            r
-        };
+        let rules = self.enabled_rules("schedule.cron").await?;
         let mut started = 0;
         for rule in rules {
             let Trigger::ScheduleCron { cron, time_zone, catch_up } = &rule.spec.trigger else { continue };
@@ -47,12 +48,7 @@ impl Store {
     /// minutes and has no run for this episode (the time it entered the status) gets one, in
     /// a transaction of its own. Returns how many runs were started.
     pub async fn sweep_held(&self, now: i64) -> CoreResult<usize> {
-        let rules = {
-            let mut tx = self.begin().await?;
-            let r = tx.enabled_rules("drop.status_held").await?;
-            tx.rollback().await?;
-            r
-        };
+        let rules = self.enabled_rules("drop.status_held").await?;
         let mut started = 0;
         for rule in rules {
             let Trigger::DropStatusHeld { status, minutes } = rule.spec.trigger else { continue };
