@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 use crate::error::InputError;
 
@@ -63,6 +64,26 @@ impl Phone {
             return Err(invalid());
         }
         Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+    /// A number as written in a country (`064 041 2391` with region `ZA`), or in its
+    /// international form (a leading `+`, `00`, or the country code's digits).
+    pub fn parse_in(raw: &str, region: Option<&str>) -> Result<Self, InputError> {
+        let Some(region) = region.map(str::trim).filter(|r| !r.is_empty()) else { return Self::parse(raw) };
+        let id = phonenumber::country::Id::from_str(&region.to_ascii_uppercase())
+            .map_err(|_| InputError::new("invalid_region", format!("'{region}' is not a country code (ZA, GB, US…)")))?;
+        let s = raw.trim();
+        if s.starts_with('+') || s.len() > 32 {
+            return Self::parse(s);
+        }
+        match phonenumber::parse(Some(id), s) {
+            Ok(n) if phonenumber::is_valid(&n) => Ok(Self(n.format().mode(phonenumber::Mode::E164).to_string())),
+            _ => Self::parse(s).map_err(|_| {
+                InputError::new(
+                    "invalid_phone",
+                    format!("'{s}' is not a valid phone number in {} or internationally", region.to_ascii_uppercase()),
+                )
+            }),
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -9,6 +9,7 @@ pub use minijinja;
 pub mod attachments;
 pub mod auth;
 pub mod automation;
+pub mod contacts;
 pub mod conversation;
 pub mod demo;
 pub mod domain;

@@ -12,7 +12,15 @@ use crate::error::InputError;
 
 /// Event types an endpoint may subscribe to (besides the types other systems post, which
 /// are theirs to name): the domain events Dropcheck records.
-pub const EVENT_TYPES: &[&str] = &["drop.status_changed", "message.inbound"];
+pub const EVENT_TYPES: &[&str] = &[
+    "drop.status_changed",
+    "message.inbound",
+    "contact.created",
+    "contact.updated",
+    "contact.opted_out",
+    "contact.tag_added",
+    "contact.tag_removed",
+];
 
 /// Svix's schedule: the delay before each attempt after the first (the 2nd … 8th), in ms.
 pub const RETRY_SCHEDULE_MS: &[i64] = &[5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];

@@ -14,14 +14,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 /// Rows read per page.
 const PAGE: i64 = 200;
 
-/// A cell a spreadsheet shows as text.
-pub fn safe_cell(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}").into()
-    } else {
-        s.into()
-    }
-}
+pub use dropcheck_core::contacts::import::safe_cell;
 
 /// Rows as CSV bytes (each cell made safe).
 pub fn encode_rows(rows: &[Vec<String>]) -> Result<Vec<u8>, CoreError> {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod contact_import;
 pub mod csv_export;
 pub mod group_commit;
 pub mod integrations;
@@ -83,6 +84,8 @@ pub fn router_and_api_paths(
     api_paths.extend(more);
     let (webhooks, more) = webhooks::router(messaging.clone(), state.store.clone()).into_parts();
     api_paths.extend(more);
+    let (uploads, more) = api::upload_router().into_parts();
+    api_paths.extend(more);
     let routes = generate_route_list(app::App);
     let shell_opts = state.leptos_options.clone();
     let pages = Router::new()
@@ -93,6 +96,7 @@ pub fn router_and_api_paths(
         // Forms and server functions: small bodies. The sandbox's upload sets its own limit.
         .layer(RequestBodyLimitLayer::new(FORM_BODY_LIMIT))
         .merge(sandbox::router(messaging.clone()))
+        .merge(contact_import::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(from_fn_with_state(state.clone(), web::gate))
         .layer(from_fn_with_state(state.clone(), web::csrf))
@@ -107,6 +111,7 @@ pub fn router_and_api_paths(
     let router = Router::new()
         .merge(api)
         .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT))
+        .merge(uploads)
         .merge(webhooks)
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)

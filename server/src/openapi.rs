@@ -42,6 +42,8 @@ pub enum Body {
     Form(&'static str),
     /// Whatever the provider sends, checked against its signature.
     Raw,
+    /// `multipart/form-data` with this schema (a file upload).
+    Multipart(&'static str),
 }
 
 const fn op(method: &'static str, path: &'static str, scope: &'static str, tag: &'static str, summary: &'static str) -> Op {
@@ -129,10 +131,26 @@ const LIMIT: Param = Param("limit", r#"{"type": "integer", "minimum": 1, "maximu
 const TEMPLATE: &str = r#"{"type": "object", "required": ["body"], "properties": {
     "name": {"type": "string"}, "body": {"type": "string"}, "description": {"type": ["string", "null"]},
     "sample_vars": {"type": ["object", "null"]}, "provider_template": {"type": ["object", "null"]}, "enabled": {"type": ["boolean", "null"]}}}"#;
-const CONTACT: &str = r#"{"type": "object", "properties": {
+const CONTACT: &str = r#"{"type": "object", "additionalProperties": false, "properties": {
     "phone": {"type": "string"}, "name": {"type": ["string", "null"]}, "opted_out": {"type": ["boolean", "null"]},
+    "consent": {"type": ["string", "null"], "enum": ["opted_in", "opted_out", "unknown", null], "description": "opted_in: may get marketing (broadcasts); unknown: transactional only"},
     "muted_types": {"type": ["array", "null"], "items": {"type": "string"}},
-    "tags": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 50}}}}"#;
+    "tags": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 50}, "description": "replaces the contact's tags"},
+    "attributes": {"type": ["object", "null"], "description": "key → value of a defined attribute (null removes it); others are left as they are"},
+    "birthday": {"type": ["object", "null"], "required": ["month", "day"], "properties": {"month": {"type": "integer", "minimum": 1, "maximum": 12},
+        "day": {"type": "integer", "minimum": 1, "maximum": 31}, "year": {"type": ["integer", "null"]}}, "description": "null clears it"},
+    "time_zone": {"type": ["string", "null"], "description": "IANA name, e.g. Africa/Johannesburg; null clears it"}}}"#;
+const ATTRIBUTE: &str = r#"{"type": "object", "required": ["key", "label", "type"], "additionalProperties": false, "properties": {
+    "key": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}, "label": {"type": "string", "minLength": 1, "maxLength": 80},
+    "type": {"type": "string", "enum": ["text", "number", "date", "bool", "enum", "url"]},
+    "options": {"type": "array", "items": {"type": "string"}, "description": "an enum's choices"}}}"#;
+const IMPORT: &str = r#"{"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary", "description": "CSV, UTF-8, a heading row; , or ; separated; at most 10 MB, 50 000 rows"},
+    "mapping": {"type": "string", "description": "JSON object: heading → phone | name | birthday | time_zone | consent | tags | attribute:KEY | ignore (guessed from the headings when left out)"},
+    "default_region": {"type": "string", "description": "country of numbers written without a country code, e.g. ZA"},
+    "mode": {"type": "string", "enum": ["skip", "fill_blanks", "overwrite"], "description": "what to do with numbers that are contacts already (skip)"},
+    "fire_rules": {"type": "string", "enum": ["true", "false"], "description": "run the contact events' rules (false)"},
+    "dry_run": {"type": "string", "enum": ["true", "false"], "description": "say what it would do; write nothing"}}}"#;
 const LINK: &str = r#"{"type": "object", "required": ["phone"], "properties": {
     "phone": {"type": "string"}, "code": {"type": "string"}, "user": {"type": "string", "description": "e-mail, with an admin key"}}}"#;
 const TWILIO_FORM: &str = r#"{"type": "object", "properties": {"MessageSid": {"type": "string"}, "From": {"type": "string"},
@@ -306,14 +324,32 @@ pub const OPERATIONS: &[Op] = &[
         .json(r#"{"type": "object", "required": ["since"], "additionalProperties": false, "properties": {"since": {"type": "string", "format": "date-time"}}}"#)
         .st(&[202, 404]),
     op("post", "/api/v1/webhook-deliveries/{id}/replay", "admin", "webhooks", "Send one delivery again now, with the same webhook-id → 202").st(&[202, 404]),
-    op("get", "/api/v1/contacts", "read", "contacts", "List contacts with their preferences"),
-    op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, opted_out?, muted_types?}")
+    op("get", "/api/v1/contacts", "read", "contacts", "Contacts, newest first → {contacts: [{phone, name, tags, attributes, birthday, time_zone, consent: {status, at, source}, opted_out, muted_types, last_inbound_at, created_at}], total}")
+        .q(&[
+            Param("q", r#"{"type": "string", "maxLength": 200}"#, "part of the number or the name"),
+            Param("tag", STR, "a tag (without regard to case)"),
+            Param("attribute", STR, "key:value of a custom attribute"),
+            Param("consent", r#"{"type": "string", "enum": ["opted_in", "opted_out", "unknown"]}"#, "consent"),
+            Param("limit", r#"{"type": "integer", "minimum": 1, "maximum": 1000}"#, "rows (100)"),
+            Param("offset", r#"{"type": "integer", "minimum": 0}"#, "rows to skip"),
+        ])
+        .st(&[200, 422]),
+    op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, consent?, tags?, attributes?, birthday?, time_zone?, muted_types?}; records contact.created (and runs its rules)")
         .json(CONTACT)
         .st(&[201, 409]),
     op("get", "/api/v1/contacts/{phone}", "read", "contacts", "One contact").st(&[200, 404, 422]),
-    op("put", "/api/v1/contacts/{phone}", "admin", "contacts", "Update name, opt-out and muted message types")
+    op("put", "/api/v1/contacts/{phone}", "admin", "contacts", "Change the fields given (attributes one by one; tags replaced); records contact.updated with the changed fields, contact.opted_out, the tag events")
         .json(CONTACT)
         .st(&[200, 404]),
+    op("post", "/api/v1/contacts/import", "admin", "contacts", "Import a CSV file → {import_id, rows, created, updated, unchanged, skipped, rejected, rejected_rows: [{line, reason}], mapping, rejected_csv}; numbers already contacts are matched, never created twice")
+        .body(Body::Multipart(IMPORT))
+        .st(&[200, 400, 413, 422]),
+    op("get", "/api/v1/contacts/imports/{id}/rejected.csv", "read", "contacts", "An import's rejected rows with line and reason (CSV); 409 before it ran").st(&[200, 404, 409, 422]),
+    op("get", "/api/v1/contact-attributes", "read", "contacts", "Custom attribute definitions → {attributes: [{key, label, type, options}]}"),
+    op("post", "/api/v1/contact-attributes", "admin", "contacts", "Define an attribute, or change a key's label and options (its type only while no contact has a value: 409 attribute_in_use)")
+        .json(ATTRIBUTE)
+        .st(&[200, 409]),
+    op("delete", "/api/v1/contact-attributes/{key}", "admin", "contacts", "Remove an attribute and every contact's value for it").st(&[204, 404]),
     op("get", "/api/notifications/health", "none", "notifications", "{status: healthy, message, uptime_seconds, provider, queue}"),
     op(
         "post",
@@ -459,6 +495,7 @@ pub fn document() -> Value {
                 (200..=299, "/api/docs") => json!({"text/html": {}}),
                 (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
                 (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),
+                (200..=299, "/api/v1/contacts/imports/{id}/rejected.csv") => json!({"text/csv": {"schema": {"type": "string"}}}),
                 (200..=299, "/api/v1/drops") => json!({
                     "application/json": {"schema": {"type": "object"}},
                     "text/csv": {"schema": {"type": "string"}},
@@ -491,6 +528,9 @@ pub fn document() -> Value {
             }
             Body::Raw => {
                 operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+            }
+            Body::Multipart(s) => {
+                operation["requestBody"] = json!({"required": true, "content": {"multipart/form-data": {"schema": schema(s, &what)}}});
             }
         }
         let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));

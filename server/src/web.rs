@@ -75,6 +75,8 @@ fn is_admin_only(path: &str) -> bool {
         || path == "/settings"
         || path == "/events"
         || path.starts_with("/events/")
+        || path.starts_with("/contacts/import")
+        || path == "/contacts/upload"
 }
 
 /// The path as the gate judges it: percent-decoded, repeated and trailing slashes removed,

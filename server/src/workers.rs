@@ -176,7 +176,9 @@ impl Workers {
     /// Runs the held-status and schedule automation rules now (what the sweep loop does every
     /// `DROPCHECK_AUTOMATION_SWEEP_SECONDS`); how many runs started.
     pub async fn sweep_automations(&self) -> Result<usize, CoreError> {
-        let n = self.store.sweep_held(now_ms()).await? + self.store.sweep_schedules(now_ms()).await?;
+        let n = self.store.sweep_held(now_ms()).await?
+            + self.store.sweep_schedules(now_ms()).await?
+            + self.store.sweep_birthdays(now_ms()).await?;
         if n > 0 {
             self.messaging.wake_outbox.notify_one();
         }

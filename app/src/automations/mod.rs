@@ -80,6 +80,7 @@ pub(crate) fn action_words(a: &dropcheck_core::automation::ActionSpec) -> String
     let to = |r: &Recipient| match r {
         Recipient::Contact => "the contact".to_string(),
         Recipient::Number(p) => p.to_string(),
+        Recipient::Tag(t) => format!("every contact tagged {t}"),
     };
     match a {
         ActionSpec::SendTemplate { template, to: r, .. } => format!("send the {template} template to {}", to(r)),
@@ -92,6 +93,7 @@ pub(crate) fn action_words(a: &dropcheck_core::automation::ActionSpec) -> String
         ActionSpec::CallWebhook { endpoint } => format!("call webhook endpoint {endpoint}"),
         ActionSpec::AddTag { tag } => format!("tag the contact {tag}"),
         ActionSpec::RemoveTag { tag } => format!("remove the tag {tag} from the contact"),
+        ActionSpec::SetAttribute { key, value } => format!("set the contact's {key} to {value}"),
     }
 }
 

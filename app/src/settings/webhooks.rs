@@ -176,7 +176,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 <h1 class="mb-1 text-2xl font-semibold">"Webhooks"</h1>
                 <p class="mb-4 text-sm text-slate-500">
                     "Other systems receive Dropcheck's events, signed by the Standard Webhooks specification (any of its libraries verifies them), "
-                    "retried for about a day and logged. Event types: drop.status_changed, message.inbound, contact.tag_added, contact.tag_removed, "
+                    "retried for about a day and logged. Event types: drop.status_changed, message.inbound, contact.created, contact.updated, contact.opted_out, contact.tag_added, contact.tag_removed, "
                     "or a type posted to POST /api/v1/events."
                 </p>
                 {action_error(create)}

@@ -5,8 +5,16 @@ use super::*;
 impl RuleSpec {
     /// Everything that can be checked without the database: the name, the trigger's
     /// settings, every condition's field and operator, every action's texts (they must
-    /// compile and use only the trigger's variables). Templates are checked by the store.
+    /// compile and use only the trigger's variables). Templates are checked by the store,
+    /// and so are a contact trigger's attribute names ([`RuleSpec::check_with`]).
     pub fn check(&self) -> Result<(), InputError> {
+        self.check_with(None)
+    }
+
+    /// [`RuleSpec::check`] knowing the defined contact attributes: a contact trigger's
+    /// conditions and texts may use those keys besides the contact's fields (`None`: not
+    /// known here; any key passes and the store checks again).
+    pub fn check_with(&self, attributes: Option<&[String]>) -> Result<(), InputError> {
         let bad = |msg: String| Err(InputError::new("invalid_rule", msg));
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 120 {
@@ -39,9 +47,24 @@ impl RuleSpec {
             Trigger::ScheduleCron { cron, time_zone, .. } => {
                 schedule::Schedule::parse(cron, time_zone).map_err(|e| InputError::new("invalid_rule", e))?;
             }
+            Trigger::ContactBirthday { at, time_zone } => {
+                parse_at(at).map_err(|e| InputError::new("invalid_rule", e))?;
+                crate::contacts::check_time_zone(time_zone).map_err(|e| InputError::new("invalid_rule", e.message))?;
+            }
+            Trigger::ContactUpdated { field: Some(f) } => {
+                let attribute = crate::contacts::check_key(f).is_ok() && attributes.is_none_or(|a| a.contains(f));
+                if !(CONTACT_FIELDS.contains(&f.as_str()) || attribute) {
+                    return bad(format!("\"field\" {f} is not a contact field or a defined attribute"));
+                }
+            }
             _ => {}
         }
-        let fields = self.trigger.fields();
+        let with_attrs: Option<Vec<&str>> = match (self.trigger.fields(), attributes) {
+            (Some(base), _) if !self.trigger.is_contact() => Some(base.to_vec()),
+            (Some(base), Some(attrs)) => Some(base.iter().copied().chain(attrs.iter().map(String::as_str)).collect()),
+            _ => None,
+        };
+        let fields = with_attrs.as_deref();
         for c in self.conditions.all.iter().chain(&self.conditions.any) {
             if let Some(fields) = fields {
                 if !fields.contains(&c.field.as_str()) {
@@ -66,6 +89,7 @@ impl RuleSpec {
             return bad(format!("a rule has 1–{MAX_ACTIONS} actions"));
         }
         for a in &self.actions {
+            let set_value;
             let texts: Vec<&String> = match a {
                 ActionSpec::SendTemplate { variables, .. } => variables.values().collect(),
                 ActionSpec::SendText { text, .. } | ActionSpec::NotifyUsers { text } => vec![text],
@@ -74,6 +98,18 @@ impl RuleSpec {
                     crate::store::check_tag(tag)
                         .map_err(|e| InputError::new("invalid_rule", format!("{} action: {}", a.kind(), e.message)))?;
                     vec![]
+                }
+                ActionSpec::SetAttribute { key, value } => {
+                    crate::contacts::check_key(key)
+                        .map_err(|e| InputError::new("invalid_rule", format!("set_attribute: {}", e.message)))?;
+                    if attributes.is_some_and(|a| !a.contains(key)) {
+                        return bad(format!("set_attribute: there is no attribute {key} (define it first)"));
+                    }
+                    if !(value.is_string() || value.is_number() || value.is_boolean() || value.is_null()) {
+                        return bad("set_attribute: the value is a text, a number, true/false or null".into());
+                    }
+                    set_value = value.as_str().map(str::to_string);
+                    set_value.iter().collect()
                 }
             };
             for t in texts {
@@ -104,6 +140,17 @@ pub fn check_event_type(t: &str) -> Result<(), InputError> {
 
 pub(crate) fn compile_regex(k: &str) -> Result<regex::Regex, regex::Error> {
     regex::RegexBuilder::new(k).case_insensitive(true).size_limit(REGEX_SIZE_LIMIT).build()
+}
+
+/// A birthday rule's time of day, `HH:MM` (24-hour): (hour, minute).
+pub fn parse_at(at: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("\"at\" {at} is not a time of day (HH:MM, e.g. 09:00)");
+    let (h, m) = at.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 || at.trim().len() != 5 {
+        return Err(bad());
+    }
+    Ok((h, m))
 }
 
 /// A text must compile as a template and name only the trigger's variables.

@@ -32,6 +32,32 @@ pub enum Event<'a> {
         added: bool,
         tag: &'a str,
     },
+    ContactCreated,
+    /// These fields of a contact changed.
+    ContactUpdated {
+        changed: &'a [String],
+    },
+    ContactOptedOut,
+    /// A sweep found a contact's birthday due.
+    ContactBirthday,
+}
+
+impl Event<'_> {
+    /// The trigger type this event runs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::DropStatusChanged { .. } => "drop.status_changed",
+            Event::DropStatusHeld { .. } => "drop.status_held",
+            Event::MessageInbound { .. } => "message.inbound",
+            Event::ApiEvent { .. } => "api.event",
+            Event::ContactTag { added: true, .. } => "contact.tag_added",
+            Event::ContactTag { added: false, .. } => "contact.tag_removed",
+            Event::ContactCreated => "contact.created",
+            Event::ContactUpdated { .. } => "contact.updated",
+            Event::ContactOptedOut => "contact.opted_out",
+            Event::ContactBirthday => "contact.birthday",
+        }
+    }
 }
 
 /// Whether the trigger is for this event (before conditions).
@@ -47,6 +73,13 @@ pub fn trigger_matches(trigger: &Trigger, event: &Event<'_>) -> bool {
         | (Trigger::ContactTagRemoved { tag }, Event::ContactTag { added: false, tag: t }) => {
             tag.as_deref().is_none_or(|want| want.trim().eq_ignore_ascii_case(t))
         }
+        (Trigger::ContactCreated {}, Event::ContactCreated)
+        | (Trigger::ContactOptedOut {}, Event::ContactOptedOut)
+        | (Trigger::ContactBirthday { .. }, Event::ContactBirthday) => true,
+        (Trigger::ContactUpdated { field }, Event::ContactUpdated { changed }) => match field {
+            Some(f) => changed.iter().any(|c| c == f),
+            None => !changed.is_empty(),
+        },
         _ => false,
     }
 }

@@ -11,17 +11,19 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::domain::{DropStatus, Phone};
 use crate::error::InputError;
 
 mod check;
+mod context;
 mod eval;
 pub mod schedule;
-pub use check::check_event_type;
 pub(crate) use check::compile_regex;
+pub use check::{check_event_type, parse_at};
+pub use context::{builtin_reminder, drop_context, sample_context, BUILTIN_REMINDER};
 pub(crate) use eval::env;
 pub use eval::{condition_result, render_text, trigger_matches, Event};
 
@@ -100,6 +102,28 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tag: Option<String>,
     },
+    /// A contact was created (by a first message, the API, an import that asks for rules…).
+    #[serde(rename = "contact.created")]
+    ContactCreated {},
+    /// A contact's name, consent, birthday, time zone, muted types or an attribute changed
+    /// (`field`: only when that one did).
+    #[serde(rename = "contact.updated")]
+    ContactUpdated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
+    /// A contact opted out (sent STOP, or was opted out by the API or a user).
+    #[serde(rename = "contact.opted_out")]
+    ContactOptedOut {},
+    /// A contact's birthday, at `at` (HH:MM) in the contact's time zone, or `time_zone` when
+    /// the contact has none: once per contact per year.
+    #[serde(rename = "contact.birthday")]
+    ContactBirthday {
+        #[serde(default = "nine")]
+        at: String,
+        #[serde(default = "utc")]
+        time_zone: String,
+    },
     #[serde(rename = "schedule.cron")]
     ScheduleCron {
         cron: String,
@@ -114,6 +138,10 @@ fn utc() -> String {
     "UTC".into()
 }
 
+fn nine() -> String {
+    "09:00".into()
+}
+
 impl Trigger {
     /// The trigger's type as stored (and as in the JSON).
     pub fn kind(&self) -> &'static str {
@@ -125,7 +153,16 @@ impl Trigger {
             Trigger::ScheduleCron { .. } => "schedule.cron",
             Trigger::ContactTagAdded { .. } => "contact.tag_added",
             Trigger::ContactTagRemoved { .. } => "contact.tag_removed",
+            Trigger::ContactCreated {} => "contact.created",
+            Trigger::ContactUpdated { .. } => "contact.updated",
+            Trigger::ContactOptedOut {} => "contact.opted_out",
+            Trigger::ContactBirthday { .. } => "contact.birthday",
         }
+    }
+
+    /// Whether the trigger is about a contact (its context has the contact's attributes).
+    pub fn is_contact(&self) -> bool {
+        self.kind().starts_with("contact.")
     }
 
     /// The context variables a rule with this trigger gets (`None`: an API event's data,
@@ -135,8 +172,8 @@ impl Trigger {
             Trigger::DropStatusChanged { .. } | Trigger::DropStatusHeld { .. } => Some(DROP_FIELDS),
             Trigger::MessageInbound { .. } => Some(INBOUND_FIELDS),
             Trigger::ScheduleCron { .. } => Some(SCHEDULE_FIELDS),
-            Trigger::ContactTagAdded { .. } | Trigger::ContactTagRemoved { .. } => Some(CONTACT_FIELDS),
             Trigger::ApiEvent { .. } => None,
+            _ => Some(CONTACT_FIELDS),
         }
     }
 
@@ -153,6 +190,13 @@ impl Trigger {
             Trigger::ApiEvent { event } => format!("Another system posts the event {event}"),
             Trigger::ContactTagAdded { tag } => format!("A contact is tagged {}", tag.as_deref().unwrap_or("(any tag)")),
             Trigger::ContactTagRemoved { tag } => format!("A contact's tag {} is removed", tag.as_deref().unwrap_or("(any)")),
+            Trigger::ContactCreated {} => "A contact is created".into(),
+            Trigger::ContactUpdated { field } => match field {
+                Some(f) => format!("A contact's {f} changes"),
+                None => "A contact changes".into(),
+            },
+            Trigger::ContactOptedOut {} => "A contact opts out".into(),
+            Trigger::ContactBirthday { at, time_zone } => format!("A contact's birthday, at {at} (their time zone, else {time_zone})"),
             Trigger::ScheduleCron { cron, time_zone, .. } => match schedule::Schedule::parse(cron, time_zone) {
                 Ok(s) => format!("{} ({time_zone})", s.describe()),
                 Err(e) => e,
@@ -173,8 +217,8 @@ pub fn minutes_text(m: u32) -> String {
 
 /// The variables of a drop trigger's context.
 pub const DROP_FIELDS: &[&str] = &["drop_number", "project", "status", "from", "round", "contractor_name", "contractor_phone"];
-/// The variables of a contact trigger's context.
-pub const CONTACT_FIELDS: &[&str] = &["phone", "name", "tag"];
+/// The variables of a contact trigger's context (and the contact's attributes by key).
+pub const CONTACT_FIELDS: &[&str] = crate::contacts::BASE_FIELDS;
 /// The variables of a schedule's context: the instant, in the rule's time zone.
 pub const SCHEDULE_FIELDS: &[&str] = &["scheduled_for", "time_zone"];
 /// The variables of an inbound message's context.
@@ -276,6 +320,10 @@ pub enum ActionSpec {
     /// Removes a tag from the trigger's contact.
     #[serde(rename = "remove_tag")]
     RemoveTag { tag: String },
+    /// Sets a custom attribute of the trigger's contact (records `contact.updated`); a text
+    /// value is a template text over the context, `null` removes the attribute.
+    #[serde(rename = "set_attribute")]
+    SetAttribute { key: String, value: Value },
 }
 
 impl ActionSpec {
@@ -287,24 +335,31 @@ impl ActionSpec {
             ActionSpec::CallWebhook { .. } => "call_webhook",
             ActionSpec::AddTag { .. } => "add_tag",
             ActionSpec::RemoveTag { .. } => "remove_tag",
+            ActionSpec::SetAttribute { .. } => "set_attribute",
         }
     }
 }
 
 /// Who a message goes to: the trigger's contact (a drop's contractor, the sender of an
-/// inbound message, an API event's `phone`), or a fixed number.
+/// inbound message, an API event's `phone`), a fixed number, or every contact with a tag
+/// (`tag:NAME`, at most [`MAX_TAG_RECIPIENTS`]; larger audiences are a broadcast's work).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Recipient {
     #[default]
     Contact,
     Number(Phone),
+    Tag(String),
 }
+
+/// The most contacts a rule's `tag:NAME` send reaches in one run.
+pub const MAX_TAG_RECIPIENTS: i64 = 1000;
 
 impl Serialize for Recipient {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Recipient::Contact => s.serialize_str("contact"),
             Recipient::Number(p) => s.serialize_str(p.as_str()),
+            Recipient::Tag(t) => s.serialize_str(&format!("tag:{t}")),
         }
     }
 }
@@ -315,8 +370,10 @@ impl<'de> Deserialize<'de> for Recipient {
         if raw == "contact" {
             return Ok(Recipient::Contact);
         }
-        if raw.starts_with("tag:") {
-            return Err(serde::de::Error::custom("sending to a tag's contacts comes with contact tags; use \"contact\" or a number"));
+        if let Some(tag) = raw.strip_prefix("tag:") {
+            return crate::store::check_tag(tag)
+                .map(Recipient::Tag)
+                .map_err(|e| serde::de::Error::custom(format!("\"to\": {}", e.message)));
         }
         Phone::parse(&raw).map(Recipient::Number).map_err(|e| serde::de::Error::custom(format!("\"to\": {}", e.message)))
     }
@@ -347,67 +404,6 @@ impl RuleSpec {
             }
         }
         out
-    }
-}
-
-/// The context of a drop trigger: what conditions test and templates are rendered with.
-pub fn drop_context(
-    drop_number: &str,
-    project: &str,
-    status: DropStatus,
-    from: Option<DropStatus>,
-    round: i64,
-    contractor: Option<(&str, &str)>,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("drop_number".into(), drop_number.into());
-    m.insert("project".into(), project.into());
-    m.insert("status".into(), status.as_str().into());
-    m.insert("from".into(), from.map(|s| Value::from(s.as_str())).unwrap_or(Value::Null));
-    m.insert("round".into(), round.into());
-    let (name, phone) = contractor.unwrap_or(("", ""));
-    m.insert("contractor_name".into(), name.into());
-    m.insert("contractor_phone".into(), if phone.is_empty() { Value::Null } else { phone.into() });
-    Value::Object(m)
-}
-
-/// An example of a trigger's context, for a dry run's sample event.
-pub fn sample_context(trigger: &Trigger) -> Value {
-    let contractor = Some(("Thabo", "+27640412391"));
-    match trigger {
-        Trigger::DropStatusChanged { from, to } => drop_context(
-            "DR12345678",
-            "Velo Test",
-            to.unwrap_or(DropStatus::Incomplete),
-            Some(from.unwrap_or(DropStatus::Unreviewed)),
-            1,
-            contractor,
-        ),
-        Trigger::DropStatusHeld { status, .. } => drop_context("DR12345678", "Velo Test", *status, None, 1, contractor),
-        Trigger::MessageInbound { keywords, .. } => {
-            serde_json::json!({"phone": "+27640412391", "name": "Thabo", "text": keywords.first().cloned().unwrap_or_default(), "drop_number": null})
-        }
-        Trigger::ApiEvent { event } => serde_json::json!({"event": event, "phone": "+27640412391"}),
-        Trigger::ContactTagAdded { tag } | Trigger::ContactTagRemoved { tag } => {
-            serde_json::json!({"phone": "+27640412391", "name": "Thabo", "tag": tag.clone().unwrap_or_else(|| "late".into())})
-        }
-        Trigger::ScheduleCron { time_zone, .. } => {
-            serde_json::json!({"scheduled_for": "2026-12-07T08:00:00+02:00", "time_zone": time_zone})
-        }
-    }
-}
-
-/// The built-in example rule (stored disabled on first start).
-pub const BUILTIN_REMINDER: &str = "incomplete_reminder";
-
-pub fn builtin_reminder() -> RuleSpec {
-    RuleSpec {
-        name: "Remind the contractor when a drop has been Incomplete for 24 hours".into(),
-        enabled: false,
-        trigger: Trigger::DropStatusHeld { status: DropStatus::Incomplete, minutes: 1440 },
-        conditions: Conditions::default(),
-        actions: vec![ActionSpec::SendTemplate { template: "drop_reminder".into(), to: Recipient::Contact, variables: BTreeMap::new() }],
-        stop_processing: false,
     }
 }
 

@@ -59,7 +59,7 @@ fn bad_rules_are_refused_with_what_is_wrong() {
             "regex",
         ),
         (
-            json!({"name": "x", "trigger": {"type": "api.event", "event": "a"}, "actions": [{"type": "send_template", "template": "t", "to": "tag:late"}]}),
+            json!({"name": "x", "trigger": {"type": "api.event", "event": "a"}, "actions": [{"type": "send_template", "template": "t", "to": "tag:a,b"}]}),
             "tag",
         ),
         (

@@ -207,8 +207,13 @@ impl Turn<'_, '_> {
     }
 
     async fn set_opt_out(&mut self, contact_id: ContactId, out: bool) -> CoreResult<()> {
-        on_tx!(self.tx, c => { sqlx::query("update contact set opted_out = $1 where contact_id = $2")
-            .bind(out as i64).bind(contact_id).execute(&mut *c).await?; });
+        // STOP opts out, START opts in; either is recorded with when and how, and is an event
+        // (`contact.opted_out`, or `contact.updated` for START) whose rules run here.
+        use crate::contacts::ConsentStatus;
+        let (status, source) = if out { (ConsentStatus::OptedOut, "WhatsApp STOP") } else { (ConsentStatus::OptedIn, "WhatsApp START") };
+        self.tx.set_consent(contact_id.get(), status, source, self.now).await?;
+        let changed = ["consent".to_string()];
+        self.tx.contact_event(if out { "contact.opted_out" } else { "contact.updated" }, contact_id.get(), &changed, 0, true).await?;
         self.opted_out = out;
         Ok(())
     }

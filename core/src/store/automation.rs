@@ -76,7 +76,8 @@ impl Store {
 
     /// Checks what only the store knows: the templates the actions send exist.
     async fn check_rule(&self, spec: &RuleSpec) -> CoreResult<()> {
-        spec.check()?;
+        let keys: Vec<String> = self.attribute_defs().await?.into_iter().map(|d| d.key).collect();
+        spec.check_with(Some(&keys))?;
         for t in spec.templates() {
             let found: Option<String> = on_db!(self, pool => sqlx::query_scalar("select name from message_template where name = $1").bind(t).fetch_optional(pool).await?);
             if found.is_none() {
@@ -149,12 +150,32 @@ impl Store {
     }
 
     /// A rule's runs, newest first (`before`: runs older than that id).
+    /// The domain events about a subject (a drop number, a phone number), newest first:
+    /// (type, payload, when).
+    pub async fn events_of(&self, subject: &str, limit: i64) -> CoreResult<Vec<(String, Value, i64)>> {
+        let rows: Vec<(String, String, i64)> = on_db!(self, pool => sqlx::query_as(
+            "select type, payload, occurred_at from domain_event where subject = $1 order by event_id desc limit $2")
+            .bind(subject).bind(limit).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(t, p, at)| (t, serde_json::from_str(&p).unwrap_or(Value::String(p)), at)).collect())
+    }
+
     pub async fn automation_runs(&self, rule_id: i64, before: Option<i64>, limit: i64) -> CoreResult<Vec<RunRow>> {
+        self.runs_where("r.rule_id = $1", Arg::I(rule_id), before, limit).await
+    }
+
+    /// The runs that touched a contact (the contact's page), newest first.
+    pub async fn contact_runs(&self, phone: &Phone, limit: i64) -> CoreResult<Vec<RunRow>> {
+        self.runs_where("r.contact_phone = $1", Arg::S(phone.to_string()), None, limit).await
+    }
+
+    async fn runs_where(&self, cond: &str, arg: Arg, before: Option<i64>, limit: i64) -> CoreResult<Vec<RunRow>> {
         type Row = (i64, i64, i64, String, String, String, String, String, i64);
-        let sql = "select r.run_id, r.rule_id, r.rule_version, r.status, r.trigger_type, r.subject, r.detail, r.context, r.started_at
-             from automation_run r where r.rule_id = $1 and r.run_id < $2 order by r.run_id desc limit $3";
-        let rows: Vec<Row> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(rule_id).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?);
+        let sql = format!(
+            "select r.run_id, r.rule_id, r.rule_version, r.status, r.trigger_type, r.subject, r.detail, r.context, r.started_at
+             from automation_run r where {cond} and r.run_id < $2 order by r.run_id desc limit $3"
+        );
+        let args = [arg, Arg::I(before.unwrap_or(i64::MAX)), Arg::I(limit)];
+        let rows: Vec<Row> = on_db!(self, pool => bind_args!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         type ActionDbRow = (i64, i64, String, String, String, Option<i64>, String, Option<String>);
         let mut actions: Vec<ActionDbRow> = vec![];
@@ -217,7 +238,18 @@ impl Store {
                     .into())
                 }
             },
-            Trigger::DropStatusHeld { .. } | Trigger::ScheduleCron { .. } => true,
+            Trigger::DropStatusHeld { .. }
+            | Trigger::ScheduleCron { .. }
+            | Trigger::ContactCreated {}
+            | Trigger::ContactOptedOut {}
+            | Trigger::ContactBirthday { .. } => true,
+            Trigger::ContactUpdated { .. } => {
+                let changed: Vec<String> = match sample.get("changed").and_then(Value::as_array) {
+                    Some(list) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                    None => vec![],
+                };
+                trigger_matches(&rule.spec.trigger, &Event::ContactUpdated { changed: &changed })
+            }
             Trigger::ContactTagAdded { .. } => trigger_matches(&rule.spec.trigger, &Event::ContactTag { added: true, tag: s("tag") }),
             Trigger::ContactTagRemoved { .. } => trigger_matches(&rule.spec.trigger, &Event::ContactTag { added: false, tag: s("tag") }),
             Trigger::MessageInbound { .. } => trigger_matches(&rule.spec.trigger, &Event::MessageInbound { text: s("text") }),

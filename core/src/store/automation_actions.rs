@@ -51,6 +51,34 @@ impl Tx<'_> {
             };
             return Ok(vec![out(&phone, if changed { "done" } else { "skipped" }, None, what)]);
         }
+        if let ActionSpec::SetAttribute { key, value } = action {
+            let Some(phone) = contact_phone(ctx) else {
+                return Ok(vec![out("", "skipped", None, "this event has no contact".into())]);
+            };
+            let value = match value.as_str() {
+                Some(text) => match render_text(text, ctx) {
+                    Ok(v) => Value::from(v),
+                    Err(e) => return Ok(vec![out(&phone, "failed", None, format!("the value does not render: {e}"))]),
+                },
+                None => value.clone(),
+            };
+            let defs = self.attribute_defs_in().await?;
+            let Some(def) = defs.iter().find(|d| &d.key == key) else {
+                return Ok(vec![out(&phone, "failed", None, format!("there is no attribute {key}"))]);
+            };
+            if let Err(e) = if value.is_null() { Ok(String::new()) } else { def.canonical(&value) } {
+                return Ok(vec![out(&phone, "failed", None, e)]);
+            }
+            let Some(c) = cause else { return Ok(vec![out(&phone, "would_send", None, format!("set {key} = {value}"))]) };
+            let by = format!("automation rule {}", c.rule_id);
+            let mut u = crate::contacts::ContactUpdate::default();
+            u.attributes.insert(key.clone(), value.clone());
+            let cause = super::TagCause { by: &by, rule: Some(c.rule_id), depth: c.depth + 1 };
+            let change = self.apply_contact(&Phone::parse(&phone)?, &u, &defs, &cause, true).await?;
+            let done = !change.changed.is_empty();
+            let what = if done { format!("set {key} = {value}") } else { format!("{key} was {value} already") };
+            return Ok(vec![out(&phone, if done { "done" } else { "skipped" }, None, what)]);
+        }
         if let ActionSpec::CallWebhook { endpoint } = action {
             let url: Option<String> = on_tx!(self, c => sqlx::query_scalar("select url from webhook_endpoint where endpoint_id = $1 and enabled = 1")
                 .bind(endpoint).fetch_optional(&mut *c).await?);
@@ -66,12 +94,28 @@ impl Tx<'_> {
         let recipients: Vec<String> = match action {
             ActionSpec::SendTemplate { to, .. } | ActionSpec::SendText { to, .. } => match to {
                 Recipient::Number(p) => vec![p.to_string()],
+                Recipient::Tag(t) => {
+                    let phones: Vec<String> = on_tx!(self, c => sqlx::query_scalar(
+                        "select c.phone from contact c join contact_tag ct on ct.contact_id = c.contact_id join tag t on t.tag_id = ct.tag_id
+                         where t.name_key = $1 order by c.contact_id limit $2")
+                        .bind(t.to_lowercase()).bind(automation::MAX_TAG_RECIPIENTS + 1).fetch_all(&mut *c).await?);
+                    if phones.is_empty() {
+                        return Ok(vec![out(&format!("tag:{t}"), "skipped", None, format!("no contact is tagged {t}"))]);
+                    }
+                    if phones.len() as i64 > automation::MAX_TAG_RECIPIENTS {
+                        let why = format!("more than {} contacts are tagged {t}: send it as a broadcast", automation::MAX_TAG_RECIPIENTS);
+                        return Ok(vec![out(&format!("tag:{t}"), "failed", None, why)]);
+                    }
+                    phones
+                }
                 Recipient::Contact => match contact_phone(ctx) {
                     Some(p) => vec![p],
                     None => return Ok(vec![out("", "skipped", None, "this event has no contact number to send to".into())]),
                 },
             },
-            ActionSpec::CallWebhook { .. } | ActionSpec::AddTag { .. } | ActionSpec::RemoveTag { .. } => vec![],
+            ActionSpec::CallWebhook { .. } | ActionSpec::AddTag { .. } | ActionSpec::RemoveTag { .. } | ActionSpec::SetAttribute { .. } => {
+                vec![]
+            }
             ActionSpec::NotifyUsers { .. } => {
                 let phones: Vec<String> = on_tx!(self, c => sqlx::query_scalar("select phone from app_user where phone is not null order by user_id")
                     .fetch_all(&mut *c).await?);
@@ -110,9 +154,10 @@ impl Tx<'_> {
                 ActionSpec::NotifyUsers { text } => {
                     render_text(text, ctx).map(|b| (None, b, ctx.clone())).map_err(|e| ("failed", format!("the text does not render: {e}")))
                 }
-                ActionSpec::CallWebhook { .. } | ActionSpec::AddTag { .. } | ActionSpec::RemoveTag { .. } => {
-                    Err(("failed", "this action has no message".into()))
-                }
+                ActionSpec::CallWebhook { .. }
+                | ActionSpec::AddTag { .. }
+                | ActionSpec::RemoveTag { .. }
+                | ActionSpec::SetAttribute { .. } => Err(("failed", "this action has no message".into())),
             };
             let (template, body, vars) = match plan {
                 Ok(p) => p,

@@ -186,14 +186,7 @@ impl Tx<'_> {
             tracing::warn!(subject = %subject.subject, depth, "automation loop guard: an event this deep runs no rule");
             return Ok(false);
         }
-        let kind = match event {
-            Event::DropStatusChanged { .. } => "drop.status_changed",
-            Event::DropStatusHeld { .. } => "drop.status_held",
-            Event::MessageInbound { .. } => "message.inbound",
-            Event::ApiEvent { .. } => "api.event",
-            Event::ContactTag { added: true, .. } => "contact.tag_added",
-            Event::ContactTag { added: false, .. } => "contact.tag_removed",
-        };
+        let kind = event.kind();
         let mut any = false;
         // Rules whose conditions do not hold are logged together, in one statement per 50
         // (on PostgreSQL each statement is a round trip).

@@ -9,7 +9,7 @@ use crate::automation::{self, schedule, Trigger};
 impl Store {
     /// The enabled rules of a trigger type, read on the pool: a sweep that finds nothing to
     /// do never waits for (or holds) SQLite's write lock.
-    async fn enabled_rules(&self, trigger_type: &str) -> CoreResult<Vec<super::automation_run::LiveRule>> {
+    pub(crate) async fn enabled_rules(&self, trigger_type: &str) -> CoreResult<Vec<super::automation_run::LiveRule>> {
         live_rules(on_db!(self, pool => sqlx::query_as(ENABLED_RULES).bind(trigger_type).bind(true).fetch_all(pool).await?))
     }
 

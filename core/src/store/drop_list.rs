@@ -195,6 +195,6 @@ pub(crate) fn check_search(name: &str, value: Option<&str>) -> Result<(), InputE
     }
 }
 
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

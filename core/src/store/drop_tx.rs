@@ -16,25 +16,27 @@ pub enum DropKey<'a> {
 /// the `Store` methods of the same names run each in a transaction of its own.
 impl Tx<'_> {
     /// Finds or creates the contact for a phone number (a non-empty `name` fills an empty
-    /// one). Returns its id and whether the number opted out.
+    /// one; a new contact records `contact.created` and runs its rules). Returns its id and
+    /// whether the number opted out.
     pub async fn upsert_contact(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(ContactId, bool)> {
-        let (id, opted_out): (ContactId, i64) = on_tx!(self, c => sqlx::query_as(
-            "insert into contact (phone, name, created_at) values ($1, $2, $3)
-             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end
-             returning contact_id, opted_out")
-            .bind(phone.as_str()).bind(name.trim()).bind(now).fetch_one(&mut *c).await?);
-        Ok((id, opted_out != 0))
+        self.touch_contact(phone, name, None, now).await
     }
 
     /// Records that a number wrote to us at `now` (WhatsApp's 24-hour window starts there):
     /// [`Tx::upsert_contact`] that also sets the contact's last inbound time.
     pub async fn note_inbound(&mut self, phone: &Phone, name: &str, now: i64) -> CoreResult<(ContactId, bool)> {
-        let (id, opted_out): (ContactId, i64) = on_tx!(self, c => sqlx::query_as(
-            "insert into contact (phone, name, created_at, last_inbound_at) values ($1, $2, $3, $3)
-             on conflict (phone) do update set name = case when contact.name = '' then excluded.name else contact.name end,
-                last_inbound_at = excluded.last_inbound_at
-             returning contact_id, opted_out")
-            .bind(phone.as_str()).bind(name.trim()).bind(now).fetch_one(&mut *c).await?);
+        self.touch_contact(phone, name, Some(now), now).await
+    }
+
+    async fn touch_contact(&mut self, phone: &Phone, name: &str, inbound_at: Option<i64>, now: i64) -> CoreResult<(ContactId, bool)> {
+        let (id, created) = self.insert_contact(phone, name.trim(), now).await?;
+        let opted_out: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "update contact set name = case when name = '' then $1 else name end, last_inbound_at = coalesce($2, last_inbound_at)
+             where contact_id = $3 returning opted_out")
+            .bind(name.trim()).bind(inbound_at).bind(id).fetch_one(&mut *c).await?);
+        if created {
+            self.contact_event("contact.created", id.get(), &[], 0, true).await?;
+        }
         Ok((id, opted_out != 0))
     }
 

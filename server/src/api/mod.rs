@@ -4,6 +4,7 @@
 
 mod automations;
 mod caller;
+mod contacts;
 mod drops;
 mod error;
 mod health;
@@ -40,8 +41,21 @@ pub fn router() -> Routes<AppState> {
         .route("/api/v1/automations/{id}/dry-run", post(automations::dry_run))
         .route("/api/v1/automations/{id}/runs", get(automations::runs))
         .route("/api/v1/events", post(automations::post_event))
+        .route("/api/v1/contacts", get(contacts::list).post(contacts::create))
+        .route("/api/v1/contacts/imports/{id}/rejected.csv", get(contacts::rejected_csv))
+        .route("/api/v1/contacts/{phone}", get(contacts::get_one).put(contacts::update))
+        .route("/api/v1/contact-attributes", get(contacts::list_attributes).post(contacts::save_attribute))
+        .route("/api/v1/contact-attributes/{key}", axum::routing::delete(contacts::delete_attribute))
         .route("/send", post(messages::send))
         .route("/api/{*rest}", any(error::not_found))
+}
+
+/// The largest contacts CSV upload (a 10 MB file and its multipart framing).
+pub const IMPORT_BODY_LIMIT: usize = 12 << 20;
+
+/// The routes with larger bodies than the API's limit: the contacts CSV import.
+pub fn upload_router() -> Routes<AppState> {
+    Routes::new().route("/api/v1/contacts/import", post(contacts::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {

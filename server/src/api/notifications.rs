@@ -1,22 +1,20 @@
 //! The predecessor notification service's API, same paths and shapes:
 //! `/api/notifications/health`, `send-message`, `history`, `statistics`, `templates`,
-//! `process-queue`, `resend/{id}`; and the native contacts API, `/api/v1/contacts`.
+//! `process-queue`, `resend/{id}`.
 //! Every send goes through the outbox and honours the contact's opt-out and muted types.
 
-use crate::api::{self, ApiCaller, ApiError, ApiPath, ApiResult, IdempotencyKey};
+use crate::api::{self, ApiCaller, ApiResult, IdempotencyKey};
 use crate::routes::Routes;
 use crate::workers::{self, Messaging};
 use app::ssr::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use dropcheck_core::domain::Phone;
-use dropcheck_core::notify::{Contact, ContactUpdate};
+use dropcheck_core::now_ms;
 use dropcheck_core::outbox::MessageFilter;
 use dropcheck_core::store::MessageRow;
-use dropcheck_core::{now_ms, CoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -31,8 +29,6 @@ pub fn router(messaging: Arc<Messaging>) -> Routes<AppState> {
         .route("/api/notifications/templates/{name}", get(api::get_template).put(api::update_template))
         .route("/api/notifications/process-queue", post(process_queue))
         .route("/api/notifications/resend/{id}", post(api::resend_message))
-        .route("/api/v1/contacts", get(list_contacts).post(create_contact))
-        .route("/api/v1/contacts/{phone}", get(get_contact).put(update_contact))
         .map(|r| r.layer(Extension(messaging)))
 }
 
@@ -144,107 +140,4 @@ async fn process_queue(State(st): State<AppState>, Extension(m): Extension<Arc<M
     m.wake_outbox.notify_one();
     let counts = st.store.outbox_counts().await?;
     Ok(Json(json!({ "success": true, "message": "the sender is processing the queue", "queued": counts.queued, "failed": counts.failed })))
-}
-
-// ------------------------------------------------------------------ contacts
-
-fn contact_json(c: &Contact, tags: &[String]) -> Value {
-    json!({
-        "phone": c.phone,
-        "tags": tags,
-        "name": c.name,
-        "opted_out": c.opted_out,
-        "muted_types": c.muted_types,
-        "last_inbound_at": c.last_inbound_at.map(api::rfc3339),
-        "created_at": api::rfc3339(c.created_at),
-    })
-}
-
-#[derive(Deserialize)]
-struct ContactBody {
-    #[serde(default)]
-    phone: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    opted_out: Option<bool>,
-    #[serde(default)]
-    muted_types: Option<Vec<String>>,
-    /// Replaces the contact's tags (each added or removed records its event and runs its rules).
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-}
-
-impl ContactBody {
-    fn update(self) -> ContactUpdate {
-        ContactUpdate { name: self.name, opted_out: self.opted_out, muted_types: self.muted_types }
-    }
-}
-
-async fn list_contacts(State(st): State<AppState>, caller: ApiCaller) -> ApiResult<Json<Value>> {
-    caller.require("read")?;
-    let contacts = st.store.contacts(500).await?;
-    let phones: Vec<&str> = contacts.iter().map(|c| c.phone.as_str()).collect();
-    let tags = st.store.tags_of(&phones).await?;
-    let none = vec![];
-    Ok(Json(
-        json!({ "contacts": contacts.iter().map(|c| contact_json(c, tags.get(c.phone.as_str()).unwrap_or(&none))).collect::<Vec<_>>() }),
-    ))
-}
-
-async fn get_contact(State(st): State<AppState>, caller: ApiCaller, ApiPath(phone): ApiPath<String>) -> ApiResult<Json<Value>> {
-    caller.require("read")?;
-    let phone = Phone::parse(&phone)?;
-    let c = st.store.contact(&phone).await?;
-    Ok(Json(contact_json(&c, &st.store.contact_tags(&phone).await?)))
-}
-
-async fn create_contact(
-    State(st): State<AppState>,
-    caller: ApiCaller,
-    body: Result<Json<ContactBody>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require("admin")?;
-    let Json(mut body) = body?;
-    let phone = body.phone.take().ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone", "phone is required"))?;
-    let phone = Phone::parse(&phone)?;
-    match st.store.contact(&phone).await {
-        Ok(_) => return Err(ApiError::new(StatusCode::CONFLICT, "contact_exists", format!("{} is a contact already", phone.as_str()))),
-        Err(CoreError::NotFound { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let tags = body.tags.clone();
-    // Checked before anything is saved: a bad tag changes nothing.
-    for t in tags.iter().flatten() {
-        dropcheck_core::store::check_tag(t)?;
-    }
-    let c = st.store.save_contact(&phone, &body.update()).await?;
-    if let Some(t) = tags {
-        st.store.set_contact_tags(&phone, &t, &format!("API key {}", caller.name)).await?;
-    }
-    Ok((StatusCode::CREATED, Json(contact_json(&c, &st.store.contact_tags(&phone).await?))))
-}
-
-/// `PUT /api/v1/contacts/{phone}`: name, opt-out and muted message types.
-async fn update_contact(
-    State(st): State<AppState>,
-    caller: ApiCaller,
-    ApiPath(phone): ApiPath<String>,
-    body: Result<Json<ContactBody>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    caller.require("admin")?;
-    let Json(body) = body?;
-    let phone = Phone::parse(&phone)?;
-    st.store.contact(&phone).await?;
-    let tags = body.tags.clone();
-    // Checked before anything is saved: a bad tag changes nothing.
-    for t in tags.iter().flatten() {
-        dropcheck_core::store::check_tag(t)?;
-    }
-    let c = st.store.save_contact(&phone, &body.update()).await?;
-    if let Some(t) = tags {
-        st.store.set_contact_tags(&phone, &t, &format!("API key {}", caller.name)).await?;
-    }
-    tracing::info!(caller = %caller.name, opted_out = c.opted_out, "contact preferences updated");
-    Ok(Json(contact_json(&c, &st.store.contact_tags(&phone).await?)))
 }

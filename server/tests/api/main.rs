@@ -13,6 +13,7 @@
 mod helpers;
 
 mod automations;
+mod contacts;
 mod exports;
 mod first_contact;
 mod http;

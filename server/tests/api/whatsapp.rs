@@ -772,6 +772,10 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
         app.drain_inbox().await;
         sent_after_drain(&app, &m, "the STOP confirmation", |m| m.sent.iter().any(|(_, b)| b.contains("START to resume"))).await;
         let me = dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap();
+        // STOP is the contact's consent withdrawn, with when and how, and an event.
+        let c = store.contact(&me).await.unwrap();
+        assert_eq!((c.consent.status, c.consent.source.as_deref()), (dropcheck_core::contacts::ConsentStatus::OptedOut, Some("WhatsApp STOP")));
+        assert!(store.events_of(CONTRACTOR, 10).await.unwrap().iter().any(|e| e.0 == "contact.opted_out"));
         let id = store.queue_message(&me, "a notice", None, dropcheck_core::now_ms()).await.unwrap();
         let msg = wait_failed(id).await;
         assert_eq!(msg.error_code.as_deref(), Some("opted_out"));

@@ -2,9 +2,9 @@
 //! `contact.tag_added` / `contact.tag_removed` and runs their rules in the same transaction
 //! (a rule's own tag changes carry its event's depth + 1: the loop guard).
 
-use super::automation_run::{NewEvent, RunSubject};
 use super::*;
 use crate::automation::Event;
+use crate::store::automation_run::{NewEvent, RunSubject};
 
 /// A tag name as given: trimmed, 1–50 characters, no commas (lists are comma-separated).
 pub fn check_tag(name: &str) -> Result<String, InputError> {
@@ -30,6 +30,7 @@ impl Tx<'_> {
         let tag = check_tag(tag)?;
         let now = now_ms();
         let (contact_id, _) = self.upsert_contact(phone, "", now).await?;
+        let contact_id = contact_id.get();
         let changed = on_tx!(self, c => {
             if add {
                 let tag_id: i64 = sqlx::query_scalar(
@@ -45,8 +46,8 @@ impl Tx<'_> {
         });
         if changed {
             let kind = if add { "contact.tag_added" } else { "contact.tag_removed" };
-            let name: String = on_tx!(self, c => sqlx::query_scalar("select name from contact where contact_id = $1").bind(contact_id).fetch_one(&mut *c).await?);
-            let ctx = serde_json::json!({"phone": phone.as_str(), "name": name, "tag": tag});
+            let contact = self.contact_in(contact_id).await?;
+            let ctx = crate::contacts::contact_context(&contact, &[("tag", tag.as_str().into())]);
             let origin = if cause.rule.is_some() { "automation" } else { "api" };
             let ev = NewEvent { kind, subject: phone.as_str(), payload: &ctx, origin, depth: cause.depth, idempotency_key: None };
             if let Some(event_id) = self.record_event(&ev).await? {
@@ -72,46 +73,10 @@ impl Store {
              where c.phone = $1 order by t.name_key").bind(phone.as_str()).fetch_all(pool).await?))
     }
 
-    /// The tags of several contacts, by phone (the contacts list).
-    pub async fn tags_of(&self, phones: &[&str]) -> CoreResult<std::collections::HashMap<String, Vec<String>>> {
-        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for chunk in phones.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "select c.phone, t.name from contact_tag ct join tag t on t.tag_id = ct.tag_id join contact c on c.contact_id = ct.contact_id
-                 where c.phone in ({}) order by t.name_key",
-                marks.join(", ")
-            );
-            let rows: Vec<(String, String)> = on_db!(self, pool => {
-                let mut q = sqlx::query_as(&sql);
-                for p in chunk {
-                    q = q.bind(*p);
-                }
-                q.fetch_all(pool).await?
-            });
-            for (phone, tag) in rows {
-                out.entry(phone).or_default().push(tag);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Makes a contact's tags exactly `tags` (the API's `PUT`): each one added or removed
-    /// records its event and runs its rules, in one transaction.
+    /// Makes a contact's tags exactly `tags` (each one added or removed records its event
+    /// and runs its rules, in one transaction).
     pub async fn set_contact_tags(&self, phone: &Phone, tags: &[String], by: &str) -> CoreResult<Vec<String>> {
-        let wanted: Vec<String> = tags.iter().map(|t| check_tag(t)).collect::<Result<_, _>>()?;
-        let have = self.contact_tags(phone).await?;
-        let mut tx = self.begin().await?;
-        let cause = TagCause { by, rule: None, depth: 0 };
-        for t in &have {
-            if !wanted.iter().any(|w| w.eq_ignore_ascii_case(t)) {
-                tx.set_tag(phone, t, false, &cause).await?;
-            }
-        }
-        for t in &wanted {
-            tx.set_tag(phone, t, true, &cause).await?;
-        }
-        tx.commit().await?;
-        self.contact_tags(phone).await
+        let u = crate::contacts::ContactUpdate { tags: Some(tags.to_vec()), ..Default::default() };
+        Ok(self.save_contact(phone, &u, by).await?.0.tags)
     }
 }
