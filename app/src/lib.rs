@@ -15,6 +15,7 @@ mod auth;
 mod automations;
 #[cfg(feature = "hydrate")]
 mod browser;
+mod contacts;
 mod drops;
 mod ledger;
 mod messages;
@@ -68,6 +69,10 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("stats") view={Lazy::<StatsRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("webhooks")) view={Lazy::<WebhooksRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("automations") view={Lazy::<AutomationsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("contacts") view={Lazy::<ContactsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("contacts"), StaticSegment("import")) view={Lazy::<ContactImportRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("contacts"), StaticSegment("import"), ParamSegment("id")) view={Lazy::<ContactImportMapRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("contacts"), ParamSegment("phone")) view={Lazy::<ContactRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("automations"), ParamSegment("id")) view={Lazy::<AutomationRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view={Lazy::<IntegrationsRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
@@ -106,6 +111,10 @@ lazy_page!(StatsRoute, stats::StatsPage);
 lazy_page!(WebhooksRoute, settings::webhooks::WebhooksPage);
 lazy_page!(AutomationsRoute, automations::list::AutomationsPage);
 lazy_page!(AutomationRoute, automations::detail::AutomationPage);
+lazy_page!(ContactsRoute, contacts::list::ContactsPage);
+lazy_page!(ContactRoute, contacts::detail::ContactPage);
+lazy_page!(ContactImportRoute, contacts::import::ImportPage);
+lazy_page!(ContactImportMapRoute, contacts::import::ImportMapPage);
 
 /// Marks the page as hydrated once its route's view is (tests wait on `data-hydrated`). It
 /// sits in each route's view, since a lazy route hydrates after the rest of the app.

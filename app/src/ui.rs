@@ -56,6 +56,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 </a>
                 <a href="/" class="text-slate-300 hover:text-white">"Drops"</a>
                 <a href="/messages" class="text-slate-300 hover:text-white">"Messages"</a>
+                <a href="/contacts" class="text-slate-300 hover:text-white">"Contacts"</a>
                 <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
                 <a href="/stats" class="text-slate-300 hover:text-white">"Stats"</a>
                 {me.admin.then(|| view! { <a href="/automations" class="text-slate-300 hover:text-white">"Automations"</a> })}

@@ -14,7 +14,9 @@ use crate::error::InputError;
 /// are theirs to name): the domain events Dropcheck records.
 pub const EVENT_TYPES: &[&str] = &[
     "drop.status_changed",
+    "drop.photo_added",
     "message.inbound",
+    "message.failed",
     "contact.created",
     "contact.updated",
     "contact.opted_out",

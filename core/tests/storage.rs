@@ -61,6 +61,11 @@ async fn a_drop_goes_through_the_whole_review_loop_with_history_and_outbox() {
             store.add_photo(&dn("DR12345678"), &photo(step, step as u8), &api).await.unwrap();
         }
         assert_eq!(store.add_photo(&dn("DR12345678"), &photo(13, 1), &api).await.unwrap_err().code(), "invalid_step");
+        // Each photo filed is a `drop.photo_added` event (webhook endpoints can take it).
+        let added: Vec<serde_json::Value> =
+            store.events_of("DR12345678", 50).await.unwrap().into_iter().filter(|e| e.0 == "drop.photo_added").map(|e| e.1).collect();
+        assert_eq!(added.len(), 12, "the refused 13th is none");
+        assert_eq!((added[0]["step"].as_i64(), added[0]["drop_number"].as_str()), (Some(12), Some("DR12345678")));
 
         // Reviewing a collecting drop's status is refused with a typed conflict.
         let err = store.approve(&dn("DR12345678"), true, &reviewer).await.unwrap_err();

@@ -8,7 +8,8 @@ import { signIn } from "./helpers";
 const PAGES = [
   "/", "/drops/DR10000001", "/messages", "/sandbox", "/events", "/stats", "/settings/projects",
   "/settings/users", "/settings/templates", "/settings/api-keys", "/settings/integrations",
-  "/automations", "/automations/1", "/automations/new", "/settings/webhooks",
+  "/automations", "/automations/1", "/automations/new", "/settings/webhooks", "/contacts", "/contacts/import",
+  "/contacts/%2B27640412391",
 ];
 
 async function watchViolations(page: Page): Promise<string[]> {

@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod config;
-pub mod contact_import;
+pub mod contacts_web;
 pub mod csv_export;
 pub mod group_commit;
 pub mod integrations;
@@ -96,7 +96,7 @@ pub fn router_and_api_paths(
         // Forms and server functions: small bodies. The sandbox's upload sets its own limit.
         .layer(RequestBodyLimitLayer::new(FORM_BODY_LIMIT))
         .merge(sandbox::router(messaging.clone()))
-        .merge(contact_import::router())
+        .merge(contacts_web::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(from_fn_with_state(state.clone(), web::gate))
         .layer(from_fn_with_state(state.clone(), web::csrf))

@@ -77,6 +77,7 @@ fn is_admin_only(path: &str) -> bool {
         || path.starts_with("/events/")
         || path.starts_with("/contacts/import")
         || path == "/contacts/upload"
+        || path.starts_with("/contacts/attributes")
 }
 
 /// The path as the gate judges it: percent-decoded, repeated and trailing slashes removed,

@@ -130,6 +130,11 @@ pub struct ImportMapping {
     pub fire_rules: bool,
 }
 
+/// The pairs of a query string or an url-encoded form body.
+pub fn form_pairs(q: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.trim_start_matches('?').as_bytes()).into_owned().collect()
+}
+
 impl ImportMapping {
     /// From the import page's form: `c{i}` the target of column `i`, `region`, `mode` and
     /// `fire` (`on` when rules should run).

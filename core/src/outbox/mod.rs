@@ -217,6 +217,14 @@ impl Store {
                     }
                 });
             }
+            // Messages failed for good: each is a `message.failed` event (webhooks subscribe to it).
+            let gave_up: Vec<(MessageId, String, String)> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    SendOutcome::Failed { message_id, code, text, retry_at: None, .. } => Some((*message_id, code.clone(), text.clone())),
+                    _ => None,
+                })
+                .collect();
             let out = on_tx!(&mut tx, c => {
                 for o in outcomes {
                     match o {
@@ -250,6 +258,9 @@ impl Store {
                     }
                 }
             });
+            for (id, code, text) in gave_up {
+                tx.message_failed(id, &code, &text).await?;
+            }
             tx.commit().await?;
             out
         };

@@ -108,6 +108,35 @@ impl Tx<'_> {
         Ok(id)
     }
 
+    /// Records `message.failed` for an outbound message the sender gave up on.
+    pub(crate) async fn message_failed(&mut self, id: crate::ids::MessageId, code: &str, text: &str) -> CoreResult<()> {
+        let row: Option<(String, Option<String>, Option<String>)> = on_tx!(self, c => sqlx::query_as(
+            "select phone, template, reference_id from message where message_id = $1").bind(id).fetch_optional(&mut *c).await?);
+        let Some((phone, template, reference_id)) = row else { return Ok(()) };
+        let payload = serde_json::json!({"message_id": id.0, "phone": phone, "template": template, "reference_id": reference_id,
+            "error_code": code, "error": text});
+        let ev = NewEvent { kind: "message.failed", subject: &phone, payload: &payload, origin: "system", depth: 0, idempotency_key: None };
+        self.record_event(&ev).await?;
+        Ok(())
+    }
+
+    /// Records `drop.photo_added` for a photo filed on a drop's step.
+    pub(crate) async fn photo_added(&mut self, detail: &DropDetail, step: i64, photo_id: i64, sha256: &str, round: i64) -> CoreResult<()> {
+        let payload = serde_json::json!({"drop_number": detail.drop_number.as_str(), "project": detail.project, "step": step,
+            "photo_id": photo_id, "sha256": sha256, "round": round,
+            "contractor_phone": detail.contractor.as_ref().map(|c| c.phone.to_string())});
+        let ev = NewEvent {
+            kind: "drop.photo_added",
+            subject: detail.drop_number.as_str(),
+            payload: &payload,
+            origin: "inbound",
+            depth: 0,
+            idempotency_key: None,
+        };
+        self.record_event(&ev).await?;
+        Ok(())
+    }
+
     pub(crate) async fn enabled_rules(&mut self, trigger_type: &str) -> CoreResult<Vec<LiveRule>> {
         live_rules(on_tx!(self, c => sqlx::query_as(ENABLED_RULES).bind(trigger_type).bind(true).fetch_all(&mut *c).await?))
     }

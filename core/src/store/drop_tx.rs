@@ -132,6 +132,7 @@ impl Tx<'_> {
             id
         });
         self.judge_photo(detail.drop_id, id, photo).await?;
+        self.photo_added(detail, photo.step.get(), id.get(), &photo.sha256, round).await?;
         Ok(id)
     }
 

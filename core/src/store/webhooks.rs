@@ -118,6 +118,25 @@ impl Tx<'_> {
             })
             .map(|(id, _)| id)
             .collect();
+        self.queue_webhook_to(message_id, event_id, kind, data, &targets).await
+    }
+
+    /// The enabled endpoints and the event types each takes (read once by a bulk change).
+    pub(crate) async fn webhook_subscriptions(&mut self) -> CoreResult<Vec<(i64, Vec<String>)>> {
+        let rows: Vec<(i64, String)> = on_tx!(self, c => sqlx::query_as("select endpoint_id, event_types from webhook_endpoint where enabled = 1")
+            .fetch_all(&mut *c).await?);
+        Ok(rows.into_iter().map(|(id, t)| (id, serde_json::from_str(&t).unwrap_or_default())).collect())
+    }
+
+    /// [`Tx::queue_webhook`] to these endpoints.
+    pub(crate) async fn queue_webhook_to(
+        &mut self,
+        message_id: &str,
+        event_id: Option<i64>,
+        kind: &str,
+        data: &Value,
+        targets: &[i64],
+    ) -> CoreResult<Option<String>> {
         if targets.is_empty() {
             return Ok(None);
         }
@@ -126,7 +145,7 @@ impl Tx<'_> {
         on_tx!(self, c => {
             sqlx::query("insert into webhook_message (message_id, event_id, type, body, created_at) values ($1, $2, $3, $4, $5) on conflict (message_id) do nothing")
                 .bind(message_id).bind(event_id).bind(kind).bind(&body).bind(now).execute(&mut *c).await?;
-            for e in &targets {
+            for e in targets {
                 sqlx::query("insert into webhook_delivery (message_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
                              values ($1, $2, 'pending', $3, $3, $3) on conflict (message_id, endpoint_id) do nothing")
                     .bind(message_id).bind(e).bind(now).execute(&mut *c).await?;

@@ -14,14 +14,8 @@ async fn import(app: &crate::helpers::TestApp, csv: &str, parts: &[(&str, &str)]
     for (k, v) in parts {
         form = form.text(k.to_string(), v.to_string());
     }
-    let res = app
-        .client
-        .post(format!("{}/api/v1/contacts/import", app.base))
-        .header("X-API-Key", BRIDGE)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.post(format!("{}/api/v1/contacts/import", app.base)).header("X-API-Key", BRIDGE).multipart(form).send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -57,7 +51,9 @@ async fn a_contact_profile_goes_through_the_api_and_the_list_filters_it() {
                 assert_eq!(v["error"], code, "{bad}: {v}");
             }
         }
-        let (_, c) = app.api("PUT", "/api/v1/contacts/%2B27640412391", Some(BRIDGE), Some(r#"{"time_zone": null, "attributes": {"plan": null}}"#)).await;
+        let (_, c) = app
+            .api("PUT", "/api/v1/contacts/%2B27640412391", Some(BRIDGE), Some(r#"{"time_zone": null, "attributes": {"plan": null}}"#))
+            .await;
         assert_eq!((c["time_zone"].clone(), c["attributes"].clone(), c["name"].as_str()), (Value::Null, json!({}), Some("Thabo")), "{c}");
 
         app.api("POST", "/api/v1/contacts", Some(BRIDGE), Some(r#"{"phone": "+27831234567", "name": "Sipho"}"#)).await;
@@ -67,7 +63,8 @@ async fn a_contact_profile_goes_through_the_api_and_the_list_filters_it() {
         assert_eq!(v["total"], 1);
         let (s, v) = app.api("GET", "/api/v1/contacts?attribute=plan", Some(BRIDGE), None).await;
         assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_attribute")));
-        let res = app.client.delete(format!("{}/api/v1/contact-attributes/plan", app.base)).header("X-API-Key", BRIDGE).send().await.unwrap();
+        let res =
+            app.client.delete(format!("{}/api/v1/contact-attributes/plan", app.base)).header("X-API-Key", BRIDGE).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
     })
     .await;
@@ -86,8 +83,15 @@ async fn a_csv_import_previews_reports_its_rejected_rows_and_reimports_without_d
         let app = spawn(store).await;
         let (s, preview) = import(&app, CSV, &[("default_region", "ZA"), ("dry_run", "true")]).await;
         assert_eq!(s, StatusCode::OK, "{preview}");
-        assert_eq!(preview["mapping"], json!({"Phone number": "phone", "Name": "name", "Tags": "tags", "Birthday": "birthday"}), "guessed from the headings");
-        assert_eq!((preview["created"].as_i64(), preview["rejected"].as_i64(), preview["dry_run"].as_bool()), (Some(2), Some(3), Some(true)));
+        assert_eq!(
+            preview["mapping"],
+            json!({"Phone number": "phone", "Name": "name", "Tags": "tags", "Birthday": "birthday"}),
+            "guessed from the headings"
+        );
+        assert_eq!(
+            (preview["created"].as_i64(), preview["rejected"].as_i64(), preview["dry_run"].as_bool()),
+            (Some(2), Some(3), Some(true))
+        );
         let (_, list) = app.api("GET", "/api/v1/contacts", Some(BRIDGE), None).await;
         assert_eq!(list["total"], 0, "a preview writes nothing");
 

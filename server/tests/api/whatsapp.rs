@@ -767,6 +767,10 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
         let id = store.queue_message(&silent, "hello", None, dropcheck_core::now_ms()).await.unwrap();
         let msg = wait_failed(id).await;
         assert_eq!((msg.error_code.as_deref(), msg.attempts), (Some("window_closed"), 1));
+        let failed: Vec<serde_json::Value> =
+            store.events_of("+27640000077", 10).await.unwrap().into_iter().filter(|e| e.0 == "message.failed").map(|e| e.1).collect();
+        assert_eq!(failed.len(), 1, "a message given up on is a message.failed event");
+        assert_eq!((failed[0]["error_code"].as_str(), failed[0]["message_id"].as_i64()), (Some("window_closed"), Some(id.0)));
         // A number that sent STOP gets only the confirmation.
         app.text("SM1", "STOP").await;
         app.drain_inbox().await;
@@ -774,7 +778,10 @@ async fn outside_the_24_hour_window_or_after_stop_a_message_fails_at_once_with_t
         let me = dropcheck_core::domain::Phone::parse(CONTRACTOR).unwrap();
         // STOP is the contact's consent withdrawn, with when and how, and an event.
         let c = store.contact(&me).await.unwrap();
-        assert_eq!((c.consent.status, c.consent.source.as_deref()), (dropcheck_core::contacts::ConsentStatus::OptedOut, Some("WhatsApp STOP")));
+        assert_eq!(
+            (c.consent.status, c.consent.source.as_deref()),
+            (dropcheck_core::contacts::ConsentStatus::OptedOut, Some("WhatsApp STOP"))
+        );
         assert!(store.events_of(CONTRACTOR, 10).await.unwrap().iter().any(|e| e.0 == "contact.opted_out"));
         let id = store.queue_message(&me, "a notice", None, dropcheck_core::now_ms()).await.unwrap();
         let msg = wait_failed(id).await;

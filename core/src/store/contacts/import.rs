@@ -4,6 +4,7 @@
 //! rejected rows is stored for the download.
 
 use serde::Serialize;
+use std::collections::HashMap;
 
 use super::*;
 use crate::contacts::import::{self, CsvFile};
@@ -67,9 +68,21 @@ impl Store {
         let cause = TagCause { by: &source, rule: None, depth: 0 };
         for chunk in rows.chunks(CHUNK) {
             let mut tx = self.begin().await?;
+            let mut bulk =
+                Bulk { endpoints: tx.webhook_subscriptions().await?, tags: HashMap::new(), source: &source, fire: mapping.fire_rules };
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("select phone, contact_id from contact where phone in ({})", marks.join(", "));
+            let phones: Vec<Arg> = chunk.iter().map(|r| Arg::S(r.phone.to_string())).collect();
+            let known: HashMap<String, i64> =
+                on_tx!(&mut tx, c => bind_args!(sqlx::query_as::<_, (String, i64)>(&sql), &phones).fetch_all(&mut *c).await?)
+                    .into_iter()
+                    .collect();
             for row in chunk {
-                let existing: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("select contact_id from contact where phone = $1")
-                    .bind(row.phone.as_str()).fetch_optional(&mut *c).await?);
+                let existing = known.get(row.phone.as_str()).copied();
+                if existing.is_none() && tx.import_new(&mut bulk, &row.phone, &row.update, &defs).await? {
+                    report.created += 1;
+                    continue;
+                }
                 let update = match existing {
                     None => row.update.clone(),
                     Some(_) if mapping.mode == ImportMode::Skip => {
@@ -119,7 +132,118 @@ impl Store {
     }
 }
 
+/// What an import chunk reads once: the webhook subscriptions and the tags' ids.
+struct Bulk<'a> {
+    endpoints: Vec<(i64, Vec<String>)>,
+    tags: HashMap<String, i64>,
+    source: &'a str,
+    fire: bool,
+}
+
 impl Tx<'_> {
+    /// A new contact from an import in a few statements: the row with its profile, its
+    /// attributes and tags each in one insert, then `contact.created` and a
+    /// `contact.tag_added` per tag recorded (and their rules run when the import asks) —
+    /// what [`Tx::apply_contact`] does, without reading back what it just wrote. `false`
+    /// when the number became a contact meanwhile (the caller then applies it as a change).
+    async fn import_new(
+        &mut self,
+        bulk: &mut Bulk<'_>,
+        phone: &Phone,
+        u: &crate::contacts::ContactUpdate,
+        defs: &[AttributeDef],
+    ) -> CoreResult<bool> {
+        use crate::contacts::{Consent, ConsentStatus, Contact};
+        let now = now_ms();
+        let consent = u.next_consent(ConsentStatus::Unknown);
+        let birthday = u.birthday.flatten();
+        let time_zone = u.time_zone.clone().flatten();
+        let name = u.name.as_deref().unwrap_or("").trim().to_string();
+        let given = consent != ConsentStatus::Unknown;
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "insert into contact (phone, name, created_at, birthday_month, birthday_day, birthday_year, time_zone, consent, consent_at, consent_source, opted_out)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (phone) do nothing returning contact_id")
+            .bind(phone.as_str()).bind(&name).bind(now).bind(birthday.map(|b| i64::from(b.month))).bind(birthday.map(|b| i64::from(b.day)))
+            .bind(birthday.and_then(|b| b.year).map(i64::from)).bind(&time_zone).bind(consent.as_str()).bind(given.then_some(now))
+            .bind(given.then_some(bulk.source)).bind(i64::from(consent == ConsentStatus::OptedOut)).fetch_optional(&mut *c).await?);
+        let Some(id) = id else { return Ok(false) };
+        let mut attributes = BTreeMap::new();
+        let mut args = vec![];
+        for (k, v) in u.attributes.iter().filter(|(_, v)| !v.is_null()) {
+            let Some(def) = defs.iter().find(|d| &d.key == k) else { continue };
+            let stored = def.canonical(v).map_err(|e| InputError::new("invalid_attribute", e))?;
+            attributes.insert(k.clone(), def.typed(&stored));
+            args.extend([Arg::I(id), Arg::S(k.clone()), Arg::S(stored)]);
+        }
+        if !args.is_empty() {
+            let rows: Vec<String> = (0..args.len() / 3).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+            let sql = format!("insert into contact_attribute (contact_id, key, value) values {}", rows.join(", "));
+            on_tx!(self, c => { bind_args!(sqlx::query(&sql), &args).execute(&mut *c).await?; });
+        }
+        let mut tags: Vec<String> = vec![];
+        for t in u.tags.iter().flatten() {
+            let t = check_tag(t)?;
+            if tags.iter().any(|h| h.eq_ignore_ascii_case(&t)) {
+                continue;
+            }
+            let key = t.to_lowercase();
+            let tag_id = match bulk.tags.get(&key) {
+                Some(i) => *i,
+                None => {
+                    let i: i64 = on_tx!(self, c => sqlx::query_scalar(
+                        "insert into tag (name, name_key, created_at) values ($1, $2, $3)
+                         on conflict (name_key) do update set name_key = excluded.name_key returning tag_id")
+                        .bind(&t).bind(&key).bind(now).fetch_one(&mut *c).await?);
+                    bulk.tags.insert(key, i);
+                    i
+                }
+            };
+            on_tx!(self, c => { sqlx::query("insert into contact_tag (contact_id, tag_id, added_by, added_at) values ($1, $2, $3, $4) on conflict do nothing")
+                .bind(id).bind(tag_id).bind(bulk.source).bind(now).execute(&mut *c).await?; });
+            tags.push(t);
+        }
+        let contact = Contact {
+            phone: phone.clone(),
+            name,
+            opted_out: consent == ConsentStatus::OptedOut,
+            muted_types: vec![],
+            last_inbound_at: None,
+            created_at: now,
+            consent: Consent { status: consent, at: given.then_some(now), source: given.then(|| bulk.source.to_string()) },
+            birthday,
+            time_zone,
+            attributes,
+            tags: tags.clone(),
+        };
+        let created = contact_context(&contact, &[("changed", Value::from(Vec::<String>::new()))]);
+        self.import_event(bulk, "contact.created", phone, &created, &Event::ContactCreated).await?;
+        for t in &tags {
+            let ctx = contact_context(&contact, &[("tag", t.as_str().into())]);
+            self.import_event(bulk, "contact.tag_added", phone, &ctx, &Event::ContactTag { added: true, tag: t }).await?;
+        }
+        Ok(true)
+    }
+
+    /// An imported contact's event: recorded, sent to the endpoints that take it, and its
+    /// rules run when the import asks.
+    async fn import_event(&mut self, bulk: &Bulk<'_>, kind: &str, phone: &Phone, ctx: &Value, event: &Event<'_>) -> CoreResult<()> {
+        let event_id: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "insert into domain_event (type, subject, payload, origin, depth, occurred_at) values ($1, $2, $3, 'import', 0, $4) returning event_id")
+            .bind(kind).bind(phone.as_str()).bind(ctx.to_string()).bind(now_ms()).fetch_one(&mut *c).await?);
+        let targets: Vec<i64> = bulk.endpoints.iter().filter(|(_, types)| types.iter().any(|t| t == kind)).map(|(id, _)| *id).collect();
+        self.queue_webhook_to(&crate::webhooks::new_message_id(), Some(event_id), kind, ctx, &targets).await?;
+        if bulk.fire {
+            let s = super::super::automation_run::RunSubject {
+                subject: phone.to_string(),
+                contact_phone: Some(phone.to_string()),
+                event_id: Some(event_id),
+                ..Default::default()
+            };
+            self.run_rules(event, ctx, &s, 0).await?;
+        }
+        Ok(())
+    }
+
     /// `u` narrowed to what contact `cid` does not have yet (tags are added to its own).
     async fn blanks_only(&mut self, cid: i64, u: &crate::contacts::ContactUpdate) -> CoreResult<crate::contacts::ContactUpdate> {
         let have = self.contact_in(cid).await?;

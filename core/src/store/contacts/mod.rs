@@ -334,7 +334,7 @@ impl Tx<'_> {
                     self.set_tag(phone, t, false, cause).await?;
                 }
             }
-            for t in wanted {
+            for t in wanted.iter().filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w.trim()))) {
                 self.set_tag(phone, t, true, cause).await?;
             }
         }

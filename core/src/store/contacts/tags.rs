@@ -80,3 +80,13 @@ impl Store {
         Ok(self.save_contact(phone, &u, by).await?.0.tags)
     }
 }
+
+impl Store {
+    /// Every tag name in use, by name (the contacts list's filter).
+    pub async fn all_tags(&self) -> CoreResult<Vec<String>> {
+        Ok(
+            on_db!(self, pool => sqlx::query_scalar("select name from tag t where exists (select 1 from contact_tag ct where ct.tag_id = t.tag_id) order by name_key")
+            .fetch_all(pool).await?),
+        )
+    }
+}

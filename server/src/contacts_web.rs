@@ -1,7 +1,8 @@
-//! The contacts CSV import in the browser, beside its Leptos pages (`/contacts/import` and
-//! `/contacts/import/{id}`): the file upload (multipart), running the import with the
-//! mapping the page's form holds, and the rejected rows' download. Plain forms: they work
-//! without JavaScript. Admins only (the gate, and checked again here for the user's email).
+//! The contact pages' form posts, beside their Leptos pages: a contact's profile saved
+//! (`/contacts/{phone}/save`), custom attributes added and removed, and the CSV import — the
+//! file upload (multipart), running it with the mapping the page's form holds, the rejected
+//! rows' download. Plain forms: they work without JavaScript. Admins only (checked here; the
+//! gate also keeps reviewers off the import and attribute paths).
 
 use app::ssr::{session_user, AppState};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
@@ -10,7 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use dropcheck_core::contacts::import::ImportMapping;
-use dropcheck_core::domain::Role;
+use dropcheck_core::contacts::{AttrType, AttributeDef, Birthday, ConsentStatus, ContactUpdate};
+use dropcheck_core::domain::{Phone, Role};
 use dropcheck_core::CoreError;
 use tower_sessions::Session;
 
@@ -21,6 +23,103 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/upload", post(upload).layer(DefaultBodyLimit::max(crate::api::IMPORT_BODY_LIMIT)))
         .route("/contacts/import/{id}/run", post(run))
         .route("/contacts/import/{id}/rejected.csv", get(rejected))
+        .route("/contacts/{phone}/save", post(save))
+        .route("/contacts/attributes", post(add_attribute))
+        .route("/contacts/attributes/{key}/delete", post(delete_attribute))
+}
+
+/// Back to a page with `?error=` (the page shows it) or `?saved=1`.
+fn back_to(page: &str, outcome: Result<(), String>) -> Response {
+    let sep = if page.contains('?') { '&' } else { '?' };
+    match outcome {
+        Ok(()) => Redirect::to(&format!("{page}{sep}saved=1")).into_response(),
+        Err(e) => {
+            tracing::info!(error = %e, page, "contact change refused");
+            let q: String = form_urlencoded::byte_serialize(e.as_bytes()).collect();
+            Redirect::to(&format!("{page}{sep}error={q}")).into_response()
+        }
+    }
+}
+
+fn message(e: CoreError) -> String {
+    match e {
+        CoreError::Input(e) => e.message,
+        CoreError::NotFound { what, .. } => format!("There is {what}."),
+        CoreError::Conflict { message, .. } => message,
+        e => {
+            tracing::error!(error = ?e, "contact change failed");
+            "Something went wrong; it has been logged.".into()
+        }
+    }
+}
+
+/// `POST /contacts/{phone}/save` (the contact page's form): name, consent, tags, birthday,
+/// time zone and `attr.KEY` for each attribute (blank clears).
+async fn save(State(st): State<AppState>, session: Session, Path(phone): Path<String>, body: String) -> Response {
+    let by = match admin(&st, &session).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Ok(phone) = Phone::parse(&phone) else { return refused(StatusCode::NOT_FOUND, "No such contact", "That is not a phone number.") };
+    let page = format!("/contacts/{}", form_urlencoded::byte_serialize(phone.as_str().as_bytes()).collect::<String>());
+    let pairs = dropcheck_core::contacts::import::form_pairs(&body);
+    let outcome = async {
+        let u = contact_update(&pairs).map_err(|e| e.message)?;
+        st.store.contact(&phone).await.map_err(message)?;
+        st.store.save_contact(&phone, &u, &by).await.map(|_| ()).map_err(message)
+    }
+    .await;
+    back_to(&page, outcome)
+}
+
+/// The contact form's fields as a change (a field left out of the form changes nothing).
+fn contact_update(pairs: &[(String, String)]) -> Result<ContactUpdate, dropcheck_core::InputError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string());
+    let mut u = ContactUpdate { name: get("name"), ..Default::default() };
+    if let Some(c) = get("consent") {
+        u.consent = Some(ConsentStatus::parse(&c)?);
+    }
+    if let Some(t) = get("tags") {
+        u.tags = Some(t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect());
+    }
+    if let Some(b) = get("birthday") {
+        u.birthday = Some(if b.is_empty() { None } else { Some(Birthday::parse_text(&b)?) });
+    }
+    if let Some(tz) = get("time_zone") {
+        u.time_zone = Some(if tz.is_empty() { None } else { Some(tz) });
+    }
+    for (k, v) in pairs {
+        if let Some(key) = k.strip_prefix("attr.") {
+            let v = v.trim();
+            u.attributes.insert(key.to_string(), if v.is_empty() { serde_json::Value::Null } else { v.into() });
+        }
+    }
+    Ok(u)
+}
+
+/// `POST /contacts/attributes`: key, label, type, options (comma-separated).
+async fn add_attribute(State(st): State<AppState>, session: Session, body: String) -> Response {
+    if let Err(r) = admin(&st, &session).await {
+        return r;
+    }
+    let pairs = dropcheck_core::contacts::import::form_pairs(&body);
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let outcome = async {
+        let kind = AttrType::parse(&get("type")).map_err(|e| e.message)?;
+        let options = get("options").split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_string).collect();
+        let def = AttributeDef { key: get("key"), label: get("label"), kind, options };
+        st.store.save_attribute_def(&def).await.map(|_| ()).map_err(message)
+    }
+    .await;
+    back_to("/contacts", outcome)
+}
+
+/// `POST /contacts/attributes/{key}/delete`
+async fn delete_attribute(State(st): State<AppState>, session: Session, Path(key): Path<String>) -> Response {
+    if let Err(r) = admin(&st, &session).await {
+        return r;
+    }
+    back_to("/contacts", st.store.delete_attribute_def(&key).await.map_err(message))
 }
 
 const BACK: (&str, &str) = ("/contacts/import", "Back to the import");
@@ -99,7 +198,7 @@ async fn run(State(st): State<AppState>, session: Session, Path(id): Path<String
     if report.is_some() {
         return Redirect::to(&format!("/contacts/import/{id}")).into_response();
     }
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let pairs = dropcheck_core::contacts::import::form_pairs(&body);
     let mapping = match ImportMapping::from_form(&file.headers, &pairs) {
         Ok(m) => m,
         Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, "Not imported", &e.message),
