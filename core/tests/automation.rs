@@ -332,3 +332,42 @@ async fn tag_rules_chain_and_a_loop_stops_at_the_depth_guard() {
     })
     .await;
 }
+
+/// A delay: the run waits, a sweep resumes it once (two sweeping side by side start it once),
+/// its messages keep their keys, and a rule turned off while a run waits cancels the rest.
+#[tokio::test]
+async fn a_delayed_action_runs_once_after_its_delay_and_not_after_the_rule_is_turned_off() {
+    on_each_backend(|store| async move {
+        store.note_inbound(&Phone::parse(PHONE).unwrap(), now_ms()).await.unwrap();
+        let spec = json!({"name": "Follow up", "trigger": {"type": "api.event", "event": "order.paid"},
+            "actions": [{"type": "send_text", "text": "Paid, thanks"}, {"type": "delay", "minutes": 60}, {"type": "send_text", "text": "How was it, {{ name }}?"}]});
+        let id = rule(&store, spec.clone()).await;
+        let ends_waiting = json!({"name": "x", "trigger": {"type": "api.event", "event": "a"}, "actions": [{"type": "notify_users", "text": "hi"}, {"type": "delay", "minutes": 5}]});
+        assert!(RuleSpec::parse(&ends_waiting).unwrap_err().message.contains("ends with one"));
+        assert!(RuleSpec::parse(&json!({"name": "x", "trigger": {"type": "api.event", "event": "a"}, "actions": [{"type": "delay", "minutes": 0}, {"type": "notify_users", "text": "hi"}]})).is_err());
+
+        store.post_event("order.paid", &json!({"phone": PHONE, "name": "Thabo"}), Some("p-1")).await.unwrap();
+        let r = runs(&store, id).await;
+        assert_eq!(r[0].status, "waiting");
+        let kinds: Vec<(&str, &str)> = r[0].actions.iter().map(|a| (a.kind.as_str(), a.status.as_str())).collect();
+        assert_eq!(kinds, vec![("send_text", "done"), ("delay", "waiting")]);
+        let now = now_ms();
+        assert_eq!(store.sweep_delayed(now + 59 * 60_000).await.unwrap(), 0, "not yet");
+        let (a, b) = tokio::join!(store.sweep_delayed(now + 61 * 60_000), store.sweep_delayed(now + 61 * 60_000));
+        assert_eq!(a.unwrap() + b.unwrap(), 1, "two sweeps side by side resume it once");
+        assert_eq!(store.sweep_delayed(now + 120 * 60_000).await.unwrap(), 0);
+        let r = runs(&store, id).await;
+        assert_eq!(r[0].status, "succeeded");
+        let kinds: Vec<(&str, &str)> = r[0].actions.iter().map(|a| (a.kind.as_str(), a.status.as_str())).collect();
+        assert_eq!(kinds, vec![("send_text", "done"), ("delay", "done"), ("send_text", "done")]);
+        assert_eq!(body(&store, r[0].actions[2].message_id).await, "How was it, Thabo?", "the event's variables, kept while it waited");
+
+        // Turned off while a run waits: the rest is cancelled.
+        store.post_event("order.paid", &json!({"phone": PHONE, "name": "Thabo"}), Some("p-2")).await.unwrap();
+        store.set_rule_enabled(id, false).await.unwrap();
+        assert_eq!(store.sweep_delayed(now + 120 * 60_000).await.unwrap(), 1);
+        let r = runs(&store, id).await;
+        assert_eq!((r[0].status.as_str(), r[0].actions.len()), ("cancelled", 2), "{:?}", r[0]);
+    })
+    .await;
+}

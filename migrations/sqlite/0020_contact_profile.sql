@@ -40,3 +40,10 @@ create table contact_import (
 
 -- A contact's (or a drop's) events, newest first, for its page.
 create index domain_event_subject on domain_event (subject, event_id);
+
+-- A rule's delay action: the run waits (status 'waiting') until resume_at, then a sweep
+-- claims it and does the actions from resume_idx on, at the depth of the event that ran it.
+alter table automation_run add column resume_at integer;
+alter table automation_run add column resume_idx integer;
+alter table automation_run add column depth integer not null default 0;
+create index automation_run_waiting on automation_run (status, resume_at);

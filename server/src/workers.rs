@@ -178,7 +178,8 @@ impl Workers {
     pub async fn sweep_automations(&self) -> Result<usize, CoreError> {
         let n = self.store.sweep_held(now_ms()).await?
             + self.store.sweep_schedules(now_ms()).await?
-            + self.store.sweep_birthdays(now_ms()).await?;
+            + self.store.sweep_birthdays(now_ms()).await?
+            + self.store.sweep_delayed(now_ms()).await?;
         if n > 0 {
             self.messaging.wake_outbox.notify_one();
         }

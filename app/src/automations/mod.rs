@@ -94,6 +94,7 @@ pub(crate) fn action_words(a: &dropcheck_core::automation::ActionSpec) -> String
         ActionSpec::AddTag { tag } => format!("tag the contact {tag}"),
         ActionSpec::RemoveTag { tag } => format!("remove the tag {tag} from the contact"),
         ActionSpec::SetAttribute { key, value } => format!("set the contact's {key} to {value}"),
+        ActionSpec::Delay { minutes } => format!("wait {}", dropcheck_core::automation::minutes_text(*minutes)),
     }
 }
 

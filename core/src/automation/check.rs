@@ -85,8 +85,28 @@ impl RuleSpec {
                 ));
             }
         }
+        if let Some(e) = &self.conditions.expression {
+            if e.trim().is_empty() || e.len() > 1000 {
+                return bad("the condition expression is 1–1000 characters".into());
+            }
+            let env = eval::env();
+            let expr = env
+                .compile_expression(e)
+                .map_err(|err| InputError::new("invalid_rule", format!("the condition expression does not compile: {err}")))?;
+            if let Some(fields) = fields {
+                let mut unknown: Vec<String> =
+                    expr.undeclared_variables(false).into_iter().filter(|v| !fields.contains(&v.as_str())).collect();
+                if !unknown.is_empty() {
+                    unknown.sort();
+                    return bad(format!("the condition expression uses {} — this trigger has: {}", unknown.join(", "), fields.join(", ")));
+                }
+            }
+        }
         if self.actions.is_empty() || self.actions.len() > MAX_ACTIONS {
             return bad(format!("a rule has 1–{MAX_ACTIONS} actions"));
+        }
+        if matches!(self.actions.last(), Some(ActionSpec::Delay { .. })) {
+            return bad("a delay is followed by the actions it delays; this rule ends with one".into());
         }
         for a in &self.actions {
             let set_value;
@@ -97,6 +117,12 @@ impl RuleSpec {
                 ActionSpec::AddTag { tag } | ActionSpec::RemoveTag { tag } => {
                     crate::store::check_tag(tag)
                         .map_err(|e| InputError::new("invalid_rule", format!("{} action: {}", a.kind(), e.message)))?;
+                    vec![]
+                }
+                ActionSpec::Delay { minutes } => {
+                    if *minutes == 0 || *minutes > MAX_DELAY_MINUTES {
+                        return bad(format!("a delay is 1–{MAX_DELAY_MINUTES} minutes (30 days)"));
+                    }
                     vec![]
                 }
                 ActionSpec::SetAttribute { key, value } => {

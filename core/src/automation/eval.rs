@@ -107,15 +107,34 @@ pub fn condition_result(c: &Conditions, ctx: &Value) -> Result<bool, String> {
             return Ok(false);
         }
     }
-    if c.any.is_empty() {
-        return Ok(true);
-    }
-    for cond in &c.any {
-        if holds(cond, ctx)? {
-            return Ok(true);
+    if !c.any.is_empty() {
+        let mut one = false;
+        for cond in &c.any {
+            if holds(cond, ctx)? {
+                one = true;
+                break;
+            }
+        }
+        if !one {
+            return Ok(false);
         }
     }
-    Ok(false)
+    match &c.expression {
+        Some(e) => expression_holds(e, ctx),
+        None => Ok(true),
+    }
+}
+
+/// A condition expression's truth over the context (variables it names that the context
+/// lacks are undefined: false, not an error).
+pub(crate) fn expression_holds(e: &str, ctx: &Value) -> Result<bool, String> {
+    static LENIENT: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env
+    });
+    let expr = LENIENT.compile_expression(e).map_err(|err| format!("the expression does not compile: {err}"))?;
+    expr.eval(minijinja::Value::from_serialize(ctx)).map(|v| v.is_true()).map_err(|err| format!("the expression failed: {err}"))
 }
 
 fn holds(c: &Condition, ctx: &Value) -> Result<bool, String> {

@@ -32,6 +32,8 @@ pub use eval::{condition_result, render_text, trigger_matches, Event};
 pub const MAX_DEPTH: i64 = 3;
 /// The longest a status may be held before a rule fires: a year.
 pub const MAX_HELD_MINUTES: u32 = 525_600;
+/// The longest a delay action waits: 30 days.
+pub const MAX_DELAY_MINUTES: u32 = 43_200;
 const MAX_ACTIONS: usize = 10;
 const MAX_KEYWORDS: usize = 50;
 /// The compiled size a keyword regex may take (the `regex` crate is linear-time; this
@@ -252,11 +254,16 @@ pub struct Conditions {
     pub all: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub any: Vec<Condition>,
+    /// A Jinja2 expression over the variables that must also be true, e.g.
+    /// `round > 1 and project in ["Velo Test", "North"]` (checked on save; a variable the
+    /// event lacks is undefined, which is false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
 }
 
 impl Conditions {
     pub fn is_empty(&self) -> bool {
-        self.all.is_empty() && self.any.is_empty()
+        self.all.is_empty() && self.any.is_empty() && self.expression.is_none()
     }
 }
 
@@ -324,6 +331,9 @@ pub enum ActionSpec {
     /// value is a template text over the context, `null` removes the attribute.
     #[serde(rename = "set_attribute")]
     SetAttribute { key: String, value: Value },
+    /// Waits this long before the next actions (the run is kept and a sweep resumes it).
+    #[serde(rename = "delay")]
+    Delay { minutes: u32 },
 }
 
 impl ActionSpec {
@@ -336,6 +346,7 @@ impl ActionSpec {
             ActionSpec::AddTag { .. } => "add_tag",
             ActionSpec::RemoveTag { .. } => "remove_tag",
             ActionSpec::SetAttribute { .. } => "set_attribute",
+            ActionSpec::Delay { .. } => "delay",
         }
     }
 }

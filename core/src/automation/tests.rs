@@ -132,6 +132,27 @@ fn conditions_hold_as_written() {
 }
 
 #[test]
+fn a_condition_expression_must_also_hold_and_is_checked_on_save() {
+    let ctx = json!({"project": "Velo Test", "round": 2, "status": "incomplete", "contractor_name": "Thabo"});
+    let c = |v: Value| -> Conditions { serde_json::from_value(v).unwrap() };
+    let expr = |e: &str| c(json!({"expression": e}));
+    assert_eq!(condition_result(&expr("round > 1 and project in ['Velo Test', 'North']"), &ctx), Ok(true));
+    assert_eq!(condition_result(&expr("round > 2"), &ctx), Ok(false));
+    assert_eq!(condition_result(&expr("contractor_name | lower == 'thabo'"), &ctx), Ok(true));
+    assert_eq!(condition_result(&expr("plan == 'Gold'"), &ctx), Ok(false), "a variable the event lacks is undefined: false");
+    let both = c(json!({"all": [{"field": "status", "op": "eq", "value": "incomplete"}], "expression": "round == 1"}));
+    assert_eq!(condition_result(&both, &ctx), Ok(false), "the structured conditions and the expression");
+    let rule = |e: &str| {
+        parse(json!({"name": "x", "trigger": {"type": "drop.status_changed"}, "conditions": {"expression": e},
+            "actions": [{"type": "notify_users", "text": "hi"}]}))
+    };
+    assert!(rule("round > 1").is_ok());
+    assert!(rule("round >").unwrap_err().contains("does not compile"));
+    assert!(rule("colour == 'red'").unwrap_err().contains("uses colour"), "names only the trigger's variables");
+    assert!(rule("").is_err());
+}
+
+#[test]
 fn action_texts_render_over_the_context_and_name_what_is_missing() {
     let ctx = drop_context("DR1", "Velo Test", DropStatus::Incomplete, Some(DropStatus::Unreviewed), 1, Some(("Thabo", "+27640412391")));
     assert_eq!(render_text("{{ drop_number }} is {{ status }} (was {{ from }})", &ctx).unwrap(), "DR1 is incomplete (was unreviewed)");

@@ -51,6 +51,10 @@ impl Tx<'_> {
             };
             return Ok(vec![out(&phone, if changed { "done" } else { "skipped" }, None, what)]);
         }
+        if let ActionSpec::Delay { minutes } = action {
+            // A run waits in `fire`; here only a dry run asks.
+            return Ok(vec![out("", "would_send", None, format!("wait {}, then the next actions", automation::minutes_text(*minutes)))]);
+        }
         if let ActionSpec::SetAttribute { key, value } = action {
             let Some(phone) = contact_phone(ctx) else {
                 return Ok(vec![out("", "skipped", None, "this event has no contact".into())]);
@@ -113,7 +117,11 @@ impl Tx<'_> {
                     None => return Ok(vec![out("", "skipped", None, "this event has no contact number to send to".into())]),
                 },
             },
-            ActionSpec::CallWebhook { .. } | ActionSpec::AddTag { .. } | ActionSpec::RemoveTag { .. } | ActionSpec::SetAttribute { .. } => {
+            ActionSpec::CallWebhook { .. }
+            | ActionSpec::AddTag { .. }
+            | ActionSpec::RemoveTag { .. }
+            | ActionSpec::SetAttribute { .. }
+            | ActionSpec::Delay { .. } => {
                 vec![]
             }
             ActionSpec::NotifyUsers { .. } => {
@@ -157,7 +165,8 @@ impl Tx<'_> {
                 ActionSpec::CallWebhook { .. }
                 | ActionSpec::AddTag { .. }
                 | ActionSpec::RemoveTag { .. }
-                | ActionSpec::SetAttribute { .. } => Err(("failed", "this action has no message".into())),
+                | ActionSpec::SetAttribute { .. }
+                | ActionSpec::Delay { .. } => Err(("failed", "this action has no message".into())),
             };
             let (template, body, vars) = match plan {
                 Ok(p) => p,

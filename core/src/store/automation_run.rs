@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::*;
-use crate::automation::{self, condition_result, trigger_matches, Event, RuleSpec};
+use crate::automation::{self, condition_result, trigger_matches, ActionSpec, Event, RuleSpec};
 
 /// A domain event as recorded.
 pub struct NewEvent<'a> {
@@ -92,6 +92,68 @@ pub(crate) fn parse_definition(rule_id: i64, definition: &str) -> CoreResult<Rul
 }
 
 impl Tx<'_> {
+    /// Does a run's actions from `from` on, logging each outcome, until the end or a delay
+    /// (the run then waits: `resume_at`, `resume_idx`). Returns the run's status.
+    pub(crate) async fn run_actions(
+        &mut self,
+        actions: &[ActionSpec],
+        from: usize,
+        ctx: &Value,
+        cause: Cause,
+        drop_id: Option<i64>,
+        now: i64,
+    ) -> CoreResult<&'static str> {
+        let mut outcomes = vec![];
+        let mut resume: Option<(i64, i64)> = None;
+        for (idx, action) in actions.iter().enumerate().skip(from) {
+            if let ActionSpec::Delay { minutes } = action {
+                let at = now + i64::from(*minutes) * 60_000;
+                outcomes.push(ActionOutcome {
+                    idx: idx as i64,
+                    kind: "delay".into(),
+                    recipient: String::new(),
+                    status: "waiting".into(),
+                    message_id: None,
+                    detail: format!("until {}", crate::fmt_time(at)),
+                    message_status: None,
+                });
+                resume = Some((idx as i64 + 1, at));
+                break;
+            }
+            outcomes.extend(self.perform(action, idx as i64, ctx, Some(cause), drop_id, now).await?);
+        }
+        for o in &outcomes {
+            on_tx!(self, c => { sqlx::query(
+                "insert into automation_run_action (run_id, idx, type, recipient, status, message_id, detail) values ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(cause.run_id).bind(o.idx).bind(&o.kind).bind(&o.recipient).bind(&o.status).bind(o.message_id).bind(&o.detail)
+                .execute(&mut *c).await?; });
+        }
+        let status = match resume {
+            Some(_) => "waiting",
+            None => {
+                // Over the whole run (a resumed run has the outcomes of its earlier part).
+                let all: Vec<String> = on_tx!(self, c => sqlx::query_scalar("select status from automation_run_action where run_id = $1 and type <> 'delay'")
+                    .bind(cause.run_id).fetch_all(&mut *c).await?);
+                let seen: Vec<ActionOutcome> = all
+                    .into_iter()
+                    .map(|status| ActionOutcome {
+                        idx: 0,
+                        kind: String::new(),
+                        recipient: String::new(),
+                        status,
+                        message_id: None,
+                        detail: String::new(),
+                        message_status: None,
+                    })
+                    .collect();
+                run_status(&seen)
+            }
+        };
+        on_tx!(self, c => { sqlx::query("update automation_run set status = $1, resume_at = $2, resume_idx = $3, depth = $4 where run_id = $5")
+            .bind(status).bind(resume.map(|r| r.1)).bind(resume.map(|r| r.0)).bind(cause.depth).bind(cause.run_id).execute(&mut *c).await?; });
+        Ok(status)
+    }
+
     /// Records a domain event; `None` when its idempotency key was recorded before.
     /// A recorded event also goes, in the same transaction, to every enabled webhook
     /// endpoint that subscribes to its type.
@@ -317,20 +379,8 @@ impl Tx<'_> {
         let ran = held == Ok(true);
         let mut status = first_status;
         if ran {
-            let mut outcomes = vec![];
-            for (idx, action) in rule.spec.actions.iter().enumerate() {
-                let cause = Cause { rule_id: rule.rule_id, run_id, depth };
-                outcomes.extend(self.perform(action, idx as i64, ctx, Some(cause), s.drop_id, now).await?);
-            }
-            for o in &outcomes {
-                on_tx!(self, c => { sqlx::query(
-                    "insert into automation_run_action (run_id, idx, type, recipient, status, message_id, detail) values ($1, $2, $3, $4, $5, $6, $7)")
-                    .bind(run_id).bind(o.idx).bind(&o.kind).bind(&o.recipient).bind(&o.status).bind(o.message_id).bind(&o.detail)
-                    .execute(&mut *c).await?; });
-            }
-            status = run_status(&outcomes);
-            on_tx!(self, c => { sqlx::query("update automation_run set status = $1 where run_id = $2")
-                .bind(status).bind(run_id).execute(&mut *c).await?; });
+            let cause = Cause { rule_id: rule.rule_id, run_id, depth };
+            status = self.run_actions(&rule.spec.actions, 0, ctx, cause, s.drop_id, now).await?;
         }
         if ran {
             tracing::info!(rule = rule.rule_id, run = run_id, status, subject = %s.subject, "automation rule ran");

@@ -93,3 +93,52 @@ impl Store {
         Ok(started)
     }
 }
+
+impl Store {
+    /// Resumes runs whose delay is over: each is claimed (`waiting` → `running`) in a
+    /// transaction of its own that also does its next actions, so however many servers sweep,
+    /// one resumes it, once. A rule turned off, changed or deleted meanwhile cancels the rest.
+    /// Returns how many runs were resumed.
+    pub async fn sweep_delayed(&self, now: i64) -> CoreResult<usize> {
+        let due: Vec<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "select run_id from automation_run where status = 'waiting' and resume_at <= $1 order by resume_at limit 200")
+            .bind(now).fetch_all(pool).await?);
+        let mut resumed = 0;
+        for run_id in due {
+            let mut tx = self.begin().await?;
+            let claimed = on_tx!(&mut tx, c => sqlx::query("update automation_run set status = 'running' where run_id = $1 and status = 'waiting'")
+                .bind(run_id).execute(&mut *c).await?.rows_affected());
+            if claimed == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            type Row = (i64, i64, String, Option<i64>, Option<i64>, i64, Option<i64>, Option<bool>, Option<String>);
+            let (rule_id, run_version, context, drop_id, resume_idx, depth, version, enabled, definition): Row = on_tx!(&mut tx, c => sqlx::query_as(
+                "select r.rule_id, r.rule_version, r.context, r.drop_id, r.resume_idx, r.depth, a.version, a.enabled, a.definition
+                 from automation_run r left join automation_rule a on a.rule_id = r.rule_id where r.run_id = $1")
+                .bind(run_id).fetch_one(&mut *c).await?);
+            let live = match (version, enabled, definition) {
+                (Some(v), Some(true), Some(d)) if v == run_version => Some(super::automation_run::parse_definition(rule_id, &d)?),
+                _ => None,
+            };
+            let waited = if live.is_some() { "done" } else { "skipped" };
+            on_tx!(&mut tx, c => { sqlx::query("update automation_run_action set status = $1 where run_id = $2 and type = 'delay' and status = 'waiting'")
+                .bind(waited).bind(run_id).execute(&mut *c).await?; });
+            match live {
+                Some(spec) => {
+                    let ctx: serde_json::Value = serde_json::from_str(&context).unwrap_or_default();
+                    let cause = super::automation_run::Cause { rule_id, run_id, depth };
+                    let from = resume_idx.unwrap_or(0).max(0) as usize;
+                    tx.run_actions(&spec.actions, from, &ctx, cause, drop_id, now_ms()).await?;
+                }
+                None => {
+                    on_tx!(&mut tx, c => { sqlx::query("update automation_run set status = 'cancelled', detail = $1, resume_at = null where run_id = $2")
+                        .bind("the rule was turned off, changed or deleted while this run waited").bind(run_id).execute(&mut *c).await?; });
+                }
+            }
+            tx.commit().await?;
+            resumed += 1;
+        }
+        Ok(resumed)
+    }
+}
