@@ -333,7 +333,7 @@ pub const OPERATIONS: &[Op] = &[
             Param("limit", r#"{"type": "integer", "minimum": 1, "maximum": 1000}"#, "rows (100)"),
             Param("offset", r#"{"type": "integer", "minimum": 0}"#, "rows to skip"),
         ])
-        .st(&[200, 422]),
+        .st(&[200, 400, 422]),
     op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, consent?, tags?, attributes?, birthday?, time_zone?, muted_types?}; records contact.created (and runs its rules)")
         .json(CONTACT)
         .st(&[201, 409]),
