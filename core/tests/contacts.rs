@@ -7,6 +7,8 @@ use dropcheck_core::automation::RuleSpec;
 use dropcheck_core::contacts::{AttrType, AttributeDef, Birthday, ConsentStatus, ContactUpdate};
 use dropcheck_core::domain::Phone;
 use dropcheck_core::ids::MessageId;
+#[allow(unused_imports)]
+use dropcheck_core::store::Tx;
 use dropcheck_core::store::{ContactFilter, ImportMapping, ImportMode, RunRow, Store};
 use dropcheck_core::testing::on_each_backend;
 use serde_json::json;
@@ -282,6 +284,103 @@ async fn an_import_previews_applies_and_reimports_without_duplicates_and_fires_r
         assert_eq!((r4.created, r4.updated, r4.unchanged), (0, 1, 1));
         let t = store.contact(&phone(PHONE)).await.unwrap();
         assert_eq!((t.name.as_str(), t.attributes.get("plan")), ("Someone", Some(&json!("Silver"))));
+    })
+    .await;
+}
+
+/// A broadcast to a tag: the preflight counts who is eligible and who is excluded and why,
+/// the sweep queues at its pace under its daily cap and holds back contacts in their quiet
+/// hours, each message once; pause stops it; WhatsApp's error codes act on the recipients.
+#[tokio::test]
+async fn a_broadcast_goes_to_the_eligible_at_its_pace_and_acts_on_whatsapp_error_codes() {
+    on_each_backend(|store| async move {
+        use dropcheck_core::contacts::campaign::CampaignSpec;
+        let tagged = |consent: Option<ConsentStatus>, tz: Option<&str>| ContactUpdate {
+            tags: Some(vec!["crew".into()]),
+            consent,
+            time_zone: Some(tz.map(str::to_string)),
+            ..Default::default()
+        };
+        let numbers = ["+27640412391", "+27831234567", "+27825550100", "+27825550101", "+27825550102"];
+        for n in &numbers[..4] {
+            store.save_contact(&phone(n), &tagged(Some(ConsentStatus::OptedIn), None), "x").await.unwrap();
+        }
+        store.save_contact(&phone(numbers[4]), &tagged(Some(ConsentStatus::OptedIn), Some("Pacific/Kiritimati")), "x").await.unwrap();
+        store.save_contact(&phone("+27825550103"), &tagged(None, None), "x").await.unwrap();
+        store.save_contact(&phone("+27825550104"), &tagged(Some(ConsentStatus::OptedOut), None), "x").await.unwrap();
+        store.save_contact(&phone("+12025550123"), &tagged(Some(ConsentStatus::OptedIn), None), "x").await.unwrap();
+        let mut muted = tagged(Some(ConsentStatus::OptedIn), None);
+        muted.muted_types = Some(vec!["payment_confirmation".into()]);
+        store.save_contact(&phone("+27825550105"), &muted, "x").await.unwrap();
+
+        let spec: CampaignSpec = serde_json::from_value(json!({"name": "December", "template": "payment_confirmation", "tag": "CREW",
+            "variables": {"amount": "R 0", "reference": "DEC", "customer_name": "{{ name or phone }}"}, "pace_per_minute": 2, "daily_cap": 3,
+            "quiet_hours": {"start": "21:00", "end": "08:00"}})).unwrap();
+        let c = store.create_campaign(&spec, "admin@example.com").await.unwrap();
+        assert_eq!((c.status.as_str(), c.eligible), ("draft", 5));
+        let excluded: Vec<(&str, i64)> = c.excluded.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(excluded, vec![("blocked region (+1)", 1), ("muted payment_confirmation messages", 1), ("not opted in for marketing", 1), ("opted out", 1)]);
+        let unknown: CampaignSpec = serde_json::from_value(json!({"name": "x", "template": "nope", "tag": "crew"})).unwrap();
+        assert_eq!(store.create_campaign(&unknown, "x").await.unwrap_err().code(), "invalid_campaign");
+
+        assert_eq!(store.campaign_action(c.id, "pause").await.unwrap_err().code(), "invalid_transition");
+        let c = store.campaign_action(c.id, "start").await.unwrap();
+        assert_eq!((c.recipients.get("pending"), c.recipients.get("excluded")), (Some(&5), Some(&4)));
+        // Noon UTC: midnight in Kiritimati (UTC+14), inside its quiet hours.
+        let at = |s: &str| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp() * 1000;
+        let noon = at("2027-01-04T12:00:00Z");
+        assert_eq!(store.sweep_campaigns(noon).await.unwrap(), 2, "its pace: 2 a minute");
+        assert_eq!(store.sweep_campaigns(noon + 30_000).await.unwrap(), 0, "not again within the minute");
+        assert_eq!(store.sweep_campaigns(noon + 60_000).await.unwrap(), 1, "the daily cap of 3");
+        assert_eq!(store.sweep_campaigns(noon + 120_000).await.unwrap(), 0);
+        let c = store.campaign(c.id).await.unwrap();
+        assert_eq!(c.recipients.get("queued"), Some(&3));
+        // The next day, after 08:00 in Kiritimati (18:00 UTC).
+        assert_eq!(store.sweep_campaigns(at("2027-01-05T12:05:00Z")).await.unwrap(), 1, "the one in Johannesburg; Kiritimati is asleep");
+        assert_eq!(store.sweep_campaigns(at("2027-01-05T18:10:00Z")).await.unwrap(), 1, "Kiritimati after its quiet hours");
+        let c = store.campaign(c.id).await.unwrap();
+        assert_eq!((c.status.as_str(), c.recipients.get("queued")), ("done", Some(&5)));
+        let (ok, _) = store.contacts(&ContactFilter { limit: 20, ..Default::default() }).await.unwrap();
+        assert_eq!(ok.len(), 9);
+        let msgs = store.list_messages(&dropcheck_core::outbox::MessageFilter::default(), None, 50).await.unwrap().0;
+        let broadcast: Vec<_> = msgs.iter().filter(|m| m.body.contains("DEC")).collect();
+        assert_eq!(broadcast.len(), 5, "each eligible contact once");
+
+        // WhatsApp's answers, as a status callback brings them: 131049 tries again after 24 h,
+        // 131050 suppresses marketing to the contact, 131048 pauses the campaign.
+        let id_of = |n: &str| broadcast.iter().find(|m| m.phone.as_str() == n).map(|m| m.message_id).unwrap();
+        let failed = |id: MessageId, code: &str| {
+            let store = store.clone();
+            let code = code.to_string();
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                tx.message_failed(id, &code, "from the provider").await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        failed(id_of(numbers[0]), "131049").await;
+        failed(id_of(numbers[1]), "131050").await;
+        let c2 = store.campaign(c.id).await.unwrap();
+        assert_eq!((c2.recipients.get("later"), c2.recipients.get("failed")), (Some(&1), Some(&1)));
+        assert_eq!(store.contact(&phone(numbers[1])).await.unwrap().consent.status, ConsentStatus::Unknown, "suppressed: no more marketing");
+        let capped = store.create_campaign(&spec, "x").await.unwrap();
+        assert_eq!(capped.excluded.get("had a broadcast in the last 24 h (frequency cap)"), Some(&4), "{:?}", capped.excluded);
+        let no_cap = CampaignSpec { frequency_hours: 0, ..spec.clone() };
+        let again = store.create_campaign(&no_cap, "x").await.unwrap();
+        assert_eq!(again.excluded.get("not opted in for marketing"), Some(&2), "the suppressed contact is excluded next time");
+        store.campaign_action(again.id, "start").await.unwrap();
+        let later = at("2027-01-07T12:00:00Z");
+        assert_eq!(store.sweep_campaigns(later).await.unwrap(), 2);
+        let queued = store.list_messages(&dropcheck_core::outbox::MessageFilter::default(), None, 50).await.unwrap().0;
+        let second = queued.iter().find(|m| m.body.contains("DEC") && !broadcast.iter().any(|b| b.message_id == m.message_id)).unwrap();
+        failed(second.message_id, "131048").await;
+        let paused = store.campaign(again.id).await.unwrap();
+        assert_eq!(paused.status, "paused");
+        assert!(paused.detail.contains("131048"), "{}", paused.detail);
+        assert_eq!(store.sweep_campaigns(later + 120_000).await.unwrap(), 0, "a paused campaign queues nothing");
+        assert_eq!(store.campaign_action(again.id, "start").await.unwrap().status, "running", "resumed");
+        assert_eq!(store.campaign_action(again.id, "cancel").await.unwrap().status, "cancelled");
+        assert_eq!(store.sweep_campaigns(later + 240_000).await.unwrap(), 0);
     })
     .await;
 }

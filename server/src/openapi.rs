@@ -151,6 +151,12 @@ const IMPORT: &str = r#"{"type": "object", "required": ["file"], "properties": {
     "mode": {"type": "string", "enum": ["skip", "fill_blanks", "overwrite"], "description": "what to do with numbers that are contacts already (skip)"},
     "fire_rules": {"type": "string", "enum": ["true", "false"], "description": "run the contact events' rules (false)"},
     "dry_run": {"type": "string", "enum": ["true", "false"], "description": "say what it would do; write nothing"}}}"#;
+const CAMPAIGN: &str = r#"{"type": "object", "required": ["name", "template", "tag"], "additionalProperties": false, "properties": {
+    "name": {"type": "string"}, "template": {"type": "string"}, "tag": {"type": "string"},
+    "variables": {"type": "object", "additionalProperties": {"type": "string"}},
+    "pace_per_minute": {"type": "integer", "minimum": 1, "maximum": 1000}, "daily_cap": {"type": "integer", "minimum": 1, "maximum": 100000},
+    "quiet_hours": {"type": ["object", "null"], "required": ["start", "end"], "properties": {"start": {"type": "string"}, "end": {"type": "string"}}},
+    "blocked_prefixes": {"type": "array", "items": {"type": "string"}}, "frequency_hours": {"type": "integer", "minimum": 0, "maximum": 720}}}"#;
 const LINK: &str = r#"{"type": "object", "required": ["phone"], "properties": {
     "phone": {"type": "string"}, "code": {"type": "string"}, "user": {"type": "string", "description": "e-mail, with an admin key"}}}"#;
 const TWILIO_FORM: &str = r#"{"type": "object", "properties": {"MessageSid": {"type": "string"}, "From": {"type": "string"},
@@ -350,6 +356,11 @@ pub const OPERATIONS: &[Op] = &[
         .json(ATTRIBUTE)
         .st(&[200, 409]),
     op("delete", "/api/v1/contact-attributes/{key}", "admin", "contacts", "Remove an attribute and every contact's value for it").st(&[204, 404]),
+    op("post", "/api/v1/campaigns", "admin", "campaigns", "A broadcast (a draft): {name, template, tag, variables?, pace_per_minute? (60), daily_cap? (1000), quiet_hours? {start, end}, blocked_prefixes? ([\"+1\"]), frequency_hours? (24)} → the campaign with its preflight: eligible, excluded by reason")
+        .json(CAMPAIGN)
+        .st(&[201]),
+    op("get", "/api/v1/campaigns/{id}", "read", "campaigns", "A campaign: {id, …settings, status: draft|running|paused|cancelled|done, detail, eligible, excluded: {reason: n}, recipients: {pending, queued, later, failed, excluded}, created_at, started_at, finished_at}").st(&[200, 404, 422]),
+    op("post", "/api/v1/campaigns/{id}/{action}", "admin", "campaigns", "action: start (a draft; or resume a paused one), pause, cancel → the campaign; 409 invalid_transition; 422 invalid_action").st(&[200, 404, 409, 422]),
     op("get", "/api/notifications/health", "none", "notifications", "{status: healthy, message, uptime_seconds, provider, queue}"),
     op(
         "post",

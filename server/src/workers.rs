@@ -179,7 +179,8 @@ impl Workers {
         let n = self.store.sweep_held(now_ms()).await?
             + self.store.sweep_schedules(now_ms()).await?
             + self.store.sweep_birthdays(now_ms()).await?
-            + self.store.sweep_delayed(now_ms()).await?;
+            + self.store.sweep_delayed(now_ms()).await?
+            + self.store.sweep_campaigns(now_ms()).await?;
         if n > 0 {
             self.messaging.wake_outbox.notify_one();
         }

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use crate::error::InputError;
 
+pub mod campaign;
 pub mod import;
 
 /// The fields every contact has (attribute keys may not take these names: a contact

@@ -409,6 +409,11 @@ impl Tx<'_> {
         if changed == 0 {
             return Err(CoreError::conflict("concurrent_change", "the message changed while its status was applied"));
         }
+        if matches!(s.status, DeliveryStatus::Failed | DeliveryStatus::Undelivered) {
+            // The provider gave up on it: `message.failed`, and a broadcast's error policy.
+            let code = s.error_code.as_deref().unwrap_or(s.status.as_str());
+            self.message_failed(crate::ids::MessageId(id), code, s.error_text.as_deref().unwrap_or("")).await?;
+        }
         Ok(format!("message {id}: {current} → {}", s.status.as_str()))
     }
 }

@@ -184,20 +184,35 @@ impl Tx<'_> {
                 continue;
             };
             let key = format!("auto:{run_id}:{idx}:{phone}");
-            let vars = vars.to_string();
-            let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
-                "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
-                    idempotency_key, created_at, updated_at)
-                 values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
-                .bind(&phone).bind(&body).bind(&template).bind(&vars).bind(drop_id).bind(now).bind(&key).fetch_optional(&mut *c).await?);
+            let id = self.queue_keyed(&phone, &body, template.as_deref(), &vars, drop_id, &key, now).await?;
             outcomes.push(out(&phone, "done", id, body));
         }
         Ok(outcomes)
     }
 
+    /// Queues an outbound message under an idempotency key (`None`: queued before).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn queue_keyed(
+        &mut self,
+        phone: &str,
+        body: &str,
+        template: Option<&str>,
+        vars: &Value,
+        drop_id: Option<i64>,
+        key: &str,
+        now: i64,
+    ) -> CoreResult<Option<i64>> {
+        let vars = vars.to_string();
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "insert into message (direction, phone, body, template, template_vars, drop_id, status, attempts, next_attempt_at,
+                idempotency_key, created_at, updated_at)
+             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
+            .bind(phone).bind(body).bind(template).bind(&vars).bind(drop_id).bind(now).bind(key).fetch_optional(&mut *c).await?))
+    }
+
     /// A template's body rendered with the context and the action's variables; `Err` is the
     /// action's outcome (disabled, muted, unknown, does not render).
-    async fn render_template(
+    pub(crate) async fn render_template(
         &mut self,
         name: &str,
         variables: &std::collections::BTreeMap<String, String>,

@@ -171,7 +171,7 @@ impl Tx<'_> {
     }
 
     /// Records `message.failed` for an outbound message the sender gave up on.
-    pub(crate) async fn message_failed(&mut self, id: crate::ids::MessageId, code: &str, text: &str) -> CoreResult<()> {
+    pub async fn message_failed(&mut self, id: crate::ids::MessageId, code: &str, text: &str) -> CoreResult<()> {
         let row: Option<(String, Option<String>, Option<String>)> = on_tx!(self, c => sqlx::query_as(
             "select phone, template, reference_id from message where message_id = $1").bind(id).fetch_optional(&mut *c).await?);
         let Some((phone, template, reference_id)) = row else { return Ok(()) };
@@ -179,6 +179,7 @@ impl Tx<'_> {
             "error_code": code, "error": text});
         let ev = NewEvent { kind: "message.failed", subject: &phone, payload: &payload, origin: "system", depth: 0, idempotency_key: None };
         self.record_event(&ev).await?;
+        self.campaign_message_failed(id.0, code, now_ms()).await?;
         Ok(())
     }
 

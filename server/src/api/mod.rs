@@ -4,6 +4,7 @@
 
 mod automations;
 mod caller;
+mod campaigns;
 mod contacts;
 mod drops;
 mod error;
@@ -46,6 +47,9 @@ pub fn router() -> Routes<AppState> {
         .route("/api/v1/contacts/{phone}", get(contacts::get_one).put(contacts::update))
         .route("/api/v1/contact-attributes", get(contacts::list_attributes).post(contacts::save_attribute))
         .route("/api/v1/contact-attributes/{key}", axum::routing::delete(contacts::delete_attribute))
+        .route("/api/v1/campaigns", post(campaigns::create))
+        .route("/api/v1/campaigns/{id}", get(campaigns::get_one))
+        .route("/api/v1/campaigns/{id}/{action}", post(campaigns::act))
         .route("/send", post(messages::send))
         .route("/api/{*rest}", any(error::not_found))
 }

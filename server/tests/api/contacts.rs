@@ -131,3 +131,41 @@ async fn a_csv_import_previews_reports_its_rejected_rows_and_reimports_without_d
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_is_made_started_paused_and_cancelled_through_the_api() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        for (phone, consent) in [("+27640412391", "opted_in"), ("+27831234567", "opted_in"), ("+27825550100", "unknown")] {
+            let body = json!({"phone": phone, "name": "Crew", "consent": consent, "tags": ["crew"]});
+            app.api("POST", "/api/v1/contacts", Some(BRIDGE), Some(&body.to_string())).await;
+        }
+        let spec = json!({"name": "December", "template": "payment_confirmation", "tag": "crew", "pace_per_minute": 1,
+            "variables": {"amount": "R 0", "reference": "DEC", "customer_name": "{{ name }}"}});
+        let (s, c) = app.api("POST", "/api/v1/campaigns", Some(BRIDGE), Some(&spec.to_string())).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        assert_eq!((c["status"].as_str(), c["eligible"].as_i64()), (Some("draft"), Some(2)));
+        assert_eq!(c["excluded"], json!({"not opted in for marketing": 1}));
+        let id = c["id"].as_i64().unwrap();
+        let (s, v) = app.api("POST", "/api/v1/campaigns", Some(BRIDGE), Some(r#"{"name": "x", "template": "nope", "tag": "crew"}"#)).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_campaign")));
+        let (s, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/pause"), Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("invalid_transition")));
+        let (s, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/start"), Some(BRIDGE), None).await;
+        assert_eq!((s, v["status"].as_str(), v["recipients"]["pending"].as_i64()), (StatusCode::OK, Some("running"), Some(2)), "{v}");
+        assert_eq!(app.store.sweep_campaigns(dropcheck_core::now_ms()).await.unwrap(), 1, "its pace: 1 a minute");
+        app.drain().await;
+        let (_, v) = app.api("GET", &format!("/api/v1/campaigns/{id}"), Some(BRIDGE), None).await;
+        assert_eq!(v["recipients"]["queued"], 1);
+        let (_, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/pause"), Some(BRIDGE), None).await;
+        assert_eq!(v["status"], "paused");
+        assert_eq!(app.store.sweep_campaigns(dropcheck_core::now_ms() + 120_000).await.unwrap(), 0, "paused: nothing");
+        let (_, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/cancel"), Some(BRIDGE), None).await;
+        assert_eq!(v["status"], "cancelled");
+        let (s, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/explode"), Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_action")));
+        let (s, _) = app.api("GET", "/api/v1/campaigns/999", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    })
+    .await;
+}

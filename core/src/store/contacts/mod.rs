@@ -13,8 +13,10 @@ use crate::automation::Event;
 use crate::contacts::{contact_context, AttrType, AttributeDef, Birthday, Consent, ConsentStatus, Contact, ContactUpdate};
 
 mod birthdays;
+mod campaigns;
 mod import;
 mod tags;
+pub use campaigns::CampaignView;
 pub use import::{ImportMapping, ImportMode, ImportReport};
 pub use tags::{check_tag, TagCause};
 
