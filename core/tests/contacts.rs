@@ -373,7 +373,12 @@ async fn a_broadcast_goes_to_the_eligible_at_its_pace_and_acts_on_whatsapp_error
         assert_eq!(store.sweep_campaigns(later).await.unwrap(), 2);
         let queued = store.list_messages(&dropcheck_core::outbox::MessageFilter::default(), None, 50).await.unwrap().0;
         let second = queued.iter().find(|m| m.body.contains("DEC") && !broadcast.iter().any(|b| b.message_id == m.message_id)).unwrap();
+        let admin = store.create_user(&dropcheck_core::domain::Email::parse("ops@example.com").unwrap(), "x", dropcheck_core::domain::Role::Admin).await.unwrap();
+        dropcheck_core::testing::execute_raw(&store, &format!("update app_user set phone = '+27829990000' where user_id = {}", admin.user_id.get())).await;
         failed(second.message_id, "131048").await;
+        let told = store.list_messages(&dropcheck_core::outbox::MessageFilter { phone: Some("27829990000".into()), ..Default::default() }, None, 5).await.unwrap().0;
+        assert_eq!(told.len(), 1, "the admins are told");
+        assert!(told[0].body.contains("paused the broadcast \"December\"") && told[0].body.contains("131048"), "{}", told[0].body);
         let paused = store.campaign(again.id).await.unwrap();
         assert_eq!(paused.status, "paused");
         assert!(paused.detail.contains("131048"), "{}", paused.detail);

@@ -121,6 +121,18 @@ impl Tx<'_> {
         self.queue_webhook_to(message_id, event_id, kind, data, &targets).await
     }
 
+    /// A WhatsApp message to every admin with a linked number, once per `key` and admin.
+    pub(crate) async fn tell_admins(&mut self, text: &str, key: &str, now: i64) -> CoreResult<()> {
+        let phones: Vec<String> = on_tx!(self, c => sqlx::query_scalar("select phone from app_user where role = 'admin' and phone is not null").fetch_all(&mut *c).await?);
+        for p in phones {
+            on_tx!(self, c => { sqlx::query(
+                "insert into message (direction, phone, body, status, attempts, next_attempt_at, idempotency_key, created_at, updated_at)
+                 values ('out', $1, $2, 'queued', 0, $3, $4, $3, $3) on conflict (idempotency_key) do nothing")
+                .bind(&p).bind(text).bind(now).bind(format!("{key}:{p}")).execute(&mut *c).await?; });
+        }
+        Ok(())
+    }
+
     /// The enabled endpoints and the event types each takes (read once by a bulk change).
     pub(crate) async fn webhook_subscriptions(&mut self) -> CoreResult<Vec<(i64, Vec<String>)>> {
         let rows: Vec<(i64, String)> = on_tx!(self, c => sqlx::query_as("select endpoint_id, event_types from webhook_endpoint where enabled = 1")
@@ -290,13 +302,7 @@ impl Store {
                 "Dropcheck disabled the webhook endpoint {} because {why}. Rotate its secret under the API to turn it on again.",
                 d.url
             );
-            let phones: Vec<String> = on_tx!(&mut tx, c => sqlx::query_scalar("select phone from app_user where role = 'admin' and phone is not null").fetch_all(&mut *c).await?);
-            for p in phones {
-                on_tx!(&mut tx, c => { sqlx::query(
-                    "insert into message (direction, phone, body, status, attempts, next_attempt_at, idempotency_key, created_at, updated_at)
-                     values ('out', $1, $2, 'queued', 0, $3, $4, $3, $3) on conflict (idempotency_key) do nothing")
-                    .bind(&p).bind(&text).bind(now).bind(format!("webhook-disabled:{}:{}:{p}", d.endpoint_id, d.delivery_id)).execute(&mut *c).await?; });
-            }
+            tx.tell_admins(&text, &format!("webhook-disabled:{}:{}", d.endpoint_id, d.delivery_id), now).await?;
         }
         tx.commit().await?;
         Ok(disabled.then(|| d.url.clone()))

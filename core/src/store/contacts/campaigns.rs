@@ -316,7 +316,11 @@ impl Tx<'_> {
             "131048" => {
                 on_tx!(self, c => { sqlx::query("update campaign set status = 'paused', detail = $1 where campaign_id = $2 and status = 'running'")
                     .bind("WhatsApp's spam rate limit (131048): paused; start it again once the number's quality recovers").bind(campaign).execute(&mut *c).await?; });
-                tracing::warn!(campaign, "campaign paused: WhatsApp spam rate limit (131048)");
+                let paused = on_tx!(self, c => sqlx::query_scalar::<_, String>("select name from campaign where campaign_id = $1")
+                    .bind(campaign).fetch_one(&mut *c).await?);
+                let text = format!("Dropcheck paused the broadcast \"{paused}\": WhatsApp reports the number's spam rate limit (131048). Start it again once the number's quality recovers.");
+                self.tell_admins(&text, &format!("campaign-paused:{campaign}:{message_id}"), now).await?;
+                tracing::warn!(campaign, "campaign paused: WhatsApp spam rate limit (131048); admins told");
                 ("later", "spam rate limit (131048): waits for the campaign to resume".to_string(), now + 3_600_000)
             }
             other => ("failed", format!("failed ({other})"), 0),
