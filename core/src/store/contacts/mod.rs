@@ -89,6 +89,18 @@ pub struct ContactChange {
     pub changed: Vec<String>,
 }
 
+const ATTRIBUTE_DEFS: &str = "select key, label, type, options from attribute_def order by key";
+
+/// Definitions as stored: (key, label, type, options one per line).
+fn defs_of(rows: Vec<(String, String, String, String)>) -> CoreResult<Vec<AttributeDef>> {
+    rows.into_iter()
+        .map(|(key, label, kind, options)| {
+            let options = options.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+            Ok(AttributeDef { key, label, kind: AttrType::parse(&kind)?, options })
+        })
+        .collect()
+}
+
 fn no_contact(phone: &Phone) -> CoreError {
     CoreError::not_found("contact_not_found", format!("no contact {}", phone.as_str()))
 }
@@ -96,18 +108,7 @@ fn no_contact(phone: &Phone) -> CoreError {
 impl Store {
     /// The attribute definitions, by key.
     pub async fn attribute_defs(&self) -> CoreResult<Vec<AttributeDef>> {
-        let rows: Vec<(String, String, String, String)> = on_db!(self, pool => sqlx::query_as(
-            "select key, label, type, options from attribute_def order by key").fetch_all(pool).await?);
-        rows.into_iter()
-            .map(|(key, label, kind, options)| {
-                Ok(AttributeDef {
-                    key,
-                    label,
-                    kind: AttrType::parse(&kind)?,
-                    options: options.lines().filter(|l| !l.is_empty()).map(str::to_string).collect(),
-                })
-            })
-            .collect()
+        defs_of(on_db!(self, pool => sqlx::query_as(ATTRIBUTE_DEFS).fetch_all(pool).await?))
     }
 
     /// Adds an attribute or changes its label and options. Its type changes only while no
@@ -411,14 +412,7 @@ impl Tx<'_> {
 
     /// The attribute definitions, read inside the transaction.
     pub(crate) async fn attribute_defs_in(&mut self) -> CoreResult<Vec<AttributeDef>> {
-        let rows: Vec<(String, String, String, String)> =
-            on_tx!(self, c => sqlx::query_as("select key, label, type, options from attribute_def order by key").fetch_all(&mut *c).await?);
-        rows.into_iter()
-            .map(|(key, label, kind, options)| {
-                let options = options.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
-                Ok(AttributeDef { key, label, kind: AttrType::parse(&kind)?, options })
-            })
-            .collect()
+        defs_of(on_tx!(self, c => sqlx::query_as(ATTRIBUTE_DEFS).fetch_all(&mut *c).await?))
     }
 
     /// A contact with its attributes and tags, read inside the transaction.
