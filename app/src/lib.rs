@@ -13,6 +13,7 @@ use leptos_router::{
 
 mod auth;
 mod automations;
+mod broadcasts;
 #[cfg(feature = "hydrate")]
 mod browser;
 mod contacts;
@@ -20,6 +21,7 @@ mod drops;
 mod ledger;
 mod messages;
 mod sandbox;
+mod scorecards;
 mod settings;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -67,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("settings"), StaticSegment("templates")) view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("api-keys")) view={Lazy::<ApiKeysRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("stats") view={Lazy::<StatsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("stats"), StaticSegment("contractors")) view={Lazy::<ScorecardsRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("webhooks")) view={Lazy::<WebhooksRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("automations") view={Lazy::<AutomationsRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=StaticSegment("contacts") view={Lazy::<ContactsRoute>::new()} ssr=SsrMode::Async/>
@@ -75,6 +78,8 @@ pub fn App() -> impl IntoView {
                 <Route path=(StaticSegment("contacts"), ParamSegment("phone")) view={Lazy::<ContactRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("automations"), ParamSegment("id")) view={Lazy::<AutomationRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("settings"), StaticSegment("integrations")) view={Lazy::<IntegrationsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=StaticSegment("broadcasts") view={Lazy::<BroadcastsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("broadcasts"), ParamSegment("id")) view={Lazy::<BroadcastRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -108,6 +113,7 @@ lazy_page!(TemplatesRoute, settings::templates::TemplatesPage);
 lazy_page!(ApiKeysRoute, settings::api_keys::ApiKeysPage);
 lazy_page!(IntegrationsRoute, settings::integrations::IntegrationsPage);
 lazy_page!(StatsRoute, stats::StatsPage);
+lazy_page!(ScorecardsRoute, scorecards::ScorecardsPage);
 lazy_page!(WebhooksRoute, settings::webhooks::WebhooksPage);
 lazy_page!(AutomationsRoute, automations::list::AutomationsPage);
 lazy_page!(AutomationRoute, automations::detail::AutomationPage);
@@ -115,6 +121,8 @@ lazy_page!(ContactsRoute, contacts::list::ContactsPage);
 lazy_page!(ContactRoute, contacts::detail::ContactPage);
 lazy_page!(ContactImportRoute, contacts::import::ImportPage);
 lazy_page!(ContactImportMapRoute, contacts::import::ImportMapPage);
+lazy_page!(BroadcastsRoute, broadcasts::BroadcastsPage);
+lazy_page!(BroadcastRoute, broadcasts::BroadcastPage);
 
 /// Marks the page as hydrated once its route's view is (tests wait on `data-hydrated`). It
 /// sits in each route's view, since a lazy route hydrates after the rest of the app.

@@ -127,6 +127,7 @@ fn MessagesView(d: MessagesPageData, resend: ServerAction<ResendMessage>) -> imp
                 </label>
                 <button type="submit" class="rounded-md bg-slate-800 px-3 py-1.5 text-sm font-semibold text-white hover:bg-slate-900">"Filter"</button>
                 <a href="/messages" class="text-sm text-slate-600 underline">"Clear"</a>
+                <span class="ml-auto">{csv_link(with_query("/messages.csv", &["phone", "direction", "status", "days"]), "messages.csv")}</span>
             </form>
             {action_error(resend)}
             <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">

@@ -184,6 +184,7 @@ fn StatsView(d: StatsPageData) -> impl IntoView {
                 {[7, 14, 30, 90].into_iter().map(|n| view! {
                     <a href=format!("/stats?days={n}") class=if n == d.days { "text-sm font-semibold text-slate-900" } else { "text-sm text-blue-700 underline" }>{format!("{n} days")}</a>
                 }).collect_view()}
+                <a href="/stats/contractors" id="scorecards-link" class="ml-auto text-sm text-blue-700 underline">"Contractor scorecards →"</a>
             </div>
             <dl class="mb-6 grid grid-cols-2 gap-3 md:grid-cols-4" id="stats-summary">
                 <div class="rounded-lg border border-slate-200 bg-white p-3"><dt class="text-xs text-slate-500">"Drops reviewed"</dt><dd class="text-2xl font-semibold" id="stat-reviewed">{reviewed}</dd></div>

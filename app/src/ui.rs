@@ -59,7 +59,10 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 <a href="/contacts" class="text-slate-300 hover:text-white">"Contacts"</a>
                 <a href="/sandbox" class="text-slate-300 hover:text-white">"Sandbox"</a>
                 <a href="/stats" class="text-slate-300 hover:text-white">"Stats"</a>
-                {me.admin.then(|| view! { <a href="/automations" class="text-slate-300 hover:text-white">"Automations"</a> })}
+                {me.admin.then(|| view! {
+                    <a href="/automations" class="text-slate-300 hover:text-white">"Automations"</a>
+                    <a href="/broadcasts" class="text-slate-300 hover:text-white">"Broadcasts"</a>
+                })}
                 // Settings in one menu (a <details>: opens without JavaScript).
                 <details class="relative" id="settings-menu">
                     <summary class="cursor-pointer list-none text-slate-300 hover:text-white">"Settings ▾"</summary>
@@ -371,4 +374,39 @@ fn message_detail(template: Option<&str>, media_url: Option<&str>, sent_as: Opti
         parts.push(format!("sent as the approved provider template {p} (outside the 24-hour window)"));
     }
     parts.join(" · ")
+}
+
+/// A flash for pages whose forms post to a server route and come back: `?saved=1` after a
+/// change, `?error=…` when refused (the contact and broadcast pages).
+pub fn notice() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let saved = query.read_untracked().get("saved").is_some();
+    let error = query.read_untracked().get("error").filter(|e| !e.is_empty());
+    view! {
+        {saved.then(|| view! { <div id="saved" class="mb-4 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-900">"Saved."</div> })}
+        {error.map(|e| view! { <div id="form-error" role="alert" class="mb-4 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800">{e}</div> })}
+    }
+}
+
+/// `base` with the current page's query values for `keys` (the blank ones left out): a list's
+/// "Download CSV" link carries the list's filters.
+pub fn with_query(base: &str, keys: &[&str]) -> String {
+    let query = leptos_router::hooks::use_query_map();
+    let parts: Vec<String> = keys
+        .iter()
+        .filter_map(|k| query.read_untracked().get(k).filter(|v| !v.trim().is_empty()).map(|v| format!("{k}={}", urlencode(&v))))
+        .collect();
+    if parts.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", parts.join("&"))
+    }
+}
+
+/// The "Download CSV" link of a list (a plain download, outside the client router).
+pub fn csv_link(href: String, file: &'static str) -> impl IntoView {
+    view! {
+        <a href=href rel="external" download=file id="download-csv"
+            class="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-700 hover:bg-slate-50">"Download CSV"</a>
+    }
 }

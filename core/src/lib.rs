@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod pdq;
 pub mod photo_checks;
 pub mod providers;
+pub mod scorecards;
 pub mod stats;
 pub mod store;
 pub mod template_store;

@@ -9,7 +9,7 @@ const PAGES = [
   "/", "/drops/DR10000001", "/messages", "/sandbox", "/events", "/stats", "/settings/projects",
   "/settings/users", "/settings/templates", "/settings/api-keys", "/settings/integrations",
   "/automations", "/automations/1", "/automations/new", "/settings/webhooks", "/contacts", "/contacts/import",
-  "/contacts/%2B27640412391",
+  "/contacts/%2B27640412391", "/broadcasts",
 ];
 
 async function watchViolations(page: Page): Promise<string[]> {

@@ -3,6 +3,7 @@
 //! the JSON API is in [`api`], media and middleware in [`web`].
 
 pub mod api;
+pub mod broadcasts_web;
 pub mod config;
 pub mod contacts_web;
 pub mod csv_export;
@@ -97,6 +98,7 @@ pub fn router_and_api_paths(
         .layer(RequestBodyLimitLayer::new(FORM_BODY_LIMIT))
         .merge(sandbox::router(messaging.clone()))
         .merge(contacts_web::router())
+        .merge(broadcasts_web::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .layer(from_fn_with_state(state.clone(), web::gate))
         .layer(from_fn_with_state(state.clone(), web::csrf))

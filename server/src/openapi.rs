@@ -127,6 +127,11 @@ const DROP_DETAIL: &str = r#"{"type": "object", "required": ["drop_number", "sta
 const STR: &str = r#"{"type": "string"}"#;
 const DAYS: Param = Param("days", r#"{"type": "integer", "minimum": 1, "maximum": 3660}"#, "the last N days");
 const CURSOR: Param = Param("cursor", STR, "next_cursor of the previous page");
+const FORMAT: Param = Param(
+    "format",
+    r#"{"type": "string", "enum": ["json", "csv"]}"#,
+    "csv: every matching row as a streamed CSV file (RFC 4180, UTF-8, cells starting with = + - @ prefixed with '); cursor, limit and offset do not apply",
+);
 const LIMIT: Param = Param("limit", r#"{"type": "integer", "minimum": 1, "maximum": 200}"#, "rows per page (50)");
 const TEMPLATE: &str = r#"{"type": "object", "required": ["body"], "properties": {
     "name": {"type": "string"}, "body": {"type": "string"}, "description": {"type": ["string", "null"]},
@@ -199,11 +204,7 @@ pub const OPERATIONS: &[Op] = &[
             Param("flagged", r#"{"type": "boolean"}"#, "true: only drops with an open photo flag (each drop has open_flags)"),
             CURSOR,
             LIMIT,
-            Param(
-                "format",
-                r#"{"type": "string", "enum": ["json", "csv"]}"#,
-                "csv: every matching drop as a streamed CSV file (RFC 4180, UTF-8, cells starting with = + - @ prefixed with '); cursor and limit do not apply",
-            ),
+            FORMAT,
         ])
         .st(&[200, 400, 404, 422]),
     op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos (and their checks) and history")
@@ -233,6 +234,7 @@ pub const OPERATIONS: &[Op] = &[
             DAYS,
             CURSOR,
             LIMIT,
+            FORMAT,
         ])
         .st(&[200, 400, 422]),
     op("post", "/api/v1/messages/{id}/resend", "send", "messages", "Queue a failed message again").st(&[200, 404, 409]),
@@ -338,6 +340,7 @@ pub const OPERATIONS: &[Op] = &[
             Param("consent", r#"{"type": "string", "enum": ["opted_in", "opted_out", "unknown"]}"#, "consent"),
             Param("limit", r#"{"type": "integer", "minimum": 1, "maximum": 1000}"#, "rows (100)"),
             Param("offset", r#"{"type": "integer", "minimum": 0}"#, "rows to skip"),
+            FORMAT,
         ])
         .st(&[200, 400, 422]),
     op("post", "/api/v1/contacts", "admin", "contacts", "Create a contact: {phone, name?, consent?, tags?, attributes?, birthday?, time_zone?, muted_types?}; records contact.created (and runs its rules)")
@@ -359,6 +362,13 @@ pub const OPERATIONS: &[Op] = &[
     op("post", "/api/v1/campaigns", "admin", "campaigns", "A broadcast (a draft): {name, template, tag, variables?, pace_per_minute? (60), daily_cap? (1000), quiet_hours? {start, end}, blocked_prefixes? ([\"+1\"]), frequency_hours? (24)} → the campaign with its preflight: eligible, excluded by reason")
         .json(CAMPAIGN)
         .st(&[201]),
+    op("get", "/api/v1/stats/contractors", "read", "stats", "Contractor scorecards over the drops started in the period → {project, days, contractors: [{phone, name, drops, approved, approved_first_time, first_time_right_rate (0–1 or null), rejections_by_step: {\"3\": 2}, median_resubmit_seconds, median_approval_seconds, flags}]}")
+        .q(&[
+            Param("project", r#"{"type": "string"}"#, "a project's name (all projects when left out)"),
+            Param("days", r#"{"type": "integer", "minimum": 1, "maximum": 366}"#, "the period, days back from now (30)"),
+        ])
+        .st(&[200, 400, 404, 422]),
+    op("get", "/api/v1/campaigns", "read", "campaigns", "The latest 200 campaigns, newest first → {campaigns: [{id, name, template, tag, status, detail, recipients: {status: n}, created_by, created_at, started_at, finished_at}]}"),
     op("get", "/api/v1/campaigns/{id}", "read", "campaigns", "A campaign: {id, …settings, status: draft|running|paused|cancelled|done, detail, eligible, excluded: {reason: n}, recipients: {pending, queued, later, failed, excluded}, created_at, started_at, finished_at}").st(&[200, 404, 422]),
     op("post", "/api/v1/campaigns/{id}/{action}", "admin", "campaigns", "action: start (a draft; or resume a paused one), pause, cancel → the campaign; 409 invalid_transition; 422 invalid_action").st(&[200, 404, 409, 422]),
     op("get", "/api/notifications/health", "none", "notifications", "{status: healthy, message, uptime_seconds, provider, queue}"),
@@ -507,7 +517,7 @@ pub fn document() -> Value {
                 (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
                 (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),
                 (200..=299, "/api/v1/contacts/imports/{id}/rejected.csv") => json!({"text/csv": {"schema": {"type": "string"}}}),
-                (200..=299, "/api/v1/drops") => json!({
+                (200..=299, "/api/v1/drops" | "/api/v1/messages" | "/api/v1/contacts") if o.method == "get" => json!({
                     "application/json": {"schema": {"type": "object"}},
                     "text/csv": {"schema": {"type": "string"}},
                 }),

@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/live/drops/{number}", get(live_drop))
         .route("/attachments/{id}", get(attachment))
         .route("/drops.csv", get(drops_csv))
+        .route("/messages.csv", get(messages_csv))
+        .route("/contacts.csv", get(contacts_csv))
 }
 
 /// The drops list as CSV, with the page's filters (the list's "Download CSV"): every matching
@@ -31,29 +33,102 @@ async fn drops_csv(
     State(st): State<AppState>,
     query: Result<Query<dropcheck_core::store::DropQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let bad = |why: String| {
-        tracing::info!(error = %why, "CSV download refused");
-        notice_page(StatusCode::BAD_REQUEST, "Not a list to download", &why, ("/", "Back to the drops"))
-    };
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return bad(e.body_text()),
-    };
-    let filter = match q.filter() {
-        Ok(f) => f,
-        Err(e) => return bad(e.message),
-    };
-    match crate::csv_export::drops_csv(st.store.clone(), filter).await {
-        Ok(rows) => crate::csv_export::csv_response("drops.csv", rows),
-        Err(dropcheck_core::CoreError::Input(e)) => bad(e.message),
+    let back = ("/", "Back to the drops");
+    let filter = query.map_err(|e| e.body_text()).and_then(|Query(q)| q.filter().map_err(|e| e.message));
+    match filter {
+        Ok(f) => csv_download("drops.csv", back, crate::csv_export::drops_csv(st.store.clone(), f).await),
+        Err(why) => csv_refused(&why, back),
+    }
+}
+
+/// The messages list's filters, as its page sends them.
+#[derive(serde::Deserialize)]
+struct MessagesCsvQuery {
+    phone: Option<String>,
+    direction: Option<String>,
+    status: Option<String>,
+    drop: Option<String>,
+    days: Option<i64>,
+}
+
+/// `GET /messages.csv` with the messages page's filters: every matching message, streamed.
+async fn messages_csv(
+    State(st): State<AppState>,
+    query: Result<Query<MessagesCsvQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let back = ("/messages", "Back to the messages");
+    let filter = query.map_err(|e| e.body_text()).and_then(|Query(q)| {
+        let blank = |o: Option<String>| o.filter(|s| !s.trim().is_empty());
+        dropcheck_core::outbox::MessageFilter::parse(
+            blank(q.phone),
+            blank(q.direction),
+            blank(q.status),
+            blank(q.drop),
+            q.days,
+            dropcheck_core::now_ms(),
+        )
+        .map_err(|e| e.message)
+    });
+    match filter {
+        Ok(f) => csv_download("messages.csv", back, crate::csv_export::messages_csv(st.store.clone(), f).await),
+        Err(why) => csv_refused(&why, back),
+    }
+}
+
+/// The contacts list's filters, as its page sends them (`attribute` and `value` apart).
+#[derive(serde::Deserialize)]
+struct ContactsCsvQuery {
+    q: Option<String>,
+    tag: Option<String>,
+    attribute: Option<String>,
+    value: Option<String>,
+    consent: Option<String>,
+}
+
+/// `GET /contacts.csv` with the contacts page's filters: every matching contact, streamed.
+async fn contacts_csv(
+    State(st): State<AppState>,
+    query: Result<Query<ContactsCsvQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let back = ("/contacts", "Back to the contacts");
+    let filter = query.map_err(|e| e.body_text()).and_then(|Query(q)| {
+        let blank = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let consent = match blank(q.consent) {
+            Some(c) => Some(dropcheck_core::contacts::ConsentStatus::parse(&c).map_err(|e| e.message)?),
+            None => None,
+        };
+        Ok(dropcheck_core::store::ContactFilter {
+            q: blank(q.q),
+            tag: blank(q.tag),
+            attribute: blank(q.attribute).zip(blank(q.value)),
+            consent,
+            offset: 0,
+            limit: 200,
+        })
+    });
+    match filter {
+        Ok(f) => csv_download("contacts.csv", back, crate::csv_export::contacts_csv(st.store.clone(), f).await),
+        Err(why) => csv_refused(&why, back),
+    }
+}
+
+fn csv_refused(why: &str, back: (&str, &str)) -> Response {
+    tracing::info!(error = %why, "CSV download refused");
+    notice_page(StatusCode::BAD_REQUEST, "Not a list to download", why, back)
+}
+
+/// A CSV download, or the page that says why there is none.
+fn csv_download(
+    name: &str,
+    back: (&str, &str),
+    rows: Result<impl futures_util::Stream<Item = Result<Vec<u8>, dropcheck_core::CoreError>> + Send + 'static, dropcheck_core::CoreError>,
+) -> Response {
+    match rows {
+        Ok(rows) => crate::csv_export::csv_response(name, rows),
+        Err(dropcheck_core::CoreError::Input(e)) => csv_refused(&e.message, back),
         Err(e) => {
             tracing::error!(error = ?e, "CSV download failed");
-            notice_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The download failed; it has been logged.",
-                ("/", "Back to the drops"),
-            )
+            notice_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The download failed; it has been logged.", back)
         }
     }
 }
@@ -78,6 +153,8 @@ fn is_admin_only(path: &str) -> bool {
         || path.starts_with("/contacts/import")
         || path == "/contacts/upload"
         || path.starts_with("/contacts/attributes")
+        || path == "/broadcasts"
+        || path.starts_with("/broadcasts/")
 }
 
 /// The path as the gate judges it: percent-decoded, repeated and trailing slashes removed,
@@ -432,7 +509,7 @@ mod tests {
         assert!(host_is_ours(&headers(&[("host", "[::1]:3000")]), p));
         assert!(!host_is_ours(&headers(&[]), p));
         assert!(host_is_ours(&headers(&[("host", "127.0.0.1:40123")]), "http://127.0.0.1"));
-        for raw in ["/events/", "//events", "/EVENTS", "/%65vents", "/events//", "/settings/users/"] {
+        for raw in ["/events/", "//events", "/EVENTS", "/%65vents", "/events//", "/settings/users/", "/Broadcasts/", "/broadcasts/3"] {
             let n = normalised_path(raw).unwrap();
             assert!(is_admin_only(&n), "{raw} → {n}");
         }

@@ -2,6 +2,12 @@
 //! lease (several replicas side by side), refuses private addresses unless allowed, signs
 //! each attempt afresh (`webhook-id` stays the message's), follows no redirects, and logs
 //! every attempt with its status, duration and the start of the answer.
+//!
+//! The private-address rule is enforced where the connection is made: unless private
+//! addresses are allowed, the client resolves names through [`PublicOnly`], which refuses a
+//! name if any of its addresses is private, so the address checked is the address connected
+//! to (a name that resolves to a public address for a check and to 127.0.0.1 a moment later —
+//! DNS rebinding — cannot reach the inside).
 
 use dropcheck_core::store::{Attempt, ClaimedDelivery, Store};
 use dropcheck_core::webhooks::{self as wh, Verdict};
@@ -28,14 +34,57 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(allow_private: bool, schedule: Vec<i64>, lease_ms: i64) -> Self {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
-            .user_agent(concat!("Dropcheck-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a reqwest client with rustls");
+            .user_agent(concat!("Dropcheck-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if !allow_private {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        }
+        let client = builder.build().expect("a reqwest client with rustls");
         Self { client, allow_private, schedule, lease_ms, wake: Notify::new() }
     }
+}
+
+/// The resolver of a client that may not reach private addresses: the system's answer for a
+/// name, refused whole if any address in it is loopback, private or link-local.
+pub struct PublicOnly;
+
+/// Why [`PublicOnly`] refused a name (found again in the request's error chain).
+#[derive(Debug)]
+struct RefusedName(String);
+
+impl std::fmt::Display for RefusedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves to a private, loopback or link-local address", self.0)
+    }
+}
+
+impl std::error::Error for RefusedName {}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() || addrs.iter().any(|a| wh::refused_address(a.ip())) {
+                return Err(Box::new(RefusedName(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The refusal of [`PublicOnly`] inside a request's error, if that is why it failed.
+fn refused_name(e: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(r) = err.downcast_ref::<RefusedName>() {
+            return Some(r.to_string());
+        }
+        source = err.source();
+    }
+    None
 }
 
 /// Sends one batch of due deliveries; whether there were any.
@@ -82,15 +131,6 @@ async fn deliver(store: &Store, s: &WebhookSender, d: ClaimedDelivery) -> Result
 /// the first 500 characters of its body; or why there was no answer.
 async fn attempt(s: &WebhookSender, d: &ClaimedDelivery) -> Result<(u16, Option<i64>, bool, String), String> {
     let url = wh::check_url(&d.url, s.allow_private).map_err(|e| format!("refused: {}", e.message))?;
-    if !s.allow_private {
-        let host = url.host_str().unwrap_or_default().to_string();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<std::net::SocketAddr> =
-            tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?.collect();
-        if addrs.is_empty() || addrs.iter().any(|a| wh::refused_address(a.ip())) {
-            return Err(format!("refused: {host} resolves to a private, loopback or link-local address"));
-        }
-    }
     let ts = now_ms() / 1000;
     let signature = wh::signature_header(&d.secrets, &d.message_id, ts, &d.body);
     let res = s
@@ -103,7 +143,11 @@ async fn attempt(s: &WebhookSender, d: &ClaimedDelivery) -> Result<(u16, Option<
         .body(d.body.clone())
         .send()
         .await
-        .map_err(|e| if e.is_timeout() { format!("no answer within {}s", TIMEOUT.as_secs()) } else { format!("no answer: {e}") })?;
+        .map_err(|e| match refused_name(&e) {
+            Some(why) => format!("refused: {why}"),
+            None if e.is_timeout() => format!("no answer within {}s", TIMEOUT.as_secs()),
+            None => format!("no answer: {e}"),
+        })?;
     let status = res.status().as_u16();
     let retry_after =
         res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok()).map(|s| s * 1000);
@@ -111,4 +155,22 @@ async fn attempt(s: &WebhookSender, d: &ClaimedDelivery) -> Result<(u16, Option<
         res.headers().get("webhook-delivery").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("abort-message"));
     let body = res.text().await.unwrap_or_default();
     Ok((status, retry_after, abort, body.chars().take(500).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve;
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_with_a_private_address_and_the_request_says_so() {
+        let refused = PublicOnly.resolve(reqwest::dns::Name::from_str("localhost").unwrap()).await;
+        assert!(refused.is_err_and(|e| e.to_string().contains("localhost resolves to a private")));
+        // Through a client, as the sender makes it: no connection is attempted, and the error
+        // is recognised as a refusal (given up, not retried).
+        let s = WebhookSender::new(false, vec![0], 1000);
+        let e = s.client.post("https://localhost:9/hook").send().await.unwrap_err();
+        assert_eq!(refused_name(&e).as_deref(), Some("localhost resolves to a private, loopback or link-local address"));
+    }
 }

@@ -182,7 +182,9 @@ impl Workers {
             + self.store.sweep_delayed(now_ms()).await?
             + self.store.sweep_campaigns(now_ms()).await?;
         if n > 0 {
+            // The runs queued messages and webhook calls: send them now, not at the next poll.
             self.messaging.wake_outbox.notify_one();
+            self.messaging.webhooks.wake.notify_one();
         }
         Ok(n)
     }

@@ -8,6 +8,9 @@
 //!   processed once, every photo filed once, every reply queued once, and the provider gets
 //!   nothing twice (a send interrupted by a kill is looked up in the provider's list first).
 
+#[path = "crash/automation.rs"]
+mod automation;
+
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

@@ -71,6 +71,7 @@ fn ContactsView(d: ContactsPageData) -> impl IntoView {
                 </label>
                 <button type="submit" class="rounded-md bg-slate-800 px-3 py-1.5 text-sm font-semibold text-white hover:bg-slate-900">"Filter"</button>
                 <a href="/contacts" class="text-sm text-slate-600 underline">"Clear"</a>
+                <span class="ml-auto">{csv_link(with_query("/contacts.csv", &["q", "tag", "attribute", "value", "consent"]), "contacts.csv")}</span>
             </form>
             <p class="mb-2 text-sm text-slate-500" id="contact-count">
                 {if d.total == 0 { "No contacts match.".to_string() } else { format!("{}–{} of {}", d.offset + 1, d.offset + shown, d.total) }}

@@ -213,14 +213,3 @@ pub async fn contact_page(phone: String) -> Result<ContactPageData, AppError> {
             .collect(),
     })
 }
-
-/// A flash for the contact pages: `?saved=1` after a change, `?error=…` when refused.
-pub(crate) fn notice() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let saved = query.read_untracked().get("saved").is_some();
-    let error = query.read_untracked().get("error").filter(|e| !e.is_empty());
-    view! {
-        {saved.then(|| view! { <div id="saved" class="mb-4 rounded-md border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-900">"Saved."</div> })}
-        {error.map(|e| view! { <div id="form-error" role="alert" class="mb-4 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800">{e}</div> })}
-    }
-}

@@ -201,7 +201,7 @@ impl Store {
                     .bind(format!("review:{}:{}:incomplete", detail.drop_id, detail.round))
                     .execute(&mut *c).await?;
                 history!(c, detail.drop_id, &actor.label, "status",
-                    format!("{} → Incomplete; feedback queued for steps {}", detail.status.label(), steps.join(", ")));
+                    format!("{} → Incomplete{}{}", detail.status.label(), crate::scorecards::FEEDBACK_STEPS, steps.join(", ")));
             });
             tx.drop_status_changed(&detail, to).await?;
             tx.commit().await?;

@@ -1,5 +1,5 @@
 //! Broadcasts over the API (issue 14, item 6): `POST /api/v1/campaigns` (a draft with its
-//! preflight), `GET /api/v1/campaigns/{id}`, `POST /api/v1/campaigns/{id}/start|pause|cancel`.
+//! preflight), `GET /api/v1/campaigns` (the list), `GET /api/v1/campaigns/{id}`, `POST /api/v1/campaigns/{id}/start|pause|cancel`.
 //! Admin scope: a broadcast writes to many people.
 
 use super::*;
@@ -31,6 +31,25 @@ pub(crate) async fn create(
     let c = st.store.create_campaign(&spec, &format!("API key {}", caller.name)).await?;
     tracing::info!(campaign = c.id, caller = %caller.name, eligible = c.eligible, "campaign created");
     Ok((StatusCode::CREATED, Json(campaign_json(&c))))
+}
+
+/// `GET /api/v1/campaigns`: the latest 200, newest first.
+pub(crate) async fn list(State(st): State<AppState>, caller: ApiCaller) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    let rows: Vec<Value> = st
+        .store
+        .campaigns(200)
+        .await?
+        .iter()
+        .map(|c| {
+            let mut v = json!(c);
+            v["created_at"] = json!(rfc3339(c.created_at));
+            v["started_at"] = json!(c.started_at.map(rfc3339));
+            v["finished_at"] = json!(c.finished_at.map(rfc3339));
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "campaigns": rows })))
 }
 
 /// `GET /api/v1/campaigns/{id}`

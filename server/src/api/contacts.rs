@@ -108,6 +108,9 @@ pub(crate) struct ContactQuery {
     limit: Option<i64>,
     #[serde(default)]
     offset: Option<i64>,
+    /// `json` (the default) or `csv`: every matching contact, streamed (no limit or offset).
+    #[serde(default)]
+    format: Option<String>,
 }
 
 impl ContactQuery {
@@ -136,11 +139,15 @@ pub(crate) async fn list(
     State(st): State<AppState>,
     caller: ApiCaller,
     query: Result<Query<ContactQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require("read")?;
     let Query(q) = query?;
+    if wants_csv(q.format.as_deref())? {
+        let filter = ContactQuery { limit: None, offset: None, ..q }.filter()?;
+        return Ok(crate::csv_export::csv_response("contacts.csv", crate::csv_export::contacts_csv(st.store.clone(), filter).await?));
+    }
     let (contacts, total) = st.store.contacts(&q.filter()?).await?;
-    Ok(Json(json!({ "contacts": contacts.iter().map(contact_json).collect::<Vec<_>>(), "total": total })))
+    Ok(Json(json!({ "contacts": contacts.iter().map(contact_json).collect::<Vec<_>>(), "total": total })).into_response())
 }
 
 /// `GET /api/v1/contacts/{phone}`

@@ -180,13 +180,7 @@ pub(super) async fn list_drops(
     use axum::response::IntoResponse;
     caller.require("read")?;
     let Query(q) = query?;
-    let csv = match q.format.as_deref().map(str::trim) {
-        None | Some("" | "json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_format", format!("format is json or csv, not '{other}'")))
-        }
-    };
+    let csv = wants_csv(q.format.as_deref())?;
     let some = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let project_id = match some(q.project) {
         Some(name) => Some(

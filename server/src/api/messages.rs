@@ -62,6 +62,8 @@ pub(super) struct MessagesQuery {
     days: Option<i64>,
     cursor: Option<String>,
     limit: Option<i64>,
+    /// `json` (the default) or `csv`: every matching message, streamed (no cursor, no limit).
+    format: Option<String>,
 }
 
 fn message_json(m: &dropcheck_core::store::MessageRow) -> Value {
@@ -85,10 +87,15 @@ pub(super) async fn list_messages(
     State(st): State<AppState>,
     caller: ApiCaller,
     q: Result<Query<MessagesQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     caller.require("read")?;
     let Query(q) = q?;
+    let csv = wants_csv(q.format.as_deref())?;
     let filter = dropcheck_core::outbox::MessageFilter::parse(q.phone, q.direction, q.status, q.drop, q.days, dropcheck_core::now_ms())?;
+    if csv {
+        return Ok(crate::csv_export::csv_response("messages.csv", crate::csv_export::messages_csv(st.store.clone(), filter).await?));
+    }
     let cursor = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => Some(
             c.parse::<MessageId>()
@@ -100,7 +107,8 @@ pub(super) async fn list_messages(
     Ok(Json(json!({
         "messages": rows.iter().map(message_json).collect::<Vec<_>>(),
         "next_cursor": next.map(|n| n.to_string()),
-    })))
+    }))
+    .into_response())
 }
 
 pub(crate) async fn resend_message(

@@ -12,6 +12,7 @@ mod health;
 pub mod linking;
 mod messages;
 pub mod notifications;
+mod stats;
 mod templates;
 pub mod webhook_endpoints;
 
@@ -47,7 +48,8 @@ pub fn router() -> Routes<AppState> {
         .route("/api/v1/contacts/{phone}", get(contacts::get_one).put(contacts::update))
         .route("/api/v1/contact-attributes", get(contacts::list_attributes).post(contacts::save_attribute))
         .route("/api/v1/contact-attributes/{key}", axum::routing::delete(contacts::delete_attribute))
-        .route("/api/v1/campaigns", post(campaigns::create))
+        .route("/api/v1/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/api/v1/stats/contractors", get(stats::contractors))
         .route("/api/v1/campaigns/{id}", get(campaigns::get_one))
         .route("/api/v1/campaigns/{id}/{action}", post(campaigns::act))
         .route("/send", post(messages::send))
@@ -60,6 +62,19 @@ pub const IMPORT_BODY_LIMIT: usize = 12 << 20;
 /// The routes with larger bodies than the API's limit: the contacts CSV import.
 pub fn upload_router() -> Routes<AppState> {
     Routes::new().route("/api/v1/contacts/import", post(contacts::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
+}
+
+/// A list's `format`: `json` (the default, also blank) or `csv` (the whole list, streamed).
+pub(crate) fn wants_csv(format: Option<&str>) -> ApiResult<bool> {
+    match format.map(str::trim) {
+        None | Some("" | "json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_format",
+            format!("format is json or csv, not '{other}'"),
+        )),
+    }
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {

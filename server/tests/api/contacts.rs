@@ -162,6 +162,14 @@ async fn a_broadcast_is_made_started_paused_and_cancelled_through_the_api() {
         assert_eq!(app.store.sweep_campaigns(dropcheck_core::now_ms() + 120_000).await.unwrap(), 0, "paused: nothing");
         let (_, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/cancel"), Some(BRIDGE), None).await;
         assert_eq!(v["status"], "cancelled");
+        let (s, v) = app.api("GET", "/api/v1/campaigns", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["campaigns"][0]["id"].as_i64(), Some(id));
+        assert_eq!(
+            (v["campaigns"][0]["status"].as_str(), v["campaigns"][0]["recipients"]["queued"].as_i64()),
+            (Some("cancelled"), Some(1)),
+            "{v}"
+        );
         let (s, v) = app.api("POST", &format!("/api/v1/campaigns/{id}/explode"), Some(BRIDGE), None).await;
         assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_action")));
         let (s, _) = app.api("GET", "/api/v1/campaigns/999", Some(BRIDGE), None).await;

@@ -112,3 +112,200 @@ async fn the_drops_list_downloads_as_csv_equal_to_the_api_and_safe_for_spreadshe
     })
     .await;
 }
+
+/// The text a JSON value is in a CSV cell (null: empty).
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn unquote(s: &str) -> String {
+    s.strip_prefix('\'').unwrap_or(s).to_string()
+}
+
+async fn csv_of(app: &crate::helpers::TestApp, path: &str) -> (StatusCode, String) {
+    let res = app.client.get(format!("{}{path}", app.base)).header("X-API-Key", BRIDGE).send().await.unwrap();
+    let status = res.status();
+    if status == StatusCode::OK {
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/csv; charset=utf-8", "{path}");
+    }
+    (status, res.text().await.unwrap())
+}
+
+/// Messages and contacts download like the drops: `?format=csv` on their API lists and the
+/// pages' "Download CSV" (`/messages.csv`, `/contacts.csv` with the pages' filters); read back
+/// they equal the JSON, every row across pages, formula-looking cells made text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_contacts_download_as_csv_equal_to_the_api() {
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        let (s, v) = app.api("POST", "/api/v1/contact-attributes", Some(BRIDGE), Some(r#"{"key": "plan", "label": "Plan", "type": "enum", "options": ["Gold", "Silver"]}"#)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // 210 contacts (two pages), one named like a formula; 210 messages to them.
+        for i in 0..210 {
+            let name = if i == 7 { "@SUM(A1:A9)".to_string() } else { format!("Crew {i}") };
+            let body = serde_json::json!({"phone": format!("+2782{:07}", 5_550_000 + i), "name": name, "tags": ["crew", "north"],
+                "attributes": {"plan": if i % 2 == 0 { "Gold" } else { "Silver" }}, "consent": "opted_in", "birthday": {"month": 3, "day": 14}});
+            let (s, v) = app.api("POST", "/api/v1/contacts", Some(BRIDGE), Some(&body.to_string())).await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            let send = serde_json::json!({"to": format!("+2782{:07}", 5_550_000 + i), "message": format!("=cmd|' /C calc'!A0 {i}")});
+            let (s, v) = app.api("POST", "/send", Some(BRIDGE), Some(&send.to_string())).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+
+        // Messages.
+        let (s, body) = csv_of(&app, "/api/v1/messages?format=csv").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body.starts_with("id,direction,phone,body,template,status,provider_message_id,error_code,error_text,attempts,drop_number,created_at\r\n"));
+        let rows = records(&body);
+        let mut json: Vec<Value> = vec![];
+        let mut cursor = String::new();
+        loop {
+            let (_, v) = app.api("GET", &format!("/api/v1/messages?limit=200{cursor}"), Some(BRIDGE), None).await;
+            json.extend(v["messages"].as_array().unwrap().iter().cloned());
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!((rows.len(), json.len()), (210, 210), "every message, across pages");
+        for (r, j) in rows.iter().zip(&json) {
+            for (i, k) in ["id", "direction", "phone", "body", "template", "status", "provider_message_id", "error_code", "error_text", "attempts", "drop_number"].iter().enumerate() {
+                assert_eq!(unquote(&r[i]), cell(&j[k]), "{k}");
+            }
+            let at = time::OffsetDateTime::parse(&r[11], &time::format_description::well_known::Rfc3339).unwrap();
+            assert_eq!((at.unix_timestamp_nanos() / 1_000_000) as i64, j["created_at"].as_i64().unwrap(), "created_at");
+            assert!(r[3].starts_with("'="), "a formula is text: {}", &r[3]);
+        }
+        let (_, one) = csv_of(&app, "/api/v1/messages?format=csv&phone=825550007").await;
+        assert_eq!(records(&one).len(), 1, "the filters apply");
+        let (s, v) = app.api("GET", "/api/v1/messages?format=pdf", Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_format")));
+
+        // Contacts, with the custom attributes as columns.
+        let (s, body) = csv_of(&app, "/api/v1/contacts?format=csv&limit=5").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body.starts_with("phone,name,consent,consent_at,consent_source,tags,birthday,time_zone,opted_out,last_inbound_at,created_at,attribute:plan\r\n"), "{}", &body[..200]);
+        let rows = records(&body);
+        let (_, v) = app.api("GET", "/api/v1/contacts?limit=1000", Some(BRIDGE), None).await;
+        let json = v["contacts"].as_array().unwrap();
+        assert_eq!((rows.len(), json.len()), (210, 210), "every contact: limit does not apply to the download");
+        for (r, j) in rows.iter().zip(json) {
+            assert_eq!(unquote(&r[0]), cell(&j["phone"]));
+            assert_eq!(unquote(&r[1]), cell(&j["name"]));
+            assert_eq!(r[2], cell(&j["consent"]["status"]));
+            assert_eq!(r[4], cell(&j["consent"]["source"]));
+            let tags: Vec<String> = j["tags"].as_array().unwrap().iter().map(cell).collect();
+            assert_eq!(r[5], tags.join(";"));
+            assert_eq!(&r[6], "03-14");
+            assert_eq!(r[8], cell(&j["opted_out"]));
+            assert_eq!(r[11], cell(&j["attributes"]["plan"]));
+        }
+        assert!(rows.iter().any(|r| &r[1] == "'@SUM(A1:A9)"), "a formula-looking name is text");
+        let (_, gold) = csv_of(&app, "/api/v1/contacts?format=csv&attribute=plan:Gold").await;
+        assert_eq!(records(&gold).len(), 105);
+
+        // The pages' downloads: signed in, with the pages' filters.
+        let r = app.get("/contacts.csv").await;
+        assert!(r.status().is_redirection(), "{}", r.status());
+        sign_in_first_admin(&app).await;
+        let r = app.get("/contacts.csv?attribute=plan&value=Silver&tag=crew").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(records(&r.text().await.unwrap()).len(), 105);
+        let r = app.get("/contacts.csv?consent=maybe").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = app.get("/messages.csv?direction=out&days=1").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(records(&r.text().await.unwrap()).len(), 210);
+        let r = app.get("/messages.csv?direction=sideways").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    })
+    .await;
+}
+
+/// Scorecards on a constructed history: Thabo's three drops — one approved at once, one sent
+/// back twice (steps 3 and 7, then 3) before approval, one waiting — and Naledi's one drop
+/// approved at once (her second drop is still collecting, so it does not count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contractor_scorecards_count_first_time_right_and_the_steps_sent_back() {
+    use dropcheck_core::domain::{DropNumber, DropStatus, Phone, StepNo, Verdict};
+    use dropcheck_core::store::{ActorRef, StepVerdict};
+    on_each_backend(|store| async move {
+        let app = spawn(store).await;
+        app.seed_project().await;
+        let project = app.store.project_by_name("Velo Test").await.unwrap().unwrap();
+        let qa = ActorRef::system("qa@example.com");
+        let thabo = Phone::parse("+27640412391").unwrap();
+        let naledi = Phone::parse("+27825550142").unwrap();
+        app.store.upsert_contact(&thabo, "Thabo").await.unwrap();
+        app.store.upsert_contact(&naledi, "Naledi").await.unwrap();
+        let dn = |s: &str| DropNumber::parse(s).unwrap();
+        let v = |n: i64, verdict: Verdict| StepVerdict {
+            step: StepNo::new(n).unwrap(),
+            verdict,
+            reason: verdict.is_rejection().then(|| "no_photo".to_string()),
+            note: String::new(),
+        };
+        let all_ok: Vec<StepVerdict> = (1..=12).map(|n| v(n, Verdict::Ok)).collect();
+        for (n, who, status) in [
+            ("DR10000001", &thabo, DropStatus::Unreviewed),
+            ("DR10000002", &thabo, DropStatus::Unreviewed),
+            ("DR10000003", &thabo, DropStatus::Unreviewed),
+            ("DR10000004", &naledi, DropStatus::Unreviewed),
+            ("DR10000005", &naledi, DropStatus::Collecting),
+        ] {
+            app.store.create_drop(&project, &dn(n), Some(who), status, &qa).await.unwrap();
+        }
+        for n in ["DR10000001", "DR10000004"] {
+            app.store.set_verdicts(&dn(n), &all_ok, &qa).await.unwrap();
+            app.store.approve(&dn(n), true, &qa).await.unwrap();
+        }
+        let d2 = dn("DR10000002");
+        app.store.set_verdicts(&d2, &[v(3, Verdict::Missing), v(7, Verdict::Retake)], &qa).await.unwrap();
+        app.store.mark_incomplete(&d2, &qa).await.unwrap();
+        app.store.resubmit(&d2, &qa).await.unwrap();
+        app.store.set_verdicts(&d2, &[v(3, Verdict::Retake)], &qa).await.unwrap();
+        app.store.mark_incomplete(&d2, &qa).await.unwrap();
+        app.store.resubmit(&d2, &qa).await.unwrap();
+        app.store.set_verdicts(&d2, &all_ok, &qa).await.unwrap();
+        app.store.approve(&d2, true, &qa).await.unwrap();
+
+        let (s, v) = app.api("GET", "/api/v1/stats/contractors?project=Velo%20Test&days=30", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let cards = v["contractors"].as_array().unwrap();
+        assert_eq!(cards.len(), 2, "{v}");
+        let t = &cards[0];
+        assert_eq!((t["phone"].as_str(), t["name"].as_str()), (Some("+27640412391"), Some("Thabo")), "most drops first");
+        assert_eq!((t["drops"].as_i64(), t["approved"].as_i64(), t["approved_first_time"].as_i64()), (Some(3), Some(2), Some(1)));
+        assert_eq!(t["first_time_right_rate"].as_f64(), Some(0.5));
+        assert_eq!(t["rejections_by_step"], serde_json::json!({"3": 2, "7": 1}));
+        assert!(t["median_resubmit_seconds"].as_i64().is_some_and(|s| s >= 0), "{t}");
+        assert!(t["median_approval_seconds"].as_i64().is_some_and(|s| s >= 0), "{t}");
+        assert_eq!(t["flags"], 0);
+        let n = &cards[1];
+        assert_eq!(
+            (n["drops"].as_i64(), n["approved_first_time"].as_i64(), n["first_time_right_rate"].as_f64()),
+            (Some(1), Some(1), Some(1.0))
+        );
+        assert_eq!(n["rejections_by_step"], serde_json::json!({}));
+        assert!(n["median_resubmit_seconds"].is_null(), "no data: null");
+
+        let (s, v) = app.api("GET", "/api/v1/stats/contractors?project=Nope", Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("project_not_found")));
+        let (s, v) = app.api("GET", "/api/v1/stats/contractors?days=0", Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_days")));
+
+        // The page: sortable, each row linking to the contractor's drops.
+        sign_in_first_admin(&app).await;
+        let html = app.get("/stats/contractors?days=30&sort=ftr").await.text().await.unwrap();
+        let naledi_at = html.find(r#"data-phone="+27825550142""#).expect("Naledi's row");
+        let thabo_at = html.find(r#"data-phone="+27640412391""#).expect("Thabo's row");
+        assert!(naledi_at < thabo_at, "sorted by first time right, best first");
+        assert!(html.contains("50% (1 of 2)") && html.contains("step 3 ×2 · 7 ×1"), "the figures in words");
+        assert!(html.contains(r#"href="/?contractor=%2B27640412391""#), "a row opens the contractor's drops");
+    })
+    .await;
+}

@@ -28,6 +28,23 @@ pub struct CampaignView {
     pub finished_at: Option<i64>,
 }
 
+/// A campaign in the list: what it sends to whom and how far it got.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignLine {
+    pub id: i64,
+    pub name: String,
+    pub template: String,
+    pub tag: String,
+    pub status: String,
+    pub detail: String,
+    /// Recipients by status (empty for a draft).
+    pub recipients: BTreeMap<String, i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
 #[derive(FromRow)]
 struct CampaignRow {
     name: String,
@@ -162,6 +179,46 @@ impl Store {
             started_at: r.started_at,
             finished_at: r.finished_at,
         })
+    }
+
+    /// The latest campaigns, newest first (at most `limit`), with their recipients counted.
+    pub async fn campaigns(&self, limit: i64) -> CoreResult<Vec<CampaignLine>> {
+        #[derive(FromRow)]
+        struct Row {
+            campaign_id: i64,
+            name: String,
+            template: String,
+            tag: String,
+            status: String,
+            detail: String,
+            created_by: String,
+            created_at: i64,
+            started_at: Option<i64>,
+            finished_at: Option<i64>,
+        }
+        let rows: Vec<Row> = on_db!(self, pool => sqlx::query_as(
+            "select campaign_id, name, template, tag, status, detail, created_by, created_at, started_at, finished_at
+             from campaign order by campaign_id desc limit $1").bind(limit).fetch_all(pool).await?);
+        let oldest = rows.last().map_or(0, |r| r.campaign_id);
+        let counts: Vec<(i64, String, i64)> = on_db!(self, pool => sqlx::query_as(
+            "select campaign_id, status, count(*) from campaign_recipient where campaign_id >= $1 group by campaign_id, status")
+            .bind(oldest).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| CampaignLine {
+                id: r.campaign_id,
+                recipients: counts.iter().filter(|(c, _, _)| *c == r.campaign_id).map(|(_, s, n)| (s.clone(), *n)).collect(),
+                name: r.name,
+                template: r.template,
+                tag: r.tag,
+                status: r.status,
+                detail: r.detail,
+                created_by: r.created_by,
+                created_at: r.created_at,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+            })
+            .collect())
     }
 
     /// `start` (a draft: each contact with the tag gets a recipient row, eligible or excluded
