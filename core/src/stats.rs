@@ -142,3 +142,35 @@ impl Store {
         })
     }
 }
+
+/// What `/metrics` reads from the database at each scrape (shared by every replica).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsCounts {
+    /// Inbound events waiting (pending or being processed), and when the oldest arrived.
+    pub inbox_pending: i64,
+    pub inbox_oldest_pending_at: Option<i64>,
+    /// Automation runs by status.
+    pub automation_runs: Vec<(String, i64)>,
+    /// Photo checks by kind and result (`flag`, `warn`, `pass`).
+    pub photo_checks: Vec<(String, String, i64)>,
+    /// Outbound webhook deliveries by status.
+    pub webhook_deliveries: Vec<(String, i64)>,
+}
+
+impl Store {
+    pub async fn ops_counts(&self) -> CoreResult<OpsCounts> {
+        Ok(on_db!(self, pool => {
+            let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "select count(*), min(received_at) from inbound_event where state in ('pending', 'processing')").fetch_one(pool).await?;
+            OpsCounts {
+                inbox_pending: pending,
+                inbox_oldest_pending_at: oldest,
+                automation_runs: sqlx::query_as("select status, count(*) from automation_run group by status order by status").fetch_all(pool).await?,
+                photo_checks: sqlx::query_as("select kind, result, count(*) from photo_check group by kind, result order by kind, result")
+                    .fetch_all(pool).await?,
+                webhook_deliveries: sqlx::query_as("select status, count(*) from webhook_delivery group by status order by status")
+                    .fetch_all(pool).await?,
+            }
+        }))
+    }
+}

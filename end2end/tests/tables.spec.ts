@@ -27,3 +27,49 @@ test("drops list: Download CSV gives the filtered list as a file, with JavaScrip
   expect(readFileSync((await again.path())!, "utf8")).toBe(csv);
   await ctx.close();
 });
+
+// The messages and contacts lists download the same way, with their filters.
+test("messages and contacts: Download CSV gives the filtered list, with JavaScript on", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/messages?direction=out");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const [messages] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
+  expect(messages.suggestedFilename()).toBe("messages.csv");
+  const lines = readFileSync((await messages.path())!, "utf8").trim().split("\r\n");
+  expect(lines[0]).toBe("id,direction,phone,body,template,status,provider_message_id,error_code,error_text,attempts,drop_number,created_at");
+  expect(lines.length).toBeGreaterThan(1);
+
+  await page.click("nav >> a[href='/contacts']");
+  await expect(page).toHaveURL(/\/contacts$/);
+  await page.fill("#filter-q", "Sipho");
+  await page.press("#filter-q", "Enter");
+  await expect(page).toHaveURL(/q=Sipho/);
+  const shown = await page.locator("#contacts .contact-row").count();
+  const [contacts] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
+  expect(contacts.suggestedFilename()).toBe("contacts.csv");
+  const rows = readFileSync((await contacts.path())!, "utf8").trim().split("\r\n");
+  expect(rows[0].startsWith("phone,name,consent,consent_at,consent_source,tags,birthday,time_zone,opted_out,last_inbound_at,created_at")).toBe(true);
+  expect(rows.length - 1).toBe(shown);
+  expect(rows.slice(1).every((r) => r.includes("Sipho"))).toBe(true);
+});
+
+// The contractor scorecards: reached from /stats, sorted by a column heading (a plain link),
+// a row opening the contractor's drops — with the client router, not a full reload.
+test("contractor scorecards sort by a column and open a contractor's drops", async ({ page }) => {
+  await signIn(page);
+  await page.click("nav >> a[href='/stats']");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.click("#scorecards-link");
+  await expect(page).toHaveURL(/\/stats\/contractors$/);
+  await expect(page.locator("#scorecards .scorecard-row").first()).toBeVisible();
+  await page.click("#scorecards a[data-sort=approved]");
+  await expect(page).toHaveURL(/sort=approved/);
+  await expect(page.locator("#scorecards th[aria-sort=descending]")).toContainText("Approved");
+  const approved = await page.locator("#scorecards td[data-col=approved]").allInnerTexts();
+  const numbers = approved.map(Number);
+  expect([...numbers].sort((a, b) => b - a)).toEqual(numbers);
+  const phone = await page.locator("#scorecards .scorecard-row").first().getAttribute("data-phone");
+  await page.locator("#scorecards .scorecard-row").first().locator("a").first().click();
+  await expect(page).toHaveURL(new RegExp(`contractor=${encodeURIComponent(phone!).replace(/[+]/g, "\\+")}`));
+  await expect(page.locator("tr.drop-row").first()).toBeVisible();
+});

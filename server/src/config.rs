@@ -32,6 +32,8 @@ pub struct Config {
     pub secret_key: Option<[u8; 32]>,
     /// `DROPCHECK_TRUSTED_PROXY`: the reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: app::ssr::TrustedProxies,
+    /// `DROPCHECK_METRICS_ADDR`: a second listener serving `/metrics` without an API key.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// How long a client may take to send a request's headers (`DROPCHECK_HEADER_TIMEOUT_SECONDS`, 10).
     pub header_timeout_ms: u64,
     /// How long a request body may take to arrive, and an idle keep-alive connection may stay
@@ -76,6 +78,7 @@ impl Config {
             lease_ms: 60_000,
             secret_key: None,
             trusted_proxies: app::ssr::TrustedProxies::default(),
+            metrics_addr: None,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             background_workers: false,
@@ -263,6 +266,10 @@ impl Config {
         };
         let trusted_proxies = app::ssr::TrustedProxies::parse(&var("DROPCHECK_TRUSTED_PROXY").unwrap_or_default())
             .map_err(|e| format!("DROPCHECK_TRUSTED_PROXY: {e}"))?;
+        let metrics_addr = match var("DROPCHECK_METRICS_ADDR").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            Some(a) => Some(a.parse().map_err(|_| format!("DROPCHECK_METRICS_ADDR: '{a}' is not an address like 127.0.0.1:9464"))?),
+            None => None,
+        };
         let header_timeout_ms = num("DROPCHECK_HEADER_TIMEOUT_SECONDS", 10, 1, 600)? as u64 * 1000;
         let idle_timeout_ms = num("DROPCHECK_IDLE_TIMEOUT_SECONDS", 60, 1, 3600)? as u64 * 1000;
         let vision_concurrency = num("DROPCHECK_VISION_CONCURRENCY", 2, 1, 64)? as usize;
@@ -280,6 +287,7 @@ impl Config {
             vision_concurrency,
             vision_timeout_ms,
             trusted_proxies,
+            metrics_addr,
             header_timeout_ms,
             idle_timeout_ms,
             background_workers: true,

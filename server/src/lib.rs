@@ -10,6 +10,7 @@ pub mod csv_export;
 pub mod group_commit;
 pub mod integrations;
 pub mod logging;
+pub mod metrics;
 pub mod openapi;
 pub mod providers;
 pub mod routes;
@@ -80,6 +81,7 @@ pub fn router_and_api_paths(
     let (api, more) = api::router()
         .merge(api::notifications::router(messaging.clone()))
         .merge(api::webhook_endpoints::router(messaging.clone()))
+        .merge(metrics::router(messaging.clone()))
         .merge(openapi::router())
         .into_parts();
     api_paths.extend(more);
@@ -127,6 +129,8 @@ pub fn router_and_api_paths(
 
 pub struct Application {
     listener: TcpListener,
+    /// `DROPCHECK_METRICS_ADDR`'s listener, if set.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     /// The paths of the API and webhook routes the router serves.
     api_paths: Vec<&'static str>,
@@ -166,6 +170,10 @@ impl Application {
         let listener = TcpListener::bind(config.site_addr)
             .await
             .map_err(|e| format!("LEPTOS_SITE_ADDR: cannot listen on {}: {e}", config.site_addr))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(a) => Some(TcpListener::bind(a).await.map_err(|e| format!("DROPCHECK_METRICS_ADDR: cannot listen on {a}: {e}"))?),
+            None => None,
+        };
         let mut own = listener.local_addr().map_err(|e| format!("LEPTOS_SITE_ADDR: {e}"))?;
         if own.ip().is_unspecified() {
             own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -214,6 +222,7 @@ impl Application {
             router,
             api_paths,
             listener,
+            metrics_listener,
             workers: workers::Workers::new(store.clone(), state.media.clone(), messaging.clone())
                 .with_automation_sweep(std::time::Duration::from_millis(config.automation_sweep_ms)),
             background_workers: config.background_workers,
@@ -273,6 +282,16 @@ impl Application {
             }
         });
         let mut workers = if self.background_workers { self.workers.spawn() } else { Vec::new() };
+        if let Some(l) = self.metrics_listener {
+            let addr = l.local_addr().ok();
+            let router = metrics::open_router(self.state.store.clone(), self.messaging.clone());
+            tracing::info!(addr = ?addr, "metrics listener (DROPCHECK_METRICS_ADDR): /metrics without an API key");
+            workers.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
         workers.push(reuse_index);
         workers.push(self.integrations.clone().watch());
         let res = serve(self.listener, self.router, self.timeouts, shutdown_signal()).await;

@@ -371,6 +371,7 @@ pub const OPERATIONS: &[Op] = &[
     op("get", "/api/v1/campaigns", "read", "campaigns", "The latest 200 campaigns, newest first → {campaigns: [{id, name, template, tag, status, detail, recipients: {status: n}, created_by, created_at, started_at, finished_at}]}"),
     op("get", "/api/v1/campaigns/{id}", "read", "campaigns", "A campaign: {id, …settings, status: draft|running|paused|cancelled|done, detail, eligible, excluded: {reason: n}, recipients: {pending, queued, later, failed, excluded}, created_at, started_at, finished_at}").st(&[200, 404, 422]),
     op("post", "/api/v1/campaigns/{id}/{action}", "admin", "campaigns", "action: start (a draft; or resume a paused one), pause, cancel → the campaign; 409 invalid_transition; 422 invalid_action").st(&[200, 404, 409, 422]),
+    op("get", "/metrics", "admin", "operations", "Prometheus metrics (OpenMetrics text): webhook requests by provider and outcome, signature refusals, sends by provider, result and error code, event processing time, inbox backlog and its oldest event's age, outbound messages by status, photo checks, automation runs, webhook deliveries. Also on DROPCHECK_METRICS_ADDR without a key"),
     op("get", "/api/notifications/health", "none", "notifications", "{status: healthy, message, uptime_seconds, provider, queue}"),
     op(
         "post",
@@ -514,6 +515,7 @@ pub fn document() -> Value {
         for status in statuses {
             let content = match (status, o.path) {
                 (200..=299, "/api/docs") => json!({"text/html": {}}),
+                (200..=299, "/metrics") => json!({"application/openmetrics-text": {"schema": {"type": "string"}}}),
                 (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
                 (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),
                 (200..=299, "/api/v1/contacts/imports/{id}/rejected.csv") => json!({"text/csv": {"schema": {"type": "string"}}}),

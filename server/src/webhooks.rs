@@ -36,7 +36,10 @@ pub fn router(messaging: Arc<Messaging>, store: Store) -> Routes<AppState> {
         .route("/webhooks/twilio/status", post(twilio_status))
         .route("/webhooks/meta", post(meta_event).get(meta_verify))
         .map(|r| {
-            r.layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)).layer(Extension(Arc::new(Ingest::start(store)))).layer(Extension(messaging))
+            r.layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+                .layer(Extension(Arc::new(Ingest::start(store))))
+                .layer(Extension(messaging.clone()))
+                .layer(axum::middleware::from_fn_with_state(messaging, crate::metrics::count_webhooks))
         })
 }
 

@@ -68,6 +68,8 @@ pub struct Messaging {
     pub vision: crate::vision::Vision,
     /// Outbound event webhooks.
     pub webhooks: crate::webhook_out::WebhookSender,
+    /// This process's counters (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Messaging {
@@ -97,6 +99,7 @@ impl Messaging {
             self_url,
             vision,
             webhooks,
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 
@@ -112,6 +115,7 @@ impl Messaging {
 
     /// Notes a webhook request refused for its signature or verify token.
     pub fn note_refused(&self, provider: Provider, what: &'static str) {
+        self.metrics.refused(provider.as_str());
         *self.last_refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal { at: now_ms(), provider, what });
     }
 
@@ -348,6 +352,7 @@ async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Res
     if claimed.is_empty() {
         return Ok(false);
     }
+    let started = std::time::Instant::now();
     // Not yet committed, in claim order: what is given back if a commit fails.
     let mut uncommitted: Vec<EventId> = claimed.iter().map(|e| e.event_id).collect();
     let mut prepared = futures_util::stream::iter(claimed).map(|ev| prepare(media, m, ev)).buffered(MEDIA_CONCURRENCY);
@@ -359,19 +364,25 @@ async fn run_inbox_once(store: &Store, media: &MediaStore, m: &Messaging) -> Res
         }
         chunk.push(ev);
         if media_in_chunk >= MEDIA_PER_COMMIT {
-            apply_chunk(store, m, std::mem::take(&mut chunk), &mut uncommitted).await?;
+            apply_chunk(store, m, std::mem::take(&mut chunk), &mut uncommitted, started).await?;
             media_in_chunk = 0;
         }
     }
     if !chunk.is_empty() {
-        apply_chunk(store, m, chunk, &mut uncommitted).await?;
+        apply_chunk(store, m, chunk, &mut uncommitted, started).await?;
     }
     Ok(true)
 }
 
 /// Applies the next events of a claimed batch in one transaction. If that fails, nothing of
 /// it (or after it) was committed: every event not yet committed is given back.
-async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncommitted: &mut Vec<EventId>) -> Result<(), CoreError> {
+async fn apply_chunk(
+    store: &Store,
+    m: &Messaging,
+    chunk: Vec<ReadyEvent>,
+    uncommitted: &mut Vec<EventId>,
+    claimed_at: std::time::Instant,
+) -> Result<(), CoreError> {
     let n = chunk.len();
     let outcomes = match store.process_events(chunk, &m.retry, now_ms()).await {
         Ok(o) => o,
@@ -383,6 +394,10 @@ async fn apply_chunk(store: &Store, m: &Messaging, chunk: Vec<ReadyEvent>, uncom
         }
     };
     uncommitted.drain(..n);
+    let took = claimed_at.elapsed().as_secs_f64();
+    for _ in 0..n {
+        m.metrics.event_processing.observe(took);
+    }
     for (id, outcome) in &outcomes {
         match outcome {
             EventOutcome::Done(r) => tracing::info!(event = id.get(), result = %r, "event processed"),
@@ -468,6 +483,18 @@ async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) -> R
 /// `outbox::outcome_after_failure`; this only does the I/O.
 async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOutcome, CoreError> {
     let provider = m.provider();
+    let outcome = attempt_send(store, m, &provider, msg).await?;
+    let (result, code) = match &outcome {
+        SendOutcome::Sent { .. } => ("sent", ""),
+        SendOutcome::Failed { code, .. } => ("failed", code.as_str()),
+        SendOutcome::Throttled { code, .. } => ("throttled", code.as_str()),
+        _ => ("deferred", ""),
+    };
+    m.metrics.send(provider.kind().as_str(), result, code);
+    Ok(outcome)
+}
+
+async fn attempt_send(store: &Store, m: &Messaging, provider: &ProviderConfig, msg: Outbound) -> Result<SendOutcome, CoreError> {
     let backlog = if msg.waits_for_burst() { store.inbox_backlog(msg.phone.as_str()).await? } else { 0 };
     let (content, fallback, reconcile_first) = match outbox::plan_send(&msg, provider.kind(), backlog, now_ms()) {
         SendPlan::Defer { until } => return Ok(SendOutcome::Deferred { message_id: msg.message_id, until }),
@@ -476,7 +503,7 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     };
     // The last attempt may have reached the provider after all: look before sending again.
     if reconcile_first {
-        match providers::find_already_sent(&m.client, &provider, msg.phone.as_str(), &msg.body, msg.created_at).await {
+        match providers::find_already_sent(&m.client, provider, msg.phone.as_str(), &msg.body, msg.created_at).await {
             Ok(Some(provider_id)) => {
                 tracing::info!(message_id = msg.message_id.get(), "an ambiguous failure had in fact been sent; recorded, not resent");
                 let (sent_as, at) = (content.sent_as(), now_ms());
@@ -489,11 +516,11 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     }
     m.limiter.until_ready().await;
     let mut sent_as = content.sent_as();
-    let mut result = providers::send(&m.client, &provider, msg.phone.as_str(), &content, &m.status_callback_url()).await;
+    let mut result = providers::send(&m.client, provider, msg.phone.as_str(), &content, &m.status_callback_url()).await;
     if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Some(t)) = (&result, &fallback) {
         m.limiter.until_ready().await;
         sent_as = t.sent_as();
-        result = providers::send(&m.client, &provider, msg.phone.as_str(), t, &m.status_callback_url()).await;
+        result = providers::send(&m.client, provider, msg.phone.as_str(), t, &m.status_callback_url()).await;
     }
     Ok(match result {
         Ok(acc) => {

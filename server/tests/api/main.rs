@@ -19,6 +19,7 @@ mod first_contact;
 mod http;
 mod layout;
 mod openapi;
+mod operations;
 mod photo_checks;
 mod security;
 mod vision;
