@@ -120,6 +120,7 @@ pub fn router_and_api_paths(
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .merge(pages)
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(logging::request_span))
         .layer(axum::middleware::from_fn(web::clean_input))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(from_fn_with_state(state.clone(), web::security_headers))

@@ -45,17 +45,25 @@ enum UserCommand {
     },
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn,leptos_axum=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(dropcheck::logging::OneLine).init();
+/// `DROPCHECK_LOG_FORMAT`: `text` (default) or `json`; anything else stops start-up.
+fn init_tracing() -> Result<(), String> {
+    let json = match std::env::var("DROPCHECK_LOG_FORMAT").unwrap_or_default().trim() {
+        "" | "text" => false,
+        "json" => true,
+        other => return Err(format!("DROPCHECK_LOG_FORMAT is text or json, not '{other}'")),
+    };
+    dropcheck::logging::init(json);
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    init_tracing();
+    if let Err(e) = init_tracing() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(line) => {
