@@ -565,3 +565,52 @@ async fn a_group_of_webhooks_is_recorded_receipt_by_receipt() {
     })
     .await;
 }
+
+/// Retention: receipts and finished events older than the cut-off go, in batches of 500;
+/// a pending event stays however old, and so does everything recent.
+#[tokio::test]
+async fn old_webhook_receipts_and_finished_events_are_purged_in_batches() {
+    use dropcheck_core::inbox::WebhookIn;
+    on_each_backend(|store| async move {
+        let now = dropcheck_core::now_ms();
+        let old = now - 100 * 86_400_000;
+        let webhook = |i: usize, at: i64| {
+            let m = InboundMessage { from: format!("+2764{:07}", 1_000_000 + i), ..text(&format!("old {i}")) };
+            WebhookIn {
+                provider: Provider::Twilio,
+                path: "/webhooks/twilio".into(),
+                content_type: "x".into(),
+                body: format!("raw {i}"),
+                parsed: Ok(vec![WebhookEvent::Message(m)]),
+                received_at: at,
+            }
+        };
+        let batch: Vec<WebhookIn> = (0..1_100).map(|i| webhook(i, old + i as i64)).collect();
+        for chunk in batch.chunks(250) {
+            store.record_webhooks(chunk).await.unwrap();
+        }
+        store.record_webhooks(&[webhook(5_000, now), webhook(5_001, now)]).await.unwrap();
+        // All but one of the old events finish (failed, as decided); the last stays pending.
+        let policy = RetryPolicy { base_ms: 100, cap_ms: 1_000, horizon_ms: 60_000 };
+        let mut finished = 0;
+        while finished < 1_099 {
+            let claimed = store.claim_events(now, 60_000, (1_099 - finished).min(400) as i64).await.unwrap();
+            assert!(!claimed.is_empty());
+            finished += claimed.len();
+            let ready = claimed
+                .into_iter()
+                .map(|c| ReadyEvent { event: c, work: Work::Decided(EventOutcome::Failed("retention test".into())) })
+                .collect();
+            store.process_events(ready, &policy, now).await.unwrap();
+        }
+        assert_eq!(store.event_counts().await.unwrap(), (3, 0, 1_099), "1 old and 2 recent pending, 1 099 finished");
+
+        let purged = store.purge_old_webhooks(now - 90 * 86_400_000).await.unwrap();
+        assert_eq!((purged.receipts, purged.events), (1_100, 1_099), "every old receipt, every finished old event");
+        assert_eq!(store.event_counts().await.unwrap(), (3, 0, 0), "the pending old event stays");
+        assert_eq!(store.recent_receipts(10).await.unwrap().len(), 2, "recent receipts stay");
+        let again = store.purge_old_webhooks(now - 90 * 86_400_000).await.unwrap();
+        assert_eq!((again.receipts, again.events), (0, 0));
+    })
+    .await;
+}

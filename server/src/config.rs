@@ -34,6 +34,9 @@ pub struct Config {
     pub trusted_proxies: app::ssr::TrustedProxies,
     /// `DROPCHECK_METRICS_ADDR`: a second listener serving `/metrics` without an API key.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `DROPCHECK_RETENTION_DAYS` (90): webhook receipts and finished inbound events older
+    /// than this are purged.
+    pub retention_days: i64,
     /// How long a client may take to send a request's headers (`DROPCHECK_HEADER_TIMEOUT_SECONDS`, 10).
     pub header_timeout_ms: u64,
     /// How long a request body may take to arrive, and an idle keep-alive connection may stay
@@ -79,6 +82,7 @@ impl Config {
             secret_key: None,
             trusted_proxies: app::ssr::TrustedProxies::default(),
             metrics_addr: None,
+            retention_days: 90,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             background_workers: false,
@@ -270,6 +274,7 @@ impl Config {
             Some(a) => Some(a.parse().map_err(|_| format!("DROPCHECK_METRICS_ADDR: '{a}' is not an address like 127.0.0.1:9464"))?),
             None => None,
         };
+        let retention_days = num("DROPCHECK_RETENTION_DAYS", 90, 1, 3650)?;
         let header_timeout_ms = num("DROPCHECK_HEADER_TIMEOUT_SECONDS", 10, 1, 600)? as u64 * 1000;
         let idle_timeout_ms = num("DROPCHECK_IDLE_TIMEOUT_SECONDS", 60, 1, 3600)? as u64 * 1000;
         let vision_concurrency = num("DROPCHECK_VISION_CONCURRENCY", 2, 1, 64)? as usize;
@@ -288,6 +293,7 @@ impl Config {
             vision_timeout_ms,
             trusted_proxies,
             metrics_addr,
+            retention_days,
             header_timeout_ms,
             idle_timeout_ms,
             background_workers: true,

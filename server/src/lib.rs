@@ -3,6 +3,7 @@
 //! the JSON API is in [`api`], media and middleware in [`web`].
 
 pub mod api;
+pub mod backup;
 pub mod broadcasts_web;
 pub mod config;
 pub mod contacts_web;
@@ -142,6 +143,7 @@ pub struct Application {
     background_workers: bool,
     integrations: Arc<integrations::Integrations>,
     timeouts: Timeouts,
+    retention_days: i64,
 }
 
 /// Connection timeouts: a client has `header` to send a request's headers (also the longest
@@ -231,6 +233,7 @@ impl Application {
             messaging,
             integrations,
             timeouts,
+            retention_days: config.retention_days,
         })
     }
 
@@ -264,12 +267,24 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.state.store.clone();
+        let retention_ms = self.retention_days * 86_400_000;
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
             loop {
                 tick.tick().await;
                 if let Err(e) = store.purge_expired(dropcheck_core::now_ms()).await {
                     tracing::warn!(error = ?e, "housekeeping failed");
+                }
+                match store.purge_old_webhooks(dropcheck_core::now_ms() - retention_ms).await {
+                    Ok(p) if p.receipts + p.events > 0 => {
+                        tracing::info!(
+                            receipts = p.receipts,
+                            events = p.events,
+                            "old webhook receipts and events purged (DROPCHECK_RETENTION_DAYS)"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "retention purge failed"),
                 }
             }
         });

@@ -27,6 +27,9 @@ enum Command {
     },
     /// Load a demo project with drops in every status and generated photos.
     Demo,
+    /// Copy the database (SQLite: an online, consistent snapshot) and the media into DIR, a new
+    /// or empty directory; restore by starting with DROPCHECK_DATA_DIR=DIR.
+    Backup { dir: std::path::PathBuf },
     /// Insert many drops quickly, for benchmarks (see docs/PERFORMANCE.md).
     BenchSeed {
         #[arg(long, default_value_t = 100_000)]
@@ -116,6 +119,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 r.skipped,
                 r.photos
             );
+            Ok(())
+        }
+        Command::Backup { dir } => {
+            let started = std::time::Instant::now();
+            let r = dropcheck::backup::run(&config, &dir).await?;
+            let secs = started.elapsed().as_secs_f64();
+            match &r.contents {
+                Some(c) => println!(
+                    "backup in {}: the database ({} drops, {} photos; every stored file checked present) and {} files ({:.1} MB) in {secs:.1} s.\n\
+                     Restore: stop the server, then start it with DROPCHECK_DATA_DIR={} (and no DATABASE_URL), or copy the directory's contents into the data directory.",
+                    r.dir.display(), c.drops, c.photos, r.files_copied, r.bytes_copied as f64 / 1e6, r.dir.display()
+                ),
+                None => println!(
+                    "backup in {}: {} files ({:.1} MB) — the media and secret.key — in {secs:.1} s.\n\
+                     The database is PostgreSQL: back it up with its own tools, e.g. pg_dump --format=custom --file=dropcheck.dump \"$DATABASE_URL\", \
+                     and restore with pg_restore --clean --dbname=\"$DATABASE_URL\" dropcheck.dump; then start with DROPCHECK_DATA_DIR={} and that DATABASE_URL.",
+                    r.dir.display(), r.files_copied, r.bytes_copied as f64 / 1e6, r.dir.display()
+                ),
+            }
             Ok(())
         }
         Command::BenchSeed { drops } => {

@@ -10,6 +10,8 @@
 
 #[path = "crash/automation.rs"]
 mod automation;
+#[path = "crash/backup.rs"]
+mod backup;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
