@@ -15,6 +15,7 @@ pub mod conversation;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod evidence;
 pub mod ids;
 pub mod inbox;
 pub mod integrations;

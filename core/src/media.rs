@@ -58,9 +58,9 @@ impl MediaStore {
         Ok(self.root.join("media").join(&sha[..2]).join(sha))
     }
 
-    fn thumb_path(&self, sha: &str) -> Result<PathBuf, InputError> {
+    fn thumb_path(&self, sha: &str, max: u32) -> Result<PathBuf, InputError> {
         let sha = checked_sha(sha)?;
-        Ok(self.root.join("thumbs").join(&sha[..2]).join(format!("{sha}-{THUMB_MAX}.jpg")))
+        Ok(self.root.join("thumbs").join(&sha[..2]).join(format!("{sha}-{max}.jpg")))
     }
 
     /// Stores any file (an attachment that is not a checklist photo) by digest. The content
@@ -126,7 +126,13 @@ impl MediaStore {
 
     /// The thumbnail's path, generating it on first use.
     pub async fn thumbnail(&self, sha: &str) -> CoreResult<PathBuf> {
-        let thumb = self.thumb_path(sha)?;
+        self.resized(sha, THUMB_MAX).await
+    }
+
+    /// A JPEG copy at most `max` pixels on its long side (kept beside the thumbnails), made on
+    /// first use: the dashboard's thumbnails, the evidence pack's photos.
+    pub async fn resized(&self, sha: &str, max: u32) -> CoreResult<PathBuf> {
+        let thumb = self.thumb_path(sha, max)?;
         if thumb.exists() {
             return Ok(thumb);
         }
@@ -138,7 +144,7 @@ impl MediaStore {
                 .map_err(|e| CoreError::Internal(e.to_string()))?
                 .decode()
                 .map_err(|e| CoreError::Internal(format!("decoding {}: {e}", original.display())))?;
-            let small = img.thumbnail(THUMB_MAX, THUMB_MAX).to_rgb8();
+            let small = if img.width().max(img.height()) > max { img.thumbnail(max, max) } else { img }.to_rgb8();
             let mut out = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, THUMB_QUALITY)
                 .encode_image(&small)

@@ -73,3 +73,18 @@ test("contractor scorecards sort by a column and open a contractor's drops", asy
   await expect(page).toHaveURL(new RegExp(`contractor=${encodeURIComponent(phone!).replace(/[+]/g, "\\+")}`));
   await expect(page.locator("tr.drop-row").first()).toBeVisible();
 });
+
+// A drop's evidence pack downloads from its page (a plain link: the same with JavaScript off).
+test("a drop's Evidence pack (PDF) downloads from its page", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/?status=approved");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.locator("tr.drop-row a").first().click();
+  await expect(page).toHaveURL(/\/drops\/DR\d+$/);
+  const number = page.url().split("/").pop()!;
+  const [pdf] = await Promise.all([page.waitForEvent("download"), page.click("#evidence-pdf")]);
+  expect(pdf.suggestedFilename()).toBe(`evidence-${number}.pdf`);
+  const bytes = readFileSync((await pdf.path())!);
+  expect(bytes.subarray(0, 5).toString()).toBe("%PDF-");
+  expect(bytes.length).toBeGreaterThan(20_000);
+});

@@ -207,6 +207,8 @@ pub const OPERATIONS: &[Op] = &[
             FORMAT,
         ])
         .st(&[200, 400, 404, 422]),
+    op("get", "/api/v1/drops/{number}/evidence.pdf", "read", "drops", "The drop's evidence pack (PDF): drop, project, contractor, status, round and dates; per step the current photo (earlier ones smaller), verdict, reason, note, reviewer and time, each photo's received time, SHA-256 and checks; the timeline. Searchable text")
+        .st(&[200, 404, 422]),
     op("get", "/api/v1/drops/{number}", "read", "drops", "One drop with steps, photos (and their checks) and history")
         .st(&[200, 404, 422])
         .resp(DROP_DETAIL),
@@ -515,6 +517,9 @@ pub fn document() -> Value {
         for status in statuses {
             let content = match (status, o.path) {
                 (200..=299, "/api/docs") => json!({"text/html": {}}),
+                (200..=299, "/api/v1/drops/{number}/evidence.pdf") => {
+                    json!({"application/pdf": {"schema": {"type": "string", "format": "binary"}}})
+                }
                 (200..=299, "/metrics") => json!({"application/openmetrics-text": {"schema": {"type": "string"}}}),
                 (200..=299, "/webhooks/twilio" | "/webhooks/twilio/status") => json!({"text/xml": {}}),
                 (200..=299, "/webhooks/meta") => json!({"text/plain": {}}),

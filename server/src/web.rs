@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/live/drops", get(live_list))
         .route("/live/drops/{number}", get(live_drop))
         .route("/attachments/{id}", get(attachment))
+        .route("/drops/{number}/evidence.pdf", get(evidence))
         .route("/drops.csv", get(drops_csv))
         .route("/messages.csv", get(messages_csv))
         .route("/contacts.csv", get(contacts_csv))
@@ -433,6 +434,46 @@ async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Respon
 
 /// A file a contractor sent that is not a checklist photo. Always a download (never shown
 /// inline, never sniffed), since its content type comes from outside.
+/// A drop's evidence pack as a download.
+pub(crate) fn pdf_response(number: &dropcheck_core::domain::DropNumber, pdf: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"evidence-{number}.pdf\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        pdf,
+    )
+        .into_response()
+}
+
+/// `GET /drops/{number}/evidence.pdf` (the drop page's "Evidence pack (PDF)").
+async fn evidence(State(st): State<AppState>, Path(number): Path<String>) -> Response {
+    let back = ("/", "Back to the drops");
+    let Ok(number) = dropcheck_core::domain::DropNumber::parse(&number) else {
+        return notice_page(StatusCode::NOT_FOUND, "No such drop", "That is not a drop number.", back);
+    };
+    let started = std::time::Instant::now();
+    match dropcheck_core::evidence::evidence_pdf(&st.store, &st.media, &number).await {
+        Ok(pdf) => {
+            tracing::info!(drop = %number, bytes = pdf.len(), ms = started.elapsed().as_millis() as u64, "evidence pack made");
+            pdf_response(&number, pdf)
+        }
+        Err(dropcheck_core::CoreError::NotFound { .. }) => {
+            notice_page(StatusCode::NOT_FOUND, "No such drop", &format!("There is no drop {number}."), back)
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, drop = %number, "evidence pack failed");
+            notice_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The evidence pack could not be made; it has been logged.",
+                back,
+            )
+        }
+    }
+}
+
 async fn attachment(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<AttachmentId>() else { return (StatusCode::NOT_FOUND, "no such file").into_response() };
     let a = match st.store.attachment(id).await {

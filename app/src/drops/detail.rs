@@ -310,6 +310,8 @@ fn DropView(d: DropPageData, actions: DropActions) -> impl IntoView {
                             </div>
                         </details>
                     }.into_any() } })}
+                    <a href=format!("/drops/{}/evidence.pdf", d.number) rel="external" download=format!("evidence-{}.pdf", d.number) id="evidence-pdf"
+                        class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm hover:bg-slate-100">"Evidence pack (PDF)"</a>
                     <a href=format!("/next?after={}", d.number) rel="external" id="next-drop" class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm hover:bg-slate-100">
                         "Next drop " <kbd class="ml-1 rounded bg-slate-200 px-1.5 text-xs">"n"</kbd>
                     </a>

@@ -213,6 +213,18 @@ pub(super) async fn list_drops(
     .into_response())
 }
 
+/// `GET /api/v1/drops/{number}/evidence.pdf`: the drop's evidence pack.
+pub(super) async fn evidence(
+    State(st): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(number): ApiPath<String>,
+) -> ApiResult<axum::response::Response> {
+    caller.require("read")?;
+    let number = DropNumber::parse(&number)?;
+    let pdf = dropcheck_core::evidence::evidence_pdf(&st.store, &st.media, &number).await?;
+    Ok(crate::web::pdf_response(&number, pdf))
+}
+
 pub(super) async fn get_drop(State(st): State<AppState>, caller: ApiCaller, ApiPath(number): ApiPath<String>) -> ApiResult<Json<Value>> {
     caller.require("read")?;
     let number = DropNumber::parse(&number)?;

@@ -33,6 +33,7 @@ pub fn router() -> Routes<AppState> {
         .route("/api/resubmit", post(drops::resubmit))
         .route("/api/v1/drops", get(drops::list_drops))
         .route("/api/v1/drops/{number}", get(drops::get_drop))
+        .route("/api/v1/drops/{number}/evidence.pdf", get(drops::evidence))
         .route("/api/v1/drops/{number}/review", post(drops::review_drop))
         .route("/api/v1/messages", get(messages::list_messages))
         .route("/api/v1/messages/{id}/resend", post(resend_message))

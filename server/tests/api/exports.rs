@@ -309,3 +309,91 @@ async fn contractor_scorecards_count_first_time_right_and_the_steps_sent_back() 
     })
     .await;
 }
+
+/// The evidence pack: a PDF that opens (its pages counted by a PDF parser), whose extracted
+/// text holds the drop number, every step's verdict and note, and each photo's SHA-256, with
+/// the photos embedded; through the API and the drop page's link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drops_evidence_pack_is_a_searchable_pdf_with_every_verdict_note_and_digest() {
+    use dropcheck_core::domain::{DropNumber, StepNo, Verdict};
+    use dropcheck_core::media::{demo_photo, MediaStore};
+    use dropcheck_core::store::{ActorRef, NewPhoto, StepVerdict};
+    on_each_backend(|store| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dropcheck::config::Config { data_dir: dir.path().to_path_buf(), ..dropcheck::config::Config::for_tests() };
+        let app = crate::helpers::spawn_app(store, config).await;
+        app.seed_project().await;
+        let body = r#"{"drop_number":"DR12345678","contractor_number":"+27640412391","project_name":"Velo Test"}"#;
+        app.api("POST", "/api/submit-installation", Some(BRIDGE), Some(body)).await;
+        let media = MediaStore::new(dir.path());
+        let dn = DropNumber::parse("DR12345678").unwrap();
+        let qa = ActorRef::system("qa@example.com");
+        let mut shas = vec![];
+        for step in 1..=12 {
+            let s = media.store_image(demo_photo("DR12345678", step, "x", step as u32)).await.unwrap();
+            shas.push(s.sha256.clone());
+            app.store
+                .add_photo(&dn, &NewPhoto::from_stored(StepNo::new(step).unwrap(), &s, None, dropcheck_core::now_ms()), &qa)
+                .await
+                .unwrap();
+        }
+        // Step 3 sent back with a note, then a second photo: the first stays as an earlier one.
+        let note = |n: i64, verdict: Verdict, note: &str| StepVerdict {
+            step: StepNo::new(n).unwrap(),
+            verdict,
+            reason: verdict.is_rejection().then(|| "no_photo".to_string()),
+            note: note.into(),
+        };
+        app.store.set_verdicts(&dn, &[note(3, Verdict::Retake, "Cable clip loose at the entry")], &qa).await.unwrap();
+        let again = media.store_image(demo_photo("DR12345678", 3, "retake", 99)).await.unwrap();
+        shas.push(again.sha256.clone());
+        app.store
+            .add_photo(&dn, &NewPhoto::from_stored(StepNo::new(3).unwrap(), &again, None, dropcheck_core::now_ms()), &qa)
+            .await
+            .unwrap();
+        let verdicts: Vec<StepVerdict> =
+            (1..=12).filter(|n| *n != 3).map(|n| note(n, Verdict::Ok, if n == 7 { "Meter reads 0412" } else { "" })).collect();
+        app.store.set_verdicts(&dn, &verdicts, &qa).await.unwrap();
+
+        let res =
+            app.client.get(format!("{}/api/v1/drops/DR12345678/evidence.pdf", app.base)).header("X-API-Key", BRIDGE).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/pdf");
+        assert!(res.headers()[header::CONTENT_DISPOSITION].to_str().unwrap().contains("evidence-DR12345678.pdf"));
+        let pdf = res.bytes().await.unwrap().to_vec();
+        assert!(pdf.starts_with(b"%PDF-"));
+        let doc = lopdf::Document::load_mem(&pdf).expect("a PDF a parser reads");
+        let pages = doc.get_pages().len();
+        assert!(pages >= 2, "{pages} pages");
+        let images = doc
+            .objects
+            .values()
+            .filter(|o| o.as_stream().is_ok_and(|s| s.dict.get(b"Subtype").is_ok_and(|t| t.as_name().is_ok_and(|n| n == b"Image"))))
+            .count();
+        assert_eq!(images, 13, "every photo embedded, the earlier one too");
+        let text = pdf_extract::extract_text_from_mem(&pdf).expect("the text extracts");
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("DR12345678") && flat.contains("Velo Test") && flat.contains("+27640412391"), "{flat}");
+        assert!(flat.contains("Cable clip loose at the entry") && flat.contains("Meter reads 0412"), "the notes");
+        assert!(
+            flat.contains("photo unusable, please retake") && flat.matches("Verdict: accepted").count() == 11,
+            "every step's verdict: {flat}"
+        );
+        assert!(flat.contains("Reviewed by qa@example.com") || flat.contains("Reviewed"), "the reviewer");
+        for sha in &shas {
+            assert!(flat.contains(sha.as_str()), "photo {sha}'s digest");
+        }
+        assert!(flat.contains("Timeline"));
+
+        let (s, v) = app.api("GET", "/api/v1/drops/DR99999999/evidence.pdf", Some(BRIDGE), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("drop_not_found")), "{v}");
+        // The drop page's link: signed in.
+        let r = app.get("/drops/DR12345678/evidence.pdf").await;
+        assert!(r.status().is_redirection());
+        sign_in_first_admin(&app).await;
+        let r = app.get("/drops/DR12345678/evidence.pdf").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.bytes().await.unwrap().len() > 10_000, true);
+    })
+    .await;
+}
