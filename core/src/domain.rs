@@ -65,6 +65,15 @@ impl Phone {
         }
         Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
     }
+    /// The country calling code and the national number, as providers that take them apart
+    /// want them (`+27640412391` → `27`, `640412391`).
+    pub fn split_country(&self) -> (String, String) {
+        match phonenumber::parse(None, &self.0) {
+            Ok(n) => (n.country().code().to_string(), n.national().to_string()),
+            // A stored number always parses; were it not to, keep every digit together.
+            Err(_) => (String::new(), self.0.trim_start_matches('+').to_string()),
+        }
+    }
     /// A number as written in a country (`064 041 2391` with region `ZA`), or in its
     /// international form (a leading `+`, `00`, or the country code's digits).
     pub fn parse_in(raw: &str, region: Option<&str>) -> Result<Self, InputError> {

@@ -23,12 +23,18 @@ use crate::store::{on_db, on_tx, Db, Store};
 /// The setting that chooses the provider.
 pub const PROVIDER: &str = "DROPCHECK_PROVIDER";
 
+pub use crate::myoperator::{
+    MyOperatorSettings, MYOPERATOR_API_BASE, MYOPERATOR_API_KEY, MYOPERATOR_COMPANY_ID, MYOPERATOR_PHONE_NUMBER_ID, MYOPERATOR_WABA_ID,
+};
+
 /// Where a setting belongs on the page: a WhatsApp provider's credentials, or the vision
 /// model's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Provider(Provider),
     Vision,
+    /// MyOperator, the notifications API's send-only channel.
+    MyOperator,
 }
 
 impl Section {
@@ -36,6 +42,7 @@ impl Section {
         match self {
             Section::Provider(p) => p.as_str(),
             Section::Vision => "vision",
+            Section::MyOperator => "myoperator",
         }
     }
 }
@@ -63,6 +70,10 @@ const fn field(name: &'static str, provider: Provider, label: &'static str, help
 
 const fn vision_field(name: &'static str, label: &'static str, help: &'static str, secret: bool) -> Field {
     Field { name, section: Section::Vision, label, help, secret, default: None, env_only: false }
+}
+
+const fn myop_field(name: &'static str, label: &'static str, help: &'static str, secret: bool) -> Field {
+    Field { name, section: Section::MyOperator, label, help, secret, default: None, env_only: false }
 }
 
 /// Every provider setting, then the vision model's, in the order the page shows them.
@@ -93,6 +104,15 @@ pub const FIELDS: &[Field] = &[
     ),
     vision_field(VISION_MODEL, "Model", "a model that reads images, e.g. gpt-4o-mini or llava", false),
     vision_field(VISION_API_KEY, "API key", "sent as a bearer token; leave unset for a local server that needs none", true),
+    myop_field(MYOPERATOR_API_KEY, "API key", "MyOperator panel → Manage → WhatsApp APIs", true),
+    myop_field(MYOPERATOR_COMPANY_ID, "Company ID", "sent as X-MYOP-COMPANY-ID", false),
+    myop_field(MYOPERATOR_PHONE_NUMBER_ID, "Phone number ID", "the WhatsApp number's id in MyOperator", false),
+    myop_field(MYOPERATOR_WABA_ID, "WABA ID", "the WhatsApp Business Account's id", false),
+    Field {
+        default: Some("https://publicapi.myoperator.co"),
+        env_only: true,
+        ..myop_field(MYOPERATOR_API_BASE, "API base URL", "set only in the environment", false)
+    },
 ];
 
 /// The vision model's settings (see [`crate::vision::VisionConfig`]).

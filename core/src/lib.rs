@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod linking;
 pub mod live;
 pub mod media;
+pub mod myoperator;
 pub mod notify;
 pub mod outbox;
 pub mod pdq;

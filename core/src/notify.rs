@@ -77,13 +77,19 @@ impl Store {
         let vars = minijinja::Value::from_serialize(context);
         let id = self
             .queue_outbound(
-                &Outgoing { phone, body: &body, template: Some(message_type), vars: Some(&vars), media_url: None, idempotency_key },
+                &Outgoing {
+                    phone,
+                    body: &body,
+                    template: Some(message_type),
+                    vars: Some(&vars),
+                    media_url: None,
+                    idempotency_key,
+                    notification: true,
+                    reference_id,
+                },
                 now,
             )
             .await?;
-        if let Some(r) = reference_id {
-            on_db!(self, pool => { sqlx::query("update message set reference_id = $1 where message_id = $2").bind(r).bind(id).execute(pool).await?; });
-        }
         Ok((id, body))
     }
 

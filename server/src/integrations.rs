@@ -59,9 +59,11 @@ impl Integrations {
         let effective = Effective::resolve(&self.env, &stored)?;
         let provider = ProviderConfig::resolve(&effective, &self.sandbox_token)?;
         let vision = effective.vision()?;
-        tracing::info!(provider = ?provider, vision = ?vision, "messaging provider and vision model");
+        let myoperator = effective.myoperator()?;
+        tracing::info!(provider = ?provider, vision = ?vision, myoperator = ?myoperator, "messaging provider, vision model and MyOperator");
         self.messaging.set_provider(provider);
         self.messaging.vision.set_config(&self.store, vision);
+        self.messaging.set_myoperator(myoperator);
         *seen = Some(rows);
         Ok(true)
     }
@@ -189,6 +191,7 @@ impl Integrations {
         let effective = Effective::resolve(&self.env, &candidate)?;
         ProviderConfig::resolve(&effective, &self.sandbox_token)?;
         effective.vision()?;
+        effective.myoperator()?;
         self.store.save_integration_settings(&changes, &by.email, now_ms()).await?;
         let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
         tracing::info!(user_id = by.user_id.get(), provider = effective.provider.as_str(), settings = ?names, "integration settings saved");

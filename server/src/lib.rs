@@ -12,6 +12,7 @@ pub mod group_commit;
 pub mod integrations;
 pub mod logging;
 pub mod metrics;
+pub mod myoperator;
 pub mod openapi;
 pub mod providers;
 pub mod routes;

@@ -274,7 +274,7 @@ impl RetryExt for Retry {
 }
 
 /// A reqwest error without the URL (which may carry an account id).
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

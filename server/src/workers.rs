@@ -70,6 +70,8 @@ pub struct Messaging {
     pub webhooks: crate::webhook_out::WebhookSender,
     /// This process's counters (`/metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// MyOperator, when configured: the notifications API's messages go out through it.
+    myoperator: RwLock<Option<Arc<crate::myoperator::MyOperatorConfig>>>,
 }
 
 impl Messaging {
@@ -100,7 +102,17 @@ impl Messaging {
             vision,
             webhooks,
             metrics: crate::metrics::Metrics::default(),
+            myoperator: RwLock::new(None),
         }
+    }
+
+    /// MyOperator in effect now, if any.
+    pub fn myoperator(&self) -> Option<Arc<crate::myoperator::MyOperatorConfig>> {
+        self.myoperator.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_myoperator(&self, cfg: Option<crate::myoperator::MyOperatorConfig>) {
+        *self.myoperator.write().unwrap_or_else(|e| e.into_inner()) = cfg.map(Arc::new);
     }
 
     /// The provider in effect now.
@@ -482,6 +494,19 @@ async fn run_outbox_once(store: &Store, m: &Messaging, recorder: &Recorder) -> R
 /// message may do is decided by `outbox::plan_send` and what a failure means by
 /// `outbox::outcome_after_failure`; this only does the I/O.
 async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOutcome, CoreError> {
+    if msg.channel == "notifications" {
+        if let Some(cfg) = m.myoperator() {
+            let outcome = myoperator_send(m, &cfg, msg).await;
+            let (result, code) = match &outcome {
+                SendOutcome::Sent { .. } => ("sent", ""),
+                SendOutcome::Failed { code, .. } => ("failed", code.as_str()),
+                SendOutcome::Throttled { code, .. } => ("throttled", code.as_str()),
+                _ => ("deferred", ""),
+            };
+            m.metrics.send("myoperator", result, code);
+            return Ok(outcome);
+        }
+    }
     let provider = m.provider();
     let outcome = attempt_send(store, m, &provider, msg).await?;
     let (result, code) = match &outcome {
@@ -492,6 +517,34 @@ async fn send_one(store: &Store, m: &Messaging, msg: Outbound) -> Result<SendOut
     };
     m.metrics.send(provider.kind().as_str(), result, code);
     Ok(outcome)
+}
+
+/// A notification through MyOperator: Meta's rules for what may go (MyOperator is a Meta
+/// partner: outside the 24-hour window only a Meta template), its reference the message's id.
+async fn myoperator_send(m: &Messaging, cfg: &crate::myoperator::MyOperatorConfig, msg: Outbound) -> SendOutcome {
+    let (content, fallback) = match outbox::plan_send(&msg, Provider::Meta, 0, now_ms()) {
+        SendPlan::Defer { until } => return SendOutcome::Deferred { message_id: msg.message_id, until },
+        SendPlan::Fail { code, text } => return failed(&msg, code, &text, None),
+        SendPlan::Send { content, fallback, .. } => (content, fallback),
+    };
+    let reference = format!("dropcheck-{}", msg.message_id.get());
+    m.limiter.until_ready().await;
+    let mut sent_as = content.sent_as();
+    let mut result = crate::myoperator::send(&m.client, cfg, &msg.phone, &content, &reference).await;
+    if let (Err(SendFailure { retry: Retry::NeedsTemplate, .. }), Some(t)) = (&result, &fallback) {
+        sent_as = t.sent_as();
+        result = crate::myoperator::send(&m.client, cfg, &msg.phone, t, &reference).await;
+    }
+    match result {
+        Ok(acc) => {
+            tracing::info!(message_id = msg.message_id.get(), sent_as = %sent_as, "notification accepted by MyOperator");
+            SendOutcome::Sent { message_id: msg.message_id, provider_id: acc.provider_id, status: acc.status, sent_as, at: now_ms() }
+        }
+        Err(failure) => {
+            tracing::warn!(message_id = msg.message_id.get(), code = %failure.code, retry = ?failure.retry, "MyOperator send failed: {}", failure.message);
+            outbox::outcome_after_failure(&msg, failure, &m.retry, now_ms())
+        }
+    }
 }
 
 async fn attempt_send(store: &Store, m: &Messaging, provider: &ProviderConfig, msg: Outbound) -> Result<SendOutcome, CoreError> {

@@ -7,6 +7,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::fields::{field_row, FieldView};
 use crate::ui::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,21 +17,6 @@ pub struct LinkView {
     pub since: String,
     pub locked: bool,
     pub expired: bool,
-}
-
-/// One provider setting as an admin may see it: a secret only as "set · …abcd".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FieldView {
-    /// The environment variable's name.
-    pub name: String,
-    pub provider: String,
-    pub label: String,
-    pub help: String,
-    pub secret: bool,
-    pub env_only: bool,
-    /// `environment`, `settings`, `default` or `unset`.
-    pub source: String,
-    pub shown: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,7 +233,7 @@ pub fn IntegrationsPage() -> impl IntoView {
     let remove = ServerAction::<Unlink>::new();
     let save = ServerAction::<SaveProvider>::new();
     let test = ServerAction::<SendTestMessage>::new();
-    let vision = ServerAction::<super::vision::SaveVision>::new();
+    let (vision, myop) = (ServerAction::<super::vision::SaveVision>::new(), ServerAction::<super::myoperator::SaveMyoperator>::new());
     // After a successful save (with JavaScript) the form is reset to what the page then shows:
     // the page is rebuilt in place, which updates the inputs' default values but would leave
     // what the admin typed (a secret, say) in the boxes. After a refused save nothing is
@@ -262,7 +248,16 @@ pub fn IntegrationsPage() -> impl IntoView {
         }
     });
     let data = Resource::new(
-        move || (start.version().get(), remove.version().get(), save.version().get(), test.version().get(), vision.version().get()),
+        move || {
+            (
+                start.version().get(),
+                remove.version().get(),
+                save.version().get(),
+                test.version().get(),
+                vision.version().get(),
+                myop.version().get(),
+            )
+        },
         |_| integrations_data(),
     );
     page("Integrations · Dropcheck", data, None, move |d| {
@@ -310,46 +305,11 @@ pub fn IntegrationsPage() -> impl IntoView {
                     }}
                 </section>
                 {d.panel.clone().map(|p| view! { <ProviderSection p=p.clone() test_result=d.test.clone() saved=d.saved save=save test=test form=provider_form/>
-                    <super::vision::VisionSection fields=p.fields save=vision/> })}
+                    <super::vision::VisionSection fields=p.fields.clone() save=vision/>
+                    <super::myoperator::MyOperatorSection fields=p.fields active=p.active.clone() save=myop/> })}
             </Layout>
         }
     })
-}
-
-fn source_badge(source: &str) -> impl IntoView {
-    let (text, class) = match source {
-        "environment" => ("from the environment", "bg-violet-100 text-violet-800"),
-        "settings" => ("saved here", "bg-emerald-100 text-emerald-800"),
-        "default" => ("default", "bg-slate-100 text-slate-600"),
-        _ => ("not set", "bg-amber-100 text-amber-800"),
-    };
-    view! { <span class=format!("ml-2 rounded px-1.5 py-0.5 text-xs font-medium {class}") data-source=source.to_string()>{text}</span> }
-}
-
-/// One setting: read-only when the environment (or only the environment) sets it; a
-/// password box that starts blank for a secret; a text box for the rest.
-pub(super) fn field_row(f: FieldView) -> impl IntoView {
-    let input_name = f.name.to_lowercase();
-    let id = format!("setting-{input_name}");
-    let fixed = f.source == "environment" || f.env_only;
-    let control = if fixed {
-        view! { <p class="mt-1 rounded-md bg-slate-50 px-3 py-2 font-mono text-sm text-slate-700" id=id.clone()>{if f.shown.is_empty() { "—".to_string() } else { f.shown.clone() }}</p> }.into_any()
-    } else if f.secret {
-        let placeholder = if f.shown.is_empty() { "not set".to_string() } else { format!("{} — leave blank to keep", f.shown) };
-        view! { <input id=id.clone() name=input_name type="password" autocomplete="off" placeholder=placeholder value="" class=field()/> }
-            .into_any()
-    } else {
-        view! { <input id=id.clone() name=input_name type="text" autocomplete="off" value=f.shown.clone() class=field()/> }.into_any()
-    };
-    view! {
-        <div class="mt-3">
-            <label for=id class="text-sm font-medium">{f.label.clone()}</label>
-            {source_badge(&f.source)}
-            <span class="ml-2 font-mono text-xs text-slate-400">{f.name.clone()}</span>
-            {control}
-            <p class="mt-0.5 text-xs text-slate-500">{f.help.clone()}</p>
-        </div>
-    }
 }
 
 #[component]

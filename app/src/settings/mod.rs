@@ -2,7 +2,9 @@
 //! integrations (the provider for admins; phone linking for everyone).
 
 pub mod api_keys;
+pub mod fields;
 pub mod integrations;
+pub mod myoperator;
 pub mod project_vision;
 pub mod projects;
 pub mod templates;

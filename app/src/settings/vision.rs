@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use super::integrations::{field_row, FieldView};
+use super::fields::{field_row, FieldView};
 use crate::ui::*;
 
 /// Saves the vision model's settings (admins); a blank key keeps the stored one, a blank

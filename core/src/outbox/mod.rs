@@ -46,6 +46,8 @@ pub struct Outbound {
     /// The contact's muted message types (space-separated template names).
     pub muted_types: Option<String>,
     pub last_inbound_at: Option<i64>,
+    /// `notifications` (queued through the notifications API) or `conversation`.
+    pub channel: String,
 }
 
 crate::store::row_key!(Outbound => "message"."message_id");
@@ -66,7 +68,7 @@ impl MessageRow {
 pub const LEASE_EXPIRED: &str = "lease_expired";
 
 const OUTBOUND_SELECT: &str = "select m.message_id, m.phone, m.body, m.template, m.template_vars, t.provider_template, m.media_url,
-        m.batch_key, m.error_code, m.created_at, coalesce(m.retry_from, m.created_at) as retry_from, m.attempts, coalesce(c.opted_out, 0) as opted_out, c.muted_types, c.last_inbound_at
+        m.batch_key, m.error_code, m.created_at, coalesce(m.retry_from, m.created_at) as retry_from, m.attempts, coalesce(c.opted_out, 0) as opted_out, c.muted_types, c.last_inbound_at, m.channel
     from message m left join contact c on c.phone = m.phone left join message_template t on t.name = m.template";
 
 /// What became of a claimed outbound message.
@@ -93,6 +95,10 @@ pub struct Outgoing<'a> {
     /// What caused it, unique in the outbox: queueing the same key again queues nothing and
     /// returns the message queued first. `None`: a cause of its own (a random key).
     pub idempotency_key: Option<&'a str>,
+    /// Queued through the notifications API: MyOperator sends it when it is configured.
+    pub notification: bool,
+    /// The notifications API caller's reference.
+    pub reference_id: Option<&'a str>,
 }
 
 /// A media URL the provider will fetch: absolute http(s), no credentials, at most 2000 characters.
@@ -284,7 +290,9 @@ impl Store {
 
     /// Queues a free-form outbound message (`POST /send`, the API).
     pub async fn queue_message(&self, phone: &crate::domain::Phone, body: &str, template: Option<&str>, now: i64) -> CoreResult<MessageId> {
-        self.queue_outbound(&Outgoing { phone, body, template, vars: None, media_url: None, idempotency_key: None }, now).await
+        let out =
+            Outgoing { phone, body, template, vars: None, media_url: None, idempotency_key: None, notification: false, reference_id: None };
+        self.queue_outbound(&out, now).await
     }
 
     /// Queues an outbound message: a text, optionally with a picture or document by URL
@@ -303,9 +311,10 @@ impl Store {
         };
         let id: Option<MessageId> = on_db!(self, pool => sqlx::query_scalar(
             "insert into message (direction, phone, body, template, template_vars, media_url, status, attempts, next_attempt_at,
-                idempotency_key, created_at, updated_at)
-             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6) on conflict (idempotency_key) do nothing returning message_id")
+                idempotency_key, created_at, updated_at, channel, reference_id)
+             values ('out', $1, $2, $3, $4, $5, 'queued', 0, $6, $7, $6, $6, $8, $9) on conflict (idempotency_key) do nothing returning message_id")
             .bind(m.phone.as_str()).bind(body).bind(m.template).bind(&vars).bind(&media_url).bind(now).bind(&key)
+            .bind(if m.notification { "notifications" } else { "conversation" }).bind(m.reference_id)
             .fetch_optional(pool).await?);
         match id {
             Some(id) => Ok(id),

@@ -242,6 +242,7 @@ mod tests {
             opted_out: 0,
             muted_types: None,
             last_inbound_at: Some(NOW - 60_000),
+            channel: "conversation".into(),
         }
     }
 

@@ -435,9 +435,7 @@ mod webhooks;
 
 pub use automation::{DryRun, RuleRow, RunRow};
 pub use automation_run::{ActionOutcome, NewEvent};
-pub use contacts::{
-    check_tag, CampaignLine, CampaignView, ContactChange, ContactFilter, ImportMapping, ImportMode, ImportReport, TagCause,
-};
+pub use contacts::{check_tag, CampaignView, ContactChange, ContactFilter, ImportMapping, ImportMode, ImportReport, TagCause};
 pub(crate) use drop_list::check_search;
 pub use drop_list::{Cursor, DropFilter, DropQuery, DropSummary, MAX_SEARCH_CHARS};
 pub use drop_tx::DropKey;

@@ -41,6 +41,8 @@ pub(super) async fn send(
         vars: None,
         media_url: body.media_url.as_deref(),
         idempotency_key: key.as_deref(),
+        notification: false,
+        reference_id: None,
     };
     let id = st.store.queue_outbound(&out, dropcheck_core::now_ms()).await?;
     tracing::info!(message_id = id.get(), caller = %caller.name, "message queued through the API");

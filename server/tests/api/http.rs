@@ -723,6 +723,8 @@ async fn the_notifications_api_sends_by_message_type_and_honours_contact_prefere
             vars: Some(&vars),
             media_url: None,
             idempotency_key: None,
+            notification: false,
+            reference_id: None,
         };
         let queued = app.store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         app.drain_outbox().await;

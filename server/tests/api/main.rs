@@ -18,6 +18,7 @@ mod exports;
 mod first_contact;
 mod http;
 mod layout;
+mod myoperator;
 mod openapi;
 mod operations;
 mod photo_checks;

@@ -837,22 +837,22 @@ async fn outside_the_24_hour_window_the_approved_provider_template_is_sent_with_
         app.drain().await;
         m.lock().unwrap().script.push_back((400, None, r#"{"code": 63016, "message": "Outside messaging window"}"#.into()));
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 5 }] };
-        let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
+        let out = Outgoing { phone: &me, body: "Drop DR12345678: step 5", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None, notification: false, reference_id: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         sent_after_drain(&app, &m, "the template after 63016", |m| m.sent.iter().any(|(_, b)| b.ends_with(r#"{"1":"DR12345678","2":"5"}"#))).await;
         assert_eq!(store.message(id).await.unwrap().attempts, 1);
 
         // A picture by URL goes with its caption.
-        let out = Outgoing { phone: &me, body: "Site plan", template: None, vars: None, media_url: Some("https://files.example/plan.png"), idempotency_key: None };
+        let out = Outgoing { phone: &me, body: "Site plan", template: None, vars: None, media_url: Some("https://files.example/plan.png"), idempotency_key: None, notification: false, reference_id: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         sent_after_drain(&app, &m, "the media message", |m| m.sent.iter().any(|(_, b)| b == "Site plan [media https://files.example/plan.png]")).await;
-        let bad = Outgoing { phone: &me, body: "x", template: None, vars: None, media_url: Some("file:///etc/passwd"), idempotency_key: None };
+        let bad = Outgoing { phone: &me, body: "x", template: None, vars: None, media_url: Some("file:///etc/passwd"), idempotency_key: None, notification: false, reference_id: None };
         assert_eq!(store.queue_outbound(&bad, 0).await.unwrap_err().code(), "invalid_media_url");
 
         // Without a provider template for the active provider, it fails at once with the reason.
         store.set_provider_template("drop_feedback", None).await.unwrap();
         let silent = dropcheck_core::domain::Phone::parse("+27640000078").unwrap();
-        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
+        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None, notification: false, reference_id: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         app.drain_outbox().await;
         assert_eq!(store.message(id).await.unwrap().error_code.as_deref(), Some("window_closed"));
@@ -891,7 +891,7 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         // Never wrote: outside the window.
         let silent = dropcheck_core::domain::Phone::parse("+27640000079").unwrap();
         let vars = dropcheck_core::minijinja::context! { drop_number => "DR12345678", steps => vec![dropcheck_core::minijinja::context! { number => 3 }, dropcheck_core::minijinja::context! { number => 7 }] };
-        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None };
+        let out = Outgoing { phone: &silent, body: "feedback", template: Some("drop_feedback"), vars: Some(&vars), media_url: None, idempotency_key: None, notification: false, reference_id: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         sent_after_drain(&app, &m, "the Meta template", |m| {
             m.sent.iter().any(|(to, b)| {
@@ -901,14 +901,14 @@ async fn meta_sends_templates_with_body_parameters_and_media_by_link() {
         })
         .await;
         // A template without an approved provider template fails at once outside the window.
-        let out = Outgoing { phone: &silent, body: "a notice", template: Some("help"), vars: None, media_url: None, idempotency_key: None };
+        let out = Outgoing { phone: &silent, body: "a notice", template: Some("help"), vars: None, media_url: None, idempotency_key: None, notification: false, reference_id: None };
         let id = store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         app.drain_outbox().await;
         assert_eq!(store.message(id).await.unwrap().error_code.as_deref(), Some("window_closed"));
         // Inside the window: a document by link, with its caption.
         store.upsert_contact(&silent, "").await.unwrap();
         store.note_inbound(&silent, dropcheck_core::now_ms()).await.unwrap();
-        let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1"), idempotency_key: None };
+        let out = Outgoing { phone: &silent, body: "Your invoice", template: None, vars: None, media_url: Some("https://files.example/inv.pdf?x=1"), idempotency_key: None, notification: false, reference_id: None };
         store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap();
         sent_after_drain(&app, &m, "the document", |m| m.sent.iter().any(|(_, b)| b == "Your invoice [document https://files.example/inv.pdf?x=1]")).await;
     })
@@ -989,6 +989,8 @@ async fn an_outage_loses_nothing_and_a_flaky_provider_delivers_everything_once()
                         vars: None,
                         media_url: None,
                         idempotency_key: None,
+                        notification: false,
+                        reference_id: None,
                     };
                     ids.push(store.queue_outbound(&out, dropcheck_core::now_ms()).await.unwrap());
                 }

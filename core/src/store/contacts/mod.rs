@@ -16,7 +16,7 @@ mod birthdays;
 mod campaigns;
 mod import;
 mod tags;
-pub use campaigns::{CampaignLine, CampaignView};
+pub use campaigns::CampaignView;
 pub use import::{ImportMapping, ImportMode, ImportReport};
 pub use tags::{check_tag, TagCause};
 
