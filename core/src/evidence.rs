@@ -1,7 +1,7 @@
 //! A drop's evidence pack (issue 15, item 3): one PDF a QA manager can hand to the network
 //! owner — the drop, project, contractor, status, round and dates; per step the current photo
 //! (earlier ones smaller), the verdict, reason, note, reviewer and time, each photo's received
-//! time, SHA-256 and check results; then the timeline.
+//! time, SHA-256, PDQ hash (where measured) and check results; then the timeline.
 //!
 //! Written with `pdf-writer` (the PDF writer of the Typst project: small, no dependencies of
 //! its own, complete enough for text and JPEG images) in-process. Text is set in the standard
@@ -15,7 +15,7 @@ use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 use crate::domain::DropNumber;
 use crate::error::CoreResult;
 use crate::media::{MediaStore, THUMB_MAX};
-use crate::store::{DropDetail, Store};
+use crate::store::{on_db, Db, DropDetail, Store};
 
 const PAGE_W: f32 = 595.0; // A4, points
 const PAGE_H: f32 = 842.0;
@@ -168,6 +168,14 @@ pub async fn evidence_pdf(store: &Store, media: &MediaStore, number: &DropNumber
         .filter_map(|(k, j)| async move { j.map(|j| (k, j)) })
         .collect()
         .await;
+    // Each photo's PDQ hash and its quality, where it was measured.
+    let pdq: std::collections::HashMap<String, (String, i64)> = on_db!(store, pool => sqlx::query_as::<_, (String, String, i64)>(
+        "select m.sha256, m.pdq_hash, coalesce(m.pdq_quality, 0) from photo_measure m
+         where m.pdq_hash is not null and m.sha256 in (select p.sha256 from photo p where p.drop_id = $1)")
+        .bind(d.drop_id.get()).fetch_all(pool).await?)
+    .into_iter()
+    .map(|(sha, hash, quality)| (sha, (hash, quality)))
+    .collect();
     let mut l = Layout::new();
     let text_w = PAGE_W - 2.0 * MARGIN;
     l.para(MARGIN, text_w, &format!("Evidence pack — drop {}", d.drop_number), 18.0, true);
@@ -225,6 +233,9 @@ pub async fn evidence_pdf(store: &Store, media: &MediaStore, number: &DropNumber
             let label = if i == 0 { "Current photo" } else { "Earlier photo" };
             l.para(x, w, &format!("{label} · received {} · round {}", when(Some(p.received_at)), p.round), 9.0, i == 0);
             l.para(x, w, &format!("SHA-256: {}", p.sha256), 7.5, false);
+            if let Some((hash, quality)) = pdq.get(&p.sha256) {
+                l.para(x, w, &format!("PDQ: {hash} (quality {quality})"), 7.5, false);
+            }
             for c in &p.checks {
                 let state = if c.resolved_at.is_some() { " (dismissed)" } else { "" };
                 let detail = if c.detail.is_empty() { String::new() } else { format!(": {}", c.detail) };

@@ -41,9 +41,15 @@ fn request_id(req: &Request) -> HeaderValue {
 /// with its status and latency; the id goes back in `X-Request-Id`. Static files log at debug.
 pub async fn request_span(req: Request, next: Next) -> Response {
     let id = request_id(&req);
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "(none)".into());
+    // Static files (the site's wasm, JS and CSS) are served outside the routes: no template.
+    let static_file = req.uri().path().starts_with("/pkg/");
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(p) => p.as_str().to_owned(),
+        None if static_file => "/pkg/*".into(),
+        None => "(none)".into(),
+    };
     let method = req.method().clone();
-    let quiet = route.starts_with("/pkg") || route == "/health";
+    let quiet = static_file || route == "/health";
     let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default(), method = %method, route = %route);
     let started = std::time::Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;

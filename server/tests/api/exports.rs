@@ -384,6 +384,7 @@ async fn a_drops_evidence_pack_is_a_searchable_pdf_with_every_verdict_note_and_d
             assert!(flat.contains(sha.as_str()), "photo {sha}'s digest");
         }
         assert!(flat.contains("Timeline"));
+        assert_eq!(flat.matches("PDQ: ").count(), 13, "each photo's PDQ hash");
 
         let (s, v) = app.api("GET", "/api/v1/drops/DR99999999/evidence.pdf", Some(BRIDGE), None).await;
         assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("drop_not_found")), "{v}");
