@@ -196,7 +196,8 @@ pub async fn evidence_pdf(store: &Store, media: &MediaStore, number: &DropNumber
     }
     for step in &d.steps {
         l.y -= 10.0;
-        l.room(60.0);
+        // A step's heading stays on the page of its first photo.
+        l.room(if step.photos.is_empty() { 60.0 } else { 60.0 + PHOTO_BOX.1 });
         l.para(MARGIN, text_w, &format!("Step {} — {}", step.number, step.name), 12.0, true);
         let mut verdict = format!("Verdict: {}", crate::domain::Verdict::feedback_label(step.verdict));
         if let Some(r) = step.reason_label.as_ref().or(step.reason.as_ref()) {
@@ -207,6 +208,10 @@ pub async fn evidence_pdf(store: &Store, media: &MediaStore, number: &DropNumber
         }
         l.para(MARGIN, text_w, &verdict, 9.5, false);
         let by = match (&step.reviewer, step.reviewed_at) {
+            _ if step.verdict == crate::domain::Verdict::Pending => match step.previous_verdict {
+                Some(v) => format!("Not reviewed in this round (before the resubmission: {})", v.feedback_label()),
+                None => "Not reviewed yet".into(),
+            },
             (Some(r), at) => format!("Reviewed by {r}, {}", when(at)),
             (None, Some(at)) => format!("Reviewed {}", when(Some(at))),
             _ => "Not reviewed".into(),
