@@ -110,6 +110,8 @@ test.describe.serial("broadcasts", () => {
     await form.locator("select[name=template]").selectOption("payment_confirmation");
     await form.locator("select[name=tag]").selectOption(TAG);
     await form.locator("input[name=frequency_hours]").fill("0");
+    // One a minute: the sweep (every 2 s here) must not finish it before Cancel is pressed.
+    await form.locator("input[name=pace_per_minute]").fill("1");
     await form.locator("textarea[name=variables]").fill(VARIABLES);
     await form.locator("textarea[name=variables]").press("Tab");
     await expect(page.locator("#create-broadcast")).toBeFocused();

@@ -52,15 +52,7 @@ async fn admin(st: &AppState, session: &Session) -> Result<String, Response> {
 }
 
 fn message(e: CoreError) -> String {
-    match e {
-        CoreError::Input(e) => e.message,
-        CoreError::NotFound { what, .. } => format!("There is {what}."),
-        CoreError::Conflict { message, .. } => message,
-        e => {
-            tracing::error!(error = ?e, "broadcast change failed");
-            "Something went wrong; it has been logged.".into()
-        }
-    }
+    crate::web::refusal_text(e, "broadcast change")
 }
 
 /// The form as a campaign: blank numbers take the defaults, `variables` is `name = text` lines.

@@ -42,15 +42,7 @@ fn back_to(page: &str, outcome: Result<(), String>) -> Response {
 }
 
 fn message(e: CoreError) -> String {
-    match e {
-        CoreError::Input(e) => e.message,
-        CoreError::NotFound { what, .. } => format!("There is {what}."),
-        CoreError::Conflict { message, .. } => message,
-        e => {
-            tracing::error!(error = ?e, "contact change failed");
-            "Something went wrong; it has been logged.".into()
-        }
-    }
+    crate::web::refusal_text(e, "contact change")
 }
 
 /// `POST /contacts/{phone}/save` (the contact page's form): name, consent, tags, birthday,

@@ -112,6 +112,21 @@ impl<W: Write> Write for OneLineWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber wrote, for the tests to read.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn a_newline_in_a_field_cannot_start_a_forged_line() {
@@ -124,18 +139,6 @@ mod tests {
 
     #[test]
     fn the_subscriber_writes_one_line_per_event() {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let buf = Buf::default();
         let sink = buf.clone();
         let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || OneLineWriter(sink.clone())).finish();
@@ -149,19 +152,7 @@ mod tests {
 
     #[test]
     fn json_logs_carry_the_request_span_on_every_line() {
-        use std::sync::{Arc, Mutex};
         use tower::ServiceExt;
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let buf = Buf::default();
         let sink = buf.clone();
         let subscriber = tracing_subscriber::fmt()

@@ -434,6 +434,21 @@ async fn thumbnail(State(st): State<AppState>, Path(id): Path<String>) -> Respon
 
 /// A file a contractor sent that is not a checklist photo. Always a download (never shown
 /// inline, never sniffed), since its content type comes from outside.
+/// What a page says when a form post is refused: the store's own words for bad input, a
+/// missing thing or a conflict; anything else is logged (as a failed `what`) and not shown.
+pub(crate) fn refusal_text(e: dropcheck_core::CoreError, what: &str) -> String {
+    use dropcheck_core::CoreError;
+    match e {
+        CoreError::Input(e) => e.message,
+        CoreError::NotFound { what, .. } => format!("There is {what}."),
+        CoreError::Conflict { message, .. } => message,
+        e => {
+            tracing::error!(error = ?e, "{what} failed");
+            "Something went wrong; it has been logged.".into()
+        }
+    }
+}
+
 /// A drop's evidence pack as a download.
 pub(crate) fn pdf_response(number: &dropcheck_core::domain::DropNumber, pdf: Vec<u8>) -> Response {
     (
