@@ -8,6 +8,7 @@
 //! Prints Markdown; docs/PERFORMANCE.md records the figures beside their goals.
 
 use dropcheck_core::pdq::{pdq, Hash256, Pdq, MATCH_DISTANCE, QUALITY_GATE};
+use dropcheck_core::phash::{phash, PHash, HINT_DISTANCE};
 use dropcheck_core::photo_checks::{judge, measure, CheckKind, CheckResult, Measures, Thresholds};
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage};
 use std::collections::HashMap;
@@ -112,6 +113,8 @@ fn main() {
         println!("- {a} and {b}: {d} bits");
     }
 
+    hints(&photos);
+
     // Usable-photo checks: blurred, darkened and untouched copies.
     let t = Thresholds::default();
     let flagged = |img: &DynamicImage, kinds: &[CheckKind]| {
@@ -153,6 +156,53 @@ fn main() {
         met(goal_met && false_orig == 0)
     );
     println!("blurred and darkened copies flagged ≥ 0.9 with ≤ 0.05 of the untouched: {}", met(checks_met));
+}
+
+/// The crop-tolerant tier: how often a pHash hint finds each change that PDQ missed, and how
+/// many pairs of distinct photos (originals, and every copy of one against every copy of the
+/// other) it would wrongly call "possibly reused", at the hint's distance and at 16.
+fn hints(photos: &[(String, DynamicImage)]) {
+    let originals: Vec<PHash> = photos.iter().map(|(_, i)| phash(i)).collect();
+    println!("\n## \"Possibly reused\" hints (pHash-64 ≤ {HINT_DISTANCE} bits in any quarter turn; review only)\n");
+    println!("| change | found ≤ {HINT_DISTANCE} | found ≤ 16 | median distance |\n|---|---|---|---|");
+    let mut copies: Vec<Vec<PHash>> = originals.iter().map(|h| vec![*h]).collect();
+    for (name, change) in CHANGES {
+        let mut d: Vec<u32> = photos
+            .iter()
+            .zip(&originals)
+            .zip(copies.iter_mut())
+            .map(|(((_, img), h), list)| {
+                let c = phash(&change(img));
+                list.push(c);
+                c.distance_any_turn(h.hash)
+            })
+            .collect();
+        d.sort_unstable();
+        let within = |t: u32| d.iter().filter(|&&x| x <= t).count();
+        println!("| {name} | {} of {n} | {} of {n} | {} |", within(HINT_DISTANCE), within(16), d[d.len() / 2], n = d.len());
+    }
+    let (mut pairs, mut near, mut near16, mut cross, mut cross_near) = (0, vec![], 0, 0usize, 0usize);
+    for a in 0..photos.len() {
+        for b in a + 1..photos.len() {
+            pairs += 1;
+            let d = originals[a].distance_any_turn(originals[b].hash);
+            if d <= HINT_DISTANCE {
+                near.push(format!("{} and {} ({d} bits)", photos[a].0, photos[b].0));
+            }
+            near16 += usize::from(d <= 16);
+            for ca in &copies[a] {
+                for cb in &copies[b] {
+                    cross += 1;
+                    cross_near += usize::from(ca.distance_any_turn(cb.hash) <= HINT_DISTANCE);
+                }
+            }
+        }
+    }
+    println!("\nFalse hints among the {pairs} pairs of distinct photos: {} at ≤ {HINT_DISTANCE}, {near16} at ≤ 16;", near.len());
+    println!("among {cross} pairs of their copies: {cross_near} at ≤ {HINT_DISTANCE}.");
+    for n in &near {
+        println!("- {n}");
+    }
 }
 
 /// Whether two photos count as the same one: a PDQ match with both hashes above the gate.

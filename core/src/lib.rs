@@ -27,6 +27,7 @@ pub mod myoperator;
 pub mod notify;
 pub mod outbox;
 pub mod pdq;
+pub mod phash;
 pub mod photo_checks;
 pub mod providers;
 pub mod retention;

@@ -14,6 +14,12 @@
 //! on focus over the whole frame, so a photo is flagged as blurred only when its sharpest ninth
 //! (a 3×3 grid) is low too. Screenshots skip focus and exposure.
 //!
+//! Too dark looks at the brightest 1 % too: an under-exposed photo is dark all over (darkened
+//! to 25 %, every photograph in `scripts/eval-photos` keeps its brightest 1 % under 64), while a
+//! dark scene with lit parts — a cabinet lit by the flash against the night, the night sky —
+//! has its brightest 1 % well up (the Hubble deep field: mean 20, brightest 1 % at 167). Only
+//! the first is flagged (a retake is asked for); the second is warned (the reviewer sees it).
+//!
 //! Featureless: PDQ's quality (the gradient sum of its 64×64 image, [`crate::pdq`]) under 50 of
 //! 100 (a covered lens, a blank wall). Screenshots skip focus and exposure, not this.
 
@@ -81,6 +87,9 @@ pub struct Thresholds {
     /// Mean luma below which a photo is flagged / warned.
     pub dark_flag: f64,
     pub dark_warn: f64,
+    /// A photo under the dark flag level is flagged only when its brightest 1 % is under this
+    /// luma too (else it is a dark scene with lit parts, and warned).
+    pub dark_highlight: f64,
     /// Share of pixels at 250 or above from which a photo is flagged / warned.
     pub overexposed_flag: f64,
     pub overexposed_warn: f64,
@@ -104,6 +113,7 @@ impl Default for Thresholds {
             small_warn: 1200,
             dark_flag: 45.0,
             dark_warn: 70.0,
+            dark_highlight: 128.0,
             overexposed_flag: 0.25,
             overexposed_warn: 0.10,
             blur_flag: 30.0,
@@ -131,6 +141,9 @@ impl Thresholds {
         if shares.iter().any(|&(f, w)| !(0.0..=1.0).contains(&f) || !(0.0..=1.0).contains(&w) || w > f) {
             return bad("over-exposed: the shares must be between 0 and 1, the warning share at most the flag share".into());
         }
+        if !(0.0..=255.0).contains(&self.dark_highlight) {
+            return bad("too dark: the brightest part's level must be between 0 and 255".into());
+        }
         if !(0.0..=1e6).contains(&self.blur_tile_flag) {
             return bad("blurred: the sharpest part's level must be between 0 and 1000000".into());
         }
@@ -146,6 +159,9 @@ impl Thresholds {
 pub struct Measures {
     pub long_side: u32,
     pub mean_luma: f64,
+    /// The luma of the brightest 1 % (the 99th percentile, 0–255); none for photos measured
+    /// before it was taken (judged on the mean alone).
+    pub highlight_luma: Option<f64>,
     pub bright_share: f64,
     pub laplacian_var: f64,
     /// The highest Laplacian variance of the nine tiles of a 3×3 grid.
@@ -162,9 +178,20 @@ pub fn measure(img: &DynamicImage) -> Measures {
     let px = grey.as_raw();
     let n = (w * h).max(1);
     let (mut sum, mut bright) = (0u64, 0usize);
+    let mut histogram = [0usize; 256];
     for &v in px {
         sum += u64::from(v);
         bright += usize::from(v >= 250);
+        histogram[usize::from(v)] += 1;
+    }
+    // The 99th percentile: the lowest luma with at most 1 % of the pixels above it.
+    let (mut above, mut highlight) = (0usize, 0u8);
+    for v in (0..=255u8).rev() {
+        above += histogram[usize::from(v)];
+        if above * 100 > n {
+            highlight = v;
+            break;
+        }
     }
     // One pass of the Laplacian over the pixels with four neighbours, summed over the frame
     // and over each ninth of a 3×3 grid.
@@ -185,6 +212,7 @@ pub fn measure(img: &DynamicImage) -> Measures {
     Measures {
         long_side,
         mean_luma: sum as f64 / n as f64,
+        highlight_luma: Some(f64::from(highlight)),
         bright_share: bright as f64 / n as f64,
         laplacian_var: frame.variance(),
         best_tile_var,
@@ -248,11 +276,18 @@ pub fn judge(m: &Measures, screenshot: bool, t: &Thresholds) -> Vec<Check> {
         out.extend(featureless);
         return out;
     }
+    let lit_parts = m.highlight_luma.filter(|&h| h >= t.dark_highlight);
     out.push(Check {
         kind: CheckKind::Dark,
-        result: grade(m.mean_luma < t.dark_flag, m.mean_luma < t.dark_warn),
+        result: grade(m.mean_luma < t.dark_flag && lit_parts.is_none(), m.mean_luma < t.dark_warn),
         value: m.mean_luma,
-        detail: format!("mean brightness {:.0} of 255 (at least {:.0})", m.mean_luma, t.dark_warn),
+        detail: match lit_parts.filter(|_| m.mean_luma < t.dark_warn) {
+            Some(h) => format!(
+                "mean brightness {:.0} of 255 (at least {:.0}); its brightest 1 % at {h:.0}: a dark scene with lit parts",
+                m.mean_luma, t.dark_warn
+            ),
+            None => format!("mean brightness {:.0} of 255 (at least {:.0})", m.mean_luma, t.dark_warn),
+        },
     });
     out.push(Check {
         kind: CheckKind::Overexposed,
@@ -362,6 +397,37 @@ mod tests {
         let checks = check_photo(&DynamicImage::ImageRgb8(bright), false, &t);
         assert_eq!(result(&checks, CheckKind::Overexposed), CheckResult::Flag, "{checks:#?}");
         assert_eq!(result(&checks, CheckKind::Dark), CheckResult::Pass);
+    }
+
+    #[test]
+    fn a_dark_scene_with_lit_parts_is_warned_and_its_underexposed_copy_flagged() {
+        // A cabinet lit by the flash against the night: black all round, the lit part (6 % of
+        // the frame) well exposed. Dark on average, but not under-exposed.
+        let t = Thresholds::default();
+        let mut night = RgbImage::from_pixel(1600, 1200, Rgb([8, 8, 10]));
+        for y in 500..700 {
+            for x in 700..1000 {
+                let v = if (x / 6 + y / 6) % 2 == 0 { 230 } else { 150 };
+                night.put_pixel(x, y, Rgb([v, v, v]));
+            }
+        }
+        let m = measure(&DynamicImage::ImageRgb8(night.clone()));
+        assert!(m.mean_luma < t.dark_flag, "{m:?}");
+        assert!(m.highlight_luma.is_some_and(|h| h >= 150.0), "the brightest 1 % is the lit part: {m:?}");
+        let checks = judge(&m, false, &t);
+        let dark = checks.iter().find(|c| c.kind == CheckKind::Dark).unwrap();
+        assert_eq!(dark.result, CheckResult::Warn, "{dark:?}");
+        assert!(dark.detail.contains("a dark scene with lit parts"), "{}", dark.detail);
+
+        // The same scene under-exposed (a quarter of the light): nothing is lit any more.
+        night.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|c| *c /= 4));
+        let m = measure(&DynamicImage::ImageRgb8(night));
+        assert!(m.highlight_luma.is_some_and(|h| h < t.dark_highlight), "{m:?}");
+        assert_eq!(result(&judge(&m, false, &t), CheckKind::Dark), CheckResult::Flag);
+        // Measured before the brightest 1 % was taken: judged on the mean alone.
+        let old = Measures { highlight_luma: None, ..measure(&scene(1600, 1200)) };
+        let old_dark = Measures { mean_luma: 20.0, ..old };
+        assert_eq!(result(&judge(&old_dark, false, &t), CheckKind::Dark), CheckResult::Flag);
     }
 
     #[test]

@@ -116,6 +116,34 @@ async fn a_dark_photo_is_flagged_asked_again_and_closed_by_a_dismissal_or_a_new_
     .await;
 }
 
+/// A dark scene with lit parts (a cabinet lit by the flash at night) is warned, not sent back:
+/// the brightest 1 % is measured and stored with the photo, and read back when it is judged.
+#[tokio::test]
+async fn a_night_photo_with_a_lit_subject_is_warned_not_sent_back() {
+    on_each_backend(|store| async move {
+        let (_dir, media, t) = drop_opened(&store).await;
+        let mut night = image::RgbImage::from_pixel(1600, 1200, image::Rgb([6, 6, 8]));
+        for (x, y, p) in night.enumerate_pixels_mut() {
+            if (500..1100).contains(&x) && (350..850).contains(&y) {
+                let v = if (x / 5 + y / 7) % 2 == 0 { 235 } else { 140 };
+                *p = image::Rgb([v, v, v.saturating_sub(20)]);
+            }
+        }
+        let mut jpeg = vec![];
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85).encode_image(&night).unwrap();
+        send(&store, "MM1", "", media.store_image(jpeg).await.unwrap(), t + 1).await;
+        let d = store.drop_detail(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+        let dark = d.steps[0].photos[0].checks.iter().find(|c| c.kind == CheckKind::Dark).unwrap().clone();
+        assert_eq!(dark.result, CheckResult::Warn, "{dark:?}");
+        assert!(dark.value < Thresholds::default().dark_flag, "dark on average: {dark:?}");
+        assert!(dark.detail.contains("its brightest 1 % at ") && dark.detail.contains("lit parts"), "{}", dark.detail);
+        let checks = &d.steps[0].photos[0].checks;
+        assert!(flagged(&store).await.is_empty(), "{checks:#?}");
+        assert!(!last_ack(&store).await.contains("too dark"), "{}", last_ack(&store).await);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_projects_thresholds_and_screenshot_steps_decide_what_is_flagged() {
     on_each_backend(|store| async move {

@@ -75,10 +75,11 @@ impl Tx<'_> {
         let version = pdq.map(|_| PDQ_VERSION);
         on_tx!(self, c => { sqlx::query(
             "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var,
-                pdq_hash, pdq_quality, pdq_version)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (sha256) do nothing")
+                pdq_hash, pdq_quality, pdq_version, highlight_luma)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (sha256) do nothing")
             .bind(sha256).bind(MEASURE_VERSION).bind(i64::from(m.long_side)).bind(m.mean_luma).bind(m.bright_share)
-            .bind(m.laplacian_var).bind(m.best_tile_var).bind(hash).bind(quality).bind(version).execute(&mut *c).await?; });
+            .bind(m.laplacian_var).bind(m.best_tile_var).bind(hash).bind(quality).bind(version).bind(m.highlight_luma)
+            .execute(&mut *c).await?; });
         Ok(())
     }
 
@@ -87,11 +88,11 @@ impl Tx<'_> {
     /// storing every check; flags still open on the step's earlier photos are resolved (the new
     /// photo replaces them). A photo never measured gets no usable-photo checks.
     pub(crate) async fn judge_photo(&mut self, drop_id: DropId, photo_id: PhotoId, photo: &NewPhoto) -> CoreResult<()> {
-        type Row = (i64, f64, f64, f64, f64, Option<i64>, Option<String>, Option<bool>);
+        type Row = (i64, f64, f64, f64, f64, Option<i64>, Option<String>, Option<bool>, Option<f64>);
         let (step, now) = (photo.step.get(), photo.received_at);
         let row: Option<Row> = on_tx!(self, c => sqlx::query_as(
             "select m.long_side, m.mean_luma, m.bright_share, m.laplacian_var, m.best_tile_var, m.pdq_quality, p.photo_thresholds,
-                (select s.screenshot from checklist_step s where s.project_id = d.project_id and s.step_no = $3)
+                (select s.screenshot from checklist_step s where s.project_id = d.project_id and s.step_no = $3), m.highlight_luma
              from photo_measure m, drop_job d join project p on p.project_id = d.project_id
              where m.sha256 = $1 and d.drop_id = $2 and m.algo_version = $4")
             .bind(&photo.sha256).bind(drop_id).bind(step).bind(MEASURE_VERSION).fetch_optional(&mut *c).await?);
@@ -101,10 +102,11 @@ impl Tx<'_> {
             .bind(now).bind(drop_id).bind(step).bind(photo_id).execute(&mut *c).await?; });
         let checks = match row {
             None => vec![],
-            Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, quality, overrides, screenshot)) => {
+            Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, quality, overrides, screenshot, highlight_luma)) => {
                 let m = Measures {
                     long_side: u32::try_from(long_side).unwrap_or(u32::MAX),
                     mean_luma,
+                    highlight_luma,
                     bright_share,
                     laplacian_var,
                     best_tile_var,

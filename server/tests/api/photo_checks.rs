@@ -86,6 +86,7 @@ async fn asking_the_contractor_about_reused_photos_is_a_projects_choice_saved_wi
             ("small_warn", sw.as_str()),
             ("dark_flag", "45"),
             ("dark_warn", "70"),
+            ("dark_highlight", "128"),
             ("overexposed_flag", "25"),
             ("overexposed_warn", "10"),
             ("blur_flag", bf.as_str()),
