@@ -1,12 +1,14 @@
 //! Filling the reuse index from the database, as a server does at start-up:
-//! `cargo run -p dropcheck-core --example bench_reuse_load [thousands] [postgres]` (default
-//! 1000, i.e. 1 M photos, on SQLite; `postgres` uses the test database as the tests do).
-//! Writes that many photos with random PDQ hashes into a fresh database, then times
+//! `cargo run -p dropcheck-core --example bench_reuse_load [thousands] [postgres] [hints]`
+//! (default 1000, i.e. 1 M photos, on SQLite; `postgres` uses the test database as the tests
+//! do; `hints` keeps the pHashes too, as `DROPCHECK_REUSE_HINTS=on` does).
+//! Writes that many photos with random PDQ hashes and pHashes into a fresh database, then times
 //! `Store::refresh_reuse_index` (pages of 50 000 rows) and 50 lookups after it, each with the
 //! refresh it makes first.
 
 use dropcheck_core::domain::DEFAULT_DROP_PATTERN;
 use dropcheck_core::pdq::{Hash256, Pdq};
+use dropcheck_core::phash::PHash;
 use dropcheck_core::testing::{execute_raw, TestDb};
 use std::time::Instant;
 
@@ -19,6 +21,7 @@ async fn main() {
         TestDb::sqlite().await
     };
     let store = &db.store;
+    store.set_reuse_hints(std::env::args().any(|a| a == "hints")).unwrap();
     let project = store.create_project("Bench", DEFAULT_DROP_PATTERN).await.unwrap();
     execute_raw(store, &format!(
         "insert into drop_job (drop_number, project_id, status, round, created_at, activity_at) values ('DR00000001', {}, 'collecting', 1, 0, 0)",
@@ -41,7 +44,8 @@ async fn main() {
             let sha = format!("{id:064x}");
             let hash = Hash256([next(), next(), next(), next()]).to_hex();
             photos.push(format!("((select drop_id from drop_job), 1, '{sha}', 'image/jpeg', 1, 1, 1, 1, 0)"));
-            measures.push(format!("('{sha}', 1, 1600, 100, 0, 300, 500, '{hash}', 100, 1)"));
+            let phash = next() as i64;
+            measures.push(format!("('{sha}', 1, 1600, 100, 0, 300, 500, '{hash}', 100, 1, {phash}, 1)"));
         }
         execute_raw(
             store,
@@ -52,7 +56,7 @@ async fn main() {
         )
         .await;
         execute_raw(store, &format!(
-            "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var, pdq_hash, pdq_quality, pdq_version) values {}",
+            "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var, pdq_hash, pdq_quality, pdq_version, phash, phash_version) values {}",
             measures.join(", ")
         ))
         .await;
@@ -70,7 +74,7 @@ async fn main() {
             rotations: [Hash256([next(), next(), next(), next()]); 3],
         };
         let started = Instant::now();
-        store.similar_photos(&probe).await.unwrap();
+        store.similar_photos(&probe, Some(&PHash { hash: next(), rotations: [next(), next(), next()] })).await.unwrap();
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -211,7 +211,7 @@ macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $code:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -282,6 +282,7 @@ string_enum!(
         Blurred = "blurred",
         Featureless = "featureless",
         Reused = "reused",
+        PossiblyReused = "possibly_reused",
         Vision = "vision",
     }
 );
@@ -387,6 +388,14 @@ pub const DEFAULT_REASONS: [(&str, &str); 7] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_is_spelled_the_same_in_json_as_stored() {
+        for k in CheckKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str(), "{k:?}");
+            assert_eq!(serde_json::from_value::<CheckKind>(k.as_str().into()).unwrap(), *k);
+        }
+    }
 
     #[test]
     fn drop_numbers_are_upper_cased_and_checked() {

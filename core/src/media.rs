@@ -35,9 +35,11 @@ pub struct StoredMedia {
     pub measures: Option<Measures>,
     /// Its PDQ hash (with the turned ones), taken with the measures.
     pub pdq: Option<Pdq>,
-    /// Stored photos that look the same (photo, PDQ distance), found before it is filed
+    /// Its pHash (with the turned ones), for "possibly reused" hints ([`crate::phash`]).
+    pub phash: Option<crate::phash::PHash>,
+    /// Stored photos that look the same or alike, found before it is filed
     /// ([`crate::store::Store::similar_photos`]).
-    pub similar: Vec<(crate::ids::PhotoId, u32)>,
+    pub similar: crate::store::Similar,
 }
 
 fn checked_sha(sha: &str) -> Result<&str, InputError> {
@@ -73,7 +75,17 @@ impl MediaStore {
         tokio::task::spawn_blocking(move || if path.exists() { Ok(()) } else { write_atomically(&path, &bytes) })
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
-        Ok(StoredMedia { sha256, mime_type, size_bytes, width: 0, height: 0, measures: None, pdq: None, similar: vec![] })
+        Ok(StoredMedia {
+            sha256,
+            mime_type,
+            size_bytes,
+            width: 0,
+            height: 0,
+            measures: None,
+            pdq: None,
+            phash: None,
+            similar: Default::default(),
+        })
     }
 
     /// Stores an image (JPEG or PNG), returning its digest and measurements. Idempotent:
@@ -96,15 +108,16 @@ impl MediaStore {
         // Measured upright, as the reviewer sees it; a photo whose pixels do not decode is
         // still kept (its header read), only not measured.
         let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-        let (measures, pdq) = match DynamicImage::from_decoder(decoder) {
+        let (measures, pdq, phash) = match DynamicImage::from_decoder(decoder) {
             Ok(mut img) => {
                 img.apply_orientation(orientation);
                 let hash = pdq::pdq(&img);
-                (Some(Measures { pdq_quality: Some(hash.quality), ..photo_checks::measure(&img) }), Some(hash))
+                let m = Measures { pdq_quality: Some(hash.quality), ..photo_checks::measure(&img) };
+                (Some(m), Some(hash), Some(crate::phash::phash(&img)))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a photo's pixels could not be decoded: filed without its checks");
-                (None, None)
+                (None, None, None)
             }
         };
         let sha256 = hex::encode(Sha256::digest(bytes));
@@ -120,7 +133,8 @@ impl MediaStore {
             height: i64::from(h),
             measures,
             pdq,
-            similar: vec![],
+            phash,
+            similar: Default::default(),
         })
     }
 

@@ -85,46 +85,29 @@ fn bits(a: &[f32; SIDE * SIDE]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{Rgb, RgbImage};
 
-    /// Shapes of a few sizes over a gradient, different for each seed.
-    fn scene(seed: u32, w: u32, h: u32) -> DynamicImage {
-        let mut s = seed.wrapping_mul(0x9e37_79b9) | 1;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
-        let blobs: Vec<(u32, u32, u32, u8)> = (0..12).map(|_| (next() % w, next() % h, 40 + next() % 200, (next() % 200) as u8)).collect();
-        DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
-            let mut v = (x * 120 / w + y * 60 / h) as u8;
-            for &(bx, by, r, c) in &blobs {
-                if x.abs_diff(bx).pow(2) + y.abs_diff(by).pow(2) < r * r {
-                    v = c;
-                }
-            }
-            Rgb([v, v, v])
-        }))
+    /// A generated photograph of shapes over a gradient, different for each seed.
+    fn scene(seed: u32) -> DynamicImage {
+        image::load_from_memory(&crate::testing::scene_photo(seed)).expect("decodes")
     }
 
     #[test]
     fn a_cropped_copy_is_near_and_another_scene_is_not() {
-        let photo = scene(7, 1600, 1200);
+        let photo = scene(7);
         let h = phash(&photo);
         assert_eq!(h.hash.count_ones(), 32, "half the bits are above the median");
         let cropped = photo.crop_imm(80, 60, 1440, 1080);
         let d = h.distance_any_turn(phash(&cropped).hash);
         assert!(d <= HINT_DISTANCE, "a 5 % crop: {d} bits");
         for seed in 8..14 {
-            let d = h.distance_any_turn(phash(&scene(seed, 1600, 1200)).hash);
+            let d = h.distance_any_turn(phash(&scene(seed)).hash);
             assert!(d > HINT_DISTANCE, "scene {seed}: {d} bits");
         }
     }
 
     #[test]
     fn a_turned_copy_is_found_through_the_rotations() {
-        let photo = scene(3, 1200, 900);
+        let photo = scene(3);
         let h = phash(&photo);
         for turned in [photo.rotate90(), photo.rotate180(), photo.rotate270()] {
             let d = phash(&turned).distance_any_turn(h.hash);

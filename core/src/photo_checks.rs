@@ -45,6 +45,7 @@ impl CheckKind {
             CheckKind::Blurred => "Blurred",
             CheckKind::Featureless => "Featureless",
             CheckKind::Reused => "Reused",
+            CheckKind::PossiblyReused => "Possibly reused",
             CheckKind::Vision => "Vision check",
         }
     }
@@ -59,6 +60,8 @@ impl CheckKind {
             CheckKind::Blurred => ("blurred", "hold the phone still and tap to focus"),
             CheckKind::Featureless => ("blank", "uncover the lens and point the camera at what the step asks for"),
             CheckKind::Reused => ("one we already have", "take a new photo on site"),
+            // Never asked (a warning for the reviewer), but a reviewer's retake says the same.
+            CheckKind::PossiblyReused => ("like one we already have", "take a new photo on site"),
             CheckKind::Vision => ("not what the step asks for", "check the step's description and take it again"),
         }
     }

@@ -114,3 +114,41 @@ where
         }
     }
 }
+
+/// A photo of a scene with shapes of a few sizes over a gradient (different for each seed), as
+/// a JPEG: more like a photograph for the pHash than the demo's generated step photos, which
+/// all share one layout.
+pub fn scene_photo(seed: u32) -> Vec<u8> {
+    let (w, h) = (1600u32, 1200u32);
+    let mut s = seed.wrapping_mul(0x9e37_79b9) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        s
+    };
+    let blobs: Vec<(u32, u32, u32, u8)> = (0..12).map(|_| (next() % w, next() % h, 60 + next() % 300, (next() % 200) as u8)).collect();
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let mut v = (x * 120 / w + y * 60 / h) as u8;
+        for &(bx, by, r, c) in &blobs {
+            if x.abs_diff(bx).pow(2) + y.abs_diff(by).pow(2) < r * r {
+                v = c.saturating_add(((x / 4 + y / 4) % 2 * 12) as u8);
+            }
+        }
+        image::Rgb([v, v, v.saturating_add(10)])
+    });
+    let mut out = vec![];
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img).expect("encodes in memory");
+    out
+}
+
+/// A JPEG photo cropped by 5 % on every side and encoded again at `quality`, as a phone's
+/// editor makes of a photo (PDQ no longer finds it; a pHash does).
+pub fn cropped_photo(jpeg: &[u8], quality: u8) -> Vec<u8> {
+    let img = image::load_from_memory(jpeg).expect("a photo the test made");
+    let (w, h) = (img.width(), img.height());
+    let crop = img.crop_imm(w / 20, h / 20, w - w / 10, h - h / 10);
+    let mut out = vec![];
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode_image(&crop.to_rgb8()).expect("encodes in memory");
+    out
+}

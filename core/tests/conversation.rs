@@ -300,7 +300,8 @@ async fn an_event_that_fails_mid_batch_is_undone_alone_and_the_rest_commits_once
             height: 0,
             measures: None,
             pdq: None,
-            similar: vec![],
+            phash: None,
+            similar: Default::default(),
         };
         let ready: Vec<ReadyEvent> = claimed
             .into_iter()

@@ -10,7 +10,7 @@ use dropcheck_core::outbox::MessageFilter;
 use dropcheck_core::photo_checks::Thresholds;
 use dropcheck_core::providers::{InboundMessage, MessageKind};
 use dropcheck_core::store::{ActorRef, DropFilter, Store};
-use dropcheck_core::testing::on_each_backend;
+use dropcheck_core::testing::{cropped_photo, on_each_backend, scene_photo};
 
 const PHONE: &str = "+27640412391";
 
@@ -274,6 +274,68 @@ async fn a_vision_job_left_by_a_dead_worker_is_claimed_again_and_answered_once()
         assert_eq!((vision[0].result, vision[0].suggestion()), (CheckResult::Pass, Some("ok")), "the first answer recorded stays");
         assert!(vision[0].detail.ends_with("(confidence 0.90, m, 1.2 s)"), "{}", vision[0].detail);
         assert!(d.steps[0].photos[0].checks.iter().all(|c| c.kind != CheckKind::Vision), "filed before the model was set");
+    })
+    .await;
+}
+
+/// Issue 13, item 2's second tier: with hints on, a cropped copy of a photo of another drop
+/// (which PDQ does not find) is marked "possibly reused" beside its original — a warning for
+/// the reviewer, never a flag, never asked of the contractor, never on a screenshot step; with
+/// hints off (the default) nothing of it is looked up.
+#[tokio::test]
+async fn a_cropped_copy_from_another_drop_is_hinted_as_possibly_reused_when_hints_are_on() {
+    on_each_backend(|store| async move {
+        store.set_reuse_hints(true).unwrap();
+        let (_dir, media, t) = drop_opened(&store).await;
+        let first = scene_photo(7);
+        send(&store, "MM1", "", media.store_image(first.clone()).await.unwrap(), t + 1).await;
+        let a = store.drop_detail(&DropNumber::parse("DR12345678").unwrap()).await.unwrap();
+
+        store.handle_message(&message("SM1", "DR12345679", MessageKind::Text), &[], t + 10).await.unwrap();
+        let stored = media.store_image(cropped_photo(&first, 70)).await.unwrap();
+        let (pdq, phash) = (stored.pdq.unwrap(), stored.phash.unwrap());
+        let original = image::load_from_memory(&first).unwrap();
+        assert!(pdq.distance_any_turn(&dropcheck_core::pdq::pdq(&original).hash) > 31, "PDQ does not survive the crop");
+        let near = phash.distance_any_turn(dropcheck_core::phash::phash(&original).hash);
+        assert!(near <= dropcheck_core::phash::HINT_DISTANCE, "the crop's pHash is {near} bits off");
+        send(&store, "MM2", "1", stored, t + 11).await;
+        let d = store.drop_detail(&DropNumber::parse("DR12345679").unwrap()).await.unwrap();
+        let checks = &d.steps[0].photos[0].checks;
+        let hint = checks.iter().find(|c| c.kind == CheckKind::PossiblyReused).unwrap_or_else(|| panic!("{checks:#?}"));
+        assert_eq!((hint.result, hint.value), (CheckResult::Warn, f64::from(near)), "{hint:?}");
+        assert_eq!(hint.match_photo_id, Some(a.steps[0].photos[0].photo_id), "the original");
+        assert_eq!((hint.match_drop.as_deref(), hint.match_step), (Some("DR12345678"), Some(1)));
+        assert!(hint.detail.starts_with("possibly reused from DR12345678 step 1 (received "), "{}", hint.detail);
+        assert!(hint.detail.ends_with("compare them)"), "{}", hint.detail);
+        assert_eq!(checks.iter().find(|c| c.kind == CheckKind::Reused).map(|c| c.result), Some(CheckResult::Pass), "not a PDQ match");
+        assert!(flagged(&store).await.is_empty(), "a hint is not a flag");
+        assert!(!last_ack(&store).await.contains("again with the caption"), "{}", last_ack(&store).await);
+
+        // Another scene is not like it; a crop of a photo of the same drop is no hint either.
+        send(&store, "MM3", "2", media.store_image(scene_photo(8)).await.unwrap(), t + 12).await;
+        send(&store, "MM4", "3", media.store_image(cropped_photo(&scene_photo(8), 70)).await.unwrap(), t + 13).await;
+        let d = store.drop_detail(&DropNumber::parse("DR12345679").unwrap()).await.unwrap();
+        for step in &d.steps[1..3] {
+            assert!(step.photos[0].checks.iter().all(|c| c.kind != CheckKind::PossiblyReused), "{step:?}");
+        }
+
+        // A screenshot step gets no hint: screens of one app look alike.
+        let project = store.projects().await.unwrap().remove(0);
+        store.set_photo_check_settings(project.project_id, None, &[4]).await.unwrap();
+        send(&store, "MM5", "4", media.store_image(cropped_photo(&first, 60)).await.unwrap(), t + 14).await;
+        let d = store.drop_detail(&DropNumber::parse("DR12345679").unwrap()).await.unwrap();
+        assert!(d.steps[3].photos[0].checks.iter().all(|c| c.kind != CheckKind::PossiblyReused), "{:?}", d.steps[3]);
+    })
+    .await;
+    // Hints off (the default): the same crop on another drop gets no hint.
+    on_each_backend(|store| async move {
+        let (_dir, media, t) = drop_opened(&store).await;
+        let first = scene_photo(7);
+        send(&store, "MM1", "", media.store_image(first.clone()).await.unwrap(), t + 1).await;
+        store.handle_message(&message("SM1", "DR12345679", MessageKind::Text), &[], t + 10).await.unwrap();
+        send(&store, "MM3", "", media.store_image(cropped_photo(&first, 70)).await.unwrap(), t + 11).await;
+        let d = store.drop_detail(&DropNumber::parse("DR12345679").unwrap()).await.unwrap();
+        assert!(d.steps[0].photos[0].checks.iter().all(|c| c.kind != CheckKind::PossiblyReused));
     })
     .await;
 }

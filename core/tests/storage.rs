@@ -29,7 +29,8 @@ fn photo(step: i64, sha_seed: u8) -> NewPhoto {
         received_at: now_ms(),
         measures: None,
         pdq: None,
-        similar: vec![],
+        phash: None,
+        similar: Default::default(),
         vision: false,
     }
 }

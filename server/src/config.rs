@@ -34,6 +34,9 @@ pub struct Config {
     pub trusted_proxies: app::ssr::TrustedProxies,
     /// `DROPCHECK_METRICS_ADDR`: a second listener serving `/metrics` without an API key.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `DROPCHECK_REUSE_HINTS` (off): the crop-tolerant "possibly reused" hints (each server
+    /// keeps every photo's pHash in memory too, 8 bytes a photo).
+    pub reuse_hints: bool,
     /// `DROPCHECK_RETENTION_DAYS` (90): webhook receipts and finished inbound events older
     /// than this are purged.
     pub retention_days: i64,
@@ -83,6 +86,7 @@ impl Config {
             trusted_proxies: app::ssr::TrustedProxies::default(),
             metrics_addr: None,
             retention_days: 90,
+            reuse_hints: false,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             background_workers: false,
@@ -280,11 +284,13 @@ impl Config {
         let vision_concurrency = num("DROPCHECK_VISION_CONCURRENCY", 2, 1, 64)? as usize;
         let vision_timeout_ms = num("DROPCHECK_VISION_TIMEOUT_SECONDS", 60, 1, 600)? as u64 * 1000;
         let automation_sweep_ms = num("DROPCHECK_AUTOMATION_SWEEP_SECONDS", 15, 1, 3600)? as u64 * 1000;
-        let webhook_allow_private = match std::env::var("DROPCHECK_WEBHOOK_ALLOW_PRIVATE").ok().as_deref().map(str::trim) {
-            None | Some("") | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => return Err(format!("DROPCHECK_WEBHOOK_ALLOW_PRIVATE is true or false, not '{other}'")),
+        let switch = |name: &str| match std::env::var(name).ok().as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("0") | Some("off") => Ok(false),
+            Some("true") | Some("1") | Some("on") => Ok(true),
+            Some(other) => Err(format!("{name} is true or false (on or off), not '{other}'")),
         };
+        let webhook_allow_private = switch("DROPCHECK_WEBHOOK_ALLOW_PRIVATE")?;
+        let reuse_hints = switch("DROPCHECK_REUSE_HINTS")?;
         Ok(Config {
             automation_sweep_ms,
             webhook_allow_private,
@@ -294,6 +300,7 @@ impl Config {
             trusted_proxies,
             metrics_addr,
             retention_days,
+            reuse_hints,
             header_timeout_ms,
             idle_timeout_ms,
             background_workers: true,

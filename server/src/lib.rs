@@ -167,6 +167,7 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("DROPCHECK_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
         store.set_secret_key(config::load_secret_key(&config)?);
+        store.set_reuse_hints(config.reuse_hints).map_err(|e| format!("the reuse index: {e}"))?;
         // A fresh install takes drops at once: a default project when there is none.
         if let Some(p) = store.ensure_default_project().await.map_err(|e| format!("creating the default project: {e}"))? {
             tracing::info!(project = %p.name, "no project yet: created the default project with the default checklist");

@@ -110,10 +110,10 @@ const DROP_DETAIL: &str = r#"{"type": "object", "required": ["drop_number", "sta
             "received_at": {"type": "string", "format": "date-time"}, "width": {"type": "integer"}, "height": {"type": "integer"},
             "checks": {"type": "array", "description": "usable-photo checks, measured when the photo arrived (empty: not checked)",
                 "items": {"type": "object", "required": ["kind", "result", "value", "detail"], "properties": {
-                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred", "featureless", "reused", "vision"]},
+                "kind": {"type": "string", "enum": ["small", "dark", "overexposed", "blurred", "featureless", "reused", "possibly_reused", "vision"]},
                 "result": {"type": "string", "enum": ["flag", "warn", "pass"]},
-                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance; PDQ quality 0-100; for reused the PDQ distance (0: the same file); for vision the model's confidence 0-1 (0: no answer)"},
-                "match": {"type": ["object", "null"], "description": "reused: the earlier photo", "properties": {
+                "value": {"type": "number", "description": "long side px; mean luma 0-255; share of pixels at 250+; Laplacian variance; PDQ quality 0-100; for reused the PDQ distance (0: the same file); for possibly_reused the pHash distance of 64 bits (a warning only, with DROPCHECK_REUSE_HINTS on); for vision the model's confidence 0-1 (0: no answer)"},
+                "match": {"type": ["object", "null"], "description": "reused, possibly_reused: the earlier photo", "properties": {
                     "photo_id": {"type": "integer"}, "drop_number": {"type": "string"}, "step": {"type": "integer"},
                     "distance": {"type": "number"}}},
                 "suggestion": {"type": ["string", "null"], "enum": ["ok", "retake", null], "description": "vision: the model's suggestion (null: no answer, see detail)"},

@@ -48,7 +48,7 @@ impl Turn<'_, '_> {
             }
             let Some(d) = drop.as_ref() else {
                 if let Some(m) = &stored.measures {
-                    self.tx.record_measures(&stored.sha256, m, stored.pdq.as_ref()).await?;
+                    self.tx.record_measures(&stored.sha256, m, stored.pdq.as_ref(), stored.phash.as_ref()).await?;
                 }
                 on_tx!(self.tx, c => { sqlx::query(
                     "insert into held_photo (phone, sha256, mime_type, size_bytes, width, height, provider_media_id, step_hint, received_at)
@@ -164,7 +164,8 @@ impl Turn<'_, '_> {
                         received_at: h.received_at,
                         measures: None,
                         pdq: None,
-                        similar: vec![],
+                        phash: None,
+                        similar: Default::default(),
                         vision: self.vision,
                     };
                     self.tx.add_photo(&current, &photo, &self.actor).await?;

@@ -217,7 +217,7 @@ impl Store {
     async fn find_similar(&self, photos: &mut [Result<StoredMedia, String>]) -> CoreResult<()> {
         for stored in photos.iter_mut().flatten() {
             if let Some(pdq) = &stored.pdq {
-                stored.similar = self.similar_photos(pdq).await?;
+                stored.similar = self.similar_photos(pdq, stored.phash.as_ref()).await?;
             }
         }
         Ok(())

@@ -118,7 +118,7 @@ impl Tx<'_> {
         // Photos sent while the drop waits for fixes belong to the round the resubmission opens.
         let round = if detail.status == DropStatus::Incomplete { detail.round + 1 } else { detail.round };
         if let Some(m) = &photo.measures {
-            self.record_measures(&photo.sha256, m, photo.pdq.as_ref()).await?;
+            self.record_measures(&photo.sha256, m, photo.pdq.as_ref(), photo.phash.as_ref()).await?;
         }
         let id = on_tx!(self, c => {
             let id: PhotoId = sqlx::query_scalar(

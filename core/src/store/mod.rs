@@ -440,7 +440,7 @@ pub(crate) use drop_list::check_search;
 pub use drop_list::{Cursor, DropFilter, DropQuery, DropSummary, MAX_SEARCH_CHARS};
 pub use drop_tx::DropKey;
 pub use drops::{Contractor, DropDetail, HistoryEntry, PhotoInfo, StepDetail};
-pub use photo_checks::{PhotoCheck, PhotoCheckSettings, ReuseIndex};
+pub use photo_checks::{PhotoCheck, PhotoCheckSettings, ReuseIndex, Similar};
 pub(crate) use projects::PROJECT_COLS;
 pub use projects::{ChecklistStep, Project, Reason, DEFAULT_PROJECT_NAME};
 pub use review::{NewPhoto, StepVerdict};

@@ -2,10 +2,11 @@
 //! filed photo's checks against its project's thresholds and its step's kind, open flags,
 //! dismissing one.
 
-pub use super::reuse::ReuseIndex;
+pub use super::reuse::{ReuseIndex, Similar};
 use super::*;
 use crate::domain::{CheckKind, CheckResult};
 use crate::pdq::{Pdq, PDQ_VERSION};
+use crate::phash::{PHash, PHASH_VERSION};
 use crate::photo_checks::{judge, Check, Measures, Thresholds, MEASURE_VERSION};
 
 /// One check of a photo as stored and shown.
@@ -70,16 +71,18 @@ pub(crate) const HAS_OPEN_FLAG: &str = "exists (select 1 from photo fp join phot
 
 impl Tx<'_> {
     /// Keeps a photo's measures and hash (once per content: the same bytes measure the same).
-    pub(crate) async fn record_measures(&mut self, sha256: &str, m: &Measures, pdq: Option<&Pdq>) -> CoreResult<()> {
+    pub(crate) async fn record_measures(&mut self, sha256: &str, m: &Measures, pdq: Option<&Pdq>, phash: Option<&PHash>) -> CoreResult<()> {
         let (hash, quality) = (pdq.map(|p| p.hash.to_hex()), pdq.map(|p| i64::from(p.quality)));
         let version = pdq.map(|_| PDQ_VERSION);
+        // The pHash's 64 bits kept as a signed integer (both backends' integers are signed).
+        let (ph, ph_version) = (phash.map(|p| p.hash as i64), phash.map(|_| PHASH_VERSION));
         on_tx!(self, c => { sqlx::query(
             "insert into photo_measure (sha256, algo_version, long_side, mean_luma, bright_share, laplacian_var, best_tile_var,
-                pdq_hash, pdq_quality, pdq_version, highlight_luma)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (sha256) do nothing")
+                pdq_hash, pdq_quality, pdq_version, highlight_luma, phash, phash_version)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) on conflict (sha256) do nothing")
             .bind(sha256).bind(MEASURE_VERSION).bind(i64::from(m.long_side)).bind(m.mean_luma).bind(m.bright_share)
             .bind(m.laplacian_var).bind(m.best_tile_var).bind(hash).bind(quality).bind(version).bind(m.highlight_luma)
-            .execute(&mut *c).await?; });
+            .bind(ph).bind(ph_version).execute(&mut *c).await?; });
         Ok(())
     }
 
@@ -100,6 +103,7 @@ impl Tx<'_> {
             "update photo_check set resolved_at = $1, resolved_by = 'a new photo' where resolved_at is null and result = 'flag'
              and photo_id in (select photo_id from photo where drop_id = $2 and step_no = $3 and photo_id <> $4)")
             .bind(now).bind(drop_id).bind(step).bind(photo_id).execute(&mut *c).await?; });
+        let screenshot = row.as_ref().and_then(|r| r.7).unwrap_or(false);
         let checks = match row {
             None => vec![],
             Some((long_side, mean_luma, bright_share, laplacian_var, best_tile_var, quality, overrides, screenshot, highlight_luma)) => {
@@ -115,11 +119,11 @@ impl Tx<'_> {
                 judge(&m, screenshot.unwrap_or(false), &project_thresholds(drop_id, overrides.as_deref()))
             }
         };
-        let reused = self.reuse_check(drop_id, photo).await?;
+        let reused = self.reuse_check(drop_id, photo, screenshot).await?;
         for ch in &checks {
             self.insert_check(photo_id, ch, None).await?;
         }
-        if let Some((check, original)) = reused {
+        for (check, original) in reused {
             self.insert_check(photo_id, &check, original).await?;
         }
         if photo.vision {
@@ -138,29 +142,53 @@ impl Tx<'_> {
     }
 
     /// The reuse check: the same bytes on another drop (distance 0), else the nearest PDQ
-    /// match on another drop; a pass when the photo was looked up and nothing matched.
-    async fn reuse_check(&mut self, drop_id: DropId, photo: &NewPhoto) -> CoreResult<Option<(Check, Option<PhotoId>)>> {
+    /// match on another drop; a pass when the photo was looked up and nothing matched. Then,
+    /// with nothing matched and hints on, the nearest pHash neighbour on another drop gives a
+    /// "possibly reused" warning (never on a screenshot step: screens of one app look alike).
+    async fn reuse_check(&mut self, drop_id: DropId, photo: &NewPhoto, screenshot: bool) -> CoreResult<Vec<(Check, Option<PhotoId>)>> {
         let exact: Option<PhotoId> = on_tx!(self, c => sqlx::query_scalar(
             "select photo_id from photo where sha256 = $1 and drop_id <> $2 order by photo_id limit 1")
             .bind(&photo.sha256).bind(drop_id).fetch_optional(&mut *c).await?);
-        let mut found = exact.map(|id| (id, 0));
-        for &(id, d) in &photo.similar {
-            if found.is_some() {
-                break;
+        let found = match exact {
+            Some(id) => Some((id, 0)),
+            None => self.first_of_another_drop(drop_id, &photo.similar.same).await?,
+        };
+        let Some((original, distance)) = found else {
+            let looked = photo.pdq.as_ref().is_some_and(|p| p.quality > crate::pdq::QUALITY_GATE);
+            let mut out = vec![];
+            if looked {
+                let detail = "no earlier photo of another drop looks like it".to_string();
+                out.push((Check { kind: CheckKind::Reused, result: CheckResult::Pass, value: 256.0, detail }, None));
             }
+            if let Some((alike, d)) = self.first_of_another_drop(drop_id, &photo.similar.hinted).await?.filter(|_| !screenshot) {
+                let detail = format!(
+                    "possibly reused from {}; {d} of 64 bits apart on the crop-tolerant hash: a crop of it, or another shot of \
+                     a scene like it — compare them)",
+                    self.original_of(alike).await?
+                );
+                out.push((Check { kind: CheckKind::PossiblyReused, result: CheckResult::Warn, value: f64::from(d), detail }, Some(alike)));
+            }
+            return Ok(out);
+        };
+        let how = if distance == 0 { "the same file".to_string() } else { format!("{distance} of 256 bits apart") };
+        let detail = format!("reused from {}; {how})", self.original_of(original).await?);
+        Ok(vec![(Check { kind: CheckKind::Reused, result: CheckResult::Flag, value: f64::from(distance), detail }, Some(original))])
+    }
+
+    /// The first of `candidates` (nearest first) filed on another drop than `drop_id`.
+    async fn first_of_another_drop(&mut self, drop_id: DropId, candidates: &[(PhotoId, u32)]) -> CoreResult<Option<(PhotoId, u32)>> {
+        for &(id, d) in candidates {
             let other: Option<DropId> = on_tx!(self, c => sqlx::query_scalar("select drop_id from photo where photo_id = $1")
                 .bind(id).fetch_optional(&mut *c).await?);
             if other.is_some_and(|o| o != drop_id) {
-                found = Some((id, d));
+                return Ok(Some((id, d)));
             }
         }
-        let Some((original, distance)) = found else {
-            let looked = photo.pdq.as_ref().is_some_and(|p| p.quality > crate::pdq::QUALITY_GATE);
-            return Ok(looked.then(|| {
-                let detail = "no earlier photo of another drop looks like it".to_string();
-                (Check { kind: CheckKind::Reused, result: CheckResult::Pass, value: 256.0, detail }, None)
-            }));
-        };
+        Ok(None)
+    }
+
+    /// "DR… step N (received …, contractor" for an earlier photo (the caller closes the bracket).
+    async fn original_of(&mut self, original: PhotoId) -> CoreResult<String> {
         let (number, step, at, name, phone): (String, i64, i64, Option<String>, Option<String>) = on_tx!(self, c => sqlx::query_as(
             "select d.drop_number, p.step_no, p.received_at, ct.name, ct.phone from photo p join drop_job d on d.drop_id = p.drop_id
              left join contact ct on ct.contact_id = d.contractor_id where p.photo_id = $1")
@@ -170,9 +198,7 @@ impl Tx<'_> {
             (None, Some(p)) => format!(", {p}"),
             _ => String::new(),
         };
-        let how = if distance == 0 { "the same file".to_string() } else { format!("{distance} of 256 bits apart") };
-        let detail = format!("reused from {number} step {step} (received {}{who}; {how})", crate::fmt_time(at));
-        Ok(Some((Check { kind: CheckKind::Reused, result: CheckResult::Flag, value: f64::from(distance), detail }, Some(original))))
+        Ok(format!("{number} step {step} (received {}{who}", crate::fmt_time(at)))
     }
 
     /// The open flags of a drop's photos received at or after `since`, by step, that the

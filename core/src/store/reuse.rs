@@ -2,10 +2,12 @@
 //! every stored photo's PDQ hash, loaded from the database at start-up (in the background) and
 //! brought up to date before each lookup (this server's photos and other replicas' alike: it reads the rows past
 //! the highest photo id it holds, with a margin for transactions that commit out of order).
-//! The database keeps the truth; the index is 40 bytes a photo (its hash and its id).
+//! The database keeps the truth; the index is 40 bytes a photo (its hash and its id), 48 with
+//! the crop-tolerant "possibly reused" hints on (`DROPCHECK_REUSE_HINTS`: its pHash too).
 
 use super::*;
 use crate::pdq::{Hash256, Pdq, MATCH_DISTANCE, QUALITY_GATE};
+use crate::phash::{PHash, HINT_DISTANCE};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default, Debug)]
@@ -22,27 +24,39 @@ pub(crate) struct Memory {
 /// From this many photos a lookup scans on every core.
 const PARALLEL_FROM: usize = 2_000_000;
 
+/// Hints kept per lookup: enough to pass over a photo's own drop's re-sends to the nearest
+/// photo of another drop, without reading every look-alike of a common scene.
+const HINTS_KEPT: usize = 50;
+
 /// Photo ids read again below the highest one held on PostgreSQL: a photo committed this much
 /// later than photos with higher ids is still picked up.
 const REREAD: i64 = 1_000;
 
 /// Hashes by photo in photo-id order, searched by a scan (`count_ones`; the hardware popcount
-/// where the build enables it, see `docs/PERFORMANCE.md`). 40 bytes a photo.
+/// where the build enables it, see `docs/PERFORMANCE.md`). 40 bytes a photo; with hints on,
+/// each photo's pHash too (8 bytes more; 0 where none was taken: a pHash has 32 bits set).
 #[derive(Default, Debug)]
 pub struct ReuseIndex {
     hashes: Vec<[u64; 4]>,
     photo_ids: Vec<i64>,
+    phashes: Vec<u64>,
+    hints: bool,
     high_water: i64,
 }
 
 impl ReuseIndex {
+    /// An index that also keeps each photo's pHash, for "possibly reused" hints.
+    pub fn with_hints() -> Self {
+        Self { hints: true, ..Self::default() }
+    }
+
     pub fn len(&self) -> usize {
         self.hashes.len()
     }
 
     /// The memory the index holds, in bytes.
     pub fn bytes(&self) -> usize {
-        self.hashes.capacity() * 32 + self.photo_ids.capacity() * 8
+        self.hashes.capacity() * 32 + self.photo_ids.capacity() * 8 + self.phashes.capacity() * 8
     }
 
     pub fn is_empty(&self) -> bool {
@@ -61,21 +75,69 @@ impl ReuseIndex {
             let spare = more + self.hashes.len() / 32;
             self.hashes.reserve_exact(spare);
             self.photo_ids.reserve_exact(spare);
+            if self.hints {
+                self.phashes.reserve_exact(spare);
+            }
         }
     }
 
-    /// Adds a photo's hash (once: a photo already held is left as it is). Photos mostly come
-    /// in id order; one committed late goes to its place.
-    pub fn add(&mut self, photo_id: i64, hash: Hash256) {
+    /// Adds a photo's hashes (once: a photo already held is left as it is). Photos mostly
+    /// come in id order; one committed late goes to its place. The pHash is kept only in an
+    /// index with hints.
+    pub fn add(&mut self, photo_id: i64, hash: Hash256, phash: Option<u64>) {
         self.reserve(1);
-        if photo_id > self.high_water || self.photo_ids.is_empty() {
-            self.hashes.push(hash.0);
-            self.photo_ids.push(photo_id);
+        let at = if photo_id > self.high_water || self.photo_ids.is_empty() {
             self.high_water = photo_id;
-        } else if let Err(at) = self.photo_ids.binary_search(&photo_id) {
-            self.hashes.insert(at, hash.0);
-            self.photo_ids.insert(at, photo_id);
+            self.photo_ids.len()
+        } else {
+            match self.photo_ids.binary_search(&photo_id) {
+                Ok(_) => return,
+                Err(at) => at,
+            }
+        };
+        self.hashes.insert(at, hash.0);
+        self.photo_ids.insert(at, photo_id);
+        if self.hints {
+            self.phashes.insert(at, phash.unwrap_or(0));
         }
+    }
+
+    /// The photos within [`HINT_DISTANCE`] of any of `queries` (a photo's pHash and its
+    /// turns), nearest first, at most [`HINTS_KEPT`]; none without hints.
+    pub fn hinted(&self, queries: &PHash) -> Vec<(i64, u32)> {
+        let qs = [queries.hash, queries.rotations[0], queries.rotations[1], queries.rotations[2]];
+        let mut out: Vec<(i64, u32)> = self
+            .phashes
+            .iter()
+            .zip(&self.photo_ids)
+            .filter(|(h, _)| **h != 0)
+            .filter_map(|(h, id)| {
+                let d = qs.iter().map(|q| (h ^ q).count_ones()).min().unwrap_or(64);
+                (d <= HINT_DISTANCE).then_some((*id, d))
+            })
+            .collect();
+        out.sort_unstable_by_key(|&(id, d)| (d, id));
+        out.truncate(HINTS_KEPT);
+        out
+    }
+
+    /// [`ReuseIndex::near`] and, with hints on and a pHash given, [`ReuseIndex::hinted`]: the
+    /// two scans side by side on two cores where there are two (the hint scan, a fifth of the
+    /// work, then adds no wait).
+    pub fn look_up(&self, queries: &[Hash256], phash: Option<&PHash>) -> (Vec<(i64, u32)>, Vec<(i64, u32)>) {
+        let Some(p) = phash.filter(|_| self.hints) else { return (self.near(queries), vec![]) };
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return (self.near(queries), self.hinted(p));
+        }
+        std::thread::scope(|s| {
+            let hints = s.spawn(|| self.hinted(p));
+            let near = self.near(queries);
+            let hints = hints.join().unwrap_or_else(|_| {
+                tracing::error!("the hint scan panicked: no \"possibly reused\" hints for this photo");
+                vec![]
+            });
+            (near, hints)
+        })
     }
 
     /// Every photo within [`MATCH_DISTANCE`] of any of `queries` (a photo and its turns), with
@@ -157,8 +219,8 @@ impl Store {
             };
             if !missing.is_empty() {
                 let list = missing.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-                let rows: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(&format!(
-                    "select p.photo_id, m.pdq_hash from photo p join photo_measure m on m.sha256 = p.sha256
+                let rows: Vec<Row> = on_db!(self, pool => sqlx::query_as(&format!(
+                    "select p.photo_id, m.pdq_hash, m.phash from photo p join photo_measure m on m.sha256 = p.sha256
                      where p.photo_id in ({list}) and m.pdq_hash is not null and m.pdq_quality > $1"))
                     .bind(i64::from(QUALITY_GATE)).fetch_all(pool).await?);
                 self.add_rows(rows)?;
@@ -170,8 +232,8 @@ impl Store {
             return Ok(self.memory.reuse.lock().map_err(|_| poisoned())?.len() - before);
         }
         loop {
-            let rows: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(
-                "select p.photo_id, m.pdq_hash from photo p join photo_measure m on m.sha256 = p.sha256
+            let rows: Vec<Row> = on_db!(self, pool => sqlx::query_as(
+                "select p.photo_id, m.pdq_hash, m.phash from photo p join photo_measure m on m.sha256 = p.sha256
                  where p.photo_id > $1 and m.pdq_hash is not null and m.pdq_quality > $2 order by p.photo_id limit $3")
                 .bind(after).bind(i64::from(QUALITY_GATE)).bind(LOAD_PAGE).fetch_all(pool).await?);
             let full = rows.len() as i64 == LOAD_PAGE;
@@ -183,12 +245,13 @@ impl Store {
         }
     }
 
-    fn add_rows(&self, rows: Vec<(i64, String)>) -> CoreResult<()> {
+    fn add_rows(&self, rows: Vec<Row>) -> CoreResult<()> {
         let mut index = self.memory.reuse.lock().map_err(|_| poisoned())?;
         index.reserve(rows.len());
-        for (id, hex) in rows {
+        for (id, hex, phash) in rows {
             match Hash256::from_hex(&hex) {
-                Some(h) => index.add(id, h),
+                // The pHash's 64 bits are stored as a signed integer.
+                Some(h) => index.add(id, h, phash.map(|p| p as u64)),
                 None => tracing::error!(photo = id, "a stored PDQ hash does not read: left out of the reuse index"),
             }
         }
@@ -196,20 +259,45 @@ impl Store {
     }
 
     /// Stored photos within [`MATCH_DISTANCE`] of a photo in any of its turns, nearest first:
-    /// (photo id, distance); none for a photo whose hash is under the quality gate. The index
-    /// is brought up to date first. Outside any transaction: a photo sees the photos committed
-    /// before it.
-    pub async fn similar_photos(&self, pdq: &Pdq) -> CoreResult<Vec<(PhotoId, u32)>> {
+    /// (photo id, distance); none for a photo whose hash is under the quality gate. With hints
+    /// on and the photo's pHash given, also the photos its pHash is near (see
+    /// [`ReuseIndex::hinted`]). The index is brought up to date first. Outside any
+    /// transaction: a photo sees the photos committed before it.
+    pub async fn similar_photos(&self, pdq: &Pdq, phash: Option<&PHash>) -> CoreResult<Similar> {
         if pdq.quality <= QUALITY_GATE {
-            return Ok(vec![]);
+            return Ok(Similar::default());
         }
         self.refresh_reuse_index().await?;
         let index = self.memory.reuse.lock().map_err(|_| poisoned())?;
         let queries = [pdq.hash, pdq.rotations[0], pdq.rotations[1], pdq.rotations[2]];
-        let mut out: Vec<(PhotoId, u32)> = index.near(&queries).into_iter().map(|(id, d)| (PhotoId(id), d)).collect();
-        out.sort_by_key(|&(id, d)| (d, id.get()));
-        Ok(out)
+        let (same, hinted) = index.look_up(&queries, phash);
+        let mut same: Vec<(PhotoId, u32)> = same.into_iter().map(|(id, d)| (PhotoId(id), d)).collect();
+        same.sort_by_key(|&(id, d)| (d, id.get()));
+        Ok(Similar { same, hinted: hinted.into_iter().map(|(id, d)| (PhotoId(id), d)).collect() })
     }
+
+    /// Turns the crop-tolerant "possibly reused" hints on or off (`DROPCHECK_REUSE_HINTS`; off
+    /// by default). Called before the index is first filled: a change empties it, and the next
+    /// refresh reads the archive again.
+    pub fn set_reuse_hints(&self, on: bool) -> CoreResult<()> {
+        let mut index = self.memory.reuse.lock().map_err(|_| poisoned())?;
+        if index.hints != on {
+            *index = if on { ReuseIndex::with_hints() } else { ReuseIndex::default() };
+        }
+        Ok(())
+    }
+}
+
+/// A photo id, its PDQ hash (hex) and its pHash, as the index reads them.
+type Row = (i64, String, Option<i64>);
+
+/// What a photo looks like among the stored ones: PDQ matches (the same photo) and, with hints
+/// on, pHash neighbours (possibly the same photo, cropped or turned a little); (photo id,
+/// distance), nearest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Similar {
+    pub same: Vec<(PhotoId, u32)>,
+    pub hinted: Vec<(PhotoId, u32)>,
 }
 
 fn poisoned() -> CoreError {
@@ -225,12 +313,28 @@ mod tests {
         let mut index = ReuseIndex::default();
         let h = |w: u64| Hash256([w, !w, w.rotate_left(9), w ^ 0x5555]);
         for id in [1, 2, 5, 3, 5, 2] {
-            index.add(id, h((id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+            index.add(id, h((id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)), None);
         }
         assert_eq!(index.photo_ids, vec![1, 2, 3, 5], "each once, in order");
         let mut q = h(3u64.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         q.0[2] ^= 0xff; // 8 bits off
         assert_eq!(index.near(&[h(77), q]), vec![(3, 8)]);
         assert!(index.near(&[h(77)]).is_empty());
+        assert!(index.hinted(&PHash { hash: 0xffff_ffff, rotations: [0xffff_ffff; 3] }).is_empty(), "no hints kept");
+    }
+
+    #[test]
+    fn an_index_with_hints_finds_the_nearest_phashes_in_any_turn() {
+        let mut index = ReuseIndex::with_hints();
+        let half = 0x0000_0000_ffff_ffff_u64;
+        index.add(1, Hash256([1, 2, 3, 4]), Some(half));
+        index.add(3, Hash256([5, 6, 7, 8]), Some(half ^ 0b111)); // 3 bits off
+        index.add(2, Hash256([9, 9, 9, 9]), None); // measured before pHashes: never hinted
+        index.add(4, Hash256([7, 7, 7, 7]), Some(!half)); // 64 bits off
+        assert_eq!(index.bytes() % 48, 0, "48 bytes a photo");
+        let q = PHash { hash: !half, rotations: [half ^ 0b1, !half, !half] };
+        assert_eq!(index.hinted(&q), vec![(4, 0), (1, 1), (3, 2)], "nearest first, through the turns");
+        let far = PHash { hash: half.rotate_left(16), rotations: [half.rotate_left(16); 3] };
+        assert!(index.hinted(&far).is_empty());
     }
 }

@@ -26,9 +26,11 @@ pub struct NewPhoto {
     /// Its usable-photo measures, when they were taken as it was stored (a photo filed from
     /// the held ones has them stored already).
     pub measures: Option<crate::photo_checks::Measures>,
-    /// Its PDQ hash, and the stored photos that look the same (see [`crate::media::StoredMedia`]).
+    /// Its PDQ hash and pHash, and the stored photos that look the same or alike (see
+    /// [`crate::media::StoredMedia`]).
     pub pdq: Option<crate::pdq::Pdq>,
-    pub similar: Vec<(PhotoId, u32)>,
+    pub phash: Option<crate::phash::PHash>,
+    pub similar: super::Similar,
     /// Whether the photo gets a vision check (queued as it is filed).
     pub vision: bool,
 }
@@ -47,6 +49,7 @@ impl NewPhoto {
             received_at,
             measures: stored.measures,
             pdq: stored.pdq,
+            phash: stored.phash,
             similar: stored.similar.clone(),
             vision: false,
         }
@@ -58,8 +61,8 @@ impl Store {
     pub async fn add_photo(&self, number: &DropNumber, photo: &NewPhoto, actor: &ActorRef) -> CoreResult<PhotoId> {
         let found;
         let photo = match &photo.pdq {
-            Some(pdq) if photo.similar.is_empty() => {
-                found = NewPhoto { similar: self.similar_photos(pdq).await?, ..photo.clone() };
+            Some(pdq) if photo.similar == super::Similar::default() => {
+                found = NewPhoto { similar: self.similar_photos(pdq, photo.phash.as_ref()).await?, ..photo.clone() };
                 &found
             }
             _ => photo,

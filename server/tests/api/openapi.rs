@@ -115,7 +115,11 @@ fn the_document_is_a_contract_bodies_parameters_and_every_status() {
     let photo = &op("get", "/api/v1/drops/{number}")["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["steps"]
         ["items"]["properties"]["photos"]["items"];
     let kinds = &photo["properties"]["checks"]["items"]["properties"]["kind"]["enum"];
-    assert_eq!(kinds, &serde_json::json!(["small", "dark", "overexposed", "blurred", "featureless", "reused", "vision"]), "{photo}");
+    assert_eq!(
+        kinds,
+        &serde_json::json!(["small", "dark", "overexposed", "blurred", "featureless", "reused", "possibly_reused", "vision"]),
+        "{photo}"
+    );
     let check = &photo["properties"]["checks"]["items"]["properties"];
     assert_eq!(check["suggestion"]["enum"], serde_json::json!(["ok", "retake", null]), "{check}");
     assert!(check["values"].is_object() && check["model"].is_object(), "{check}");

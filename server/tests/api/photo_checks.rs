@@ -117,3 +117,44 @@ async fn asking_the_contractor_about_reused_photos_is_a_projects_choice_saved_wi
     })
     .await;
 }
+
+/// With `DROPCHECK_REUSE_HINTS` on, a cropped copy of another drop's photo is a
+/// `possibly_reused` warning in the API, with the original under `match`, and the drop page
+/// shows the original beside it; the drop is not "flagged".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_possibly_reused_hint_is_in_the_api_with_its_original() {
+    on_each_backend(|store| async move {
+        let app = crate::helpers::spawn_app(store, dropcheck::Config { reuse_hints: true, ..dropcheck::Config::for_tests() }).await;
+        app.seed_project().await;
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaStore::new(dir.path());
+        let original = dropcheck_core::testing::scene_photo(7);
+        let cropped = dropcheck_core::testing::cropped_photo(&original, 70);
+        for (number, jpeg) in [("DR12345678", original), ("DR12345679", cropped)] {
+            let body = format!(r#"{{"drop_number":"{number}","contractor_number":"+27640412391","project_name":"Velo Test"}}"#);
+            app.api("POST", "/api/submit-installation", Some(BRIDGE), Some(&body)).await;
+            let s = media.store_image(jpeg).await.unwrap();
+            let photo = NewPhoto::from_stored(StepNo::new(1).unwrap(), &s, None, dropcheck_core::now_ms());
+            app.store.add_photo(&DropNumber::parse(number).unwrap(), &photo, &ActorRef::system("test")).await.unwrap();
+        }
+        let (_, a) = app.api("GET", "/api/v1/drops/DR12345678", Some(BRIDGE), None).await;
+        let (s, v) = app.api("GET", "/api/v1/drops/DR12345679", Some(BRIDGE), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let checks = v["steps"][0]["photos"][0]["checks"].as_array().unwrap().clone();
+        let hint = checks.iter().find(|c| c["kind"] == "possibly_reused").unwrap_or_else(|| panic!("{checks:?}"));
+        assert_eq!(hint["result"], "warn");
+        assert_eq!(hint["match"]["drop_number"], "DR12345678");
+        assert_eq!(hint["match"]["step"], 1);
+        assert_eq!(hint["match"]["photo_id"], a["steps"][0]["photos"][0]["id"]);
+        assert!(hint["match"]["distance"].as_f64().unwrap() <= 10.0, "{hint}");
+        let (_, list) = app.api("GET", "/api/v1/drops?flagged=true", Some(BRIDGE), None).await;
+        assert_eq!(list["drops"].as_array().unwrap().len(), 0, "a hint is not a flag: {list}");
+
+        sign_in_first_admin(&app).await;
+        let page = app.get("/drops/DR12345679").await.text().await.unwrap();
+        assert!(page.contains("Possibly reused") && page.contains("possibly reused from DR12345678 step 1"), "the hint is shown");
+        let original_id = a["steps"][0]["photos"][0]["id"].as_i64().unwrap();
+        assert!(page.contains(&format!("/media/{original_id}/thumb")), "the original beside it");
+    })
+    .await;
+}
