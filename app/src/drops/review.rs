@@ -40,7 +40,7 @@ pub struct CheckView {
 #[cfg(feature = "ssr")]
 pub(super) fn photo_view(p: &dropcheck_core::store::PhotoInfo) -> PhotoView {
     use dropcheck_core::fmt_time;
-    PhotoView {
+    let mut view = PhotoView {
         id: p.photo_id.get(),
         round: p.round,
         received: fmt_time(p.received_at),
@@ -65,7 +65,11 @@ pub(super) fn photo_view(p: &dropcheck_core::store::PhotoInfo) -> PhotoView {
                 },
             })
             .collect(),
-    }
+    };
+    // A check shown with its original photo comes last, so the original sits under its own
+    // check, not over the next one's.
+    view.checks.sort_by_key(|c| c.original.is_some());
+    view
 }
 
 /// Records a verdict on one step (`pending` re-opens an accepted step).
