@@ -1,6 +1,6 @@
 //! What the usable-photo checks cost per photo as WhatsApp delivers one (1600×1200 JPEG,
 //! quality 75): decoding the JPEG, then measuring it (`photo_checks::measure`) and hashing it
-//! (`pdq::pdq`, with its three turns), on one core.
+//! (`pdq::pdq`, with its three turns, and `phash::phash`, with its three), on one core.
 //!
 //! `cargo run -p dropcheck-core --example bench_photo_checks` (the dev profile compiles the
 //! core and its dependencies at opt-level 2; see Cargo.toml). Prints p50, p95 and the worst
@@ -41,6 +41,7 @@ fn main() {
         std::hint::black_box(checks);
         checked.push(start.elapsed());
         std::hint::black_box(dropcheck_core::pdq::pdq(&img));
+        std::hint::black_box(dropcheck_core::phash::phash(&img));
         decode.push(decoded);
         total.push(start.elapsed());
     }
@@ -62,7 +63,7 @@ fn main() {
         pct(&mut checked, 1.0)
     );
     println!(
-        "... + PDQ hash    p50 {:>7.1?}  p95 {:>7.1?}  max {:>7.1?}   (goal: p95 <= 150 ms)",
+        "... + PDQ, pHash  p50 {:>7.1?}  p95 {:>7.1?}  max {:>7.1?}   (goal: p95 <= 150 ms)",
         pct(&mut total, 0.5),
         pct(&mut total, 0.95),
         pct(&mut total, 1.0)

@@ -114,7 +114,8 @@ pub fn pdq(img: &DynamicImage) -> Pdq {
         // 270°: its (x', y') is (w−1−y', x').
         sample(&|i, j| (flip(i, w, wr), at(j, h))),
     ];
-    Pdq { hash: bits(&dct16(&small)), quality, rotations: turned.map(|t| bits(&dct16(&t))) }
+    let hash = |a: &[f32; SIDE * SIDE]| bits(&low_dct(a, SIDE, 1, COEFFS));
+    Pdq { hash: hash(&small), quality, rotations: turned.map(|t| hash(&t)) }
 }
 
 /// The window of the box filter for a side of `old` pixels brought to `new`.
@@ -198,38 +199,40 @@ fn quality(a: &[f32; SIDE * SIDE]) -> u8 {
     (sum / 90).min(100) as u8
 }
 
-/// The 16×16 DCT coefficients of frequencies 1–16 in each direction.
-fn dct16(a: &[f32; SIDE * SIDE]) -> [f32; COEFFS * COEFFS] {
-    let scale = (2.0 / SIDE as f64).sqrt();
-    let mut d = [0f32; COEFFS * SIDE];
-    for i in 0..COEFFS {
-        for j in 0..SIDE {
-            let angle = std::f64::consts::PI / 2.0 / SIDE as f64 * (i + 1) as f64 * (2 * j + 1) as f64;
-            d[i * SIDE + j] = (scale * angle.cos()) as f32;
+/// The 2-D DCT-II coefficients of a `side`×`side` image (row-major) for the `n` frequencies
+/// from `first` in each direction, `n`×`n` row-major: PDQ takes 1–16 of 64, the pHash
+/// ([`crate::phash`]) 0–7 of 32.
+pub(crate) fn low_dct(a: &[f32], side: usize, first: usize, n: usize) -> Vec<f32> {
+    let scale = (2.0 / side as f64).sqrt();
+    let mut d = vec![0f32; n * side];
+    for i in 0..n {
+        for j in 0..side {
+            let angle = std::f64::consts::PI / 2.0 / side as f64 * (i + first) as f64 * (2 * j + 1) as f64;
+            d[i * side + j] = (scale * angle.cos()) as f32;
         }
     }
-    // T = D · A (16×64), B = T · Dᵀ (16×16).
-    let mut t = [0f32; COEFFS * SIDE];
-    for i in 0..COEFFS {
-        for k in 0..SIDE {
-            let dik = d[i * SIDE + k];
-            for j in 0..SIDE {
-                t[i * SIDE + j] += dik * a[k * SIDE + j];
+    // T = D · A (n×side), B = T · Dᵀ (n×n).
+    let mut t = vec![0f32; n * side];
+    for i in 0..n {
+        for k in 0..side {
+            let dik = d[i * side + k];
+            for j in 0..side {
+                t[i * side + j] += dik * a[k * side + j];
             }
         }
     }
-    let mut b = [0f32; COEFFS * COEFFS];
-    for i in 0..COEFFS {
-        for j in 0..COEFFS {
-            b[i * COEFFS + j] = (0..SIDE).map(|k| t[i * SIDE + k] * d[j * SIDE + k]).sum();
+    let mut b = vec![0f32; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            b[i * n + j] = (0..side).map(|k| t[i * side + k] * d[j * side + k]).sum();
         }
     }
     b
 }
 
 /// One bit per coefficient: set where it is above the median (bit `i·16 + j`, word by word).
-fn bits(b: &[f32; COEFFS * COEFFS]) -> Hash256 {
-    let mut sorted = *b;
+fn bits(b: &[f32]) -> Hash256 {
+    let mut sorted = b.to_vec();
     sorted.sort_unstable_by(f32::total_cmp);
     let median = (sorted[127] + sorted[128]) / 2.0;
     let mut words = [0u64; 4];

@@ -34,8 +34,7 @@ impl PHash {
 
 /// The pHash of a photo (as decoded, upright).
 pub fn phash(img: &DynamicImage) -> PHash {
-    let small = image::imageops::thumbnail(&img.to_luma8(), SIDE as u32, SIDE as u32);
-    let px: Vec<f32> = small.as_raw().iter().map(|&v| f32::from(v)).collect();
+    let px = area_luma(img);
     let at = |pick: &dyn Fn(usize, usize) -> usize| -> [f32; SIDE * SIDE] {
         let mut a = [0f32; SIDE * SIDE];
         for y in 0..SIDE {
@@ -52,31 +51,51 @@ pub fn phash(img: &DynamicImage) -> PHash {
     PHash { hash: bits(&upright), rotations: turns.map(|t| bits(&t)) }
 }
 
+/// The photo's luma (BT.601) averaged over each cell of a 32×32 grid, in one pass over the
+/// pixels: a third of the time of converting to greyscale and resizing (a JPEG decodes to RGB,
+/// read in place).
+fn area_luma(img: &DynamicImage) -> Vec<f32> {
+    let owned;
+    let rgb = match img.as_rgb8() {
+        Some(rgb) => rgb,
+        None => {
+            owned = img.to_rgb8();
+            &owned
+        }
+    };
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    if w == 0 || h == 0 {
+        return vec![0.0; SIDE * SIDE];
+    }
+    let mut sums = vec![0u64; SIDE * SIDE];
+    let mut counts = vec![0u32; SIDE * SIDE];
+    let col: Vec<usize> = (0..w).map(|x| x * SIDE / w).collect();
+    for (y, row) in rgb.as_raw().chunks_exact(w * 3).enumerate() {
+        let base = y * SIDE / h * SIDE;
+        for (x, p) in row.chunks_exact(3).enumerate() {
+            let cell = base + col[x];
+            sums[cell] += u64::from(299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2]));
+            counts[cell] += 1;
+        }
+    }
+    // A photo narrower or lower than the grid leaves cells empty: each takes the value of the
+    // cell its first pixel would be in.
+    let cell_at = |cy: usize, cx: usize| {
+        let (y, x) = ((cy * h).div_ceil(SIDE).min(h - 1), (cx * w).div_ceil(SIDE).min(w - 1));
+        y * SIDE / h * SIDE + x * SIDE / w
+    };
+    (0..SIDE * SIDE)
+        .map(|c| {
+            let c = if counts[c] > 0 { c } else { cell_at(c / SIDE, c % SIDE) };
+            sums[c] as f32 / 1000.0 / counts[c].max(1) as f32
+        })
+        .collect()
+}
+
 /// The 8×8 lowest DCT coefficients of a 32×32 image, one bit each where above their median.
 fn bits(a: &[f32; SIDE * SIDE]) -> u64 {
-    let mut d = [0f32; LOW * SIDE];
-    for (i, row) in d.chunks_mut(SIDE).enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = (std::f64::consts::PI / (2 * SIDE) as f64 * (i * (2 * j + 1)) as f64).cos() as f32;
-        }
-    }
-    // T = D · A (8×32), B = T · Dᵀ (8×8).
-    let mut t = [0f32; LOW * SIDE];
-    for i in 0..LOW {
-        for k in 0..SIDE {
-            let dik = d[i * SIDE + k];
-            for j in 0..SIDE {
-                t[i * SIDE + j] += dik * a[k * SIDE + j];
-            }
-        }
-    }
-    let mut b = [0f32; LOW * LOW];
-    for i in 0..LOW {
-        for j in 0..LOW {
-            b[i * LOW + j] = (0..SIDE).map(|k| t[i * SIDE + k] * d[j * SIDE + k]).sum();
-        }
-    }
-    let mut sorted = b;
+    let b = crate::pdq::low_dct(a, SIDE, 0, LOW);
+    let mut sorted = b.clone();
     sorted.sort_unstable_by(f32::total_cmp);
     let median = (sorted[31] + sorted[32]) / 2.0;
     b.iter().enumerate().filter(|(_, v)| **v > median).fold(0u64, |h, (k, _)| h | 1 << k)
@@ -103,6 +122,17 @@ mod tests {
             let d = h.distance_any_turn(phash(&scene(seed)).hash);
             assert!(d > HINT_DISTANCE, "scene {seed}: {d} bits");
         }
+    }
+
+    #[test]
+    fn a_photo_smaller_than_the_grid_is_hashed_without_empty_cells() {
+        let tiny = DynamicImage::ImageRgb8(image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([(x * 50) as u8, (y * 80) as u8, 0])));
+        let cells = area_luma(&tiny);
+        assert_eq!(cells.len(), SIDE * SIDE);
+        let lumas: Vec<f32> = tiny.to_rgb8().pixels().map(|p| (299.0 * f32::from(p[0]) + 587.0 * f32::from(p[1])) / 1000.0).collect();
+        assert!(cells.iter().all(|v| lumas.iter().any(|l| (l - v).abs() < 1e-3)), "every cell holds a pixel's value: {cells:?}");
+        assert_eq!(cells[SIDE * SIDE - 1], area_luma(&tiny.crop_imm(4, 2, 1, 1))[0], "the last cell is the last pixel");
+        let _ = phash(&DynamicImage::ImageRgb8(image::RgbImage::new(0, 0)));
     }
 
     #[test]
