@@ -21,8 +21,8 @@ pub(crate) struct Memory {
     pub(crate) reuse_refresh: tokio::sync::Mutex<()>,
 }
 
-/// From this many photos a lookup scans on every core.
-const PARALLEL_FROM: usize = 2_000_000;
+/// From this many photos a lookup scans on every core (1 M on two cores: p50 about 3 → 1.7 ms).
+const PARALLEL_FROM: usize = 500_000;
 
 /// Hints kept per lookup: enough to pass over a photo's own drop's re-sends to the nearest
 /// photo of another drop, without reading every look-alike of a common scene.
